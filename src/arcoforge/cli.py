@@ -1,0 +1,200 @@
+"""``forge``: check recipes, run them, and try the whole path offline with a demo."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from dask.utils import parse_bytes
+from rich.console import Console
+from rich.markup import escape
+
+from arcoforge.errors import ForgeError
+from arcoforge.pipeline.runners import RunnerName, default_workers
+
+app = typer.Typer(
+    name="forge",
+    help="Turn scattered NetCDF archives into analysis-ready, cloud-optimized datasets.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+_debug = False
+
+
+@app.callback()
+def _main(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks and library log messages.")
+    ] = False,
+) -> None:
+    global _debug
+    _debug = debug
+    logging.basicConfig(
+        level=logging.INFO if debug else logging.ERROR,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+def fail(error: BaseException) -> NoReturn:
+    """Print a ForgeError as one clear paragraph and exit non-zero (tracebacks with --debug)."""
+    if _debug:
+        err.print_exception()
+    err.print(f"[bold red]error:[/] {escape(str(error))}")
+    raise typer.Exit(1)
+
+
+@app.command()
+def lint(
+    recipes: Annotated[list[Path], typer.Argument(help="Recipe folders to check.")],
+) -> None:
+    """Check that recipe folders are valid and expand their inputs' URLs.
+
+    Example: `forge lint recipes/noaa-oisst-avhrr-v2.1`
+    """
+    from arcoforge.recipe import load_recipe
+
+    failed = 0
+    for folder in recipes:
+        try:
+            recipe = load_recipe(folder)
+        except ForgeError as e:
+            failed += 1
+            err.print(f"[bold red]✗[/] {escape(str(folder))}")
+            for line in str(e).splitlines():
+                err.print(f"  {escape(line)}")
+            continue
+        pattern = recipe.pattern
+        dims = ", ".join(f"{d.name} × {len(d.keys)}" for d in pattern.dims)
+        urls = list(pattern.items())
+        out.print(
+            f"[bold green]✓[/] {escape(str(folder))}: {recipe.id}, {len(pattern)} inputs ({dims})"
+        )
+        out.print(f"  first: {escape(urls[0][1])}")
+        if len(urls) > 1:
+            out.print(f"  last:  {escape(urls[-1][1])}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    recipe: Annotated[Path, typer.Argument(help="The recipe folder.")],
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="Root folder or URL (s3://bucket/prefix).")
+    ] = "forge-output",
+    prune: Annotated[
+        int | None,
+        typer.Option(help="Keep only the first N keys of each concat dim: a quick test run."),
+    ] = None,
+    runner: Annotated[RunnerName, typer.Option(help="Beam runner.")] = RunnerName.DIRECT,
+    workers: Annotated[
+        int, typer.Option(help="Worker processes (default: one per CPU core).", min=1)
+    ] = default_workers(),
+    scheduler: Annotated[
+        str | None, typer.Option(help="Address of a running Dask scheduler (with --runner dask).")
+    ] = None,
+    max_memory: Annotated[
+        str, typer.Option(help="Memory budget of one task on one worker, e.g. 2GB.")
+    ] = "2GB",
+    cache: Annotated[
+        str | None, typer.Option(help="Where inputs are cached [default: ROOT/.forge/cache].")
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace a different dataset already at the output.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object instead of progress and summary.")
+    ] = False,
+) -> None:
+    """Run a recipe: fetch its inputs, write the dataset, publish it.
+
+    The dataset lands at `ROOT/<id>.zarr`. A run that fails or is killed leaves
+    no dataset behind and can be run again to finish.
+
+    Examples:
+
+        forge run recipes/noaa-oisst-avhrr-v2.1 --prune 2
+
+        forge run my-recipe -o s3://bucket/arco --runner dask --workers 8
+    """
+    from arcoforge.recipe import load_recipe
+    from arcoforge.run import RunOptions, run_recipe
+
+    try:
+        budget = int(parse_bytes(max_memory))
+    except ValueError:
+        fail(ForgeError(f"--max-memory: expected a size such as 2GB. Got {max_memory!r}."))
+    if scheduler and runner is not RunnerName.DASK:
+        fail(ForgeError("--scheduler needs --runner dask."))
+    try:
+        loaded = load_recipe(recipe)
+        options = RunOptions(
+            output=output,
+            prune=prune,
+            runner=runner,
+            workers=workers,
+            scheduler=scheduler,
+            max_memory=budget,
+            cache=cache,
+            overwrite=overwrite,
+        )
+        if as_json:
+            result = run_recipe(loaded, options)
+        else:
+            from arcoforge.progress import ProgressDisplay
+
+            n = len(loaded.pattern.prune(prune)) if prune else len(loaded.pattern)
+            err.print(f"[bold]{loaded.id}[/]: {n} inputs → {escape(output)}")
+            with ProgressDisplay(err) as display:
+                result = run_recipe(loaded, options, on_progress=display.update)
+    except ForgeError as e:
+        fail(e)
+    if as_json:
+        print(json.dumps(result.to_json()))
+    else:
+        from arcoforge.progress import print_summary
+
+        print_summary(out, result)
+
+
+@app.command()
+def demo(
+    folder: Annotated[
+        Path, typer.Option("--dir", help="Where the demo's source files and recipe go.")
+    ] = Path("forge-demo"),
+    output: Annotated[str, typer.Option("--output", "-o", help="Root of the result.")] = (
+        "forge-output"
+    ),
+    days: Annotated[int, typer.Option(help="Days of data (one file per day).", min=2)] = 92,
+    workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = default_workers(),
+) -> None:
+    """Run the whole path offline: make NetCDF files, serve them over HTTP, run a recipe.
+
+    Example: `forge demo` (then open the result with the line it prints)
+    """
+    from arcoforge.demo.run import run_demo
+
+    try:
+        run_demo(folder, output=output, days=days, workers=workers, console=err, out=out)
+    except ForgeError as e:
+        fail(e)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("[bold red]interrupted[/]: a run can be started again to finish.")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""A local HTTP server for NetCDF files, with switches for the faults real servers have.
+
+It serves a folder on 127.0.0.1 with aiohttp's static handler (which answers
+Range requests with 206, unlike ``python -m http.server``). Tests use the fault
+switches: answer some requests with an error status, close a body halfway,
+answer slowly, or require credentials. Run it alone with
+``python -m arcoforge.demo.server FOLDER``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import threading
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class Faults:
+    """What the server does wrong, per file name (the path's last part)."""
+
+    #: statuses to answer, in turn, before serving normally: {"a.nc": [503, 503]}
+    errors: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    #: statuses answered every time: {"a.nc": 404}
+    status: dict[str, int] = field(default_factory=dict)
+    #: how many times to close the body halfway: {"a.nc": 1}
+    truncate: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    #: seconds to wait before answering: {"a.nc": 5.0}; "*" applies to every file
+    delay: dict[str, float] = field(default_factory=dict)
+    #: "user:password" that Basic auth must present, if any
+    basic_auth: str | None = None
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request the server received."""
+
+    method: str
+    path: str
+    range: str | None
+
+
+class SourceServer:
+    """Serves ``root`` on 127.0.0.1 from a background thread; a context manager."""
+
+    def __init__(self, root: Path, *, host: str = "127.0.0.1", port: int = 0):
+        self.root = Path(root)
+        self.host = host
+        self.port = port
+        self.faults = Faults()
+        self.requests: list[Request] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        """The base URL, without a trailing slash."""
+        return f"http://{self.host}:{self.port}"
+
+    def __enter__(self) -> SourceServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start serving; returns once the socket accepts connections."""
+        self._thread = threading.Thread(target=self._serve, name="source-server", daemon=True)
+        self._thread.start()
+        self._ready.wait(timeout=30)
+        if self._error is not None:
+            raise self._error
+        if not self._ready.is_set():
+            raise RuntimeError("the source server did not start within 30 s")
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread to end."""
+        if self._loop is not None and self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _serve(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._start_site())
+        except BaseException as e:  # reported to the thread that called start()
+            self._error = e
+            self._ready.set()
+            return
+        self._ready.set()
+        loop.run_forever()
+        loop.close()
+
+    async def _start_site(self) -> None:
+        app = web.Application(middlewares=[self._middleware])
+        app.router.add_static("/", self.root, show_index=True)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        name = request.path.rsplit("/", 1)[-1]
+        self.requests.append(Request(request.method, request.path, request.headers.get("Range")))
+        f = self.faults
+        delay = f.delay.get(name, f.delay.get("*", 0.0))
+        if delay:
+            await asyncio.sleep(delay)
+        if f.basic_auth is not None:
+            expected = "Basic " + base64.b64encode(f.basic_auth.encode()).decode()
+            if request.headers.get("Authorization") != expected:
+                raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Basic realm="data"'})
+        if name in f.status:
+            return web.Response(status=f.status[name], text=f"status {f.status[name]}")
+        if f.errors.get(name):
+            status = f.errors[name].pop(0)
+            return web.Response(status=status, text=f"status {status}")
+        if f.truncate.get(name, 0) > 0 and request.method == "GET":
+            f.truncate[name] -= 1
+            return await self._truncated(request)
+        return await handler(request)
+
+    async def _truncated(self, request: web.Request) -> web.StreamResponse:
+        path = self.root / request.path.lstrip("/")
+        body = path.read_bytes()
+        response = web.StreamResponse(status=200)
+        response.content_length = len(body)
+        response.content_type = "application/octet-stream"
+        await response.prepare(request)
+        await response.write(body[: len(body) // 2])
+        assert request.transport is not None
+        request.transport.close()
+        return response
+
+
+def main() -> None:
+    """Serve a folder until interrupted: ``python -m arcoforge.demo.server FOLDER``."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    server = SourceServer(args.folder, port=args.port)
+    server.start()
+    print(server.url, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""RunContext: the settings every stage of a run needs, passed explicitly to each transform."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from arcoforge.pipeline.state import RunState
+from arcoforge.recipe.pattern import FileType
+from arcoforge.recipe.recipe import Preprocess
+from arcoforge.recipe.spec import ZarrOutput
+from arcoforge.sources.cache import InputCache, RetryPolicy
+from arcoforge.targets.zarr import ZarrTarget
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Where a run reads and writes, and how; small and picklable."""
+
+    recipe_id: str
+    fingerprint: str
+    target_url: str
+    state_url: str
+    cache_url: str
+    output: ZarrOutput
+    concat_dims: tuple[str, ...]
+    merge_dims: tuple[str, ...] = ()
+    items_per_file: dict[str, int | None] = field(default_factory=dict)
+    file_type: FileType = FileType.AUTO
+    source_options: dict[str, Any] = field(default_factory=dict)
+    storage_options: dict[str, Any] = field(default_factory=dict)
+    preprocess: Preprocess | None = None
+    budget: int = 2 * 10**9
+    overwrite: bool = False
+    pruned: bool = False
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    fetch_concurrency: int = 4
+    version: str = ""
+    #: tells this run's files in the state folder from an earlier run's
+    run_id: str = ""
+
+    def target(self) -> ZarrTarget:
+        return ZarrTarget(self.target_url, self.storage_options)
+
+    def state(self) -> RunState:
+        return RunState(self.state_url, self.storage_options)
+
+    def cache(self) -> InputCache:
+        return InputCache(self.cache_url, storage_options=self.storage_options)

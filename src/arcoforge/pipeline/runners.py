@@ -1,0 +1,97 @@
+"""Choosing the Beam runner: the local DirectRunner or the Dask runner, never by code change.
+
+The DirectRunner is built explicitly (Beam's FnApiRunner) so Beam never tries
+to download a Prism binary first. With more than one worker it runs worker
+processes, started by us so that their log lines go to a file instead of the
+terminal; with one, everything runs in-process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from arcoforge.errors import ForgeError
+
+if TYPE_CHECKING:
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.runners.runner import PipelineRunner
+
+
+class RunnerName(StrEnum):
+    DIRECT = "direct"
+    DASK = "dask"
+
+
+def default_workers() -> int:
+    return os.cpu_count() or 1
+
+
+@contextmanager
+def runner(
+    name: RunnerName | str,
+    *,
+    workers: int,
+    scheduler: str | None = None,
+    log_path: str = os.devnull,
+) -> Iterator[tuple[PipelineRunner, PipelineOptions]]:
+    """A runner and its options; a local Dask cluster lives as long as the context.
+
+    Worker processes of the DirectRunner append their log lines to ``log_path``.
+    """
+    common: dict[str, Any] = {
+        "pickle_library": "cloudpickle",
+        "default_sdk_harness_log_level": "WARNING",
+    }
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    name = RunnerName(name)
+    if name is RunnerName.DIRECT:
+        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+        from apache_beam.transforms.environments import SubprocessSDKEnvironment
+
+        environment = None
+        if workers > 1:
+            command = f"{shlex.quote(sys.executable)} -m apache_beam.runners.worker.sdk_worker_main"
+            environment = SubprocessSDKEnvironment.from_command_string(
+                f"{command} 2>>{shlex.quote(log_path)}"
+            )
+        options = PipelineOptions(flags=[], direct_num_workers=workers, **common)
+        yield FnApiRunner(default_environment=environment), options
+        return
+    try:
+        from apache_beam.runners.dask.dask_runner import DaskRunner
+        from distributed import LocalCluster
+    except ImportError as e:  # pragma: no cover - a dependency of the package
+        raise ForgeError(
+            "The Dask runner needs apache-beam[dask]: pip install 'apache-beam[dask]'"
+        ) from e
+    cluster = None
+    if scheduler is None:
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            silence_logs=logging.ERROR,
+            worker_kwargs={"preload": ["arcoforge.pipeline.worker_setup"]},
+        )
+        scheduler = cluster.scheduler_address
+    try:
+        # Beam's Dask runner keeps a bag's partitions through every stage: give it
+        # a few per worker, or it puts up to 128 elements in one partition.
+        options = PipelineOptions(
+            flags=[], dask_client_address=scheduler, dask_npartitions=4 * workers, **common
+        )
+        yield DaskRunner(), options
+    finally:
+        if cluster is not None:
+            cluster.close()

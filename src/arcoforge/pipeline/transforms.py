@@ -1,0 +1,172 @@
+"""The pipeline's Beam transforms: each a thin wrapper around a function in ``stages``.
+
+Elements are small (indexes, URLs, headers, task descriptions); arrays never
+travel between stages. Workers read inputs from the cache and write target
+chunks themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from arcoforge.pipeline import stages
+from arcoforge.pipeline.context import RunContext
+from arcoforge.plan.header import HeaderSet, InputHeader
+from arcoforge.plan.plan import TaskWork
+from arcoforge.recipe.pattern import Index
+from arcoforge.sources.cache import CachedInput
+
+_NS = "arcoforge"
+
+
+class _FetchBatch(beam.DoFn):
+    def __init__(self, ctx: RunContext):
+        self.ctx = ctx
+        self.inputs = Metrics.counter(_NS, "in-items")
+        self.bytes = Metrics.counter(_NS, "in-bytes")
+
+    def process(self, batch: list[tuple[Index, str]]) -> Iterator[tuple[Index, CachedInput]]:
+        with ThreadPoolExecutor(max_workers=max(1, len(batch))) as pool:
+            results = list(pool.map(lambda item: stages.fetch_input(self.ctx, *item), batch))
+        for index, cached in results:
+            self.inputs.inc()
+            self.bytes.inc(cached.size)
+            yield index, cached
+
+
+@dataclass
+class CacheInputs(beam.PTransform):
+    """Fetch every input into the cache; the inputs of one batch are fetched at once.
+
+    Input: ``PCollection[list[tuple[Index, str]]]`` (batches);
+    output: ``PCollection[tuple[Index, CachedInput]]``.
+    """
+
+    ctx: RunContext
+
+    def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
+        return pcoll | "Spread" >> beam.Reshuffle() | "Fetch" >> beam.ParDo(_FetchBatch(self.ctx))
+
+
+@dataclass
+class ReadHeaders(beam.PTransform):
+    """Read each cached input's header.
+
+    Input: ``PCollection[tuple[Index, CachedInput]]``; output: ``PCollection[InputHeader]``.
+    """
+
+    ctx: RunContext
+
+    def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
+        ctx = self.ctx
+        return pcoll | "Read" >> beam.MapTuple(lambda i, c: stages.input_header(ctx, i, c))
+
+
+class CollectHeaders(beam.CombineFn):
+    """Gather headers into one HeaderSet, pooling repeated coordinates as it goes."""
+
+    def __init__(self, concat_dims: tuple[str, ...]):
+        self.concat_dims = concat_dims
+
+    def create_accumulator(self) -> HeaderSet:
+        return HeaderSet(self.concat_dims)
+
+    def add_input(self, acc: HeaderSet, header: InputHeader) -> HeaderSet:
+        acc.add(header)
+        return acc
+
+    def merge_accumulators(self, accs: Iterable[HeaderSet]) -> HeaderSet:
+        out = HeaderSet(self.concat_dims)
+        for acc in accs:
+            out.merge(acc)
+        return out
+
+    def extract_output(self, acc: HeaderSet) -> HeaderSet:
+        return acc
+
+
+@dataclass
+class PlanWrites(beam.PTransform):
+    """Combine the headers into a plan, prepare the target and emit the tasks to run.
+
+    Input: ``PCollection[InputHeader]``; output: ``PCollection[TaskWork]``.
+    """
+
+    ctx: RunContext
+
+    def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
+        ctx = self.ctx
+        return (
+            pcoll
+            | "Collect" >> beam.CombineGlobally(CollectHeaders(ctx.concat_dims))
+            | "Plan" >> beam.FlatMap(lambda headers: stages.plan_writes(ctx, headers))
+        )
+
+
+class _Write(beam.DoFn):
+    def __init__(self, ctx: RunContext):
+        self.ctx = ctx
+        self.tasks = Metrics.counter(_NS, "out-tasks")
+        self.bytes = Metrics.counter(_NS, "out-bytes")
+
+    def process(self, work: TaskWork) -> Iterator[int]:
+        nbytes = stages.write_task(self.ctx, work)
+        self.tasks.inc()
+        self.bytes.inc(nbytes)
+        yield nbytes
+
+
+@dataclass
+class WriteChunks(beam.PTransform):
+    """Run each task: read its input slices, write its whole target chunks.
+
+    Input: ``PCollection[TaskWork]``; output: ``PCollection[int]`` (bytes written).
+    """
+
+    ctx: RunContext
+
+    def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
+        return pcoll | "Spread" >> beam.Reshuffle() | "Write" >> beam.ParDo(_Write(self.ctx))
+
+
+@dataclass
+class Publish(beam.PTransform):
+    """Once every task is done, publish the dataset.
+
+    Input: ``PCollection[int]``; output: ``PCollection[dict]`` (one result).
+    """
+
+    ctx: RunContext
+
+    def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
+        ctx = self.ctx
+        return (
+            pcoll
+            | "Total" >> beam.CombineGlobally(sum)
+            | "Publish" >> beam.Map(lambda written: stages.publish(ctx, written))
+        )
+
+
+def build(pipeline: beam.Pipeline, inputs: list[tuple[Index, str]], ctx: RunContext) -> Any:
+    """Add the whole recipe run to ``pipeline``: one linear chain of stages.
+
+    Inputs are batched here, not with BatchElements, whose last batch Beam's Dask
+    runner drops (it collects a bundle's outputs before ``finish_bundle``).
+    """
+    n = max(1, ctx.fetch_concurrency)
+    batches = [inputs[i : i + n] for i in range(0, len(inputs), n)]
+    return (
+        pipeline
+        | "Inputs" >> beam.Create(batches)
+        | "CacheInputs" >> CacheInputs(ctx)
+        | "ReadHeaders" >> ReadHeaders(ctx)
+        | "PlanWrites" >> PlanWrites(ctx)
+        | "WriteChunks" >> WriteChunks(ctx)
+        | "Publish" >> Publish(ctx)
+    )

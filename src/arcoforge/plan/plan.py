@@ -1,0 +1,130 @@
+"""Plan: the target schema, its chunks and the tasks that write it, under one hash.
+
+Two runs with equal plan hashes write equal datasets, so the hash decides
+whether a run resumes an unfinished one, finds the dataset up to date, or
+would replace a different one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from arcoforge.plan.chunks import choose_chunks
+from arcoforge.plan.header import HeaderSet
+from arcoforge.plan.schema import Mode, TargetSchema, combine
+from arcoforge.plan.tasks import InputBox, Task, VarLayout, cut_tasks
+from arcoforge.recipe.pattern import Index
+from arcoforge.recipe.spec import ZarrOutput
+from arcoforge.sources.cache import CachedInput
+
+#: Bumped whenever the same plan would be written differently.
+PLAN_FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class WriteVar:
+    """How a task writes one variable."""
+
+    name: str
+    dims: tuple[str, ...]
+    mode: Mode
+    dtype: np.dtype
+    stored_dtype: np.dtype
+    encoding: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskWork:
+    """A task with everything a worker needs to run it; a pipeline element."""
+
+    task: Task
+    variables: tuple[WriteVar, ...]
+    inputs: dict[int, tuple[Index, CachedInput]]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to write and how the writing is cut into tasks."""
+
+    schema: TargetSchema
+    chunks: dict[str, int]
+    tasks: tuple[Task, ...]
+    output: ZarrOutput
+    budget: int
+    hash: str
+
+    def var_chunks(self, dims: tuple[str, ...]) -> tuple[int, ...]:
+        return tuple(self.chunks[d] for d in dims)
+
+    @property
+    def nbytes(self) -> int:
+        """Uncompressed bytes of the variables the tasks write."""
+        return sum(t.nbytes for t in self.tasks)
+
+    def work(self, task: Task) -> TaskWork:
+        variables = tuple(
+            WriteVar(
+                name=v.name,
+                dims=v.dims,
+                mode=v.mode,
+                dtype=v.dtype,
+                stored_dtype=v.stored_dtype,
+                encoding=v.encoding,
+            )
+            for v in (self.schema.variables[n] for n in task.variables)
+        )
+        inputs = {
+            p.input: (self.schema.inputs[p.input].index, self.schema.inputs[p.input].input)
+            for p in task.pieces
+        }
+        return TaskWork(task, variables, inputs)
+
+
+def make_plan(
+    headers: HeaderSet,
+    *,
+    output: ZarrOutput,
+    budget: int,
+    fingerprint: str,
+    merge_dims: tuple[str, ...] = (),
+    items_per_file: dict[str, int | None] | None = None,
+    preprocessed: bool = False,
+) -> Plan:
+    """Combine the headers, choose chunks, cut tasks; raises if any of it is impossible."""
+    schema = combine(
+        headers, merge_dims=merge_dims, items_per_file=items_per_file, preprocessed=preprocessed
+    )
+    chunks = choose_chunks(schema, output)
+    layouts = [
+        VarLayout(
+            name=v.name,
+            dims=v.dims,
+            shape=v.shape,
+            chunks=tuple(chunks[d] for d in v.dims),
+            group=v.group,
+            decoded_itemsize=_itemsize(v.dtype),
+            stored_itemsize=v.stored_dtype.itemsize,
+            raw=v.mode is Mode.RAW,
+        )
+        for v in schema.variables.values()
+    ]
+    boxes = [InputBox(i.group, i.box) for i in schema.inputs]
+    tasks = cut_tasks(layouts, boxes, schema.concat_dims, budget)
+    identity = {
+        "format": PLAN_FORMAT,
+        "recipe": fingerprint,
+        "schema": schema.describe(),
+        "chunks": chunks,
+        "output": output.model_dump(mode="json", exclude={"chunks", "chunk_size"}),
+    }
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
+    return Plan(schema, chunks, tuple(tasks), output, budget, digest.hexdigest())
+
+
+def _itemsize(dtype: np.dtype) -> int:
+    return 8 if dtype.kind == "O" else dtype.itemsize

@@ -1,0 +1,26 @@
+"""The recipe model: pure data validated by pydantic. No Beam, no network."""
+
+from arcoforge.recipe.load import load_recipe
+from arcoforge.recipe.meta import Maintainer, Meta, Provider, ProviderRole
+from arcoforge.recipe.pattern import ConcatDim, FilePattern, FileType, Index, MergeDim
+from arcoforge.recipe.recipe import Preprocess, Recipe
+from arcoforge.recipe.spec import Compression, Outputs, RecipeSpec, ZarrOutput
+
+__all__ = [
+    "Compression",
+    "ConcatDim",
+    "FilePattern",
+    "FileType",
+    "Index",
+    "Maintainer",
+    "MergeDim",
+    "Meta",
+    "Outputs",
+    "Preprocess",
+    "Provider",
+    "ProviderRole",
+    "Recipe",
+    "RecipeSpec",
+    "ZarrOutput",
+    "load_recipe",
+]

@@ -1,0 +1,71 @@
+"""The pydantic base of every schema a person writes, and how its errors read."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from arcoforge.errors import RecipeError
+from arcoforge.recipe.yamlfile import Loc, YamlDoc
+
+
+class StrictModel(BaseModel):
+    """A frozen model that refuses unknown fields and suggests the one meant."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unknown(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            known = set(cls.model_fields)
+            for key in data:
+                if key not in known:
+                    hint = difflib.get_close_matches(str(key), sorted(known), n=1)
+                    did_you_mean = f" Did you mean {hint[0]!r}?" if hint else ""
+                    raise ValueError(
+                        f"unknown field {key!r}; expected one of {', '.join(sorted(known))}."
+                        f"{did_you_mean}"
+                    )
+        return data
+
+
+def validate_doc[M: BaseModel](model: type[M], doc: YamlDoc) -> M:
+    """Validate ``doc`` against ``model``; errors name the file, line and field."""
+    try:
+        return model.model_validate(doc.data)
+    except ValidationError as e:
+        raise RecipeError(format_errors(e, doc)) from None
+
+
+def format_errors(error: ValidationError, doc: YamlDoc) -> str:
+    """One line per problem: ``file:line: field: what was expected, what was found``."""
+    lines = []
+    for err in error.errors():
+        loc = _data_loc(err["loc"])
+        line = doc.line_of(loc)
+        where = f"{doc.path}:{line}" if line else str(doc.path)
+        field = ".".join(str(p) for p in loc) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        if err["type"] not in ("value_error", "assertion_error") and "input" in err:
+            shown = _short(err["input"])
+            if shown is not None:
+                msg = f"{msg}. Got {shown} instead"
+        if err["type"] == "missing":
+            msg = "required field is missing"
+        lines.append(f"{where}: {field}: {msg}")
+    return "\n".join(lines)
+
+
+def _data_loc(loc: tuple[str | int, ...]) -> Loc:
+    """``loc`` without the union-member tags pydantic adds (ours start with ``~``)."""
+    return tuple(p for p in loc if not (isinstance(p, str) and (p[:1] == "~" or "[" in p)))
+
+
+def _short(value: Any) -> str | None:
+    if isinstance(value, dict | list) and len(repr(value)) > 60:
+        return None
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -1,0 +1,52 @@
+"""Recipe: everything needed to build one dataset, as plain validated data."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import xarray as xr
+
+from arcoforge.recipe.meta import Meta
+from arcoforge.recipe.pattern import FilePattern, Index
+from arcoforge.recipe.spec import Outputs
+from arcoforge.recipe.urls import validate_id, validate_url
+
+#: A custom step applied to every input after it is opened: ``preprocess(ds, index)``.
+Preprocess = Callable[[xr.Dataset, Index], xr.Dataset]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A validated recipe: metadata, the inputs' pattern and the outputs to make.
+
+    ``fingerprint`` identifies what the recipe asks for (its sources, outputs and
+    code, not its description); runs of equal fingerprints over equal inputs make
+    equal datasets.
+    """
+
+    id: str
+    meta: Meta
+    pattern: FilePattern
+    outputs: Outputs
+    preprocess: Preprocess | None = None
+    path: Path | None = None
+    fingerprint: str = field(default="")
+
+    def __post_init__(self) -> None:
+        validate_id(self.id, where="recipe id")
+        if not self.fingerprint:
+            h = hashlib.sha256(self.outputs.model_dump_json().encode())
+            for _, url in self.pattern.items():
+                h.update(url.encode())
+            object.__setattr__(self, "fingerprint", h.hexdigest())
+
+    def check_urls(self) -> int:
+        """Validate every input URL; returns how many inputs there are."""
+        n = 0
+        for index, url in self.pattern.items():
+            validate_url(url, where=f"input {index}")
+            n += 1
+        return n

@@ -1,0 +1,284 @@
+"""``recipe.yaml``: where a dataset's inputs are and what to make of them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+import pandas as pd
+from dask.utils import parse_bytes
+from pydantic import (
+    BeforeValidator,
+    Discriminator,
+    Field,
+    PositiveInt,
+    StringConstraints,
+    Tag,
+    model_validator,
+)
+
+from arcoforge.recipe.model import StrictModel
+from arcoforge.recipe.pattern import ConcatDim, FilePattern, FileType, MergeDim
+from arcoforge.recipe.template import UrlTemplate
+
+#: The most inputs one recipe may expand to; a guard against a typo in a range.
+MAX_INPUTS = 1_000_000
+
+DimName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+Scalar = Annotated[int | float | dt.datetime | dt.date | str, Field(union_mode="left_to_right")]
+
+
+def _timestamp(value: Any) -> dt.datetime:
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise ValueError(f"expected a date such as '1981-09-01'. Got {value!r} instead.") from None
+    if ts is pd.NaT:
+        raise ValueError(f"expected a date such as '1981-09-01'. Got {value!r} instead.")
+    return ts.to_pydatetime()
+
+
+class DateRange(StrictModel):
+    """Dates from ``start`` to ``end`` (both included) every ``freq`` (a pandas frequency)."""
+
+    start: Annotated[dt.datetime, BeforeValidator(_timestamp)]
+    end: Annotated[dt.datetime, BeforeValidator(_timestamp)]
+    freq: str
+
+    @model_validator(mode="after")
+    def _check(self) -> DateRange:
+        try:
+            pd.tseries.frequencies.to_offset(self.freq)
+        except ValueError:
+            raise ValueError(
+                f"freq: expected a pandas frequency such as 'D', 'MS', '6h' or '7D'. "
+                f"Got {self.freq!r} instead."
+            ) from None
+        if self.end < self.start:
+            raise ValueError(f"end {self.end.date()} is before start {self.start.date()}.")
+        return self
+
+    def values(self) -> list[pd.Timestamp]:
+        count = _estimate_count(self)
+        if count > MAX_INPUTS:
+            raise ValueError(
+                f"this range gives about {count:,} keys; the limit is {MAX_INPUTS:,}. Check freq."
+            )
+        return list(pd.date_range(self.start, self.end, freq=self.freq, inclusive="both"))
+
+
+def _estimate_count(r: DateRange) -> int:
+    offset = pd.tseries.frequencies.to_offset(r.freq)
+    try:
+        step = pd.Timedelta(offset)
+    except ValueError:  # calendar offsets such as MS: at least a day apart
+        step = pd.Timedelta(days=1)
+    span = pd.Timestamp(r.end) - pd.Timestamp(r.start)
+    return int(span / step) + 1 if step > pd.Timedelta(0) else MAX_INPUTS + 1
+
+
+class NumberRange(StrictModel):
+    """Integers from ``start`` to ``end`` (both included) every ``step``."""
+
+    start: int
+    end: int
+    step: PositiveInt = 1
+
+    @model_validator(mode="after")
+    def _check(self) -> NumberRange:
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}.")
+        if (self.end - self.start) // self.step + 1 > MAX_INPUTS:
+            raise ValueError(f"this range gives more than {MAX_INPUTS:,} keys.")
+        return self
+
+    def values(self) -> list[int]:
+        return list(range(self.start, self.end + 1, self.step))
+
+
+def _keys_kind(value: Any) -> str:
+    if isinstance(value, DateRange):
+        return "~dates"
+    if isinstance(value, NumberRange):
+        return "~numbers"
+    if isinstance(value, dict):
+        if "freq" in value or isinstance(value.get("start"), dt.date | str):
+            return "~dates"
+        return "~numbers"
+    return "~list"
+
+
+ConcatKeys = Annotated[
+    Annotated[list[Scalar], Tag("~list"), Field(min_length=1)]
+    | Annotated[DateRange, Tag("~dates")]
+    | Annotated[NumberRange, Tag("~numbers")],
+    Discriminator(_keys_kind),
+]
+
+
+def _keys(value: list[Any] | DateRange | NumberRange) -> list[Any]:
+    return value if isinstance(value, list) else value.values()
+
+
+class TemplateSources(StrictModel):
+    """Inputs named by a URL template over concat and merge dimensions."""
+
+    url: str
+    concat: dict[DimName, ConcatKeys] = Field(default_factory=dict)
+    merge: dict[DimName, Annotated[list[str | int], Field(min_length=1)]] = Field(
+        default_factory=dict
+    )
+    items_per_file: dict[DimName, PositiveInt] = Field(default_factory=dict)
+    file_type: FileType = FileType.AUTO
+    storage_options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> TemplateSources:
+        if not self.concat and not self.merge:
+            raise ValueError("expected at least one dimension under `concat` or `merge`.")
+        both = set(self.concat) & set(self.merge)
+        if both:
+            raise ValueError(f"dimension {sorted(both)[0]!r} is under both concat and merge.")
+        extra = set(self.items_per_file) - set(self.concat)
+        if extra:
+            raise ValueError(
+                f"items_per_file: {sorted(extra)[0]!r} is not a concat dimension "
+                f"(concat dimensions: {', '.join(self.concat) or 'none'})."
+            )
+        names = UrlTemplate.parse(self.url).names
+        dims = set(self.concat) | set(self.merge)
+        if names - dims:
+            raise ValueError(
+                f"url: template field {{{sorted(names - dims)[0]}}} is not a dimension under "
+                f"concat or merge (dimensions: {', '.join(sorted(dims))})."
+            )
+        if dims - names:
+            raise ValueError(
+                f"url: dimension {sorted(dims - names)[0]!r} does not appear in the template, "
+                "so every input would have the same URL."
+            )
+        return self
+
+    def pattern(self) -> FilePattern:
+        dims: list[ConcatDim | MergeDim] = [
+            ConcatDim(name, _keys(keys), self.items_per_file.get(name))
+            for name, keys in self.concat.items()
+        ]
+        dims += [MergeDim(name, keys) for name, keys in self.merge.items()]
+        return FilePattern(
+            UrlTemplate.parse(self.url),
+            *dims,
+            file_type=self.file_type,
+            storage_options=self.storage_options,
+        )
+
+
+class UrlListSources(StrictModel):
+    """Inputs given one by one, concatenated along ``concat_dim`` in the order listed."""
+
+    urls: list[str] = Field(min_length=1)
+    concat_dim: DimName
+    items_per_file: PositiveInt | None = None
+    file_type: FileType = FileType.AUTO
+    storage_options: dict[str, Any] = Field(default_factory=dict)
+
+    def pattern(self) -> FilePattern:
+        return FilePattern.from_urls(
+            self.urls,
+            self.concat_dim,
+            items_per_file=self.items_per_file,
+            file_type=self.file_type,
+            storage_options=self.storage_options,
+        )
+
+
+def _sources_kind(value: Any) -> str:
+    if isinstance(value, UrlListSources) or (
+        isinstance(value, dict) and "urls" in value and "url" not in value
+    ):
+        return "~urls"
+    return "~template"
+
+
+def _check_sources_form(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "url" in value and "urls" in value:
+            raise ValueError("give either `url` (a template) or `urls` (a list), not both.")
+        if "url" not in value and "urls" not in value:
+            raise ValueError(
+                "expected `url` (a template such as https://host/sst.{time:%Y%m%d}.nc) "
+                "or `urls` (a list of URLs)."
+            )
+    return value
+
+
+Sources = Annotated[
+    Annotated[TemplateSources, Tag("~template")] | Annotated[UrlListSources, Tag("~urls")],
+    Discriminator(_sources_kind),
+    BeforeValidator(_check_sources_form),
+]
+
+
+class Compression(StrEnum):
+    """Compressors for the Zarr output, all through Blosc with byte shuffling."""
+
+    LZ4 = "lz4"
+    ZSTD = "zstd"
+    NONE = "none"
+
+
+def _bytes(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    try:
+        return int(parse_bytes(str(value)))
+    except (ValueError, TypeError):
+        raise ValueError(
+            f"expected a size such as '100MB' or '1GiB'. Got {value!r} instead."
+        ) from None
+
+
+ByteSize = Annotated[int, BeforeValidator(_bytes), Field(gt=0)]
+
+
+def _empty_as_default(value: Any) -> Any:
+    return {} if value is None else value
+
+
+class ZarrOutput(StrictModel):
+    """A rechunked copy in Zarr.
+
+    ``chunks`` gives the chunk length of some dims (the others stay whole);
+    ``chunk_size`` instead asks for chunks of about that many bytes.
+    """
+
+    chunks: dict[DimName, PositiveInt] | None = None
+    chunk_size: ByteSize | None = None
+    zarr_format: Literal[2, 3] = 3
+    compression: Compression = Compression.LZ4
+
+    @model_validator(mode="after")
+    def _check(self) -> ZarrOutput:
+        if self.chunks is not None and self.chunk_size is not None:
+            raise ValueError("give either `chunks` or `chunk_size`, not both.")
+        return self
+
+
+class Outputs(StrictModel):
+    """What a recipe produces."""
+
+    zarr: Annotated[ZarrOutput | None, BeforeValidator(_empty_as_default)] = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Outputs:
+        if self.zarr is None:
+            raise ValueError("expected at least one output, such as `zarr: {chunks: {time: 30}}`.")
+        return self
+
+
+class RecipeSpec(StrictModel):
+    """The contents of ``recipe.yaml``."""
+
+    sources: Sources | None = None
+    outputs: Outputs

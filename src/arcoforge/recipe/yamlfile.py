@@ -1,0 +1,70 @@
+"""Reading a recipe's YAML files with the line of every field, for error messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from arcoforge.errors import RecipeError
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class YamlDoc:
+    """A parsed YAML mapping and the line (1-based) where each field path starts."""
+
+    path: Path
+    data: dict[str, Any]
+    lines: dict[Loc, int]
+
+    def line_of(self, loc: Loc) -> int | None:
+        """The line of ``loc``, or of its nearest parent that has one."""
+        while loc:
+            if loc in self.lines:
+                return self.lines[loc]
+            loc = loc[:-1]
+        return None
+
+
+def read_yaml(path: Path) -> YamlDoc:
+    """Parse ``path``, which must hold a mapping, keeping the line of every field."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise RecipeError(f"{path}: expected UTF-8 text. Got undecodable bytes ({e}).") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(e, "problem", None) or str(e)
+        raise RecipeError(f"{where}: not valid YAML: {problem}.") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise RecipeError(
+            f"{path}: expected a mapping of fields (key: value). "
+            f"Got a {type(data).__name__} instead."
+        )
+    lines: dict[Loc, int] = {}
+    if node is not None:
+        _collect_lines(node, (), lines)
+    return YamlDoc(path, data, lines)
+
+
+def _collect_lines(node: yaml.Node, loc: Loc, out: dict[Loc, int]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            child = (*loc, key.value)
+            out[child] = key.start_mark.line + 1
+            _collect_lines(value, child, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            child = (*loc, i)
+            out[child] = item.start_mark.line + 1
+            _collect_lines(item, child, out)

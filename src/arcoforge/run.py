@@ -1,0 +1,277 @@
+"""Running a recipe: build its pipeline, run it on a runner, report progress and the result."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import astuple, dataclass, field
+from typing import Any
+
+import apache_beam as beam
+
+from arcoforge.errors import ForgeError, PipelineError
+from arcoforge.pipeline.context import RunContext
+from arcoforge.pipeline.runners import RunnerName, default_workers, runner
+from arcoforge.pipeline.state import RunState
+from arcoforge.pipeline.transforms import build
+from arcoforge.recipe.recipe import Recipe
+from arcoforge.recipe.urls import OUTPUT_SCHEMES, validate_url
+from arcoforge.sources.cache import RetryPolicy
+
+DEFAULT_OUTPUT = "forge-output"
+DEFAULT_MAX_MEMORY = 2 * 10**9
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How and where to run a recipe."""
+
+    output: str = DEFAULT_OUTPUT
+    prune: int | None = None
+    runner: RunnerName = RunnerName.DIRECT
+    workers: int = field(default_factory=default_workers)
+    scheduler: str | None = None
+    max_memory: int = DEFAULT_MAX_MEMORY
+    cache: str | None = None
+    overwrite: bool = False
+    storage_options: dict[str, Any] = field(default_factory=dict)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a run has got."""
+
+    inputs_done: int
+    inputs_total: int
+    input_bytes: int
+    tasks_done: int
+    tasks_total: int | None
+    bytes_done: int
+    bytes_total: int | None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run made."""
+
+    id: str
+    url: str
+    inputs: int
+    seconds: float
+    up_to_date: bool
+    tasks: int
+    skipped: int
+    bytes_written: int
+    nbytes: int
+    stored_bytes: int
+    sizes: dict[str, int]
+    variables: dict[str, Any]
+    zarr_format: int
+    compression: str
+
+    @property
+    def open_code(self) -> str:
+        """The line of Python that opens the result."""
+        return f'xr.open_zarr("{self.url}")'
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "outputs": [{"kind": "zarr", "url": self.url, "zarr_format": self.zarr_format}],
+            "inputs": self.inputs,
+            "bytes_written": self.bytes_written,
+            "seconds": round(self.seconds, 3),
+            "up_to_date": self.up_to_date,
+            "tasks": self.tasks,
+            "tasks_skipped": self.skipped,
+            "nbytes": self.nbytes,
+            "stored_bytes": self.stored_bytes,
+            "sizes": self.sizes,
+            "variables": self.variables,
+            "compression": self.compression,
+        }
+
+
+def output_root(output: str) -> str:
+    """``output`` as an absolute local path, or a validated URL."""
+    if "://" in output:
+        return validate_url(output, where="--output", schemes=OUTPUT_SCHEMES).rstrip("/")
+    return os.path.abspath(output)
+
+
+def run_recipe(
+    recipe: Recipe,
+    options: RunOptions = RunOptions(),
+    *,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> RunResult:
+    """Run ``recipe`` to completion and return what it made; raises a ForgeError on failure."""
+    start = time.monotonic()
+    pattern = recipe.pattern.prune(options.prune) if options.prune else recipe.pattern
+    inputs = list(pattern.items())
+    root = output_root(options.output)
+    ctx = RunContext(
+        recipe_id=recipe.id,
+        fingerprint=recipe.fingerprint,
+        target_url=f"{root}/{recipe.id}.zarr",
+        state_url=f"{root}/.forge/{recipe.id}",
+        cache_url=options.cache or f"{root}/.forge/cache",
+        output=_zarr_output(recipe),
+        concat_dims=tuple(d.name for d in pattern.concat_dims),
+        merge_dims=tuple(d.name for d in pattern.merge_dims),
+        items_per_file={d.name: d.items_per_file for d in pattern.concat_dims},
+        file_type=pattern.file_type,
+        source_options=pattern.storage_options,
+        storage_options=options.storage_options,
+        preprocess=recipe.preprocess,
+        budget=options.max_memory,
+        overwrite=options.overwrite,
+        pruned=options.prune is not None,
+        retry=options.retry,
+        version=importlib.metadata.version("arcoforge"),
+        run_id=uuid.uuid4().hex,
+    )
+    state = ctx.state()
+    for stale in ("error.json", "result.json", "fetched"):
+        state.remove(stale)
+    poller = _Poller(state, ctx.run_id, len(inputs), on_progress) if on_progress else None
+    log_path = os.path.join(tempfile.gettempdir(), f"arcoforge-{recipe.id}-{ctx.run_id[:8]}.log")
+    try:
+        if poller:
+            poller.start()
+        _execute(inputs, ctx, options, log_path)
+    except ForgeError:
+        raise
+    except Exception as e:
+        reported = state.error()
+        if reported is not None:
+            raise reported from None
+        logs = f" Worker logs: {log_path}" if os.path.exists(log_path) else ""
+        raise PipelineError(f"{_last_line(e)}{logs}") from None
+    finally:
+        if poller:
+            poller.stop()
+    if os.path.exists(log_path):
+        os.remove(log_path)
+    result = state.read_json("result.json")
+    if result is None:
+        raise state.error() or PipelineError("the pipeline ended without publishing a result.")
+    state.clear()
+    if poller:
+        poller.finish(result["tasks"], result["nbytes"])
+    return RunResult(
+        id=recipe.id,
+        url=result["url"],
+        inputs=result["inputs"],
+        seconds=time.monotonic() - start,
+        up_to_date=result["up_to_date"],
+        tasks=result["tasks"],
+        skipped=result["skipped"],
+        bytes_written=result["written"],
+        nbytes=result["nbytes"],
+        stored_bytes=result["stored_bytes"],
+        sizes=result["sizes"],
+        variables=result["variables"],
+        zarr_format=result["zarr_format"],
+        compression=result["compression"],
+    )
+
+
+def _zarr_output(recipe: Recipe) -> Any:
+    assert recipe.outputs.zarr is not None  # validated: a recipe has at least one output
+    return recipe.outputs.zarr
+
+
+def _execute(inputs: list[Any], ctx: RunContext, options: RunOptions, log_path: str) -> None:
+    with runner(
+        options.runner, workers=options.workers, scheduler=options.scheduler, log_path=log_path
+    ) as (beam_runner, beam_options):
+        pipeline = beam.Pipeline(runner=beam_runner, options=beam_options)
+        build(pipeline, inputs, ctx)
+        result = pipeline.run()
+        try:
+            result.wait_until_finish()
+        finally:
+            client = getattr(result, "client", None)
+            if client is not None:
+                client.close()
+
+
+def _last_line(error: BaseException) -> str:
+    lines = [line for line in str(error).strip().splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
+class _Poller:
+    """Reads the run state's markers in the background and reports progress."""
+
+    def __init__(
+        self, state: RunState, run_id: str, total: int, callback: Callable[[Progress], None]
+    ):
+        self.state, self.run_id, self.total, self.callback = state, run_id, total, callback
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="forge-progress", daemon=True)
+        self._tasks: dict[str, int] | None = None
+        self._last: Progress | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.25):
+            try:
+                self._report(self.poll())
+            except Exception:  # progress is best effort; the run's outcome is what counts
+                continue
+
+    def _report(self, p: Progress) -> None:
+        """Report ``p``, never going backwards (finished runs remove their markers)."""
+        if self._last is not None:
+            p = Progress(*map(_larger, astuple(p), astuple(self._last)))
+        self._last = p
+        self.callback(p)
+
+    def finish(self, tasks: int, nbytes: int) -> None:
+        """Report the end of a successful run."""
+        last = self._last
+        fetched = last.input_bytes if last else 0
+        self.callback(Progress(self.total, self.total, fetched, tasks, tasks, nbytes, nbytes))
+
+    def poll(self) -> Progress:
+        fetched = self.state.marks("fetched")
+        sizes = [int(name.rsplit(".", 1)[-1]) for name in fetched]
+        if self._tasks is None:
+            plan = self.state.read_json("plan.json")
+            if (
+                plan
+                and plan.get("run") == self.run_id
+                and plan["status"] in ("ready", "up_to_date")
+            ):
+                self._tasks = plan["tasks"]
+        done = self.state.marks("done") if self._tasks is not None else set()
+        tasks = self._tasks
+        return Progress(
+            inputs_done=len(fetched),
+            inputs_total=self.total,
+            input_bytes=sum(sizes),
+            tasks_done=len(done & tasks.keys()) if tasks is not None else 0,
+            tasks_total=len(tasks) if tasks is not None else None,
+            bytes_done=sum(tasks[k] for k in done if k in tasks) if tasks is not None else 0,
+            bytes_total=sum(tasks.values()) if tasks is not None else None,
+        )
+
+
+def _larger(a: int | None, b: int | None) -> int | None:
+    if a is None or b is None:
+        return b if a is None else a
+    return max(a, b)

@@ -1,0 +1,287 @@
+"""The input cache: each input fetched once, retried, checksummed, written atomically.
+
+A cache entry is the file's bytes plus a JSON sidecar (URL, size, sha256, format).
+The sidecar is written last, so an entry without one is unfinished and is fetched
+again. Local ``file://`` inputs are not copied: only their sidecar is kept, to
+avoid hashing them again on the next run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import os
+import random
+import re
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+import aiohttp
+import fsspec
+
+from arcoforge.errors import (
+    SourceAccessError,
+    SourceError,
+    SourceNotFoundError,
+)
+from arcoforge.recipe.pattern import FileType
+from arcoforge.recipe.urls import validate_url
+from arcoforge.sources.filetype import SNIFF_BYTES, check_declared, sniff
+
+_BLOCK = 8 << 20
+_RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How hard to try: attempts, jittered exponential backoff, read timeout (seconds)."""
+
+    attempts: int = 5
+    base_delay: float = 1.0
+    max_delay: float = 30.0
+    timeout: float = 60.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before attempt ``attempt + 1`` (full jitter)."""
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+
+
+@dataclass(frozen=True, slots=True)
+class CachedInput:
+    """An input ready to read: where its bytes are, their size, checksum and format."""
+
+    url: str
+    path: str
+    size: int
+    sha256: str
+    file_type: FileType
+
+    @property
+    def is_local(self) -> bool:
+        return "://" not in self.path
+
+
+def cache_key(url: str) -> str:
+    """A file name for ``url``: a hash (unique) plus its base name (readable)."""
+    digest = hashlib.sha256(url.encode()).hexdigest()[:20]
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", urlsplit(url).path.rsplit("/", 1)[-1])[-60:]
+    return f"{digest}-{base}" if base else digest
+
+
+class InputCache:
+    """Inputs cached under ``root``, a local folder or an fsspec URL (``s3://bucket/cache``)."""
+
+    def __init__(self, root: str, *, storage_options: dict[str, Any] | None = None):
+        self.root = root.rstrip("/")
+        self.storage_options = dict(storage_options or {})
+        self._fs: fsspec.AbstractFileSystem | None = None
+
+    @property
+    def fs(self) -> fsspec.AbstractFileSystem:
+        if self._fs is None:
+            self._fs, _ = fsspec.core.url_to_fs(self.root, **self.storage_options)
+        return self._fs
+
+    @property
+    def is_local(self) -> bool:
+        return "://" not in self.root or self.root.startswith("file://")
+
+    def _path(self, name: str) -> str:
+        root = self.root.removeprefix("file://") if self.is_local else self.root
+        return f"{root}/{name}"
+
+    def fetch(
+        self,
+        url: str,
+        *,
+        file_type: FileType = FileType.AUTO,
+        storage_options: dict[str, Any] | None = None,
+        retry: RetryPolicy = RetryPolicy(),
+    ) -> CachedInput:
+        """The cached copy of ``url``, fetching it first if needed."""
+        validate_url(url, where="input")
+        if url.startswith("file://"):
+            return self._local(url, file_type)
+        key = cache_key(url)
+        data, sidecar = self._path(key), self._path(key + ".json")
+        found = self._read_sidecar(sidecar)
+        if found is not None and found.url == url and self._size(data) == found.size:
+            return CachedInput(url, data, found.size, found.sha256, found.file_type)
+        size, sha, ftype = self._download(url, data, file_type, storage_options or {}, retry)
+        cached = CachedInput(url, data, size, sha, ftype)
+        self._write_sidecar(sidecar, cached, mtime_ns=None)
+        return cached
+
+    def _local(self, url: str, declared: FileType) -> CachedInput:
+        path = url2pathname(urlsplit(url).path)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise SourceNotFoundError(f"{url}: no such file.") from None
+        sidecar = self._path(cache_key(url) + ".json")
+        found = self._read_sidecar(sidecar)
+        if found is not None and found.size == st.st_size and found.mtime_ns == st.st_mtime_ns:
+            check_declared(declared, found.file_type, url=url)
+            return CachedInput(url, path, st.st_size, found.sha256, found.file_type)
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            head = f.read(SNIFF_BYTES)
+            ftype = check_declared(declared, sniff(head, url=url), url=url)
+            h.update(head)
+            while block := f.read(_BLOCK):
+                h.update(block)
+        cached = CachedInput(url, path, st.st_size, h.hexdigest(), ftype)
+        self._write_sidecar(sidecar, cached, mtime_ns=st.st_mtime_ns)
+        return cached
+
+    def _download(
+        self,
+        url: str,
+        dest: str,
+        declared: FileType,
+        storage_options: dict[str, Any],
+        retry: RetryPolicy,
+    ) -> tuple[int, str, FileType]:
+        fs, path = fsspec.core.url_to_fs(url, **_with_timeout(url, storage_options, retry))
+        last: BaseException | None = None
+        for attempt in range(retry.attempts):
+            if attempt:
+                time.sleep(retry.delay(attempt - 1))
+            try:
+                return self._copy(fs, path, url, dest, declared)
+            except SourceError:
+                raise
+            except FileNotFoundError:
+                raise SourceNotFoundError(
+                    f"{url}: not found. Check the URL and the range of keys that fills it in."
+                ) from None
+            except PermissionError as e:
+                raise SourceAccessError(f"{url}: access denied ({e}).") from None
+            except aiohttp.ClientResponseError as e:
+                if e.status in (401, 403):
+                    raise SourceAccessError(
+                        f"{url}: the server refused access (HTTP {e.status}). If it needs "
+                        "credentials, provide them through the environment of this machine."
+                    ) from None
+                if e.status not in _RETRY_STATUS:
+                    raise SourceError(f"{url}: HTTP {e.status} {e.message}.") from None
+                last = e
+            except (aiohttp.ClientError, TimeoutError, OSError) as e:
+                last = e
+            except fsspec.exceptions.FSTimeoutError as e:
+                last = e
+        if isinstance(last, asyncio.TimeoutError | TimeoutError | fsspec.exceptions.FSTimeoutError):
+            why = f"the server sent nothing for {retry.timeout:g} s"
+        else:
+            why = f"{type(last).__name__}: {last}"
+        raise SourceError(
+            f"{url}: could not fetch it in {retry.attempts} attempts; the last one failed: {why}."
+        )
+
+    def _copy(
+        self, fs: fsspec.AbstractFileSystem, path: str, url: str, dest: str, declared: FileType
+    ) -> tuple[int, str, FileType]:
+        """Stream ``path`` into ``dest``, hashing as it goes; atomic on local disks."""
+        if url.startswith(("http://", "https://")):
+            # Stream with one GET. fsspec's info() (a HEAD) reports any failure, a 503
+            # included, as FileNotFoundError; a given size skips it, and a streamed GET
+            # raises on the real status. aiohttp itself refuses a body cut short.
+            expected, opts = None, {"block_size": 0, "size": 1}
+        else:
+            expected, opts = fs.info(path).get("size"), {"block_size": _BLOCK}
+        tmp = f"{dest}.part-{uuid.uuid4().hex[:12]}" if self.is_local else dest
+        h = hashlib.sha256()
+        size = 0
+        try:
+            with fs.open(path, "rb", **opts) as src, self._open_write(tmp) as out:
+                head = src.read(SNIFF_BYTES)
+                ftype = check_declared(declared, sniff(head, url=url), url=url)
+                block = head
+                while block:
+                    h.update(block)
+                    out.write(block)
+                    size += len(block)
+                    block = src.read(_BLOCK)
+            if expected is not None and size != expected:
+                raise OSError(f"got {size} bytes of {expected}: the body was cut short")
+            if self.is_local:
+                os.replace(tmp, dest)
+        except BaseException:
+            if self.is_local and os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+        return size, h.hexdigest(), ftype
+
+    def _open_write(self, path: str) -> BinaryIO:
+        if self.is_local:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            return open(path, "wb")
+        return self.fs.open(path, "wb")
+
+    def _size(self, path: str) -> int | None:
+        try:
+            return os.path.getsize(path) if self.is_local else self.fs.size(path)
+        except (FileNotFoundError, OSError):
+            return None
+
+    def _read_sidecar(self, path: str) -> _Sidecar | None:
+        try:
+            text = Path(path).read_text() if self.is_local else self.fs.cat_file(path).decode()
+            return _Sidecar.from_json(text)
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            return None
+
+    def _write_sidecar(self, path: str, cached: CachedInput, *, mtime_ns: int | None) -> None:
+        sidecar = _Sidecar(
+            url=cached.url,
+            size=cached.size,
+            sha256=cached.sha256,
+            file_type=cached.file_type,
+            mtime_ns=mtime_ns,
+            fetched=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        )
+        text = json.dumps(asdict(sidecar), indent=1)
+        if self.is_local:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = f"{path}.part-{uuid.uuid4().hex[:12]}"
+            Path(tmp).write_text(text)
+            os.replace(tmp, path)
+        else:
+            self.fs.pipe_file(path, text.encode())
+
+
+@dataclass(frozen=True, slots=True)
+class _Sidecar:
+    url: str
+    size: int
+    sha256: str
+    file_type: FileType
+    mtime_ns: int | None
+    fetched: str
+
+    @classmethod
+    def from_json(cls, text: str) -> _Sidecar:
+        d = json.loads(text)
+        return cls(
+            url=d["url"],
+            size=int(d["size"]),
+            sha256=d["sha256"],
+            file_type=FileType(d["file_type"]),
+            mtime_ns=d.get("mtime_ns"),
+            fetched=d.get("fetched", ""),
+        )
+
+
+def _with_timeout(url: str, options: dict[str, Any], retry: RetryPolicy) -> dict[str, Any]:
+    """Give HTTP sources a read timeout unless the recipe set its own client options."""
+    if not url.startswith(("http://", "https://")) or "client_kwargs" in options:
+        return options
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=retry.timeout)
+    return {**options, "client_kwargs": {"timeout": timeout}}

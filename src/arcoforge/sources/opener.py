@@ -1,0 +1,104 @@
+"""Opening a cached input with xarray, the way every stage of the pipeline sees it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import fsspec
+import xarray as xr
+
+from arcoforge.errors import IncompatibleInputsError, InputFormatError, RecipeError
+from arcoforge.recipe.pattern import FileType, Index
+from arcoforge.recipe.recipe import Preprocess
+from arcoforge.sources.cache import CachedInput
+
+_ENGINES = {FileType.NETCDF4: "h5netcdf", FileType.NETCDF3: "scipy"}
+
+
+@contextmanager
+def local_path(cached: CachedInput, storage_options: dict[str, Any] | None = None) -> Iterator[str]:
+    """A local path to the input's bytes, downloaded from a remote cache if need be."""
+    if cached.is_local:
+        yield cached.path
+        return
+    folder = tempfile.mkdtemp(prefix="arcoforge-")
+    try:
+        dest = os.path.join(folder, "input")
+        fs, path = fsspec.core.url_to_fs(cached.path, **(storage_options or {}))
+        fs.get_file(path, dest)
+        yield dest
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def open_dataset(
+    cached: CachedInput,
+    index: Index,
+    *,
+    concat_dims: tuple[str, ...],
+    preprocess: Preprocess | None = None,
+    decode: bool = True,
+    storage_options: dict[str, Any] | None = None,
+) -> Iterator[xr.Dataset]:
+    """The input as a lazily loaded dataset: decoded (as xarray would) and preprocessed.
+
+    With ``decode=False`` the values are the stored ones (packed, fill values
+    in place, times as numbers), for copying without a decode/encode round trip.
+    """
+    with local_path(cached, storage_options) as path:
+        try:
+            ds = xr.open_dataset(
+                path,
+                engine=_ENGINES[cached.file_type],
+                decode_cf=decode,
+                chunks=None,
+                cache=False,
+            )
+        except Exception as e:
+            raise InputFormatError(
+                f"{cached.url}: could not open it as {cached.file_type.value}: "
+                f"{type(e).__name__}: {e}"
+            ) from e
+        try:
+            if preprocess is not None:
+                ds = _preprocessed(ds, index, preprocess, cached.url)
+            yield promote_concat_dims(ds, concat_dims, cached.url)
+        finally:
+            ds.close()
+
+
+def _preprocessed(ds: xr.Dataset, index: Index, fn: Preprocess, url: str) -> xr.Dataset:
+    try:
+        out = fn(ds, index)
+    except Exception as e:
+        raise RecipeError(
+            f"preprocess failed on {url} (input {index}) with {type(e).__name__}: {e}"
+        ) from e
+    if not isinstance(out, xr.Dataset):
+        raise RecipeError(
+            f"preprocess must return an xarray.Dataset. It returned a {type(out).__name__} "
+            f"for {url}."
+        )
+    return out
+
+
+def promote_concat_dims(ds: xr.Dataset, concat_dims: tuple[str, ...], url: str) -> xr.Dataset:
+    """Turn a scalar coordinate named like a concat dim into a dimension of length 1."""
+    for dim in concat_dims:
+        if dim in ds.dims:
+            continue
+        if dim in ds.coords and ds[dim].ndim == 0:
+            ds = ds.expand_dims(dim)
+        else:
+            raise IncompatibleInputsError(
+                f"{url}: expected a dimension {dim!r} to concatenate along. Got dimensions "
+                f"{', '.join(map(str, ds.dims)) or 'none'} instead. Check the concat dim's name "
+                "in the recipe."
+            )
+    return ds
