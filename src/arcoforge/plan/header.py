@@ -8,16 +8,18 @@ grid's lat and lon) are kept once in a pool keyed by their hash.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from arcoforge.recipe.pattern import Index
+from arcoforge.recipe.pattern import FileType, Index
 from arcoforge.recipe.recipe import Preprocess
 from arcoforge.sources.cache import CachedInput
-from arcoforge.sources.opener import open_dataset
+from arcoforge.sources.hdf5 import open_contents
+from arcoforge.sources.opener import local_path, open_local
 
 #: The encoding keys that decide how stored values become decoded ones.
 CF_KEYS = (
@@ -82,39 +84,59 @@ def read_header(
     storage_options: dict[str, Any] | None = None,
 ) -> InputHeader:
     """Read ``cached``'s header (after ``preprocess``), loading only index coordinates."""
-    with open_dataset(
-        cached,
-        index,
-        concat_dims=concat_dims,
-        preprocess=preprocess,
-        storage_options=storage_options,
-    ) as ds:
-        return describe(ds, index, cached)
+    with local_path(cached, storage_options) as path:
+        if preprocess is None and cached.file_type is FileType.NETCDF4:
+            with open_contents(path) as contents:
+                dims = {
+                    d for v in (contents.variables.values() if contents else ()) for d in v.dims
+                }
+                if contents is not None and dims.issuperset(concat_dims):
+                    return describe(
+                        contents.variables, contents.coord_names, contents.attrs, index, cached
+                    )
+        with open_local(path, cached, index, concat_dims=concat_dims, preprocess=preprocess) as ds:
+            return describe(ds.variables, set(map(str, ds.coords)), ds.attrs, index, cached)
 
 
-def describe(ds: xr.Dataset, index: Index, cached: CachedInput) -> InputHeader:
-    """The header of an opened dataset."""
-    variables = {}
+def _has_dims(variables: Mapping[str, xr.Variable], dims: tuple[str, ...]) -> bool:
+    return set(dims) <= {d for v in variables.values() for d in v.dims}
+
+
+def describe(
+    variables: Mapping[Hashable, xr.Variable],
+    coord_names: set[str],
+    attrs: Mapping[Hashable, Any],
+    index: Index,
+    cached: CachedInput,
+) -> InputHeader:
+    """The header of an input's decoded variables; loads index coordinates only."""
+    out = {}
     coords = {}
-    for name, var in ds.variables.items():
-        name = str(name)
-        variables[name] = VariableHeader(
-            dims=tuple(str(d) for d in var.dims),
+    sizes: dict[str, int] = {}
+    for key, var in variables.items():
+        name = str(key)
+        dims = tuple(str(d) for d in var.dims)
+        sizes.update(zip(dims, var.shape, strict=True))
+        encoding = {k: var.encoding[k] for k in CF_KEYS if k in var.encoding}
+        if "dtype" in encoding:
+            encoding["dtype"] = np.dtype(encoding["dtype"]).newbyteorder("=")
+        out[name] = VariableHeader(
+            dims=dims,
             shape=tuple(var.shape),
             dtype=var.dtype,
-            encoding={k: var.encoding[k] for k in CF_KEYS if k in var.encoding},
+            encoding=encoding,
             attrs=dict(var.attrs),
-            is_coord=name in ds.coords,
+            is_coord=name in coord_names or dims == (name,),
         )
-        if var.dims == (name,):
+        if dims == (name,):
             values = np.asarray(var.values)
             coords[name] = Coord(hash_values(values), values)
     return InputHeader(
         index=index,
         input=cached,
-        sizes={str(k): int(v) for k, v in ds.sizes.items()},
-        variables=variables,
-        attrs=dict(ds.attrs),
+        sizes=sizes,
+        variables=out,
+        attrs=dict(attrs),
         coords=coords,
     )
 

@@ -51,26 +51,44 @@ def open_dataset(
     With ``decode=False`` the values are the stored ones (packed, fill values
     in place, times as numbers), for copying without a decode/encode round trip.
     """
-    with local_path(cached, storage_options) as path:
-        try:
-            ds = xr.open_dataset(
-                path,
-                engine=_ENGINES[cached.file_type],
-                decode_cf=decode,
-                chunks=None,
-                cache=False,
-            )
-        except Exception as e:
-            raise InputFormatError(
-                f"{cached.url}: could not open it as {cached.file_type.value}: "
-                f"{type(e).__name__}: {e}"
-            ) from e
-        try:
-            if preprocess is not None:
-                ds = _preprocessed(ds, index, preprocess, cached.url)
-            yield promote_concat_dims(ds, concat_dims, cached.url)
-        finally:
-            ds.close()
+    with (
+        local_path(cached, storage_options) as path,
+        open_local(
+            path, cached, index, concat_dims=concat_dims, preprocess=preprocess, decode=decode
+        ) as ds,
+    ):
+        yield ds
+
+
+@contextmanager
+def open_local(
+    path: str,
+    cached: CachedInput,
+    index: Index,
+    *,
+    concat_dims: tuple[str, ...],
+    preprocess: Preprocess | None = None,
+    decode: bool = True,
+) -> Iterator[xr.Dataset]:
+    """Like :func:`open_dataset`, for an input already at the local ``path``."""
+    try:
+        ds = xr.open_dataset(
+            path,
+            engine=_ENGINES[cached.file_type],
+            decode_cf=decode,
+            chunks=None,
+            cache=False,
+        )
+    except Exception as e:
+        raise InputFormatError(
+            f"{cached.url}: could not open it as {cached.file_type.value}: {type(e).__name__}: {e}"
+        ) from e
+    try:
+        if preprocess is not None:
+            ds = _preprocessed(ds, index, preprocess, cached.url)
+        yield promote_concat_dims(ds, concat_dims, cached.url)
+    finally:
+        ds.close()
 
 
 def _preprocessed(ds: xr.Dataset, index: Index, fn: Preprocess, url: str) -> xr.Dataset:

@@ -6,14 +6,17 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
 
+import h5py
 import numpy as np
 import xarray as xr
 from xarray.conventions import encode_cf_variable
 
 from arcoforge.plan.plan import TaskWork, WriteVar
 from arcoforge.plan.schema import Mode
+from arcoforge.recipe.pattern import FileType
 from arcoforge.recipe.recipe import Preprocess
-from arcoforge.sources.opener import open_dataset
+from arcoforge.sources.hdf5 import read_raw
+from arcoforge.sources.opener import local_path, open_local
 
 
 def read_blocks(
@@ -30,31 +33,70 @@ def read_blocks(
     task = work.task
     shape = tuple(b - a for a, b in task.region)
     with ExitStack() as stack:
-        opened: dict[tuple[int, bool], xr.Dataset] = {}
-
-        def dataset(i: int, decode: bool) -> xr.Dataset:
-            if (i, decode) not in opened:
-                index, cached = work.inputs[i]
-                opened[(i, decode)] = stack.enter_context(
-                    open_dataset(
-                        cached,
-                        index,
-                        concat_dims=concat_dims,
-                        preprocess=preprocess if decode else None,
-                        decode=decode,
-                        storage_options=storage_options,
-                    )
-                )
-            return opened[(i, decode)]
-
+        sources = _Sources(work, stack, concat_dims, preprocess, storage_options)
         for var in work.variables:
             decode = var.mode is Mode.DECODED
             block = np.empty(shape, dtype=var.dtype if decode else var.stored_dtype)
             for piece in task.pieces:
-                source = dataset(piece.input, decode)[var.name].variable
-                values = source[tuple(slice(a, b) for a, b in piece.source)].values
-                block[tuple(slice(a, b) for a, b in piece.dest)] = values
+                key = tuple(slice(a, b) for a, b in piece.source)
+                block[tuple(slice(a, b) for a, b in piece.dest)] = sources.values(
+                    piece.input, var.name, key, decode
+                )
             yield var, encode(var, block) if decode else block
+
+
+class _Sources:
+    """The task's inputs, each opened once per way of reading it."""
+
+    def __init__(
+        self,
+        work: TaskWork,
+        stack: ExitStack,
+        concat_dims: tuple[str, ...],
+        preprocess: Preprocess | None,
+        storage_options: dict[str, Any] | None,
+    ):
+        self.work, self.stack = work, stack
+        self.concat_dims, self.preprocess = concat_dims, preprocess
+        self.storage_options = storage_options
+        self.paths: dict[int, str] = {}
+        self.datasets: dict[tuple[int, bool], xr.Dataset] = {}
+        self.files: dict[int, h5py.File] = {}
+
+    def values(self, i: int, name: str, key: tuple[slice, ...], decode: bool) -> np.ndarray:
+        """Decoded values of ``name`` at ``key`` in input ``i``, or its stored ones."""
+        cached = self.work.inputs[i][1]
+        if not decode and cached.file_type is FileType.NETCDF4:
+            found = read_raw(self._h5(i), name, key)
+            if found is not None:
+                return found
+        return self._dataset(i, decode)[name].variable[key].values
+
+    def _path(self, i: int) -> str:
+        if i not in self.paths:
+            cached = self.work.inputs[i][1]
+            self.paths[i] = self.stack.enter_context(local_path(cached, self.storage_options))
+        return self.paths[i]
+
+    def _h5(self, i: int) -> h5py.File:
+        if i not in self.files:
+            self.files[i] = self.stack.enter_context(h5py.File(self._path(i), "r"))
+        return self.files[i]
+
+    def _dataset(self, i: int, decode: bool) -> xr.Dataset:
+        if (i, decode) not in self.datasets:
+            index, cached = self.work.inputs[i]
+            self.datasets[(i, decode)] = self.stack.enter_context(
+                open_local(
+                    self._path(i),
+                    cached,
+                    index,
+                    concat_dims=self.concat_dims,
+                    preprocess=self.preprocess if decode else None,
+                    decode=decode,
+                )
+            )
+        return self.datasets[(i, decode)]
 
 
 def encode(var: WriteVar, values: np.ndarray) -> np.ndarray:
