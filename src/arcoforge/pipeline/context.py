@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arcoforge.pipeline.state import RunState
 from arcoforge.recipe.pattern import FileType
 from arcoforge.recipe.recipe import Preprocess
 from arcoforge.recipe.spec import ZarrOutput
 from arcoforge.sources.cache import InputCache, RetryPolicy
-from arcoforge.targets.zarr import ZarrTarget
+
+if TYPE_CHECKING:
+    from arcoforge.targets.zarr import ZarrTarget
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ class RunContext:
     run_id: str = ""
 
     def target(self) -> ZarrTarget:
+        from arcoforge.targets.zarr import ZarrTarget  # zarr and dask load in workers only
+
         return ZarrTarget(self.target_url, self.storage_options)
 
     def state(self) -> RunState:

@@ -59,7 +59,7 @@ def runner(
 
         environment = None
         if workers > 1:
-            command = f"{shlex.quote(sys.executable)} -m apache_beam.runners.worker.sdk_worker_main"
+            command = f"{shlex.quote(sys.executable)} -m arcoforge.pipeline.worker"
             environment = SubprocessSDKEnvironment.from_command_string(
                 f"{command} 2>>{shlex.quote(log_path)}"
             )

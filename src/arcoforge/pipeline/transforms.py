@@ -2,7 +2,8 @@
 
 Elements are small (indexes, URLs, headers, task descriptions); arrays never
 travel between stages. Workers read inputs from the cache and write target
-chunks themselves.
+chunks themselves. ``stages`` (and with it xarray, zarr and h5py) is imported
+where the work runs, so the launcher starts quickly.
 """
 
 from __future__ import annotations
@@ -10,19 +11,26 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from arcoforge.pipeline import stages
 from arcoforge.pipeline.context import RunContext
-from arcoforge.plan.header import HeaderSet, InputHeader
-from arcoforge.plan.plan import TaskWork
 from arcoforge.recipe.pattern import Index
-from arcoforge.sources.cache import CachedInput
+
+if TYPE_CHECKING:
+    from arcoforge.plan.header import HeaderSet, InputHeader
+    from arcoforge.plan.plan import TaskWork
+    from arcoforge.sources.cache import CachedInput
 
 _NS = "arcoforge"
+
+
+def _stages() -> Any:
+    from arcoforge.pipeline import stages
+
+    return stages
 
 
 class _FetchBatch(beam.DoFn):
@@ -33,7 +41,7 @@ class _FetchBatch(beam.DoFn):
 
     def process(self, batch: list[tuple[Index, str]]) -> Iterator[tuple[Index, CachedInput]]:
         with ThreadPoolExecutor(max_workers=max(1, len(batch))) as pool:
-            results = list(pool.map(lambda item: stages.fetch_input(self.ctx, *item), batch))
+            results = list(pool.map(lambda item: _stages().fetch_input(self.ctx, *item), batch))
         for index, cached in results:
             self.inputs.inc()
             self.bytes.inc(cached.size)
@@ -65,7 +73,7 @@ class ReadHeaders(beam.PTransform):
 
     def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
         ctx = self.ctx
-        return pcoll | "Read" >> beam.MapTuple(lambda i, c: stages.input_header(ctx, i, c))
+        return pcoll | "Read" >> beam.MapTuple(lambda i, c: _stages().input_header(ctx, i, c))
 
 
 class CollectHeaders(beam.CombineFn):
@@ -75,6 +83,8 @@ class CollectHeaders(beam.CombineFn):
         self.concat_dims = concat_dims
 
     def create_accumulator(self) -> HeaderSet:
+        from arcoforge.plan.header import HeaderSet
+
         return HeaderSet(self.concat_dims)
 
     def add_input(self, acc: HeaderSet, header: InputHeader) -> HeaderSet:
@@ -82,7 +92,7 @@ class CollectHeaders(beam.CombineFn):
         return acc
 
     def merge_accumulators(self, accs: Iterable[HeaderSet]) -> HeaderSet:
-        out = HeaderSet(self.concat_dims)
+        out = self.create_accumulator()
         for acc in accs:
             out.merge(acc)
         return out
@@ -105,7 +115,7 @@ class PlanWrites(beam.PTransform):
         return (
             pcoll
             | "Collect" >> beam.CombineGlobally(CollectHeaders(ctx.concat_dims))
-            | "Plan" >> beam.FlatMap(lambda headers: stages.plan_writes(ctx, headers))
+            | "Plan" >> beam.FlatMap(lambda headers: _stages().plan_writes(ctx, headers))
         )
 
 
@@ -116,7 +126,7 @@ class _Write(beam.DoFn):
         self.bytes = Metrics.counter(_NS, "out-bytes")
 
     def process(self, work: TaskWork) -> Iterator[int]:
-        nbytes = stages.write_task(self.ctx, work)
+        nbytes = _stages().write_task(self.ctx, work)
         self.tasks.inc()
         self.bytes.inc(nbytes)
         yield nbytes
@@ -149,7 +159,7 @@ class Publish(beam.PTransform):
         return (
             pcoll
             | "Total" >> beam.CombineGlobally(sum)
-            | "Publish" >> beam.Map(lambda written: stages.publish(ctx, written))
+            | "Publish" >> beam.Map(lambda written: _stages().publish(ctx, written))
         )
 
 
