@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from arcoforge.errors import RecipeError
 from arcoforge.recipe.meta import Meta
-from arcoforge.recipe.model import validate_doc
+from arcoforge.recipe.model import format_errors, validate_doc
 from arcoforge.recipe.pattern import FilePattern
 from arcoforge.recipe.recipe import Preprocess, Recipe
 from arcoforge.recipe.spec import Outputs, RecipeSpec
@@ -106,6 +106,8 @@ def _import_recipe_py(file: Path, recipe_id: str) -> ModuleType:
         sys.modules.pop(name, None)
         frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == str(file)]
         line = f":{frames[-1].lineno}" if frames else ""
+        if isinstance(e, SyntaxError) and e.filename == str(file) and e.lineno:
+            line = f":{e.lineno}"  # a syntax error has no frame in the file
         raise RecipeError(
             f"{file}{line}: running recipe.py failed with {type(e).__name__}: {e}"
         ) from e
@@ -162,10 +164,8 @@ def _outputs(spec: RecipeSpec | None, module: ModuleType | None, py_path: Path) 
     try:
         return Outputs.model_validate(from_py)
     except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
-        )
-        raise RecipeError(f"{py_path}: outputs: {problems}") from None
+        no_lines = YamlDoc(py_path, {}, {})
+        raise RecipeError(format_errors(e, no_lines, prefix=("outputs",))) from None
 
 
 def _preprocess(module: ModuleType | None, py_path: Path) -> Preprocess | None:

@@ -6,6 +6,7 @@ import difflib
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from arcoforge.errors import RecipeError
 from arcoforge.recipe.yamlfile import Loc, YamlDoc
@@ -25,11 +26,19 @@ class StrictModel(BaseModel):
                 if key not in known:
                     hint = difflib.get_close_matches(str(key), sorted(known), n=1)
                     did_you_mean = f" Did you mean {hint[0]!r}?" if hint else ""
-                    raise ValueError(
+                    message = (
                         f"unknown field {key!r}; expected one of {', '.join(sorted(known))}."
                         f"{did_you_mean}"
                     )
+                    # The key travels in the context so the error can point at its line.
+                    raise PydanticCustomError(
+                        UNKNOWN_FIELD, "{message}", {"message": message, "key": key}
+                    )
         return data
+
+
+#: The error type of an unknown field; its context holds the field's ``key``.
+UNKNOWN_FIELD = "unknown_field"
 
 
 def validate_doc[M: BaseModel](model: type[M], doc: YamlDoc) -> M:
@@ -40,16 +49,21 @@ def validate_doc[M: BaseModel](model: type[M], doc: YamlDoc) -> M:
         raise RecipeError(format_errors(e, doc)) from None
 
 
-def format_errors(error: ValidationError, doc: YamlDoc) -> str:
-    """One line per problem: ``file:line: field: what was expected, what was found``."""
+def format_errors(error: ValidationError, doc: YamlDoc, prefix: Loc = ()) -> str:
+    """One line per problem: ``file:line: field: what was expected, what was found``.
+
+    ``prefix`` is put before every field path, for data validated on its own.
+    """
     lines = []
     for err in error.errors():
         loc = _data_loc(err["loc"])
+        if err["type"] == UNKNOWN_FIELD:
+            loc = (*loc, err["ctx"]["key"])
         line = doc.line_of(loc)
         where = f"{doc.path}:{line}" if line else str(doc.path)
-        field = ".".join(str(p) for p in loc) or "(top level)"
+        field = ".".join(str(p) for p in (*prefix, *loc)) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
-        if err["type"] not in ("value_error", "assertion_error") and "input" in err:
+        if err["type"] not in ("value_error", "assertion_error", UNKNOWN_FIELD) and "input" in err:
             shown = _short(err["input"])
             if shown is not None:
                 msg = f"{msg}. Got {shown} instead"

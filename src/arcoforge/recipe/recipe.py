@@ -6,16 +6,19 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import xarray as xr
-
+from arcoforge.errors import RecipeError
 from arcoforge.recipe.meta import Meta
 from arcoforge.recipe.pattern import FilePattern, Index
 from arcoforge.recipe.spec import Outputs
 from arcoforge.recipe.urls import validate_id, validate_url
 
+if TYPE_CHECKING:
+    import xarray as xr
+
 #: A custom step applied to every input after it is opened: ``preprocess(ds, index)``.
-Preprocess = Callable[[xr.Dataset, Index], xr.Dataset]
+Preprocess = Callable[["xr.Dataset", Index], "xr.Dataset"]
 
 
 @dataclass(frozen=True)
@@ -44,9 +47,18 @@ class Recipe:
             object.__setattr__(self, "fingerprint", h.hexdigest())
 
     def check_urls(self) -> int:
-        """Validate every input URL; returns how many inputs there are."""
-        n = 0
+        """Validate every input URL and refuse repeats; returns how many inputs there are.
+
+        Two inputs with one URL would read the same file twice: a template field that
+        does not vary, or a URL listed twice.
+        """
+        first: dict[str, Index] = {}
         for index, url in self.pattern.items():
             validate_url(url, where=f"input {index}")
-            n += 1
-        return n
+            if url in first:
+                raise RecipeError(
+                    f"input {index}: expected a URL of its own. Got {url!r}, the URL of "
+                    f"input {first[url]} too."
+                )
+            first[url] = index
+        return len(first)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
+import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -13,6 +15,8 @@ from pydantic import (
     Discriminator,
     Field,
     PositiveInt,
+    StrictFloat,
+    StrictInt,
     StringConstraints,
     Tag,
     model_validator,
@@ -26,10 +30,40 @@ from arcoforge.recipe.template import UrlTemplate
 MAX_INPUTS = 1_000_000
 
 DimName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-Scalar = Annotated[int | float | dt.datetime | dt.date | str, Field(union_mode="left_to_right")]
+
+#: The start of an ISO 8601 date, such as 1981-09-01 or 1981-09-01T06:00.
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def _scalar(value: Any) -> Any:
+    """A key of a concat list, kept as written except for dates.
+
+    Only YAML numbers are numbers: a quoted ``"001"`` stays the string ``001``
+    (a lax conversion would make it ``1`` and change every URL). Quoted ISO dates
+    become dates like unquoted ones, so ``{time:%Y%m%d}`` works on both.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | str | dt.date):
+        raise ValueError(f"expected a number, a date or a string. Got {value!r} instead.")
+    if isinstance(value, str) and _ISO_DATE.match(value):
+        try:
+            return dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return dt.datetime(value.year, value.month, value.day)
+    return value
+
+
+Scalar = Annotated[StrictInt | StrictFloat | dt.datetime | str, BeforeValidator(_scalar)]
 
 
 def _timestamp(value: Any) -> dt.datetime:
+    # Only dates and strings that start with a year: pandas would also read a number as
+    # nanoseconds since 1970 and 'now' or 'today' as the moment the recipe is loaded.
+    if not isinstance(value, dt.date | str) or (
+        isinstance(value, str) and not re.match(r"\d{4}", value.strip())
+    ):
+        raise ValueError(f"expected a date such as '1981-09-01'. Got {value!r} instead.")
     try:
         ts = pd.Timestamp(value)
     except (ValueError, TypeError):
@@ -49,15 +83,31 @@ class DateRange(StrictModel):
     @model_validator(mode="after")
     def _check(self) -> DateRange:
         try:
-            pd.tseries.frequencies.to_offset(self.freq)
+            offset = pd.tseries.frequencies.to_offset(self.freq)
         except ValueError:
+            offset = None
+        if offset is None or offset.n < 1:
             raise ValueError(
                 f"freq: expected a pandas frequency such as 'D', 'MS', '6h' or '7D'. "
                 f"Got {self.freq!r} instead."
-            ) from None
+            )
         if self.end < self.start:
             raise ValueError(f"end {self.end.date()} is before start {self.start.date()}.")
+        # Checked here rather than when expanding, so the error names the file and line.
+        count = _estimate_count(self)
+        if count > MAX_INPUTS:
+            raise ValueError(
+                f"this range gives about {count:,} keys; the limit is {MAX_INPUTS:,}. Check freq."
+            )
+        if len(self._range()) == 0:
+            raise ValueError(
+                f"no date from {self.start} to {self.end} falls on freq {self.freq!r}; "
+                "expected at least one."
+            )
         return self
+
+    def _range(self) -> pd.DatetimeIndex:
+        return pd.date_range(self.start, self.end, freq=self.freq, inclusive="both")
 
     def values(self) -> list[pd.Timestamp]:
         count = _estimate_count(self)
@@ -65,7 +115,7 @@ class DateRange(StrictModel):
             raise ValueError(
                 f"this range gives about {count:,} keys; the limit is {MAX_INPUTS:,}. Check freq."
             )
-        return list(pd.date_range(self.start, self.end, freq=self.freq, inclusive="both"))
+        return list(self._range())
 
 
 def _estimate_count(r: DateRange) -> int:
@@ -121,6 +171,15 @@ def _keys(value: list[Any] | DateRange | NumberRange) -> list[Any]:
     return value if isinstance(value, list) else value.values()
 
 
+def _count(value: list[Any] | DateRange | NumberRange) -> int:
+    """How many keys ``value`` gives, without building them."""
+    if isinstance(value, DateRange):
+        return len(value._range())
+    if isinstance(value, NumberRange):
+        return len(range(value.start, value.end + 1, value.step))
+    return len(value)
+
+
 class TemplateSources(StrictModel):
     """Inputs named by a URL template over concat and merge dimensions."""
 
@@ -157,6 +216,15 @@ class TemplateSources(StrictModel):
             raise ValueError(
                 f"url: dimension {sorted(dims - names)[0]!r} does not appear in the template, "
                 "so every input would have the same URL."
+            )
+        # Each dimension is bounded on its own; their product is the number of inputs.
+        total = math.prod(_count(keys) for keys in self.concat.values()) * math.prod(
+            len(keys) for keys in self.merge.values()
+        )
+        if total > MAX_INPUTS:
+            raise ValueError(
+                f"these dimensions give {total:,} inputs; the limit is {MAX_INPUTS:,}. "
+                "Check the ranges under concat and merge."
             )
         return self
 
@@ -231,12 +299,15 @@ class Compression(StrEnum):
 def _bytes(value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    try:
-        return int(parse_bytes(str(value)))
-    except (ValueError, TypeError):
-        raise ValueError(
-            f"expected a size such as '100MB' or '1GiB'. Got {value!r} instead."
-        ) from None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    # A number must lead: parse_bytes reads '' as 1 byte and 'MB' as 1MB.
+    if isinstance(value, str) and re.match(r"\s*\d", value):
+        try:
+            return int(parse_bytes(value))
+        except (ValueError, TypeError):
+            pass
+    raise ValueError(f"expected a size such as '100MB' or '1GiB'. Got {value!r} instead.")
 
 
 ByteSize = Annotated[int, BeforeValidator(_bytes), Field(gt=0)]

@@ -16,6 +16,10 @@ from dataclasses import dataclass
 from arcoforge.errors import RecipeError
 
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: The width and precision of a ``format()`` spec such as ``>08.2f``.
+_WIDTHS = re.compile(r"^(?:.?[<>=^])?[-+ ]?z?#?0?(\d*)[,_]?(?:\.(\d+))?")
+#: The widest a field may be padded to: a template must not make huge URLs.
+MAX_WIDTH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +89,12 @@ def format_key(value: object, spec: str, name: str) -> str:
         if isinstance(value, dt.datetime) and value.time() != dt.time(0):
             return value.isoformat()
         return value.strftime("%Y-%m-%d")
+    widths = _WIDTHS.match(spec)
+    if widths and any(w and int(w) > MAX_WIDTH for w in widths.groups()):
+        raise RecipeError(
+            f"url: {{{name}:{spec}}} pads or rounds to more than {MAX_WIDTH} characters; "
+            f"expected a width and precision of at most {MAX_WIDTH}."
+        )
     try:
         return format(value, spec)
     except (ValueError, TypeError) as e:

@@ -40,7 +40,11 @@ def validate_url(url: str, *, where: str, schemes: frozenset[str] = SOURCE_SCHEM
             f"{where}: URL {url!r} contains a space, a backslash or a control character; "
             "percent-encode it (a space is %20)."
         )
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number in 0-65535
+    except ValueError as e:
+        raise UnsafeUrlError(f"{where}: expected a URL. Got {url!r} instead ({e}).") from None
     scheme = parts.scheme.lower()
     if scheme not in schemes:
         allowed = ", ".join(f"{s}://" for s in sorted(schemes))
@@ -49,6 +53,14 @@ def validate_url(url: str, *, where: str, schemes: frozenset[str] = SOURCE_SCHEM
         )
     if scheme in _NEEDS_HOST and not parts.hostname:
         raise UnsafeUrlError(f"{where}: URL {url!r} has no host name.")
+    if scheme == "file" and (
+        not url[len(scheme) :].startswith(":///") or not parts.path.startswith("/")
+    ):
+        # fsspec reads file:name, file://name and file://host/path relative to the
+        # working directory.
+        raise UnsafeUrlError(
+            f"{where}: expected a local file as file:///absolute/path. Got {url!r} instead."
+        )
     if parts.username or parts.password:
         raise UnsafeUrlError(
             f"{where}: URL {url!r} carries credentials. Remove them: credentials come from "

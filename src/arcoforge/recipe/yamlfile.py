@@ -12,6 +12,10 @@ from arcoforge.errors import RecipeError
 
 Loc = tuple[str | int, ...]
 
+#: The most values a YAML file may hold, an alias counting once per use: a guard
+#: against a few lines of anchors and aliases that expand to billions of values.
+MAX_NODES = 1_000_000
+
 
 @dataclass(frozen=True)
 class YamlDoc:
@@ -53,18 +57,35 @@ def read_yaml(path: Path) -> YamlDoc:
         )
     lines: dict[Loc, int] = {}
     if node is not None:
-        _collect_lines(node, (), lines)
+        _collect_lines(node, (), lines, path, [0])
     return YamlDoc(path, data, lines)
 
 
-def _collect_lines(node: yaml.Node, loc: Loc, out: dict[Loc, int]) -> None:
+def _collect_lines(
+    node: yaml.Node, loc: Loc, out: dict[Loc, int], path: Path, seen: list[int]
+) -> None:
+    """Record the line of every field under ``node``; refuse repeated keys.
+
+    ``seen`` counts the nodes visited so far, aliases included.
+    """
+    seen[0] += 1
+    if seen[0] > MAX_NODES:
+        raise RecipeError(
+            f"{path}: expected at most {MAX_NODES:,} values, an alias counting once per use. "
+            "Found more."
+        )
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             child = (*loc, key.value)
+            if child in out:  # PyYAML would silently keep only the last one
+                raise RecipeError(
+                    f"{path}:{key.start_mark.line + 1}: {key.value!r} is given twice (first on "
+                    f"line {out[child]}); expected each key once."
+                )
             out[child] = key.start_mark.line + 1
-            _collect_lines(value, child, out)
+            _collect_lines(value, child, out, path, seen)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             child = (*loc, i)
             out[child] = item.start_mark.line + 1
-            _collect_lines(item, child, out)
+            _collect_lines(item, child, out, path, seen)
