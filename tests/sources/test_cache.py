@@ -1,0 +1,170 @@
+"""The input cache against a real HTTP server with faults, local files and S3 (moto)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from arcoforge.demo.dataset import make_sst, write_files
+from arcoforge.demo.server import SourceServer
+from arcoforge.errors import (
+    InputFormatError,
+    SourceAccessError,
+    SourceError,
+    SourceNotFoundError,
+    UnsafeUrlError,
+)
+from arcoforge.recipe.pattern import FileType
+from arcoforge.sources.cache import InputCache, RetryPolicy, cache_key
+
+FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, timeout=1.0)
+
+
+@pytest.fixture
+def served(http_server: SourceServer) -> tuple[SourceServer, list[Path]]:
+    files = write_files(make_sst(days=3), http_server.root, steps=1)
+    return http_server, [f.path for f in files]
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_fetch_caches_once_with_checksum(served, tmp_path: Path) -> None:
+    server, files = served
+    cache = InputCache(str(tmp_path / "cache"))
+    url = f"{server.url}/{files[0].name}"
+    first = cache.fetch(url, retry=FAST)
+    assert first.size == files[0].stat().st_size
+    assert first.sha256 == _sha(files[0])
+    assert first.file_type is FileType.NETCDF4
+    assert Path(first.path).read_bytes() == files[0].read_bytes()
+    gets = sum(r.method == "GET" for r in server.requests)
+    again = cache.fetch(url, retry=FAST)
+    assert again == first
+    assert sum(r.method == "GET" for r in server.requests) == gets  # served from the cache
+    sidecar = json.loads(Path(first.path + ".json").read_text())
+    assert sidecar["url"] == url and sidecar["sha256"] == first.sha256
+
+
+def test_retries_server_errors_then_succeeds(served, tmp_path: Path) -> None:
+    server, files = served
+    server.faults.errors[files[0].name] += [503, 500]
+    cached = InputCache(str(tmp_path / "c")).fetch(f"{server.url}/{files[0].name}", retry=FAST)
+    assert cached.sha256 == _sha(files[0])
+    assert [r.method for r in server.requests if r.path.endswith(files[0].name)] == ["GET"] * 3
+
+
+def test_retries_a_body_cut_short(served, tmp_path: Path) -> None:
+    server, files = served
+    server.faults.truncate[files[1].name] = 1
+    cached = InputCache(str(tmp_path / "c")).fetch(f"{server.url}/{files[1].name}", retry=FAST)
+    assert cached.sha256 == _sha(files[1])
+    assert not list((tmp_path / "c").glob("*.part-*"))  # no half-written file left behind
+
+
+def test_gives_up_after_the_last_attempt(served, tmp_path: Path) -> None:
+    server, files = served
+    server.faults.errors[files[0].name] += [503] * 10
+    with pytest.raises(SourceError, match=r"could not fetch it in 3 attempts.*503") as info:
+        InputCache(str(tmp_path / "c")).fetch(f"{server.url}/{files[0].name}", retry=FAST)
+    assert files[0].name in str(info.value)
+    assert not (tmp_path / "c").exists() or not any((tmp_path / "c").iterdir())
+
+
+def test_timeout_is_retried_and_reported(served, tmp_path: Path) -> None:
+    server, files = served
+    server.faults.delay[files[0].name] = 3.0
+    with pytest.raises(SourceError, match="sent nothing for 1 s"):
+        InputCache(str(tmp_path / "c")).fetch(
+            f"{server.url}/{files[0].name}", retry=RetryPolicy(attempts=1, timeout=1.0)
+        )
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "message"),
+    [
+        (404, SourceNotFoundError, "not found"),
+        (403, SourceAccessError, "refused access"),
+        (401, SourceAccessError, "HTTP 401"),
+        (410, SourceError, "HTTP 410"),
+    ],
+)
+def test_client_errors_are_not_retried(served, tmp_path: Path, status, error, message) -> None:
+    server, files = served
+    server.faults.status[files[0].name] = status
+    with pytest.raises(error, match=message):
+        InputCache(str(tmp_path / "c")).fetch(f"{server.url}/{files[0].name}", retry=FAST)
+    assert len([r for r in server.requests if r.path.endswith(files[0].name)]) == 1
+
+
+def test_an_html_page_is_refused(http_server: SourceServer, tmp_path: Path) -> None:
+    (http_server.root / "login.nc").write_text("<!DOCTYPE html><html><body>Sign in</body></html>")
+    with pytest.raises(InputFormatError, match="an HTML page") as info:
+        InputCache(str(tmp_path / "c")).fetch(f"{http_server.url}/login.nc", retry=FAST)
+    assert "login.nc" in str(info.value)
+
+
+def test_declared_file_type_must_match(served, tmp_path: Path) -> None:
+    server, files = served
+    with pytest.raises(InputFormatError, match=r"expected netcdf3.*Got a netcdf4 file"):
+        InputCache(str(tmp_path / "c")).fetch(
+            f"{server.url}/{files[0].name}", file_type=FileType.NETCDF3, retry=FAST
+        )
+
+
+def test_local_files_are_read_in_place(tmp_path: Path) -> None:
+    files = write_files(make_sst(days=2), tmp_path / "src", fmt="netcdf3")
+    cache = InputCache(str(tmp_path / "cache"))
+    cached = cache.fetch(files[0].path.as_uri())
+    assert cached.path == str(files[0].path)
+    assert cached.file_type is FileType.NETCDF3
+    assert cached.sha256 == _sha(files[0].path)
+    assert [p.suffix for p in (tmp_path / "cache").iterdir()] == [".json"]  # only the sidecar
+
+
+def test_changed_local_file_is_hashed_again(tmp_path: Path) -> None:
+    files = write_files(make_sst(days=2), tmp_path / "src")
+    cache = InputCache(str(tmp_path / "cache"))
+    before = cache.fetch(files[0].path.as_uri())
+    write_files(make_sst(days=2, seed=7), tmp_path / "src")
+    after = cache.fetch(files[0].path.as_uri())
+    assert after.sha256 != before.sha256 == before.sha256
+    assert after.sha256 == _sha(files[0].path)
+
+
+def test_missing_local_file(tmp_path: Path) -> None:
+    with pytest.raises(SourceNotFoundError, match="no such file"):
+        InputCache(str(tmp_path / "c")).fetch((tmp_path / "nope.nc").as_uri())
+
+
+@pytest.mark.parametrize("url", ["ftp://host/a.nc", "http://user:pw@host/a.nc", "/etc/passwd"])
+def test_unsafe_urls_are_refused_before_any_request(tmp_path: Path, url: str) -> None:
+    with pytest.raises(UnsafeUrlError):
+        InputCache(str(tmp_path / "c")).fetch(url)
+
+
+def test_cache_keys_are_unique_and_readable() -> None:
+    a = cache_key("https://host/a/sst.19810901.nc")
+    b = cache_key("https://host/b/sst.19810901.nc")
+    assert a != b and a.endswith("sst.19810901.nc") and b.endswith("sst.19810901.nc")
+    assert "/" not in cache_key("https://host/?q=../../x")
+
+
+def test_fetch_from_s3_into_an_s3_cache(s3_bucket: str, tmp_path: Path) -> None:
+    import fsspec
+
+    files = write_files(make_sst(days=1), tmp_path / "src")
+    fs = fsspec.filesystem("s3")
+    fs.put_file(str(files[0].path), f"{s3_bucket}/inputs/a.nc")
+    cache = InputCache(f"s3://{s3_bucket}/cache")
+    cached = cache.fetch(f"s3://{s3_bucket}/inputs/a.nc", retry=FAST)
+    assert cached.sha256 == _sha(files[0].path)
+    assert cached.path == f"s3://{s3_bucket}/cache/{cache_key(f's3://{s3_bucket}/inputs/a.nc')}"
+    assert fs.cat_file(cached.path) == files[0].path.read_bytes()
+    assert cache.fetch(f"s3://{s3_bucket}/inputs/a.nc", retry=FAST) == cached
+    with pytest.raises(SourceNotFoundError):
+        cache.fetch(f"s3://{s3_bucket}/inputs/missing.nc", retry=FAST)
