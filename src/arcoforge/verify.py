@@ -74,14 +74,15 @@ def compare(result: xr.Dataset, sources: xr.Dataset) -> list[str]:
 
 
 def same_attrs(a: Mapping[Any, Any], b: Mapping[Any, Any]) -> bool:
-    """Attribute equality that treats arrays and lists of equal values as equal."""
-    if set(a) != set(b):
-        return False
-    for key in a:
-        x, y = a[key], b[key]
-        if isinstance(x, str) or isinstance(y, str):
-            if x != y:
-                return False
-        elif not np.array_equal(np.asarray(x), np.asarray(y), equal_nan=True):
-            return False
-    return True
+    """Attribute equality that treats arrays and lists of equal values as equal, NaN too."""
+    return set(a) == set(b) and all(_same_value(a[k], b[k]) for k in a)
+
+
+def _same_value(x: Any, y: Any) -> bool:
+    if isinstance(x, str | bytes | np.dtype) or isinstance(y, str | bytes | np.dtype):
+        return bool(x == y)
+    left, right = np.asarray(x), np.asarray(y)
+    try:
+        return bool(np.array_equal(left, right, equal_nan=True))
+    except TypeError:  # values NaN cannot be among
+        return bool(np.array_equal(left, right))

@@ -48,7 +48,7 @@ def make_sst(
     lon = np.linspace(180 / nlon, 360 - 180 / nlon, nlon, dtype="float32")
     time = _daily_times(start, days, calendar)
     land = _land_mask(lat, lon)
-    day_of_year = np.arange(days) + pd.Timestamp(start).dayofyear
+    day_of_year = np.arange(days) + pd.Timestamp(start).day_of_year
     season = np.cos(2 * np.pi * (day_of_year[:, None, None] - 45) / 365.0)
     lat_rad = np.deg2rad(lat)[None, :, None]
     climatology = 28.0 * np.cos(lat_rad) ** 2 - 1.8 + 2.0 * season * np.sin(lat_rad)

@@ -48,17 +48,21 @@ def open_contents(path: str) -> Iterator[Contents | None]:
         if raw is None:
             yield None
             return
-        variables, attrs, coords = decode_cf_variables(
-            raw,
-            _attributes(f),
-            concat_characters=True,
-            mask_and_scale=True,
-            decode_times=True,
-            decode_coords=True,
-            drop_variables=None,
-            use_cftime=None,
-            decode_timedelta=None,
-        )
+        try:
+            variables, attrs, coords = decode_cf_variables(
+                raw,
+                _attributes(f),
+                concat_characters=True,
+                mask_and_scale=True,
+                decode_times=True,
+                decode_coords=True,
+                drop_variables=None,
+                use_cftime=None,
+                decode_timedelta=None,
+            )
+        except ValueError:  # e.g. undecodable time units: the xarray reader's rules apply
+            yield None
+            return
         yield Contents(dict(variables), set(coords), dict(attrs))
 
 

@@ -71,24 +71,41 @@ def open_local(
     decode: bool = True,
 ) -> Iterator[xr.Dataset]:
     """Like :func:`open_dataset`, for an input already at the local ``path``."""
-    try:
-        ds = xr.open_dataset(
-            path,
-            engine=_ENGINES[cached.file_type],
-            decode_cf=decode,
-            chunks=None,
-            cache=False,
-        )
-    except Exception as e:
-        raise InputFormatError(
-            f"{cached.url}: could not open it as {cached.file_type.value}: {type(e).__name__}: {e}"
-        ) from e
+    ds = _open(path, cached, decode)
     try:
         if preprocess is not None:
             ds = _preprocessed(ds, index, preprocess, cached.url)
         yield promote_concat_dims(ds, concat_dims, cached.url)
     finally:
         ds.close()
+
+
+def _open(path: str, cached: CachedInput, decode: bool) -> xr.Dataset:
+    """Open with xarray; times whose units xarray cannot decode stay numbers.
+
+    Real archives have units such as 'months since 1850-01-01' in the standard
+    calendar, which xarray refuses to decode. Rather than failing, such inputs
+    are read as with ``decode_times=False``: the times stay numbers with their
+    units attribute, and combining checks that every input shares those units.
+    """
+    engine = _ENGINES[cached.file_type]
+    try:
+        return xr.open_dataset(path, engine=engine, decode_cf=decode, chunks=None, cache=False)
+    except ValueError as first:
+        if decode:
+            try:
+                return xr.open_dataset(
+                    path, engine=engine, decode_times=False, chunks=None, cache=False
+                )
+            except Exception:
+                pass
+        error: Exception = first
+    except Exception as e:
+        error = e
+    raise InputFormatError(
+        f"{cached.url}: could not open it as {cached.file_type.value}: "
+        f"{type(error).__name__}: {error}"
+    ) from error
 
 
 def _preprocessed(ds: xr.Dataset, index: Index, fn: Preprocess, url: str) -> xr.Dataset:
