@@ -51,7 +51,10 @@ def runner(
     }
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    if logging.getLogger().getEffectiveLevel() > logging.INFO:
+        # Failures reach the user as one clear error; Beam's own reports of them are
+        # tracebacks from worker internals, shown with --debug.
+        logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
     name = RunnerName(name)
     if name is RunnerName.DIRECT:
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
@@ -82,7 +85,7 @@ def runner(
             processes=True,
             dashboard_address=":0",
             silence_logs=logging.ERROR,
-            worker_kwargs={"preload": ["arcoforge.pipeline.worker_setup"]},
+            preload=["arcoforge.pipeline.worker_setup"],
         )
         scheduler = cluster.scheduler_address
     try:

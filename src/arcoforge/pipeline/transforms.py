@@ -8,6 +8,7 @@ where the work runs, so the launcher starts quickly.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -163,6 +164,22 @@ class Publish(beam.PTransform):
         )
 
 
+def ship_by_value(fn: Any) -> None:
+    """Pickle the module of a recipe.py function by value, for workers that cannot import it.
+
+    Beam pickles with its own copy of cloudpickle; the Dask runner's tasks travel
+    with the installed one. Both must be told.
+    """
+    import cloudpickle
+    from apache_beam.internal.cloudpickle import cloudpickle as beam_cloudpickle
+
+    module = sys.modules.get(getattr(fn, "__module__", ""))
+    if module is None or module.__name__.startswith(("arcoforge.", "builtins")):
+        return
+    cloudpickle.register_pickle_by_value(module)
+    beam_cloudpickle.register_pickle_by_value(module)
+
+
 def build(pipeline: beam.Pipeline, inputs: list[tuple[Index, str]], ctx: RunContext) -> Any:
     """Add the whole recipe run to ``pipeline``: one linear chain of stages.
 
@@ -171,6 +188,8 @@ def build(pipeline: beam.Pipeline, inputs: list[tuple[Index, str]], ctx: RunCont
     """
     n = max(1, ctx.fetch_concurrency)
     batches = [inputs[i : i + n] for i in range(0, len(inputs), n)]
+    if ctx.preprocess is not None:
+        ship_by_value(ctx.preprocess)
     return (
         pipeline
         | "Inputs" >> beam.Create(batches)

@@ -11,7 +11,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import cloudpickle
 from pydantic import ValidationError
 
 from arcoforge.errors import RecipeError
@@ -111,8 +110,6 @@ def _import_recipe_py(file: Path, recipe_id: str) -> ModuleType:
         raise RecipeError(
             f"{file}{line}: running recipe.py failed with {type(e).__name__}: {e}"
         ) from e
-    # Workers on other machines cannot import this file by name: ship its functions by value.
-    cloudpickle.register_pickle_by_value(module)
     return module
 
 

@@ -1,0 +1,124 @@
+"""The ``forge`` command as a person meets it: exit codes, output, errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import xarray as xr
+
+from arcoforge.demo.dataset import make_sst, write_files
+from tests.helpers import META, write_recipe
+
+
+def forge(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "arcoforge.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def recipe(tmp_path: Path) -> Path:
+    files = write_files(make_sst(days=4), tmp_path / "src")
+    return write_recipe(
+        tmp_path / "my-sst",
+        {
+            "sources": {"urls": [f.path.as_uri() for f in files], "concat_dim": "time"},
+            "outputs": {"zarr": {"chunks": {"time": 2}}},
+        },
+    )
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["lint"], ["demo"]])
+def test_help_has_examples(command: list[str]) -> None:
+    done = forge(*command, "--help")
+    assert done.returncode == 0
+    assert "Usage" in done.stdout
+    if command:
+        assert "xample" in done.stdout  # every command shows an example
+
+
+def test_run_json(recipe: Path, tmp_path: Path) -> None:
+    done = forge("run", str(recipe), "-o", str(tmp_path / "out"), "--workers", "1", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    url = str(tmp_path / "out" / "my-sst.zarr")
+    assert result["id"] == "my-sst"
+    assert result["outputs"] == [{"kind": "zarr", "url": url, "zarr_format": 3}]
+    assert result["inputs"] == 4 and result["bytes_written"] == result["nbytes"] > 0
+    assert result["seconds"] > 0 and result["sizes"] == {"time": 4, "lat": 36, "lon": 72}
+    assert xr.open_zarr(url).sizes["time"] == 4
+
+
+def test_run_summary_says_how_to_open(recipe: Path, tmp_path: Path) -> None:
+    done = forge("run", str(recipe), "-o", "out", "--workers", "1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "wrote out/my-sst.zarr" in done.stdout
+    assert 'xr.open_zarr("' + str(tmp_path / "out" / "my-sst.zarr") + '")' in done.stdout
+    assert "time 4 × lat 36 × lon 72" in done.stdout
+    assert "Fetching inputs" in done.stderr and "Writing chunks" in done.stderr
+    again = forge("run", str(recipe), "-o", "out", "--workers", "1", cwd=tmp_path)
+    assert "is up to date" in again.stdout
+
+
+def test_bad_recipe_is_one_clear_error(tmp_path: Path) -> None:
+    folder = write_recipe(
+        tmp_path / "bad",
+        {
+            "sources": {"urls": ["ftp://x/a.nc"], "concat_dim": "time"},
+            "outputs": {"zarr": {"chunk": {"time": 2}}},
+        },
+    )
+    done = forge("run", str(folder))
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "recipe.yaml" in done.stderr and "unknown field 'chunk'" in done.stderr
+    assert "Did you mean 'chunks'?" in done.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    done = forge("--debug", "run", str(tmp_path / "missing"))
+    assert done.returncode == 1 and "Traceback" in done.stderr
+    assert "expected a recipe folder" in done.stderr
+
+
+def test_failure_in_a_worker_is_one_clear_error(recipe: Path, tmp_path: Path) -> None:
+    (tmp_path / "src" / "sst.20200102.nc").write_bytes(b"<html>gone</html>")
+    done = forge("run", str(recipe), "-o", str(tmp_path / "out"), "--workers", "2")
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "sst.20200102.nc: expected a netCDF3 or netCDF4 file. Got an HTML page" in done.stderr
+
+
+def test_lint(recipe: Path, tmp_path: Path) -> None:
+    good = forge("lint", str(recipe))
+    assert good.returncode == 0 and "my-sst, 4 inputs (time × 4)" in good.stdout
+    assert "first: file://" in good.stdout
+    bad = write_recipe(tmp_path / "bad", {"outputs": {"zarr": {}}}, meta={**META, "license": "CC0"})
+    done = forge("lint", str(recipe), str(bad))
+    assert done.returncode == 1
+    assert "license" in done.stderr and "Did you mean 'CC0-1.0'?" in done.stderr
+
+
+def test_bad_options() -> None:
+    done = forge("run", ".", "--max-memory", "lots")
+    assert done.returncode == 1 and "--max-memory: expected a size" in done.stderr
+    done = forge("run", ".", "--scheduler", "tcp://127.0.0.1:1")
+    assert done.returncode == 1 and "--scheduler needs --runner dask" in done.stderr
+
+
+def test_demo(tmp_path: Path) -> None:
+    done = forge(
+        "demo", "--dir", "d", "--output", "o", "--days", "4", "--workers", "1", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert "verified: equal to the 4 source files" in done.stdout
+    assert (tmp_path / "d" / "recipe" / "recipe.yaml").is_file()
+    assert xr.open_zarr(tmp_path / "o" / "demo-sst-daily.zarr").sizes["time"] == 4
