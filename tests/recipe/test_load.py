@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import pickle
 import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
-import cloudpickle
 import numpy as np
 import pytest
 import xarray as xr
 
 from arcoforge.errors import RecipeError, UnsafeUrlError
-from arcoforge.recipe import FilePattern, Index, Recipe, ZarrOutput, load_recipe
+from arcoforge.recipe import Index, Recipe, ZarrOutput, load_recipe
 from tests.helpers import META, write_recipe
 
 SPEC: dict[str, Any] = {
@@ -191,21 +189,6 @@ def test_a_recipe_py_preprocess_with_yaml_sources(tmp_path: Path) -> None:
     assert len(recipe.pattern) == 4
     assert recipe.preprocess is not None
     assert recipe.preprocess.__name__ == "preprocess"
-
-
-def test_recipe_py_functions_pickle_by_value(tmp_path: Path) -> None:
-    # Workers on other machines cannot import recipe.py: its functions must travel by value.
-    recipe = load_recipe(write_recipe(tmp_path / "by-value", recipe_py=PY_FULL))
-    shipped = cloudpickle.dumps((recipe.pattern, recipe.preprocess))
-    module = sys.modules.pop("arcoforge_recipe_by_value")
-    try:
-        pattern, preprocess = pickle.loads(shipped)
-    finally:
-        sys.modules["arcoforge_recipe_by_value"] = module
-    assert isinstance(pattern, FilePattern)
-    assert [url for _, url in pattern.items()] == [url for _, url in recipe.pattern.items()]
-    ds = xr.Dataset({"sst": ("time", np.array([1.0]))})
-    assert preprocess(ds, Index((("time", 0),)))["doubled"].values.tolist() == [2.0]
 
 
 RAISING = [
