@@ -34,7 +34,7 @@ format: $(BIN)/forge
 
 ## bench: the copy benchmark (about 10 minutes; see bench/README.md)
 bench: $(BIN)/forge
-	$(BIN)/python bench/copy.py
+	$(BIN)/python bench/copy_benchmark.py
 
 clean:
 	rm -rf $(VENV) forge-output forge-demo
