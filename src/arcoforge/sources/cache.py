@@ -36,6 +36,9 @@ from arcoforge.recipe.urls import validate_url
 from arcoforge.sources.filetype import SNIFF_BYTES, check_declared, sniff
 
 _BLOCK = 8 << 20
+#: Blocks of a streamed download: big enough to cost nothing per call, small enough
+#: that a few concurrent downloads per worker hold little memory.
+_STREAM_BLOCK = 1 << 20
 _RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
@@ -302,7 +305,7 @@ async def _stream_http(fs: fsspec.AbstractFileSystem, url: str, sink: _Sink) -> 
         if response.status == 404:
             raise FileNotFoundError(url)
         response.raise_for_status()
-        async for block in response.content.iter_chunked(_BLOCK):
+        async for block in response.content.iter_chunked(_STREAM_BLOCK):
             sink.write(block)
 
 

@@ -15,10 +15,9 @@ from __future__ import annotations
 import json
 import warnings
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cftime
-import dask.array as da
 import fsspec
 import numpy as np
 import xarray as xr
@@ -29,6 +28,9 @@ from arcoforge.errors import TargetError
 from arcoforge.plan.plan import Plan, TaskWork
 from arcoforge.plan.schema import TargetVariable
 from arcoforge.targets.codecs import compressors
+
+if TYPE_CHECKING:
+    import dask.array as da
 
 #: The documents that make a store's root a group, per Zarr format.
 ROOT_DOCS = {2: (".zgroup", ".zattrs"), 3: ("zarr.json",)}
@@ -164,6 +166,8 @@ def template(plan: Plan) -> tuple[xr.Dataset, dict[str, dict[str, Any]]]:
 
 
 def _lazy(v: TargetVariable, chunks: tuple[int, ...]) -> da.Array:
+    import dask.array as da  # only the planning worker writes a template
+
     if v.dtype.kind != "O":
         return da.zeros(v.shape, chunks=chunks, dtype=v.dtype)
     if "calendar" in v.encoding:  # cftime dates
