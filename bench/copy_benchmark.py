@@ -6,7 +6,7 @@ Usage: ``python bench/copy_benchmark.py [--sizes 1,4] [--kinds raw,zlib] [--work
 For each size and kind of source files it serves daily NetCDF files over
 loopback HTTP (``python -m arcoforge.demo.server``, a process of its own), then
 runs each contender as a separate process, one after the other, measuring its
-wall time and the peak RSS of its whole process tree. Every output is compared
+wall time and the peak memory (PSS and RSS) of its whole process tree. Every output is compared
 with its sources afterwards (not timed). Results go to
 ``bench/results/copy-<date>.md`` and ``.json``, and the tables to stdout.
 """
@@ -115,6 +115,7 @@ class Measured:
     returncode: int | None
     wall_s: float
     peak_rss: int
+    peak_pss: int
     cpu_s: float
     timed_out: bool
     stdout: str
@@ -143,23 +144,26 @@ class Measured:
 
 
 class _Tree:
-    """The RSS of a process and all its descendants, found afresh at each sample."""
+    """The memory of a process and all its descendants, found afresh at each sample."""
 
     def __init__(self, pid: int):
         self.root = psutil.Process(pid)
         self.seen: dict[int, psutil.Process] = {pid: self.root}
 
-    def rss(self) -> int:
+    def memory(self) -> tuple[int, int]:
+        """RSS and PSS summed over the tree (PSS splits shared pages between their users)."""
         try:
             procs = [self.root, *self.root.children(recursive=True)]
         except psutil.Error:
-            return 0
-        total = 0
+            return 0, 0
+        rss = pss = 0
         for p in procs:
             p = self.seen.setdefault(p.pid, p)
             with contextlib.suppress(psutil.Error):
-                total += p.memory_info().rss
-        return total
+                info = p.memory_full_info()
+                rss += info.rss
+                pss += info.pss
+        return rss, pss
 
 
 def measure(
@@ -189,7 +193,7 @@ def measure(
         waiter = threading.Thread(target=wait, daemon=True)
         waiter.start()
         tree = _Tree(proc.pid)
-        peak, timed_out, next_probe = 0, False, 0.0
+        peak, peak_pss, timed_out, next_probe = 0, 0, False, 0.0
         series: list[tuple[float, int, dict[str, int]]] = []
         try:
             while not ended:
@@ -197,8 +201,8 @@ def measure(
                 if now > timeout:
                     timed_out = True
                     break
-                rss = tree.rss()
-                peak = max(peak, rss)
+                rss, pss = tree.memory()
+                peak, peak_pss = max(peak, rss), max(peak_pss, pss)
                 if now >= next_probe:
                     series.append((round(now, 2), rss, _probe(probes)))
                     next_probe += PROBE_S
@@ -217,6 +221,7 @@ def measure(
         returncode=proc.returncode,
         wall_s=wall,
         peak_rss=peak,
+        peak_pss=peak_pss,
         cpu_s=cpu,
         timed_out=timed_out,
         stdout=(log_dir / "stdout.txt").read_text(errors="replace"),
@@ -530,6 +535,7 @@ def _measured(run: Measured) -> dict[str, Any]:
         "command": shlex.join(run.cmd),
         "wall_s": round(run.wall_s, 3),
         "peak_rss": run.peak_rss,
+        "peak_pss": run.peak_pss,
         "cpu_s": round(run.cpu_s, 2),
         "rss_series": _thin([(t, rss) for t, rss, _ in run.series], 300),
     }
@@ -575,6 +581,7 @@ def summarize(name: str, runs: list[dict[str, Any]], case: Case) -> dict[str, An
         ok=len(good) == len(runs),
         error=None if len(good) == len(runs) else runs[-1].get("error"),
         peak_rss=max(r["peak_rss"] for r in good),
+        peak_pss=max(r["peak_pss"] for r in good),
         cpu_s=statistics.median(r["cpu_s"] for r in good),
     )
     return row
@@ -623,9 +630,9 @@ def case_markdown(case_result: dict[str, Any]) -> str:
         f"({case_result['files_per_data']:.2f} of the data). "
         "MB/s = uncompressed data bytes / wall seconds of the whole process (1 MB = 10⁶ bytes).",
         "",
-        "| copy | verified | wall s | MB/s | vs xarray | peak RSS | CPU s | stored | ratio "
-        "| notes |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|---|",
+        "| copy | verified | wall s | MB/s | vs xarray | peak PSS | peak RSS | CPU s | stored "
+        "| ratio | notes |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
     by_name = {r["name"]: r for r in rows}
     base = by_name.get("xarray")
@@ -634,7 +641,7 @@ def case_markdown(case_result: dict[str, Any]) -> str:
             continue
         label = LABELS[r["name"]]
         if not r.get("mb_s"):
-            lines.append(f"| {label} | – | – | – | – | – | – | – | – | failed: {r['error']} |")
+            lines.append(f"| {label} | – | – | – | – | – | – | – | – | – | failed: {r['error']} |")
             continue
         rel = "1.00×" if r is base else "–"
         if base and base.get("mb_s") and r is not base:
@@ -643,7 +650,8 @@ def case_markdown(case_result: dict[str, Any]) -> str:
         ratio = f"{r['ratio']:.2f}" if r.get("ratio") else "–"
         lines.append(
             f"| {label} | {verified} | {r['wall_s']:.1f} | {r['mb_s']:.1f} | {rel} | "
-            f"{mb(r['peak_rss'])} | {r['cpu_s']:.0f} | {mb(r['stored_bytes'])} | {ratio} | "
+            f"{mb(r['peak_pss'])} | {mb(r['peak_rss'])} | {r['cpu_s']:.0f} | "
+            f"{mb(r['stored_bytes'])} | {ratio} | "
             f"{_copy_notes(r)} |"
         )
     forge = by_name.get("forge")
@@ -654,7 +662,7 @@ def case_markdown(case_result: dict[str, Any]) -> str:
             "",
             f"**forge vs xarray: {speedup:.2f}×** the throughput ({forge['mb_s']:.1f} vs "
             f"{base['mb_s']:.1f} MB/s; forge is {word}), "
-            f"{forge['peak_rss'] / base['peak_rss']:.2f}× the peak memory.",
+            f"{forge['peak_pss'] / base['peak_pss']:.2f}× the peak memory (PSS).",
         ]
     floors = [r for r in rows if r["role"] == "floor" and r["name"] != "codec"]
     if floors:
@@ -760,8 +768,11 @@ def report_markdown(report: dict[str, Any]) -> str:
         f"{report['settings']['opener']}s; sources served by "
         "`python -m arcoforge.demo.server` on 127.0.0.1, warm in the page cache",
         "",
-        "Peak RSS is the largest sum of the RSS of the process and all its descendants, "
-        "sampled every 50 ms (pages shared between processes count once per process). "
+        "Peak PSS and peak RSS are the largest sums, over the process and all its "
+        "descendants, sampled every 50 ms, of the proportional set size (the memory the "
+        "tree occupies: a page shared by n processes counts 1/n in each) and of the "
+        "resident set size (shared pages count once per process: an upper bound for "
+        "multi-process contenders). "
         "CPU s is user + system time of the process and the children it waited for. "
         "Verification (`arcoforge.verify.compare` against the sources) is not timed.",
         "",
@@ -973,7 +984,7 @@ def run_case(
 def _one_line(row: dict[str, Any], case: Case) -> str:
     if not row.get("ok"):
         return f"FAILED: {row.get('error')}"
-    text = f"{row['wall_s']:.1f} s, peak {mb(row['peak_rss'])}"
+    text = f"{row['wall_s']:.1f} s, peak {mb(row['peak_pss'])} PSS ({mb(row['peak_rss'])} RSS)"
     if row["role"] == "copy":
         text += f", {case.size.data_bytes / row['wall_s'] / 1e6:.1f} MB/s"
         text += f", verified {'yes' if row.get('verified') else 'NO'}"
