@@ -122,3 +122,19 @@ def test_demo(tmp_path: Path) -> None:
     assert "verified: equal to the 4 source files" in done.stdout
     assert (tmp_path / "d" / "recipe" / "recipe.yaml").is_file()
     assert xr.open_zarr(tmp_path / "o" / "demo-sst-daily.zarr").sizes["time"] == 4
+
+
+def test_a_bug_is_reported_as_one(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    import arcoforge.cli as cli
+    import arcoforge.recipe
+
+    def broken(*args, **kwargs):
+        raise TypeError("simulated bug")
+
+    monkeypatch.setattr(arcoforge.recipe, "load_recipe", broken)
+    monkeypatch.setattr(sys, "argv", ["forge", "run", "anything"])
+    with pytest.raises(SystemExit) as info:
+        cli.main()
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "internal error: TypeError: simulated bug" in err and "--debug" in err

@@ -189,11 +189,25 @@ def demo(
 
 
 def main() -> None:
+    """The ``forge`` entry point: clear words for interruptions and for bugs.
+
+    Usage errors and exits are the command line's own (SystemExit); anything else
+    reaching here is a bug, reported as one.
+    """
     try:
         app()
     except KeyboardInterrupt:
         err.print("[bold red]interrupted[/]: a run can be started again to finish.")
         sys.exit(130)
+    except Exception as e:
+        if _debug:
+            raise
+        err.print(
+            f"[bold red]internal error:[/] {type(e).__name__}: {escape(str(e))}\n"
+            "This is a bug in ARCO Forge, not in your recipe. Run the same command with "
+            "--debug for the traceback and report it."
+        )
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -212,3 +212,17 @@ def test_output_and_cache_on_s3(s3_bucket: str, http_server: SourceServer, tmp_p
     fs.invalidate_cache()
     assert len(fs.ls(f"{s3_bucket}/arco/.forge/cache")) == 4  # two inputs, each with a sidecar
     assert not fs.exists(f"{s3_bucket}/arco/.forge/recipe")
+
+
+def test_dask_runner_on_a_running_scheduler(tmp_path: Path, archive: list[Path]) -> None:
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster:
+        result = run_folder(
+            _recipe(tmp_path, archive),
+            tmp_path / "out",
+            runner="dask",
+            scheduler=cluster.scheduler_address,
+            workers=2,
+        )
+    assert compare(xr.open_zarr(result.url), open_sources(list(map(str, archive)), "time")) == []
