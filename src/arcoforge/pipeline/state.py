@@ -12,35 +12,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import fsspec
-
 from arcoforge.errors import ForgeError, error_from_name
+from arcoforge.location import Location
 
 
-class RunState:
+class RunState(Location):
     """The state folder of one dataset's runs."""
-
-    def __init__(self, url: str, storage_options: dict[str, Any] | None = None):
-        self.url = url.rstrip("/")
-        self.storage_options = dict(storage_options or {})
-        self._fs: fsspec.AbstractFileSystem | None = None
-        self._root = ""
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"url": self.url, "storage_options": self.storage_options}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["url"], state["storage_options"])  # type: ignore[misc]
-
-    @property
-    def fs(self) -> fsspec.AbstractFileSystem:
-        if self._fs is None:
-            self._fs, self._root = fsspec.core.url_to_fs(self.url, **self.storage_options)
-        return self._fs
-
-    def _path(self, *parts: str) -> str:
-        _ = self.fs
-        return "/".join((self._root, *parts))
 
     def write_json(self, name: str, value: Any) -> None:
         self.write_bytes(name, json.dumps(value, indent=1, default=str).encode())
@@ -50,18 +27,18 @@ class RunState:
         return None if data is None else json.loads(data)
 
     def write_bytes(self, name: str, data: bytes) -> None:
-        path = self._path(name)
+        path = self.path(name)
         self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         self.fs.pipe_file(path, data)
 
     def read_bytes(self, name: str) -> bytes | None:
         try:
-            return self.fs.cat_file(self._path(name))
+            return self.fs.cat_file(self.path(name))
         except FileNotFoundError:
             return None
 
     def remove(self, name: str) -> None:
-        path = self._path(name)
+        path = self.path(name)
         if self.fs.exists(path):
             self.fs.rm(path, recursive=True)
 
@@ -72,7 +49,7 @@ class RunState:
     def marks(self, kind: str) -> set[str]:
         """The names of the markers of ``kind``."""
         try:
-            return {p.rsplit("/", 1)[-1] for p in self.fs.ls(self._path(kind), detail=False)}
+            return {p.rsplit("/", 1)[-1] for p in self.fs.ls(self.path(kind), detail=False)}
         except FileNotFoundError:
             return set()
 
@@ -87,5 +64,5 @@ class RunState:
 
     def clear(self) -> None:
         """Remove the whole state folder."""
-        if self.fs.exists(self._path()):
-            self.fs.rm(self._path(), recursive=True)
+        if self.fs.exists(self.path()):
+            self.fs.rm(self.path(), recursive=True)

@@ -31,6 +31,7 @@ from arcoforge.errors import (
     SourceError,
     SourceNotFoundError,
 )
+from arcoforge.location import Location
 from arcoforge.recipe.pattern import FileType
 from arcoforge.recipe.urls import validate_url
 from arcoforge.sources.filetype import SNIFF_BYTES, check_declared, sniff
@@ -78,27 +79,18 @@ def cache_key(url: str) -> str:
     return f"{digest}-{base}" if base else digest
 
 
-class InputCache:
-    """Inputs cached under ``root``, a local folder or an fsspec URL (``s3://bucket/cache``)."""
+class InputCache(Location):
+    """Inputs cached under ``root``, a local folder or an fsspec URL (``s3://bucket/cache``).
+
+    Entries are addressed by full URL (a plain path when local), which is what
+    workers anywhere are given to read them.
+    """
 
     def __init__(self, root: str, *, storage_options: dict[str, Any] | None = None):
-        self.root = root.rstrip("/")
-        self.storage_options = dict(storage_options or {})
-        self._fs: fsspec.AbstractFileSystem | None = None
-
-    @property
-    def fs(self) -> fsspec.AbstractFileSystem:
-        if self._fs is None:
-            self._fs, _ = fsspec.core.url_to_fs(self.root, **self.storage_options)
-        return self._fs
-
-    @property
-    def is_local(self) -> bool:
-        return "://" not in self.root or self.root.startswith("file://")
+        super().__init__(root, storage_options)
 
     def _path(self, name: str) -> str:
-        root = self.root.removeprefix("file://") if self.is_local else self.root
-        return f"{root}/{name}"
+        return self.url_of(name)
 
     def fetch(
         self,

@@ -18,13 +18,13 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import cftime
-import fsspec
 import numpy as np
 import xarray as xr
 import zarr
 import zarr.storage
 
 from arcoforge.errors import TargetError
+from arcoforge.location import Location
 from arcoforge.plan.plan import Plan, TaskWork
 from arcoforge.plan.schema import TargetVariable
 from arcoforge.targets.codecs import compressors
@@ -46,56 +46,34 @@ class Status(StrEnum):
     UNPUBLISHED = "unpublished"
 
 
-class ZarrTarget:
+class ZarrTarget(Location):
     """A Zarr store at ``url`` (a local path or an fsspec URL)."""
 
-    def __init__(self, url: str, storage_options: dict[str, Any] | None = None):
-        self.url = url.rstrip("/")
-        self.storage_options = dict(storage_options or {})
-        self._fs: fsspec.AbstractFileSystem | None = None
-        self._root = ""
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"url": self.url, "storage_options": self.storage_options}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["url"], state["storage_options"])  # type: ignore[misc]
-
-    @property
-    def fs(self) -> fsspec.AbstractFileSystem:
-        if self._fs is None:
-            self._fs, self._root = fsspec.core.url_to_fs(self.url, **self.storage_options)
-        return self._fs
-
-    def _path(self, name: str = "") -> str:
-        _ = self.fs
-        return f"{self._root}/{name}" if name else self._root
-
     def store(self, *, read_only: bool = False) -> zarr.storage.StoreLike:
-        if isinstance(self.fs, fsspec.implementations.local.LocalFileSystem):
-            return zarr.storage.LocalStore(self._root, read_only=read_only)
+        if self.is_local:
+            return zarr.storage.LocalStore(self.path(), read_only=read_only)
         return zarr.storage.FsspecStore.from_url(
             self.url, storage_options=self.storage_options, read_only=read_only
         )
 
     def status(self) -> Status:
-        if any(self.fs.exists(self._path(doc)) for doc in (".zgroup", "zarr.json")):
+        if any(self.fs.exists(self.path(doc)) for doc in (".zgroup", "zarr.json")):
             return Status.PUBLISHED
-        return Status.UNPUBLISHED if self.fs.exists(self._path()) else Status.ABSENT
+        return Status.UNPUBLISHED if self.fs.exists(self.path()) else Status.ABSENT
 
     def attrs(self) -> dict[str, Any]:
         """The root attributes of a published dataset."""
         for doc, key in (("zarr.json", "attributes"), (".zattrs", None)):
             try:
-                data = json.loads(self.fs.cat_file(self._path(doc)))
+                data = json.loads(self.fs.cat_file(self.path(doc)))
             except FileNotFoundError:
                 continue
             return data.get(key, {}) if key else data
         return {}
 
     def remove(self) -> None:
-        if self.fs.exists(self._path()):
-            self.fs.rm(self._path(), recursive=True)
+        if self.fs.exists(self.path()):
+            self.fs.rm(self.path(), recursive=True)
 
     def prepare(self, plan: Plan) -> dict[str, str]:
         """Write the template; returns the root documents held back until publishing."""
@@ -116,7 +94,7 @@ class ZarrTarget:
                 raise TargetError(f"{self.url}: cannot write here: {e}") from e
         docs = {}
         for doc in ROOT_DOCS[fmt]:
-            path = self._path(doc)
+            path = self.path(doc)
             docs[doc] = self.fs.cat_file(path).decode()
             self.fs.rm_file(path)
         return docs
@@ -131,18 +109,18 @@ class ZarrTarget:
         if zarr_format == 3:
             root = json.loads(docs["zarr.json"])
             root.setdefault("attributes", {}).update(attrs)
-            self.fs.pipe_file(self._path("zarr.json"), json.dumps(root, indent=2).encode())
+            self.fs.pipe_file(self.path("zarr.json"), json.dumps(root, indent=2).encode())
         else:
             root_attrs = json.loads(docs[".zattrs"])
             root_attrs.update(attrs)
-            self.fs.pipe_file(self._path(".zattrs"), json.dumps(root_attrs, indent=2).encode())
-            self.fs.pipe_file(self._path(".zgroup"), docs[".zgroup"].encode())
+            self.fs.pipe_file(self.path(".zattrs"), json.dumps(root_attrs, indent=2).encode())
+            self.fs.pipe_file(self.path(".zgroup"), docs[".zgroup"].encode())
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # consolidated metadata is not yet in the v3 spec
             zarr.consolidate_metadata(self.store(), zarr_format=zarr_format)
 
     def stored_bytes(self) -> int:
-        return int(self.fs.du(self._path()))
+        return int(self.fs.du(self.path()))
 
 
 def template(plan: Plan) -> tuple[xr.Dataset, dict[str, dict[str, Any]]]:
