@@ -20,6 +20,7 @@ from arcoforge.pipeline.runners import RunnerName, default_workers, runner
 from arcoforge.pipeline.state import RunState
 from arcoforge.pipeline.transforms import build
 from arcoforge.recipe.recipe import Recipe
+from arcoforge.recipe.spec import ZarrOutput
 from arcoforge.recipe.urls import OUTPUT_SCHEMES, validate_url
 from arcoforge.sources.cache import RetryPolicy
 
@@ -142,6 +143,7 @@ def run_recipe(
         state.remove(stale)
     poller = _Poller(state, ctx.run_id, len(inputs), on_progress) if on_progress else None
     log_path = os.path.join(tempfile.gettempdir(), f"arcoforge-{recipe.id}-{ctx.run_id[:8]}.log")
+    keep_log = False
     try:
         if poller:
             poller.start()
@@ -152,13 +154,14 @@ def run_recipe(
         reported = state.error()
         if reported is not None:
             raise reported from None
-        logs = f" Worker logs: {log_path}" if os.path.exists(log_path) else ""
+        keep_log = os.path.exists(log_path)  # an unexpected failure: its details are there
+        logs = f" Worker logs: {log_path}" if keep_log else ""
         raise PipelineError(f"{_last_line(e)}{logs}") from None
     finally:
         if poller:
             poller.stop()
-    if os.path.exists(log_path):
-        os.remove(log_path)
+        if not keep_log and os.path.exists(log_path):
+            os.remove(log_path)
     result = state.read_json("result.json")
     if result is None:
         raise state.error() or PipelineError("the pipeline ended without publishing a result.")
@@ -183,7 +186,7 @@ def run_recipe(
     )
 
 
-def _zarr_output(recipe: Recipe) -> Any:
+def _zarr_output(recipe: Recipe) -> ZarrOutput:
     assert recipe.outputs.zarr is not None  # validated: a recipe has at least one output
     return recipe.outputs.zarr
 

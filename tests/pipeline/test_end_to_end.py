@@ -236,3 +236,52 @@ def test_prune_keeps_the_first_keys(tmp_path: Path) -> None:
     out = xr.open_zarr(result.url)
     assert out.sizes["time"] == 2 and out.attrs["arcoforge_pruned"] == 1
     assert compare(out, open_sources([str(f.path) for f in files[:2]], "time")) == []
+
+
+def test_two_concat_dims(tmp_path: Path) -> None:
+    members = []
+    for m in range(2):
+        ds = make_sst(days=4, seed=m).expand_dims(member=[m])
+        members.append(
+            write_files(ds, tmp_path / "src", steps=2, name=f"m{m}" + ".{time:%Y%m%d}.nc")
+        )
+    recipe = write_recipe(
+        tmp_path / "recipe",
+        {
+            "sources": {
+                "url": f"file://{tmp_path}/src/m{{member}}.{{time:%Y%m%d}}.nc",
+                "concat": {
+                    "member": [0, 1],
+                    "time": {"start": "2020-01-01", "end": "2020-01-03", "freq": "2D"},
+                },
+                "items_per_file": {"time": 2, "member": 1},
+            },
+            "outputs": {"zarr": {"chunks": {"time": 3, "member": 1}}},
+        },
+    )
+    result = run_folder(recipe, tmp_path / "out")
+    nested = [[str(f.path) for f in files] for files in members]
+    sources = open_sources(nested, ["member", "time"], engine="h5netcdf")
+    out = xr.open_zarr(result.url)
+    assert out.sizes["member"] == 2 and out.sizes["time"] == 4
+    assert compare(out, sources) == []
+
+
+def test_dimension_without_coordinate_and_strings(tmp_path: Path) -> None:
+    ds = make_sst(days=4, nlat=4, nlon=6)
+    ds["station_name"] = ("station", np.array(["Brest", "Nuuk", "Hobart"], dtype=object))
+    ds["reading"] = (("time", "station"), np.arange(12.0).reshape(4, 3))
+    files = write_files(ds, tmp_path / "src", steps=2)
+    recipe = write_recipe(
+        tmp_path / "recipe",
+        {
+            "sources": {"urls": [f.path.as_uri() for f in files], "concat_dim": "time"},
+            "outputs": {"zarr": {"chunks": {"time": 2}}},
+        },
+    )
+    result = run_folder(recipe, tmp_path / "out")
+    out = xr.open_zarr(result.url)
+    sources = open_sources([str(f.path) for f in files], "time", engine="h5netcdf")
+    assert "station" not in out.coords
+    assert out.station_name.values.tolist() == ["Brest", "Nuuk", "Hobart"]
+    assert compare(out, sources) == []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -13,7 +12,7 @@ from arcoforge.pipeline.context import RunContext
 from arcoforge.plan.header import HeaderSet, InputHeader, read_header
 from arcoforge.plan.plan import Plan, TaskWork, make_plan
 from arcoforge.recipe.pattern import Index
-from arcoforge.sources.cache import CachedInput
+from arcoforge.sources.cache import CachedInput, cache_key
 from arcoforge.sources.reader import read_blocks
 from arcoforge.targets.zarr import Status
 
@@ -40,12 +39,8 @@ def fetch_input(ctx: RunContext, index: Index, url: str) -> tuple[Index, CachedI
         cached = ctx.cache().fetch(
             url, file_type=ctx.file_type, storage_options=ctx.source_options, retry=ctx.retry
         )
-        ctx.state().mark("fetched", f"{url_key(url)}.{cached.size}")
+        ctx.state().mark("fetched", f"{cache_key(url)}.{cached.size}")
         return index, cached
-
-
-def url_key(url: str) -> str:
-    return hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
 def input_header(ctx: RunContext, index: Index, cached: CachedInput) -> InputHeader:
@@ -137,7 +132,6 @@ def plan_summary(ctx: RunContext, plan: Plan) -> dict[str, Any]:
         "coords": list(schema.coords),
         "zarr_format": plan.output.zarr_format,
         "compression": plan.output.compression.value,
-        "max_task_memory": max((t.memory for t in plan.tasks), default=0),
     }
 
 
