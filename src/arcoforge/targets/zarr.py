@@ -13,15 +13,17 @@ dataset or the complete one.
 from __future__ import annotations
 
 import json
+import tempfile
 import warnings
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
-import cftime
 import numpy as np
 import xarray as xr
 import zarr
 import zarr.storage
+from xarray.coding.times import decode_cf_datetime
 
 from arcoforge.errors import TargetError
 from arcoforge.location import Location
@@ -29,11 +31,10 @@ from arcoforge.plan.plan import Plan, TaskWork
 from arcoforge.plan.schema import TargetVariable
 from arcoforge.targets.codecs import compressors
 
-if TYPE_CHECKING:
-    import dask.array as da
-
 #: The documents that make a store's root a group, per Zarr format.
 ROOT_DOCS = {2: (".zgroup", ".zattrs"), 3: ("zarr.json",)}
+#: The documents that describe an array, per Zarr format.
+ARRAY_DOCS = {2: (".zarray", ".zattrs"), 3: ("zarr.json",)}
 
 
 class Status(StrEnum):
@@ -76,27 +77,49 @@ class ZarrTarget(Location):
             self.fs.rm(self.path(), recursive=True)
 
     def prepare(self, plan: Plan) -> dict[str, str]:
-        """Write the template; returns the root documents held back until publishing."""
-        ds, encoding = template(plan)
+        """Write the template; returns the root documents held back until publishing.
+
+        xarray writes the dimension coordinates, whole, and a one-element sample of
+        every other variable into a scratch store; each variable's metadata is then
+        copied with its real shape and chunks. Every attribute, fill value and codec
+        is thus exactly what xarray writes, with no array computed or allocated.
+        """
         fmt = plan.output.zarr_format
-        with warnings.catch_warnings():
+        coords, sample, encoding = template(plan)
+        with warnings.catch_warnings(), tempfile.TemporaryDirectory() as scratch:
             warnings.simplefilter("ignore")
             try:
-                ds.to_zarr(
+                coords.to_zarr(
                     self.store(),
                     mode="w",
-                    compute=False,
                     consolidated=False,
                     zarr_format=fmt,
-                    encoding=encoding,
+                    encoding={k: v for k, v in encoding.items() if k in coords.variables},
                 )
             except (OSError, PermissionError) as e:
                 raise TargetError(f"{self.url}: cannot write here: {e}") from e
-        docs = {}
-        for doc in ROOT_DOCS[fmt]:
-            path = self.path(doc)
-            docs[doc] = self.fs.cat_file(path).decode()
-            self.fs.rm_file(path)
+            sample.to_zarr(
+                scratch,
+                mode="w",
+                consolidated=False,
+                zarr_format=fmt,
+                encoding={
+                    name: {**enc, "chunks": tuple(1 for _ in sample[name].dims)}
+                    for name, enc in encoding.items()
+                    if name in plan.schema.variables
+                },
+            )
+            for name, v in plan.schema.variables.items():
+                self.fs.makedirs(self.path(name), exist_ok=True)
+                for doc in ARRAY_DOCS[fmt]:
+                    text = (Path(scratch) / name / doc).read_text()
+                    if doc in ("zarr.json", ".zarray"):
+                        text = _resized(text, v.shape, plan.var_chunks(v.dims), fmt)
+                    self.fs.pipe_file(self.path(name, doc), text.encode())
+            docs = {}
+            for doc in ROOT_DOCS[fmt]:
+                docs[doc] = (Path(scratch) / doc).read_text()
+                self.fs.rm_file(self.path(doc))
         return docs
 
     def write(self, work: TaskWork, name: str, values: np.ndarray, zarr_format: int) -> None:
@@ -123,32 +146,59 @@ class ZarrTarget(Location):
         return int(self.fs.du(self.path()))
 
 
-def template(plan: Plan) -> tuple[xr.Dataset, dict[str, dict[str, Any]]]:
-    """The target as a lazy dataset (never computed) and its encoding, for ``to_zarr``."""
+def template(plan: Plan) -> tuple[xr.Dataset, xr.Dataset, dict[str, dict[str, Any]]]:
+    """The dimension coordinates; a one-element sample of the whole dataset; the encoding.
+
+    The sample has every variable, coordinate and attribute of the target, so
+    xarray records which variables are coordinates exactly as for the real thing.
+    """
     schema = plan.schema
     codec = compressors(plan.output.compression, plan.output.zarr_format)
-    data_vars: dict[str, xr.Variable] = {}
     coords: dict[str, xr.Variable] = {}
+    sample_coords: dict[str, xr.Variable] = {}
+    sample_vars: dict[str, xr.Variable] = {}
     encoding: dict[str, dict[str, Any]] = {}
     for name, c in schema.coords.items():
         coords[name] = xr.Variable((name,), c.values, c.attrs)
+        sample_coords[name] = xr.Variable((name,), c.values[:1], c.attrs)
         encoding[name] = {**c.encoding, "chunks": (max(1, len(c.values)),), "compressors": codec}
     for name, v in schema.variables.items():
+        shape = tuple(min(1, n) for n in v.shape)
+        var = xr.Variable(v.dims, _sample(v, shape), v.attrs)
+        (sample_coords if v.is_coord else sample_vars)[name] = var
         chunks = tuple(
             max(1, min(c, n)) for c, n in zip(plan.var_chunks(v.dims), v.shape, strict=True)
         )
-        var = xr.Variable(v.dims, _lazy(v, chunks), v.attrs)
-        (coords if v.is_coord else data_vars)[name] = var
         encoding[name] = {**v.encoding, "chunks": chunks, "compressors": codec}
-    return xr.Dataset(data_vars, coords=coords, attrs=schema.attrs), encoding
+    index = xr.Dataset(coords=coords, attrs=schema.attrs)
+    sample = xr.Dataset(sample_vars, coords=sample_coords, attrs=schema.attrs)
+    return index, sample, encoding
 
 
-def _lazy(v: TargetVariable, chunks: tuple[int, ...]) -> da.Array:
-    import dask.array as da  # only the planning worker writes a template
+def _sample(v: TargetVariable, shape: tuple[int, ...]) -> np.ndarray:
+    """Values of the variable's decoded dtype that its encoding stores exactly.
 
+    For times that is the reference date of their units (stored as 0): any other
+    date could make xarray pick finer units than the ones the tasks write with.
+    """
+    units = v.encoding.get("units")
+    is_time = v.dtype.kind == "M" or (v.dtype.kind == "O" and "calendar" in v.encoding)
+    if is_time and units:
+        calendar = v.encoding.get("calendar", "standard")
+        epoch = decode_cf_datetime(np.array([0]), units, calendar)[0]
+        return np.full(shape, epoch, dtype=v.dtype)
     if v.dtype.kind != "O":
-        return da.zeros(v.shape, chunks=chunks, dtype=v.dtype)
-    if "calendar" in v.encoding:  # cftime dates
-        sample = cftime.datetime(2000, 1, 1, calendar=v.encoding["calendar"])
-        return da.full(v.shape, sample, chunks=chunks, dtype=object)
-    return da.full(v.shape, "", chunks=chunks, dtype=object)
+        return np.zeros(shape, dtype=v.dtype)
+    return np.full(shape, "", dtype=object)
+
+
+def _resized(text: str, shape: tuple[int, ...], chunks: tuple[int, ...], fmt: int) -> str:
+    """An array's metadata document with its shape and chunk shape replaced."""
+    doc = json.loads(text)
+    chunks = tuple(max(1, min(c, n)) for c, n in zip(chunks, shape, strict=True))
+    doc["shape"] = list(shape)
+    if fmt == 3:
+        doc["chunk_grid"]["configuration"]["chunk_shape"] = list(chunks)
+    else:
+        doc["chunks"] = list(chunks)
+    return json.dumps(doc, indent=2)
