@@ -57,11 +57,11 @@ class ProgressDisplay:
         now = time.monotonic()
         if self.fetch is None:
             self.fetch = self.progress.add_task("Fetching inputs", total=p.inputs_total, detail="")
-        fetch_rate = p.input_bytes / max(now - self.started, 1e-3)
+        fetched = format_bytes(p.input_bytes)
         self.progress.update(
             self.fetch,
             completed=p.inputs_done,
-            detail=f"files  {format_bytes(p.input_bytes):>9}  {format_bytes(int(fetch_rate))}/s",
+            detail=f"files  {fetched:>9}{_rate(p.input_bytes, now - self.started)}",
         )
         if p.tasks_total is None:
             return
@@ -69,12 +69,18 @@ class ProgressDisplay:
             self.write_started = now
             self.write = self.progress.add_task("Writing chunks", total=p.tasks_total, detail="")
         elapsed = now - (self.write_started or now)
-        rate = p.bytes_done / elapsed if elapsed > 0.5 else 0.0
         self.progress.update(
             self.write,
             completed=p.tasks_done,
-            detail=f"tasks  {format_bytes(p.bytes_done):>9}  {format_bytes(int(rate))}/s",
+            detail=f"tasks  {format_bytes(p.bytes_done):>9}{_rate(p.bytes_done, elapsed)}",
         )
+
+
+def _rate(nbytes: int, seconds: float) -> str:
+    """``"  12.3 MB/s"``, or nothing while too little time has passed to tell."""
+    if seconds < 0.5 or nbytes == 0:
+        return ""
+    return f"  {format_bytes(int(nbytes / seconds))}/s"
 
 
 def print_summary(console: Console, result: run.RunResult) -> None:
