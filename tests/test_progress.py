@@ -2,26 +2,23 @@
 
 import io
 
-import pytest
 from rich.console import Console
 
 from arcoforge import progress
 from arcoforge.run import Progress
 
 
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    now = [1000.0]
-    monkeypatch.setattr(progress.time, "monotonic", lambda: now[0])
-    return now
+def _display(clock: list[float]) -> progress.ProgressDisplay:
+    return progress.ProgressDisplay(Console(file=io.StringIO()), clock=lambda: clock[0])
 
 
 def _shown(display: progress.ProgressDisplay) -> list[str]:
     return [task.fields["detail"] for task in display.progress.tasks]
 
 
-def test_no_rate_until_there_is_time_to_tell(clock: list[float]) -> None:
-    display = progress.ProgressDisplay(Console(file=io.StringIO()))
+def test_no_rate_until_there_is_time_to_tell() -> None:
+    clock = [1000.0]
+    display = _display(clock)
     display.update(Progress(1, 4, 2_000_000, 0, 8, 0, 80_000_000))
     assert _shown(display) == ["files   1.91 MiB", "tasks        0 B"]
 
@@ -32,7 +29,7 @@ def test_no_rate_until_there_is_time_to_tell(clock: list[float]) -> None:
     assert written == "tasks  19.07 MiB  9.54 MiB/s"
 
 
-def test_writing_bar_waits_for_the_plan(clock: list[float]) -> None:
-    display = progress.ProgressDisplay(Console(file=io.StringIO()))
+def test_writing_bar_waits_for_the_plan() -> None:
+    display = _display([0.0])
     display.update(Progress(0, 4, 0, 0, None, 0, None))
     assert [t.description for t in display.progress.tasks] == ["Fetching inputs"]

@@ -6,6 +6,7 @@ import functools
 import math
 import os
 import time
+from collections.abc import Callable
 from types import TracebackType
 
 from dask.utils import format_bytes
@@ -26,7 +27,7 @@ from arcoforge import run
 class ProgressDisplay:
     """Two bars: inputs fetched and tasks written, each with its bytes and rate."""
 
-    def __init__(self, console: Console):
+    def __init__(self, console: Console, clock: Callable[[], float] = time.monotonic):
         self.progress = Progress(
             TextColumn("{task.description:<15}"),
             BarColumn(),
@@ -37,7 +38,8 @@ class ProgressDisplay:
         )
         self.fetch: TaskID | None = None
         self.write: TaskID | None = None
-        self.started = time.monotonic()
+        self.clock = clock
+        self.started = clock()
         self.write_started: float | None = None
 
     def __enter__(self) -> ProgressDisplay:
@@ -54,7 +56,7 @@ class ProgressDisplay:
 
     def update(self, p: run.Progress) -> None:
         """Show ``p``; called from the run's polling thread."""
-        now = time.monotonic()
+        now = self.clock()
         if self.fetch is None:
             self.fetch = self.progress.add_task("Fetching inputs", total=p.inputs_total, detail="")
         fetched = format_bytes(p.input_bytes)
