@@ -1,7 +1,8 @@
 """ARCO Forge: turn scattered NetCDF archives into analysis-ready, cloud-optimized datasets.
 
 The public names live here. The recipe model imports quickly; running
-(``run_recipe``, ``RunOptions``) loads Apache Beam on first use.
+(``run_recipe``, ``RunOptions``) loads Apache Beam on first use, and
+``open_dataset`` (any output, in one line) loads xarray on first use.
 """
 
 from __future__ import annotations
@@ -31,11 +32,13 @@ from arcoforge.recipe import (
     Meta,
     Outputs,
     Recipe,
+    ReferencesOutput,
     ZarrOutput,
     load_recipe,
 )
 
 if TYPE_CHECKING:
+    from arcoforge.open import open_dataset
     from arcoforge.run import RunOptions, RunResult, run_recipe
 
 _LAZY = {"RunOptions", "RunResult", "run_recipe"}
@@ -46,6 +49,10 @@ def __getattr__(name: str) -> Any:
         from arcoforge import run
 
         return getattr(run, name)
+    if name == "open_dataset":
+        from arcoforge.open import open_dataset
+
+        return open_dataset
     raise AttributeError(f"module 'arcoforge' has no attribute {name!r}")
 
 
@@ -64,6 +71,7 @@ __all__ = [
     "PlanError",
     "Recipe",
     "RecipeError",
+    "ReferencesOutput",
     "RunOptions",
     "RunResult",
     "SourceAccessError",
@@ -74,5 +82,6 @@ __all__ = [
     "UnsafeUrlError",
     "ZarrOutput",
     "load_recipe",
+    "open_dataset",
     "run_recipe",
 ]

@@ -116,8 +116,10 @@ def run(
 ) -> None:
     """Run a recipe: fetch its inputs, write the dataset, publish it.
 
-    The dataset lands at `ROOT/<id>.zarr`. A run that fails or is killed leaves
-    no dataset behind and can be run again to finish.
+    A Zarr copy lands at `ROOT/<id>.zarr`; a virtual dataset (references into the
+    original files, nothing copied) at `ROOT/<id>.json`, `.parquet` or `.icechunk`.
+    A run that fails or is killed leaves no dataset behind and can be run again to
+    finish.
 
     Examples:
 
@@ -153,7 +155,8 @@ def run(
 
             n = len(loaded.pattern.prune(prune)) if prune else len(loaded.pattern)
             err.print(f"[bold]{loaded.id}[/]: {n} inputs → {escape(output)}")
-            with ProgressDisplay(err) as display:
+            headers_only = loaded.outputs.zarr is None
+            with ProgressDisplay(err, headers_only=headers_only) as display:
                 result = run_recipe(loaded, options, on_progress=display.update)
     except ForgeError as e:
         fail(e)

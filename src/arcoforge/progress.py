@@ -25,9 +25,19 @@ from arcoforge import run
 
 
 class ProgressDisplay:
-    """Two bars: inputs fetched and tasks written, each with its bytes and rate."""
+    """Two bars: inputs fetched and tasks written, each with its bytes and rate.
 
-    def __init__(self, console: Console, clock: Callable[[], float] = time.monotonic):
+    With ``headers_only`` (a virtual dataset alone) the first bar counts the inputs
+    whose headers were read where they lie, and their rate in files per second.
+    """
+
+    def __init__(
+        self,
+        console: Console,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        headers_only: bool = False,
+    ):
         self.progress = Progress(
             TextColumn("{task.description:<15}"),
             BarColumn(),
@@ -39,6 +49,7 @@ class ProgressDisplay:
         self.fetch: TaskID | None = None
         self.write: TaskID | None = None
         self.clock = clock
+        self.headers_only = headers_only
         self.started = clock()
         self.write_started: float | None = None
 
@@ -58,13 +69,15 @@ class ProgressDisplay:
         """Show ``p``; called from the run's polling thread."""
         now = self.clock()
         if self.fetch is None:
-            self.fetch = self.progress.add_task("Fetching inputs", total=p.inputs_total, detail="")
-        fetched = format_bytes(p.input_bytes)
-        self.progress.update(
-            self.fetch,
-            completed=p.inputs_done,
-            detail=f"files  {fetched:>9}{_rate(p.input_bytes, now - self.started)}",
-        )
+            label = "Reading headers" if self.headers_only else "Fetching inputs"
+            self.fetch = self.progress.add_task(label, total=p.inputs_total, detail="")
+        elapsed = now - self.started
+        if self.headers_only:
+            rate = f"  {p.inputs_done / elapsed:.0f} files/s" if elapsed >= 0.5 else ""
+            detail = f"files{rate}"
+        else:
+            detail = f"files  {format_bytes(p.input_bytes):>9}{_rate(p.input_bytes, elapsed)}"
+        self.progress.update(self.fetch, completed=p.inputs_done, detail=detail)
         if p.tasks_total is None:
             return
         if self.write is None:
@@ -86,22 +99,12 @@ def _rate(nbytes: int, seconds: float) -> str:
 
 
 def print_summary(console: Console, result: run.RunResult) -> None:
-    """The dataset made: where, how big, how it is laid out, and how to open it."""
+    """The dataset made: where, how big, how it is laid out, and how to open each output."""
     say = functools.partial(console.print, soft_wrap=True)
-    where = _shown(result.url)
-    if result.up_to_date:
-        say(
-            f"[bold green]✓[/] {where} is up to date with its {result.inputs} inputs "
-            f"(checked in {result.seconds:.1f} s)."
-        )
-    else:
-        rate = result.bytes_written / result.seconds if result.seconds else 0
-        say(
-            f"[bold green]✓[/] wrote {where} in {result.seconds:.1f} s "
-            f"({format_bytes(int(rate))}/s)"
-        )
-        if result.skipped:
-            say(f"  resumed: {result.skipped} of {result.tasks} tasks were already done")
+    for output in result.outputs:
+        say(_headline(output, result))
+        if isinstance(output, run.ZarrResult) and output.skipped:
+            say(f"  resumed: {output.skipped} of {output.tasks} tasks were already done")
     dims = " × ".join(f"{d} {n}" for d, n in result.sizes.items())
     say(f"  inputs      {result.inputs}")
     say(f"  dimensions  {dims}")
@@ -113,13 +116,48 @@ def print_summary(console: Console, result: run.RunResult) -> None:
             f"  {label:<11} {escape(name):<{width}}  {v['dtype']:<8} ({', '.join(v['dims'])})  "
             f"chunks {chunks}"
         )
-    ratio = result.nbytes / result.stored_bytes if result.stored_bytes else math.nan
-    say(
-        f"  size        {format_bytes(result.nbytes)} uncompressed, "
-        f"{format_bytes(result.stored_bytes)} stored (Zarr v{result.zarr_format}, "
-        f"{result.compression}, ratio {ratio:.1f})"
+    for output in result.outputs:
+        say(f"  size        {_size(output, result.nbytes)}")
+    for i, output in enumerate(result.outputs):
+        label = "open with" if i == 0 else ""
+        imports = "import xarray as xr"
+        if isinstance(output, run.ReferencesResult) and output.format == "icechunk":
+            imports = "import arcoforge"
+        say(f"  {label:<11} [bold]{imports}; ds = {escape(output.open_code)}[/]")
+
+
+def _headline(output: run.Output, result: run.RunResult) -> str:
+    where = _shown(output.url)
+    if output.up_to_date:
+        return (
+            f"[bold green]✓[/] {where} is up to date with its {result.inputs} inputs "
+            f"(checked in {result.seconds:.1f} s)."
+        )
+    if isinstance(output, run.ZarrResult):
+        rate = output.bytes_written / result.seconds if result.seconds else 0
+        return (
+            f"[bold green]✓[/] wrote {where} in {result.seconds:.1f} s "
+            f"({format_bytes(int(rate))}/s)"
+        )
+    rate = result.inputs / result.seconds if result.seconds else 0
+    return (
+        f"[bold green]✓[/] wrote {where} in {result.seconds:.1f} s: {output.references:,} "
+        f"references into {result.inputs} inputs ({rate:.0f} files/s), nothing copied"
     )
-    say(f"  open with   [bold]import xarray as xr; ds = {escape(result.open_code)}[/]")
+
+
+def _size(output: run.Output, nbytes: int) -> str:
+    if isinstance(output, run.ZarrResult):
+        ratio = nbytes / output.stored_bytes if output.stored_bytes else math.nan
+        return (
+            f"{format_bytes(nbytes)} uncompressed, {format_bytes(output.stored_bytes)} stored "
+            f"(Zarr v{output.zarr_format}, {output.compression}, ratio {ratio:.1f})"
+        )
+    kind = {"json": "Kerchunk JSON", "parquet": "Kerchunk Parquet", "icechunk": "Icechunk"}
+    return (
+        f"{format_bytes(nbytes)} referenced in place, "
+        f"{format_bytes(output.stored_bytes)} of {kind[output.format]} references"
+    )
 
 
 def _shown(url: str) -> str:

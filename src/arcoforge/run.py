@@ -17,10 +17,9 @@ import apache_beam as beam
 from arcoforge.errors import ForgeError, PipelineError
 from arcoforge.pipeline.context import RunContext
 from arcoforge.pipeline.runners import RunnerName, default_workers, runner
-from arcoforge.pipeline.state import RunState
+from arcoforge.pipeline.state import REFERENCES_RESULT, RunState
 from arcoforge.pipeline.transforms import build
 from arcoforge.recipe.recipe import Recipe
-from arcoforge.recipe.spec import ZarrOutput
 from arcoforge.recipe.urls import OUTPUT_SCHEMES, validate_url
 from arcoforge.sources.cache import RetryPolicy
 
@@ -58,44 +57,119 @@ class Progress:
 
 
 @dataclass(frozen=True)
-class RunResult:
-    """What a run made."""
+class ZarrResult:
+    """The Zarr copy a run made."""
 
-    id: str
     url: str
-    inputs: int
-    seconds: float
+    zarr_format: int
+    compression: str
     up_to_date: bool
     tasks: int
     skipped: int
     bytes_written: int
-    nbytes: int
     stored_bytes: int
-    sizes: dict[str, int]
-    variables: dict[str, Any]
-    zarr_format: int
-    compression: str
+
+    kind = "zarr"
 
     @property
     def open_code(self) -> str:
-        """The line of Python that opens the result."""
+        """The line of Python that opens it."""
         return f'xr.open_zarr("{self.url}")'
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.id,
-            "outputs": [{"kind": "zarr", "url": self.url, "zarr_format": self.zarr_format}],
-            "inputs": self.inputs,
-            "bytes_written": self.bytes_written,
-            "seconds": round(self.seconds, 3),
+            "kind": self.kind,
+            "url": self.url,
+            "zarr_format": self.zarr_format,
+            "compression": self.compression,
             "up_to_date": self.up_to_date,
             "tasks": self.tasks,
             "tasks_skipped": self.skipped,
-            "nbytes": self.nbytes,
+            "bytes_written": self.bytes_written,
             "stored_bytes": self.stored_bytes,
+        }
+
+
+@dataclass(frozen=True)
+class ReferencesResult:
+    """The virtual dataset a run made: Kerchunk JSON or Parquet, or an Icechunk repository."""
+
+    url: str
+    format: str
+    up_to_date: bool
+    references: int
+    stored_bytes: int
+    prefixes: tuple[str, ...]
+    snapshot: str | None = None
+
+    kind = "references"
+
+    @property
+    def open_code(self) -> str:
+        """The line of Python that opens it."""
+        if self.format == "json":
+            return f'xr.open_dataset("{self.url}", engine="kerchunk")'
+        if self.format == "parquet":
+            protocol = self.prefixes[0].split("://")[0] if self.prefixes else "file"
+            return (
+                f'xr.open_dataset("{self.url}", engine="kerchunk", '
+                f'storage_options={{"remote_protocol": "{protocol}"}})'
+            )
+        return f'arcoforge.open_dataset("{self.url}")'
+
+    def to_json(self) -> dict[str, Any]:
+        out = {
+            "kind": self.kind,
+            "format": self.format,
+            "url": self.url,
+            "up_to_date": self.up_to_date,
+            "references": self.references,
+            "stored_bytes": self.stored_bytes,
+            "sources": list(self.prefixes),
+        }
+        if self.snapshot is not None:
+            out["snapshot"] = self.snapshot
+        return out
+
+
+Output = ZarrResult | ReferencesResult
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run made: one result per output, and the dataset they hold."""
+
+    id: str
+    inputs: int
+    seconds: float
+    nbytes: int
+    sizes: dict[str, int]
+    variables: dict[str, Any]
+    outputs: tuple[Output, ...]
+
+    @property
+    def up_to_date(self) -> bool:
+        """Whether every output was already up to date, so nothing was written."""
+        return all(o.up_to_date for o in self.outputs)
+
+    @property
+    def zarr(self) -> ZarrResult | None:
+        return next((o for o in self.outputs if isinstance(o, ZarrResult)), None)
+
+    @property
+    def references(self) -> ReferencesResult | None:
+        return next((o for o in self.outputs if isinstance(o, ReferencesResult)), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "outputs": [o.to_json() for o in self.outputs],
+            "inputs": self.inputs,
+            "seconds": round(self.seconds, 3),
+            "up_to_date": self.up_to_date,
+            "nbytes": self.nbytes,
             "sizes": self.sizes,
             "variables": self.variables,
-            "compression": self.compression,
         }
 
 
@@ -117,13 +191,16 @@ def run_recipe(
     pattern = recipe.pattern.prune(options.prune) if options.prune else recipe.pattern
     inputs = list(pattern.items())
     root = output_root(options.output)
+    references = recipe.outputs.references
     ctx = RunContext(
         recipe_id=recipe.id,
         fingerprint=recipe.fingerprint,
         target_url=f"{root}/{recipe.id}.zarr",
         state_url=f"{root}/.forge/{recipe.id}",
         cache_url=options.cache or f"{root}/.forge/cache",
-        output=_zarr_output(recipe),
+        output=recipe.outputs.zarr,
+        references=references,
+        references_url=f"{root}/{recipe.id}{references.suffix}" if references else "",
         concat_dims=tuple(d.name for d in pattern.concat_dims),
         merge_dims=tuple(d.name for d in pattern.merge_dims),
         items_per_file={d.name: d.items_per_file for d in pattern.concat_dims},
@@ -139,9 +216,12 @@ def run_recipe(
         run_id=uuid.uuid4().hex,
     )
     state = ctx.state()
-    for stale in ("error.json", "result.json", "fetched"):
+    for stale in ("error.json", "result.json", REFERENCES_RESULT, "fetched", "virtual"):
         state.remove(stale)
-    poller = _Poller(state, ctx.run_id, len(inputs), on_progress) if on_progress else None
+    marker = "fetched" if ctx.output is not None else "virtual"
+    poller = (
+        _Poller(state, ctx.run_id, len(inputs), on_progress, marker=marker) if on_progress else None
+    )
     log_path = os.path.join(tempfile.gettempdir(), f"arcoforge-{recipe.id}-{ctx.run_id[:8]}.log")
     keep_log = False
     try:
@@ -162,33 +242,56 @@ def run_recipe(
             poller.stop()
         if not keep_log and os.path.exists(log_path):
             os.remove(log_path)
-    result = state.read_json("result.json")
-    if result is None:
-        raise state.error() or PipelineError("the pipeline ended without publishing a result.")
+    outputs: list[Output] = []
+    dataset: dict[str, Any] = {}
+    if ctx.output is not None:
+        copy = _read_result(state, "result.json")
+        outputs.append(
+            ZarrResult(
+                url=copy["url"],
+                zarr_format=copy["zarr_format"],
+                compression=copy["compression"],
+                up_to_date=copy["up_to_date"],
+                tasks=copy["tasks"],
+                skipped=copy["skipped"],
+                bytes_written=copy["written"],
+                stored_bytes=copy["stored_bytes"],
+            )
+        )
+        dataset = copy
+    if ctx.references is not None:
+        virtual = _read_result(state, REFERENCES_RESULT)
+        outputs.append(
+            ReferencesResult(
+                url=virtual["url"],
+                format=virtual["format"],
+                up_to_date=virtual["up_to_date"],
+                references=virtual["references"],
+                stored_bytes=virtual["stored_bytes"],
+                prefixes=tuple(virtual["prefixes"]),
+                snapshot=virtual.get("snapshot"),
+            )
+        )
+        dataset = dataset or virtual
     state.clear()
     if poller:
-        poller.finish(result["tasks"], result["nbytes"])
+        poller.finish(dataset.get("tasks", 0), dataset["nbytes"] if ctx.output else 0)
     return RunResult(
         id=recipe.id,
-        url=result["url"],
-        inputs=result["inputs"],
+        inputs=dataset["inputs"],
         seconds=time.monotonic() - start,
-        up_to_date=result["up_to_date"],
-        tasks=result["tasks"],
-        skipped=result["skipped"],
-        bytes_written=result["written"],
-        nbytes=result["nbytes"],
-        stored_bytes=result["stored_bytes"],
-        sizes=result["sizes"],
-        variables=result["variables"],
-        zarr_format=result["zarr_format"],
-        compression=result["compression"],
+        nbytes=dataset["nbytes"],
+        sizes=dataset["sizes"],
+        variables=dataset["variables"],
+        outputs=tuple(outputs),
     )
 
 
-def _zarr_output(recipe: Recipe) -> ZarrOutput:
-    assert recipe.outputs.zarr is not None  # validated: a recipe has at least one output
-    return recipe.outputs.zarr
+def _read_result(state: RunState, name: str) -> dict[str, Any]:
+    result = state.read_json(name)
+    if result is None:
+        raise state.error() or PipelineError("the pipeline ended without publishing a result.")
+    return dict(result)
 
 
 def _execute(inputs: list[Any], ctx: RunContext, options: RunOptions, log_path: str) -> None:
@@ -215,9 +318,16 @@ class _Poller:
     """Reads the run state's markers in the background and reports progress."""
 
     def __init__(
-        self, state: RunState, run_id: str, total: int, callback: Callable[[Progress], None]
+        self,
+        state: RunState,
+        run_id: str,
+        total: int,
+        callback: Callable[[Progress], None],
+        *,
+        marker: str = "fetched",
     ):
         self.state, self.run_id, self.total, self.callback = state, run_id, total, callback
+        self.marker = marker
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="forge-progress", daemon=True)
         self._tasks: dict[str, int] | None = None
@@ -251,7 +361,7 @@ class _Poller:
         self.callback(Progress(self.total, self.total, fetched, tasks, tasks, nbytes, nbytes))
 
     def poll(self) -> Progress:
-        fetched = self.state.marks("fetched")
+        fetched = self.state.marks(self.marker)
         sizes = [int(name.rsplit(".", 1)[-1]) for name in fetched]
         if self._tasks is None:
             plan = self.state.read_json("plan.json")

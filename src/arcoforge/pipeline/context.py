@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING, Any
 from arcoforge.pipeline.state import RunState
 from arcoforge.recipe.pattern import FileType
 from arcoforge.recipe.recipe import Preprocess
-from arcoforge.recipe.spec import ZarrOutput
+from arcoforge.recipe.spec import ReferenceFormat, ReferencesOutput, ZarrOutput
 from arcoforge.sources.cache import InputCache, RetryPolicy
 
 if TYPE_CHECKING:
+    from arcoforge.targets.icechunk import IcechunkTarget
+    from arcoforge.targets.kerchunk import KerchunkTarget
     from arcoforge.targets.zarr import ZarrTarget
 
 
@@ -24,8 +26,10 @@ class RunContext:
     target_url: str
     state_url: str
     cache_url: str
-    output: ZarrOutput
+    output: ZarrOutput | None
     concat_dims: tuple[str, ...]
+    references: ReferencesOutput | None = None
+    references_url: str = ""
     merge_dims: tuple[str, ...] = ()
     items_per_file: dict[str, int | None] = field(default_factory=dict)
     file_type: FileType = FileType.AUTO
@@ -41,10 +45,26 @@ class RunContext:
     #: tells this run's files in the state folder from an earlier run's
     run_id: str = ""
 
+    @property
+    def zarr(self) -> ZarrOutput:
+        """The Zarr output, for the stages of the copy."""
+        assert self.output is not None
+        return self.output
+
     def target(self) -> ZarrTarget:
         from arcoforge.targets.zarr import ZarrTarget  # zarr and dask load in workers only
 
         return ZarrTarget(self.target_url, self.storage_options)
+
+    def references_target(self) -> KerchunkTarget | IcechunkTarget:
+        from arcoforge.targets.icechunk import IcechunkTarget
+        from arcoforge.targets.kerchunk import KerchunkTarget
+
+        assert self.references is not None
+        if self.references.format is ReferenceFormat.ICECHUNK:
+            return IcechunkTarget(self.references_url, self.storage_options)
+        fmt = "json" if self.references.format is ReferenceFormat.JSON else "parquet"
+        return KerchunkTarget(self.references_url, fmt, self.storage_options)
 
     def state(self) -> RunState:
         return RunState(self.state_url, self.storage_options)

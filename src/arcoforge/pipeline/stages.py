@@ -59,7 +59,7 @@ def plan_writes(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
     with reporting(ctx, "planning"):
         plan = make_plan(
             headers,
-            output=ctx.output,
+            output=ctx.zarr,
             budget=ctx.budget,
             fingerprint=ctx.fingerprint,
             merge_dims=ctx.merge_dims,
@@ -147,7 +147,7 @@ def write_task(ctx: RunContext, work: TaskWork) -> int:
             preprocess=ctx.preprocess,
             storage_options=ctx.storage_options,
         ):
-            target.write(work, var.name, block, ctx.output.zarr_format)
+            target.write(work, var.name, block, ctx.zarr.zarr_format)
         ctx.state().mark("done", task.key)
         return task.nbytes
 
@@ -185,7 +185,7 @@ def publish(ctx: RunContext, written: int) -> dict[str, Any]:
                 "not published. Run again to finish them."
             )
         docs = state.read_json("root.json")
-        target.publish(docs, provenance(ctx, info), ctx.output.zarr_format)
+        target.publish(docs, provenance(ctx, info), ctx.zarr.zarr_format)
         result.update(up_to_date=False, stored_bytes=target.stored_bytes())
         state.write_json("result.json", result)
         for name in ("done", "fetched", "root.json"):

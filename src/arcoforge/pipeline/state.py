@@ -15,6 +15,9 @@ from typing import Any
 from arcoforge.errors import ForgeError, error_from_name
 from arcoforge.location import Location
 
+#: The run-state document the launcher reads the virtual output's result from.
+REFERENCES_RESULT = "references.json"
+
 
 class RunState(Location):
     """The state folder of one dataset's runs."""

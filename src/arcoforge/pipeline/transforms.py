@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from arcoforge.plan.header import HeaderSet, InputHeader
     from arcoforge.plan.plan import TaskWork
     from arcoforge.sources.cache import CachedInput
+    from arcoforge.sources.virtual import VirtualInput
 
 _NS = "arcoforge"
 
@@ -32,6 +33,12 @@ def _stages() -> Any:
     from arcoforge.pipeline import stages
 
     return stages
+
+
+def _references() -> Any:
+    from arcoforge.pipeline import references
+
+    return references
 
 
 class _FetchBatch(beam.DoFn):
@@ -164,6 +171,52 @@ class Publish(beam.PTransform):
         )
 
 
+class _Virtualize(beam.DoFn):
+    def __init__(self, ctx: RunContext):
+        self.ctx = ctx
+        self.inputs = Metrics.counter(_NS, "virtual-items")
+
+    def process(self, batch: list[tuple[Index, str]]) -> Iterator[VirtualInput]:
+        refs = _references()
+        with ThreadPoolExecutor(max_workers=max(1, len(batch))) as pool:
+            results = list(pool.map(lambda item: refs.virtualize_input(self.ctx, *item), batch))
+        for vi in results:
+            self.inputs.inc()
+            yield vi
+
+
+@dataclass
+class VirtualizeInputs(beam.PTransform):
+    """Open every input where it lies as a virtual dataset (headers only, no download).
+
+    Input: ``PCollection[list[tuple[Index, str]]]`` (batches);
+    output: ``PCollection[VirtualInput]``.
+    """
+
+    ctx: RunContext
+
+    def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
+        return pcoll | "Spread" >> beam.Reshuffle() | "Open" >> beam.ParDo(_Virtualize(self.ctx))
+
+
+@dataclass
+class WriteReferences(beam.PTransform):
+    """Combine the virtual inputs and write the references.
+
+    Input: ``PCollection[VirtualInput]``; output: ``PCollection[dict]`` (one result).
+    """
+
+    ctx: RunContext
+
+    def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
+        ctx = self.ctx
+        return (
+            pcoll
+            | "Collect" >> beam.combiners.ToList()
+            | "Write" >> beam.Map(lambda inputs: _references().write_references(ctx, inputs))
+        )
+
+
 def ship_by_value(fn: Any) -> None:
     """Pickle the module of a recipe.py function by value, for workers that cannot import it.
 
@@ -180,22 +233,32 @@ def ship_by_value(fn: Any) -> None:
     beam_cloudpickle.register_pickle_by_value(module)
 
 
-def build(pipeline: beam.Pipeline, inputs: list[tuple[Index, str]], ctx: RunContext) -> Any:
-    """Add the whole recipe run to ``pipeline``: one linear chain of stages.
+def build(pipeline: beam.Pipeline, inputs: list[tuple[Index, str]], ctx: RunContext) -> None:
+    """Add the whole recipe run to ``pipeline``: a chain of stages per output.
 
-    Inputs are batched here, not with BatchElements, whose last batch Beam's Dask
-    runner drops (it collects a bundle's outputs before ``finish_bundle``).
+    The copy caches the inputs and writes Zarr; the virtual dataset reads only their
+    headers where they lie. Both start from the same batches of inputs. Inputs are
+    batched here, not with BatchElements, whose last batch Beam's Dask runner drops
+    (it collects a bundle's outputs before ``finish_bundle``).
     """
     n = max(1, ctx.fetch_concurrency)
-    batches = [inputs[i : i + n] for i in range(0, len(inputs), n)]
+    batches = pipeline | "Inputs" >> beam.Create(
+        [inputs[i : i + n] for i in range(0, len(inputs), n)]
+    )
     if ctx.preprocess is not None:
         ship_by_value(ctx.preprocess)
-    return (
-        pipeline
-        | "Inputs" >> beam.Create(batches)
-        | "CacheInputs" >> CacheInputs(ctx)
-        | "ReadHeaders" >> ReadHeaders(ctx)
-        | "PlanWrites" >> PlanWrites(ctx)
-        | "WriteChunks" >> WriteChunks(ctx)
-        | "Publish" >> Publish(ctx)
-    )
+    if ctx.output is not None:
+        _ = (
+            batches
+            | "CacheInputs" >> CacheInputs(ctx)
+            | "ReadHeaders" >> ReadHeaders(ctx)
+            | "PlanWrites" >> PlanWrites(ctx)
+            | "WriteChunks" >> WriteChunks(ctx)
+            | "Publish" >> Publish(ctx)
+        )
+    if ctx.references is not None:
+        _ = (
+            batches
+            | "VirtualizeInputs" >> VirtualizeInputs(ctx)
+            | "WriteReferences" >> WriteReferences(ctx)
+        )

@@ -4,7 +4,14 @@ from arcoforge.recipe.load import load_recipe
 from arcoforge.recipe.meta import Maintainer, Meta, Provider, ProviderRole
 from arcoforge.recipe.pattern import ConcatDim, FilePattern, FileType, Index, MergeDim
 from arcoforge.recipe.recipe import Preprocess, Recipe
-from arcoforge.recipe.spec import Compression, Outputs, RecipeSpec, ZarrOutput
+from arcoforge.recipe.spec import (
+    Compression,
+    Outputs,
+    RecipeSpec,
+    ReferenceFormat,
+    ReferencesOutput,
+    ZarrOutput,
+)
 
 __all__ = [
     "Compression",
@@ -21,6 +28,8 @@ __all__ = [
     "ProviderRole",
     "Recipe",
     "RecipeSpec",
+    "ReferenceFormat",
+    "ReferencesOutput",
     "ZarrOutput",
     "load_recipe",
 ]

@@ -40,6 +40,13 @@ class Recipe:
 
     def __post_init__(self) -> None:
         validate_id(self.id, where="recipe id")
+        if self.preprocess is not None and self.outputs.references is not None:
+            where = self.path / "recipe.py" if self.path else "recipe.py"
+            raise RecipeError(
+                f"{where}: a `preprocess` function changes the data, which a virtual dataset "
+                "cannot show: its references point at the inputs' bytes as they are. Drop "
+                "`references` from the outputs (the zarr copy runs preprocess), or drop preprocess."
+            )
         if not self.fingerprint:
             h = hashlib.sha256(self.outputs.model_dump_json().encode())
             for _, url in self.pattern.items():

@@ -336,15 +336,37 @@ class ZarrOutput(StrictModel):
         return self
 
 
+class ReferenceFormat(StrEnum):
+    """How a virtual dataset's references are stored."""
+
+    JSON = "json"
+    PARQUET = "parquet"
+    ICECHUNK = "icechunk"
+
+
+class ReferencesOutput(StrictModel):
+    """A virtual dataset: references into the original files, nothing copied."""
+
+    format: ReferenceFormat = ReferenceFormat.JSON
+
+    @property
+    def suffix(self) -> str:
+        return f".{self.format.value}"
+
+
 class Outputs(StrictModel):
-    """What a recipe produces."""
+    """What a recipe produces: a Zarr copy, a virtual dataset, or both."""
 
     zarr: Annotated[ZarrOutput | None, BeforeValidator(_empty_as_default)] = None
+    references: Annotated[ReferencesOutput | None, BeforeValidator(_empty_as_default)] = None
 
     @model_validator(mode="after")
     def _check(self) -> Outputs:
-        if self.zarr is None:
-            raise ValueError("expected at least one output, such as `zarr: {chunks: {time: 30}}`.")
+        if self.zarr is None and self.references is None:
+            raise ValueError(
+                "expected at least one output, such as `zarr: {chunks: {time: 30}}` "
+                "or `references: {format: json}`."
+            )
         return self
 
 

@@ -1,0 +1,299 @@
+"""Checking virtual inputs and combining them into one virtual dataset.
+
+A virtual dataset can only point at the bytes the inputs hold, so what it
+cannot represent is refused before anything is written, naming the files:
+different chunk shapes or codecs, different packing or fill values (the
+references would decode with one input's values), variable-length strings,
+and partial chunks inside the dataset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from arcoforge.errors import IncompatibleInputsError
+from arcoforge.plan.header import hash_values
+from arcoforge.plan.times import calendar_of, check_calendars, check_increasing
+from arcoforge.plan.times import target_time_encoding as time_encoding
+from arcoforge.recipe.pattern import Index
+from arcoforge.sources.virtual import VirtualInput
+from arcoforge.verify import same_attrs
+
+#: Attributes that decide how stored values decode; they must agree between inputs.
+DECODING_ATTRS = ("scale_factor", "add_offset", "_FillValue", "missing_value", "_Unsigned")
+
+_USE_COPY = "Use the zarr output (a copy) for these inputs instead."
+
+
+class UnrepresentableError(IncompatibleInputsError):
+    """Inputs a virtual dataset cannot point into faithfully (a copy can)."""
+
+
+def combine_virtual(
+    inputs: Sequence[VirtualInput],
+    *,
+    concat_dims: tuple[str, ...],
+    merge_dims: tuple[str, ...] = (),
+) -> xr.Dataset:
+    """One virtual dataset of ``inputs``, concatenated along concat dims, merged along merge."""
+    if not inputs:
+        raise IncompatibleInputsError("there are no inputs to combine.")
+    groups: dict[tuple[int, ...], list[VirtualInput]] = defaultdict(list)
+    for vi in sorted(inputs, key=lambda v: v.index):
+        groups[tuple(_pos(vi.index, d) for d in merge_dims)].append(vi)
+    parts = []
+    for group in groups.values():
+        for vi in group:
+            _check_representable(vi)
+        _check_alike(group, concat_dims)
+        _check_whole_chunks(group, concat_dims)
+        parts.append(_concat(group, concat_dims))
+    _check_shared(parts, [g[0].url for g in groups.values()])
+    combined = parts[0] if len(parts) == 1 else _merge(parts)
+    for dim in concat_dims:
+        _check_times(combined, dim, [v for g in groups.values() for v in g])
+    return combined
+
+
+def _pos(index: Index, dim: str) -> int:
+    return dict(index.positions).get(dim, 0)
+
+
+def _check_representable(vi: VirtualInput) -> None:
+    for name, var in vi.dataset.variables.items():
+        if var.dtype.kind in "OUST" and not _is_time(var):
+            raise UnrepresentableError(
+                f"{vi.url}: {name!r} holds strings ({var.dtype}), which Kerchunk and Icechunk "
+                f"references cannot describe. {_USE_COPY}"
+            )
+
+
+def _is_time(var: xr.Variable) -> bool:
+    return var.dtype.kind == "M" or "calendar" in var.encoding
+
+
+def _check_alike(group: list[VirtualInput], concat_dims: tuple[str, ...]) -> None:
+    """Every input of ``group`` has the first one's variables, layout and decoding."""
+    ref = group[0]
+    for vi in group[1:]:
+        names, ref_names = set(map(str, vi.dataset.variables)), set(map(str, ref.dataset.variables))
+        if names != ref_names:
+            diff = sorted(names ^ ref_names)
+            raise IncompatibleInputsError(
+                f"{vi.url} and {ref.url} hold different variables ({', '.join(diff)} in only "
+                "one of them). Every input along a concat dimension needs the same variables."
+            )
+        for name in sorted(ref_names):
+            _check_variable(name, ref, vi, concat_dims)
+
+
+def _check_variable(
+    name: str, ref: VirtualInput, vi: VirtualInput, concat_dims: tuple[str, ...]
+) -> None:
+    a, b = ref.dataset.variables[name], vi.dataset.variables[name]
+    pair = f"{ref.url} and {vi.url}"
+    if a.dims != b.dims or a.dtype != b.dtype:
+        raise IncompatibleInputsError(
+            f"{name!r} is {a.dtype}{list(a.dims)} in {ref.url} but {b.dtype}{list(b.dims)} in "
+            f"{vi.url}; inputs must agree on each variable's dims and type."
+        )
+    for dim, m, n in zip(a.dims, a.shape, b.shape, strict=True):
+        if dim not in concat_dims and m != n:
+            raise IncompatibleInputsError(
+                f"{name!r} has {m} values along {dim!r} in {ref.url} but {n} in {vi.url}; "
+                "inputs must share every dimension but the concat dimensions."
+            )
+    virtual_a, virtual_b = _is_virtual(a), _is_virtual(b)
+    if virtual_a != virtual_b:
+        raise UnrepresentableError(
+            f"{name!r} is small enough to load in one of {pair} but not in the other. {_USE_COPY}"
+        )
+    if virtual_a:
+        ma, mb = a.data.metadata, b.data.metadata
+        if ma.chunks != mb.chunks:
+            raise UnrepresentableError(
+                f"{name!r} is stored in chunks of {list(ma.chunks)} in {ref.url} but "
+                f"{list(mb.chunks)} in {vi.url}; one virtual array needs one chunk shape. "
+                f"{_USE_COPY}"
+            )
+        ca, cb = _codecs(ma), _codecs(mb)
+        if ca != cb:
+            raise UnrepresentableError(
+                f"{name!r} is compressed differently in {pair} ({ca} / {cb}); one virtual array "
+                f"needs one codec pipeline. {_USE_COPY}"
+            )
+        for key in DECODING_ATTRS:
+            x, y = a.attrs.get(key), b.attrs.get(key)
+            if not same_attrs({key: x}, {key: y}):
+                raise UnrepresentableError(
+                    f"{name!r} has {key} {_show(x)} in {ref.url} but {_show(y)} in {vi.url}; "
+                    "references would decode every input with one value and give wrong "
+                    f"numbers. {_USE_COPY}"
+                )
+    elif not set(a.dims) & set(concat_dims) and not _equal(a, b):
+        raise IncompatibleInputsError(
+            f"{name!r} differs between {pair} (values {_span(a)} and {_span(b)}); inputs "
+            "must share the same grid."
+        )
+
+
+def _is_virtual(var: xr.Variable) -> bool:
+    return type(var.data).__name__ == "ManifestArray"
+
+
+def _codecs(metadata: Any) -> str:
+    return json.dumps(metadata.to_dict().get("codecs"), sort_keys=True, default=str)
+
+
+def _show(value: Any) -> str:
+    return "none" if value is None else repr(value)
+
+
+def _equal(a: xr.Variable, b: xr.Variable) -> bool:
+    return bool(a.equals(b)) or hash_values(np.asarray(a.values)) == hash_values(
+        np.asarray(b.values)
+    )
+
+
+def _span(var: xr.Variable) -> str:
+    values = np.asarray(var.values).ravel()
+    if values.size == 0:
+        return "none"
+    return f"{values[0]}…{values[-1]}" if values.size > 1 else str(values[0])
+
+
+def _check_whole_chunks(group: list[VirtualInput], concat_dims: tuple[str, ...]) -> None:
+    """Along a concat dim, every input but the last must end on a chunk boundary."""
+    for dim in concat_dims:
+        lines = defaultdict(list)
+        for vi in group:
+            lines[tuple(_pos(vi.index, d) for d in concat_dims if d != dim)].append(vi)
+        for line in lines.values():
+            for vi in line[:-1]:
+                for name, var in vi.dataset.variables.items():
+                    if dim not in var.dims or not _is_virtual(var):
+                        continue
+                    axis = var.dims.index(dim)
+                    size, chunk = var.shape[axis], var.data.metadata.chunks[axis]
+                    if size % chunk:
+                        raise UnrepresentableError(
+                            f"{vi.url}: {name!r} has {size} steps along {dim!r} in chunks of "
+                            f"{chunk}, so its last chunk is partial and the next input's would "
+                            f"not line up in one virtual array. {_USE_COPY}"
+                        )
+
+
+def _concat(group: list[VirtualInput], concat_dims: tuple[str, ...]) -> xr.Dataset:
+    """The inputs of one merge key, nested by their concat positions and concatenated."""
+    datasets = [vi.dataset for vi in group if all(vi.dataset.sizes.get(d, 1) for d in concat_dims)]
+    if len(concat_dims) <= 1:
+        if not concat_dims or len(datasets) == 1:
+            return datasets[0]
+        return xr.concat(datasets, concat_dims[0], **_COMBINE)
+    nested: Any = {}
+    for vi in group:
+        node = nested
+        for d in concat_dims[:-1]:
+            node = node.setdefault(_pos(vi.index, d), {})
+        node.setdefault(_pos(vi.index, concat_dims[-1]), vi.dataset)
+    return xr.combine_nested(_as_lists(nested), concat_dim=list(concat_dims), **_COMBINE)
+
+
+def _as_lists(node: Any) -> Any:
+    if isinstance(node, dict):
+        return [_as_lists(node[k]) for k in sorted(node)]
+    return node
+
+
+_COMBINE: dict[str, Any] = {
+    "data_vars": "minimal",
+    "coords": "minimal",
+    "compat": "override",
+    "join": "exact",
+    "combine_attrs": "override",
+}
+
+
+def _check_shared(parts: list[xr.Dataset], urls: list[str]) -> None:
+    """Merged parts agree on the variables they share (the grid, the times)."""
+    ref = parts[0]
+    for part, url in zip(parts[1:], urls[1:], strict=True):
+        for name in set(ref.variables) & set(part.variables):
+            a, b = ref.variables[name], part.variables[name]
+            if _is_virtual(a) or _is_virtual(b):
+                raise IncompatibleInputsError(
+                    f"{name!r} is in {urls[0]} and in {url}, which are merged; a variable "
+                    "may come from one merge key only."
+                )
+            if a.shape != b.shape or not _equal(a, b):
+                raise IncompatibleInputsError(
+                    f"{name!r} differs between {urls[0]} and {url}, which are merged "
+                    f"(values {_span(a)} and {_span(b)}); they must share coordinates."
+                )
+
+
+def _merge(parts: list[xr.Dataset]) -> xr.Dataset:
+    return xr.merge(parts, compat="override", join="exact", combine_attrs="override")
+
+
+def _check_times(ds: xr.Dataset, dim: str, inputs: list[VirtualInput]) -> None:
+    """One calendar, increasing values; the combined times' units can hold them all."""
+    if dim not in ds.variables:
+        return
+    var = ds.variables[dim]
+    owners, start, seen = [], 0, set()
+    for vi in inputs:
+        if vi.url in seen or dim not in vi.dataset.variables:
+            continue
+        seen.add(vi.url)
+        owners.append((start, vi.url))
+        start += vi.dataset.sizes.get(dim, 0)
+    if _is_time(var):
+        calendars = [
+            (vi.url, calendar_of(vi.dataset.variables[dim].encoding))
+            for vi in inputs
+            if dim in vi.dataset.variables
+        ]
+        calendar = check_calendars(dim, calendars)
+        ds.variables[dim].encoding.update(
+            time_encoding(dim, np.asarray(var.values), dict(var.encoding), calendar)
+        )
+    check_increasing(dim, np.asarray(var.values), owners)
+
+
+def content_hash(ds: xr.Dataset, fingerprint: str) -> str:
+    """A hash of what the references hold: metadata, byte ranges, loaded values."""
+    h = hashlib.sha256(fingerprint.encode())
+    h.update(json.dumps(ds.attrs, sort_keys=True, default=str).encode())
+    for name in sorted(map(str, ds.variables)):
+        var = ds.variables[name]
+        meta = {"dims": var.dims, "dtype": str(var.dtype), "attrs": var.attrs}
+        h.update(json.dumps([name, meta], sort_keys=True, default=str).encode())
+        if _is_virtual(var):
+            manifest = var.data.manifest
+            h.update(json.dumps(var.data.metadata.to_dict(), sort_keys=True, default=str).encode())
+            h.update("\n".join(map(str, np.ravel(manifest._paths))).encode())
+            for part in (manifest._offsets, manifest._lengths):
+                h.update(np.ascontiguousarray(part, dtype=np.int64).tobytes())
+        else:
+            h.update(hash_values(np.asarray(var.values)).encode())
+            h.update(json.dumps(var.encoding, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+def source_chunks(ds: xr.Dataset) -> dict[str, list[int]]:
+    """Each variable's chunk shape as the references present it."""
+    out = {}
+    for name, var in ds.variables.items():
+        if _is_virtual(var):
+            out[str(name)] = list(var.data.metadata.chunks)
+        else:
+            out[str(name)] = list(var.shape)
+    return out

@@ -1,0 +1,110 @@
+"""KerchunkTarget: references to the inputs' bytes, as Kerchunk JSON or Parquet.
+
+Both are written whole to a staging name and then moved into place, so readers
+see the previous references or the new ones, never a part. Zarr format 2
+metadata, as Kerchunk readers expect (``engine="kerchunk"``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from typing import Any, Literal
+
+import xarray as xr
+
+from arcoforge.location import Location
+
+#: The document of a Parquet reference store that holds the metadata; written last.
+PARQUET_METADATA = ".zmetadata"
+
+
+class KerchunkTarget(Location):
+    """Kerchunk references at ``url`` (a ``.json`` file or a ``.parquet`` folder)."""
+
+    def __init__(
+        self,
+        url: str,
+        fmt: Literal["json", "parquet"],
+        storage_options: dict[str, Any] | None = None,
+    ):
+        super().__init__(url, storage_options)
+        self.format = fmt
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**super().__getstate__(), "format": self.format}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        KerchunkTarget.__init__(self, state["url"], state["format"], state["storage_options"])
+
+    def published_attrs(self) -> dict[str, Any] | None:
+        """The root attributes of the references in place, or None if there are none."""
+        name = self.path(PARQUET_METADATA) if self.format == "parquet" else self.path()
+        try:
+            doc = json.loads(self.fs.cat_file(name))
+        except FileNotFoundError:
+            return None
+        refs = doc.get("metadata") if self.format == "parquet" else doc.get("refs", doc)
+        attrs = (refs or {}).get(".zattrs", "{}")
+        return json.loads(attrs) if isinstance(attrs, str | bytes) else dict(attrs)
+
+    def exists(self) -> bool:
+        return bool(self.fs.exists(self.path()))
+
+    def write(self, ds: xr.Dataset) -> None:
+        """Write the references of ``ds``, replacing any in place."""
+        refs = ds.vz.to_kerchunk(format="dict")
+        if self.format == "json":
+            self._put_file(json.dumps(refs, separators=(",", ":")).encode())
+        else:
+            self._put_folder(refs)
+
+    def _put_file(self, data: bytes) -> None:
+        if not self.is_local:
+            self.fs.pipe_file(self.path(), data)  # one PUT: atomic on object stores
+            return
+        path = self.path()
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.partial-{uuid.uuid4().hex[:8]}"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+
+    def _put_folder(self, refs: dict[str, Any]) -> None:
+        from kerchunk.df import refs_to_dataframe
+
+        with tempfile.TemporaryDirectory(prefix="arcoforge-refs-") as tmp:
+            staged = os.path.join(tmp, "refs.parquet")
+            refs_to_dataframe(refs, url=staged)
+            if self.is_local:
+                self._swap_local(staged)
+                return
+            if self.exists():
+                self.fs.rm(self.path(), recursive=True)
+            names = sorted(os.listdir(staged), key=lambda n: n == PARQUET_METADATA)
+            for name in names:  # the metadata last: until then nothing opens
+                src = os.path.join(staged, name)
+                if os.path.isdir(src):
+                    self.fs.put(src, self.path(name), recursive=True)
+                else:
+                    self.fs.put_file(src, self.path(name))
+
+    def _swap_local(self, staged: str) -> None:
+        path = self.path()
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tag = uuid.uuid4().hex[:8]
+        incoming = f"{path}.partial-{tag}"
+        shutil.move(staged, incoming)
+        if os.path.exists(path):
+            old = f"{path}.old-{tag}"
+            os.replace(path, old)
+            os.replace(incoming, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(incoming, path)
+
+    def stored_bytes(self) -> int:
+        return int(self.fs.du(self.path()))
