@@ -51,8 +51,10 @@ def test_run_json(recipe: Path, tmp_path: Path) -> None:
     result = json.loads(done.stdout)
     url = str(tmp_path / "out" / "my-sst.zarr")
     assert result["id"] == "my-sst"
-    assert result["outputs"] == [{"kind": "zarr", "url": url, "zarr_format": 3}]
-    assert result["inputs"] == 4 and result["bytes_written"] == result["nbytes"] > 0
+    [zarr] = result["outputs"]
+    assert zarr["kind"] == "zarr" and zarr["url"] == url and zarr["zarr_format"] == 3
+    assert zarr["compression"] == "lz4" and not zarr["up_to_date"]
+    assert result["inputs"] == 4 and zarr["bytes_written"] == result["nbytes"] > 0
     assert result["seconds"] > 0 and result["sizes"] == {"time": 4, "lat": 36, "lon": 72}
     assert xr.open_zarr(url).sizes["time"] == 4
 
@@ -66,6 +68,40 @@ def test_run_summary_says_how_to_open(recipe: Path, tmp_path: Path) -> None:
     assert "Fetching inputs" in done.stderr and "Writing chunks" in done.stderr
     again = forge("run", str(recipe), "-o", "out", "--workers", "1", cwd=tmp_path)
     assert "is up to date" in again.stdout
+
+
+def test_run_references_json_and_summary(tmp_path: Path) -> None:
+    files = write_files(make_sst(days=4), tmp_path / "src")
+    outputs = {"zarr": {"chunks": {"time": 2}}, "references": {"format": "parquet"}}
+    folder = write_recipe(
+        tmp_path / "both",
+        {
+            "sources": {"urls": [f.path.as_uri() for f in files], "concat_dim": "time"},
+            "outputs": outputs,
+        },
+    )
+    done = forge("run", str(folder), "-o", "out", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    zarr, refs = json.loads(done.stdout)["outputs"]
+    url = str(tmp_path / "out" / "both.parquet")
+    assert zarr["kind"] == "zarr"
+    assert refs["kind"] == "references" and refs["format"] == "parquet" and refs["url"] == url
+    assert refs["references"] > 0 and refs["stored_bytes"] > 0 and not refs["up_to_date"]
+
+    only = write_recipe(
+        tmp_path / "refs",
+        {
+            "sources": {"urls": [f.path.as_uri() for f in files], "concat_dim": "time"},
+            "outputs": {"references": {}},
+        },
+    )
+    done = forge("run", str(only), "-o", "out", "--workers", "1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "wrote out/refs.json" in done.stdout and "nothing copied" in done.stdout
+    path = tmp_path / "out" / "refs.json"
+    assert f'xr.open_dataset("{path}", engine="kerchunk")' in done.stdout
+    assert "Kerchunk JSON references" in done.stdout
+    assert "Reading headers" in done.stderr and "Fetching inputs" not in done.stderr
 
 
 def test_bad_recipe_is_one_clear_error(tmp_path: Path) -> None:

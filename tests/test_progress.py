@@ -33,3 +33,15 @@ def test_writing_bar_waits_for_the_plan() -> None:
     display = _display([0.0])
     display.update(Progress(0, 4, 0, 0, None, 0, None))
     assert [t.description for t in display.progress.tasks] == ["Fetching inputs"]
+
+
+def test_headers_only_counts_files_per_second() -> None:
+    clock = [0.0]
+    display = progress.ProgressDisplay(
+        Console(file=io.StringIO()), clock=lambda: clock[0], headers_only=True
+    )
+    display.update(Progress(0, 100, 0, 0, None, 0, None))
+    clock[0] = 2.0
+    display.update(Progress(50, 100, 0, 0, None, 0, None))
+    assert [t.description for t in display.progress.tasks] == ["Reading headers"]
+    assert _shown(display) == ["files  25 files/s"]

@@ -97,7 +97,7 @@ def test_result_equals_sources(tmp_path: Path, name: str) -> None:
         },
     )
     result = run_folder(recipe, tmp_path / "out")
-    out = xr.open_zarr(result.url)
+    out = xr.open_zarr(result.zarr.url)
     engine = "scipy" if case.fmt == "netcdf3" else "h5netcdf"
     sources = open_sources([str(f.path) for f in files], "time", engine=engine)
     assert compare(out, sources) == []
@@ -115,7 +115,7 @@ def test_time_encoding_is_kept(tmp_path: Path) -> None:
             "outputs": {"zarr": {"chunks": {"time": 4}}},
         },
     )
-    out = xr.open_zarr(run_folder(recipe, tmp_path / "out").url)
+    out = xr.open_zarr(run_folder(recipe, tmp_path / "out").zarr.url)
     assert out.time.encoding["calendar"] == "360_day"
     assert out.time.encoding["units"] == "days since 1978-01-01T12:00:00"
     assert out.time.encoding["chunks"] == (10,)  # dimension coordinates in one chunk
@@ -131,7 +131,7 @@ def test_packing_is_kept(tmp_path: Path) -> None:
         },
     )
     result = run_folder(recipe, tmp_path / "out")
-    array = zarr.open_array(result.url, path="sst")
+    array = zarr.open_array(result.zarr.url, path="sst")
     assert array.dtype == np.int16 and array.chunks == (4, 36, 72)
     assert array.attrs["scale_factor"] == pytest.approx(0.01)
     assert result.variables["sst"]["chunks"] == [4, 36, 72]
@@ -157,7 +157,7 @@ def test_template_over_http_with_a_merge_dim(http_server: SourceServer, tmp_path
     result = run_folder(recipe, tmp_path / "out")
     by_var = [[str(f.path) for f in files if f.variables == (v,)] for v in ("sst", "anom")]
     sources = open_sources(by_var, [None, "time"], engine="h5netcdf")
-    assert compare(xr.open_zarr(result.url), sources) == []
+    assert compare(xr.open_zarr(result.zarr.url), sources) == []
     assert result.inputs == 6
     assert {r.path for r in http_server.requests if r.method == "GET"} == {
         "/" + str(f.path.relative_to(http_server.root)) for f in files
@@ -186,7 +186,7 @@ def test_recipe_py_preprocess(tmp_path: Path) -> None:
         },
         recipe_py=PREPROCESS,
     )
-    out = xr.open_zarr(run_folder(recipe, tmp_path / "out").url)
+    out = xr.open_zarr(run_folder(recipe, tmp_path / "out").zarr.url)
     namespace: dict[str, Any] = {}
     exec(PREPROCESS, namespace)
     expected = xr.concat(
@@ -220,7 +220,7 @@ outputs = {{"zarr": {{"chunks": {{"time": 2}}}}}}
     )
     result = run_folder(recipe, tmp_path / "out")
     sources = open_sources([str(f.path) for f in files], "time", engine="h5netcdf")
-    assert compare(xr.open_zarr(result.url), sources) == []
+    assert compare(xr.open_zarr(result.zarr.url), sources) == []
 
 
 def test_prune_keeps_the_first_keys(tmp_path: Path) -> None:
@@ -233,7 +233,7 @@ def test_prune_keeps_the_first_keys(tmp_path: Path) -> None:
         },
     )
     result = run_folder(recipe, tmp_path / "out", prune=2)
-    out = xr.open_zarr(result.url)
+    out = xr.open_zarr(result.zarr.url)
     assert out.sizes["time"] == 2 and out.attrs["arcoforge_pruned"] == 1
     assert compare(out, open_sources([str(f.path) for f in files[:2]], "time")) == []
 
@@ -262,7 +262,7 @@ def test_two_concat_dims(tmp_path: Path) -> None:
     result = run_folder(recipe, tmp_path / "out")
     nested = [[str(f.path) for f in files] for files in members]
     sources = open_sources(nested, ["member", "time"], engine="h5netcdf")
-    out = xr.open_zarr(result.url)
+    out = xr.open_zarr(result.zarr.url)
     assert out.sizes["member"] == 2 and out.sizes["time"] == 4
     assert compare(out, sources) == []
 
@@ -280,7 +280,7 @@ def test_dimension_without_coordinate_and_strings(tmp_path: Path) -> None:
         },
     )
     result = run_folder(recipe, tmp_path / "out")
-    out = xr.open_zarr(result.url)
+    out = xr.open_zarr(result.zarr.url)
     sources = open_sources([str(f.path) for f in files], "time", engine="h5netcdf")
     assert "station" not in out.coords
     assert out.station_name.values.tolist() == ["Brest", "Nuuk", "Hobart"]

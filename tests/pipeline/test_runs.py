@@ -64,22 +64,22 @@ def _published(url: str) -> bool:
 def test_second_run_is_up_to_date(tmp_path: Path, archive: list[Path]) -> None:
     recipe = _recipe(tmp_path, archive)
     first = run_folder(recipe, tmp_path / "out")
-    chunk = Path(first.url) / "sst" / "c" / "0" / "0" / "0"
+    chunk = Path(first.zarr.url) / "sst" / "c" / "0" / "0" / "0"
     stamp = chunk.stat().st_mtime_ns
     again = run_folder(recipe, tmp_path / "out")
-    assert again.up_to_date and again.url == first.url
+    assert again.up_to_date and again.zarr.url == first.zarr.url
     assert chunk.stat().st_mtime_ns == stamp  # nothing rewritten
     assert not (tmp_path / "out" / ".forge" / "recipe").exists()  # run state cleaned up
 
 
 def test_a_different_dataset_is_not_replaced(tmp_path: Path, archive: list[Path]) -> None:
     first = run_folder(_recipe(tmp_path, archive), tmp_path / "out")
-    before = xr.open_zarr(first.url).load()
+    before = xr.open_zarr(first.zarr.url).load()
     with pytest.raises(TargetExistsError, match=r"already holds a dataset.*--overwrite"):
         run_folder(_recipe(tmp_path, archive, chunks=4), tmp_path / "out")
-    xr.testing.assert_identical(xr.open_zarr(first.url).load(), before)
+    xr.testing.assert_identical(xr.open_zarr(first.zarr.url).load(), before)
     replaced = run_folder(_recipe(tmp_path, archive, chunks=4), tmp_path / "out", overwrite=True)
-    assert xr.open_zarr(replaced.url).sst.encoding["chunks"] == (4, 36, 72)
+    assert xr.open_zarr(replaced.zarr.url).sst.encoding["chunks"] == (4, 36, 72)
 
 
 def test_a_foreign_folder_is_left_alone(tmp_path: Path, archive: list[Path]) -> None:
@@ -128,8 +128,10 @@ def test_failure_while_writing_then_run_again(
     assert len(list(done.iterdir())) >= 1
     monkeypatch.delenv("ARCOFORGE_TEST_GATE")
     result = run_folder(recipe, tmp_path / "out")
-    assert result.skipped >= 1 and result.tasks == 4
-    assert compare(xr.open_zarr(result.url), open_sources(list(map(str, archive)), "time")) == []
+    assert result.zarr.skipped >= 1 and result.zarr.tasks == 4
+    assert (
+        compare(xr.open_zarr(result.zarr.url), open_sources(list(map(str, archive)), "time")) == []
+    )
 
 
 def test_killed_run_leaves_no_dataset_and_resumes(tmp_path: Path, archive: list[Path]) -> None:
@@ -165,8 +167,10 @@ def test_killed_run_leaves_no_dataset_and_resumes(tmp_path: Path, archive: list[
         proc.wait()
     assert (out / "recipe.zarr").is_dir() and not _published(str(out / "recipe.zarr"))
     result = run_folder(recipe, out)
-    assert result.skipped == 2 and result.tasks == 4
-    assert compare(xr.open_zarr(result.url), open_sources(list(map(str, archive)), "time")) == []
+    assert result.zarr.skipped == 2 and result.zarr.tasks == 4
+    assert (
+        compare(xr.open_zarr(result.zarr.url), open_sources(list(map(str, archive)), "time")) == []
+    )
 
 
 def test_unfinished_run_of_another_recipe_is_discarded(
@@ -179,15 +183,19 @@ def test_unfinished_run_of_another_recipe_is_discarded(
     monkeypatch.delenv("ARCOFORGE_TEST_GATE")
     (tmp_path / "recipe" / "recipe.py").unlink()
     result = run_folder(_recipe(tmp_path, archive, chunks=6), tmp_path / "out")
-    assert result.skipped == 0 and result.tasks == 2
-    assert compare(xr.open_zarr(result.url), open_sources(list(map(str, archive)), "time")) == []
+    assert result.zarr.skipped == 0 and result.zarr.tasks == 2
+    assert (
+        compare(xr.open_zarr(result.zarr.url), open_sources(list(map(str, archive)), "time")) == []
+    )
 
 
 @pytest.mark.parametrize("runner", ["direct", "dask"])
 def test_multi_process_runners(tmp_path: Path, archive: list[Path], runner: str) -> None:
     result = run_folder(_recipe(tmp_path, archive), tmp_path / "out", workers=2, runner=runner)
-    assert compare(xr.open_zarr(result.url), open_sources(list(map(str, archive)), "time")) == []
-    assert result.tasks == 4
+    assert (
+        compare(xr.open_zarr(result.zarr.url), open_sources(list(map(str, archive)), "time")) == []
+    )
+    assert result.zarr.tasks == 4
 
 
 def test_output_and_cache_on_s3(s3_bucket: str, http_server: SourceServer, tmp_path: Path) -> None:
@@ -203,9 +211,9 @@ def test_output_and_cache_on_s3(s3_bucket: str, http_server: SourceServer, tmp_p
         },
     )
     result = run_folder(recipe, f"s3://{s3_bucket}/arco")
-    assert result.url == f"s3://{s3_bucket}/arco/recipe.zarr"
+    assert result.zarr.url == f"s3://{s3_bucket}/arco/recipe.zarr"
     sources = open_sources([str(f.path) for f in files], "time", engine="h5netcdf")
-    assert compare(xr.open_zarr(result.url), sources) == []
+    assert compare(xr.open_zarr(result.zarr.url), sources) == []
     import fsspec
 
     fs = fsspec.filesystem("s3")
@@ -225,4 +233,6 @@ def test_dask_runner_on_a_running_scheduler(tmp_path: Path, archive: list[Path])
             scheduler=cluster.scheduler_address,
             workers=2,
         )
-    assert compare(xr.open_zarr(result.url), open_sources(list(map(str, archive)), "time")) == []
+    assert (
+        compare(xr.open_zarr(result.zarr.url), open_sources(list(map(str, archive)), "time")) == []
+    )

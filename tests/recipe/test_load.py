@@ -293,9 +293,13 @@ BAD_PY_OUTPUTS = [
     ),
     (
         "{'zarr': None, 'netcdf': {}}",
-        "outputs.netcdf: unknown field 'netcdf'; expected one of zarr.",
+        "outputs.netcdf: unknown field 'netcdf'; expected one of references, zarr.",
     ),
-    ("{}", "outputs: expected at least one output, such as `zarr: {chunks: {time: 30}}`."),
+    (
+        "{}",
+        "outputs: expected at least one output, such as `zarr: {chunks: {time: 30}}` "
+        "or `references: {format: json}`.",
+    ),
     (
         "'zarr'",
         "outputs: Input should be a valid dictionary or instance of Outputs. Got 'zarr' instead",

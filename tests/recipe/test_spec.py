@@ -688,7 +688,7 @@ def test_some_output_is_required(tmp_path: Path, outputs: str) -> None:
     if outputs == "{}":
         assert msg == (
             f"{where(tmp_path, 1)}: outputs: expected at least one output, such as "
-            "`zarr: {chunks: {time: 30}}`."
+            "`zarr: {chunks: {time: 30}}` or `references: {format: json}`."
         )
     else:
         assert msg == (
@@ -792,7 +792,7 @@ def test_other_compressions_are_refused(tmp_path: Path, name: str) -> None:
 def test_unknown_output_keys_point_at_their_line(tmp_path: Path) -> None:
     text = "outputs:\n  zarr:\n    chunk: {time: 30}\n  netcdf: {}\n"
     assert spec_error(tmp_path, text) == (
-        f"{where(tmp_path, 4)}: outputs.netcdf: unknown field 'netcdf'; expected one of zarr."
+        f"{where(tmp_path, 4)}: outputs.netcdf: unknown field 'netcdf'; expected one of references, zarr."
     )
     text = "outputs:\n  zarr:\n    chunk: {time: 30}\n"
     assert spec_error(tmp_path, text) == (
@@ -829,3 +829,24 @@ def test_long_mappings_are_not_repeated_in_messages(tmp_path: Path) -> None:
     data = {"sources": {"urls": urls, "concat_dim": "time"}, "outputs": {"zarr": None}}
     msg = spec_error(tmp_path, yaml.safe_dump(data, sort_keys=False))
     assert msg == f"{where(tmp_path, 2)}: sources.urls: Input should be a valid list"
+
+
+@pytest.mark.parametrize("fmt", ["json", "parquet", "icechunk"])
+def test_references_output(tmp_path: Path, fmt: str) -> None:
+    spec = load_spec(tmp_path, f"outputs:\n  references: {{format: {fmt}}}\n")
+    assert spec.outputs.zarr is None and spec.outputs.references is not None
+    assert spec.outputs.references.format.value == fmt
+    assert spec.outputs.references.suffix == f".{fmt}"
+
+
+def test_references_default_to_json_beside_zarr(tmp_path: Path) -> None:
+    spec = load_spec(tmp_path, "outputs:\n  zarr:\n  references:\n")
+    assert spec.outputs.zarr is not None and spec.outputs.references is not None
+    assert spec.outputs.references.format.value == "json"
+    assert RecipeSpec.model_validate(spec.model_dump()) == spec
+
+
+def test_unknown_reference_format(tmp_path: Path) -> None:
+    msg = spec_error(tmp_path, "outputs:\n  references: {format: netcdf}\n")
+    assert msg.startswith(f"{where(tmp_path, 2)}: outputs.references.format: ")
+    assert "'json', 'parquet' or 'icechunk'" in msg and "netcdf" in msg

@@ -70,7 +70,9 @@ def run_demo(
     print_summary(out, result)
     import xarray as xr
 
-    problems = compare(xr.open_zarr(result.url), open_sources([str(f.path) for f in files], "time"))
+    problems = compare(
+        xr.open_zarr(result.zarr.url), open_sources([str(f.path) for f in files], "time")
+    )
     if problems:
         out.print("[bold red]✗ the result differs from its sources:[/]")
         for p in problems:

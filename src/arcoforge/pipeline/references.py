@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
+from urllib.parse import urlsplit
 
 from arcoforge.errors import TargetExistsError
 from arcoforge.pipeline.context import RunContext
@@ -42,7 +44,7 @@ def write_references(ctx: RunContext, inputs: list[VirtualInput]) -> dict[str, A
             "variables": _variables(ds),
             "nbytes": int(sum(v.dtype.itemsize * v.size for v in ds.variables.values())),
             "references": int(sum(_chunk_count(v) for v in ds.variables.values())),
-            "prefixes": sorted({store_prefix(vi.url) for vi in inputs}),
+            "prefixes": container_prefixes([vi.url for vi in inputs]),
         }
         found = target.published_attrs()
         if found is not None and found.get(PLAN_ATTR) == digest and not ctx.overwrite:
@@ -72,6 +74,15 @@ def write_references(ctx: RunContext, inputs: list[VirtualInput]) -> dict[str, A
         ctx.state().write_json(RESULT, result)
         ctx.state().remove("virtual")
         return result
+
+
+def container_prefixes(urls: list[str]) -> list[str]:
+    """The URL prefixes the references point under: one per host, or the inputs' folder."""
+    files = [urlsplit(u).path for u in urls if u.startswith("file://")]
+    prefixes = {store_prefix(u) for u in urls if not u.startswith("file://")}
+    if files:
+        prefixes.add(f"file://{os.path.commonpath([os.path.dirname(p) for p in files])}/")
+    return sorted(prefixes)
 
 
 def _variables(ds: Any) -> dict[str, Any]:

@@ -14,11 +14,13 @@ from pydantic import (
     BeforeValidator,
     Discriminator,
     Field,
+    SerializerFunctionWrapHandler,
     PositiveInt,
     StrictFloat,
     StrictInt,
     StringConstraints,
     Tag,
+    model_serializer,
     model_validator,
 )
 
@@ -359,6 +361,12 @@ class Outputs(StrictModel):
 
     zarr: Annotated[ZarrOutput | None, BeforeValidator(_empty_as_default)] = None
     references: Annotated[ReferencesOutput | None, BeforeValidator(_empty_as_default)] = None
+
+    @model_serializer(mode="wrap")
+    def _drop_absent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # An absent output dumps as absent: `references: null` would read back as
+        # `references:` (an output with default settings).
+        return {k: v for k, v in handler(self).items() if v is not None}
 
     @model_validator(mode="after")
     def _check(self) -> Outputs:

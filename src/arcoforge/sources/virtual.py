@@ -134,7 +134,9 @@ class _source_errors:
         )
 
         cause = _first_line(error)
-        if isinstance(error, NotFoundError) or "404" in cause:
+        if isinstance(error, NotFoundError | FileNotFoundError) or (
+            "404" in cause or "not found" in cause.lower()
+        ):
             raise SourceNotFoundError(f"{self.url}: not found (404).") from None
         if isinstance(error, PermissionDeniedError | UnauthenticatedError) or (
             "403" in cause or "401" in cause

@@ -56,7 +56,7 @@ class KerchunkTarget(Location):
 
     def write(self, ds: xr.Dataset) -> None:
         """Write the references of ``ds``, replacing any in place."""
-        refs = ds.vz.to_kerchunk(format="dict")
+        refs = unmasked(ds.vz.to_kerchunk(format="dict"))
         if self.format == "json":
             self._put_file(json.dumps(refs, separators=(",", ":")).encode())
         else:
@@ -108,3 +108,27 @@ class KerchunkTarget(Location):
 
     def stored_bytes(self) -> int:
         return int(self.fs.du(self.path()))
+
+
+def unmasked(refs: dict[str, Any]) -> dict[str, Any]:
+    """``refs`` with no fill value on arrays whose source declares none.
+
+    Zarr v2 readers (xarray) mask an array's ``fill_value``; VirtualiZarr writes 0
+    for a variable without ``_FillValue``, which would turn an int8 flag or a scalar
+    into floats with NaN where the data holds 0.
+    """
+    docs = refs.get("refs", refs)
+    for key in [k for k in docs if k.endswith("/.zarray")]:
+        name = key[: -len("/.zarray")]
+        attrs = _doc(docs.get(f"{name}/.zattrs", "{}"))
+        if "_FillValue" in attrs:
+            continue
+        zarray = _doc(docs[key])
+        if zarray.get("fill_value") is not None:
+            zarray["fill_value"] = None
+            docs[key] = json.dumps(zarray)
+    return refs
+
+
+def _doc(value: Any) -> dict[str, Any]:
+    return json.loads(value) if isinstance(value, str | bytes) else dict(value)
