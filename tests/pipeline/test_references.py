@@ -127,7 +127,7 @@ def test_icechunk_commit_names_the_recipe_and_its_hash(
     assert head.message == f"recipe: {len(files)} inputs, references {digest[:12]}"
     assert head.metadata["recipe"] == "recipe" and head.metadata["hash"] == digest
     # without authorising the inputs' prefix, a reader cannot reach the chunks
-    with pytest.raises(Exception, match="(?i)authoriz|virtual chunk"):
+    with pytest.raises(Exception, match=r"(?i)authoriz|virtual chunk"):
         xr.open_zarr(repo.readonly_session("main").store).sst.load()
 
 
@@ -211,7 +211,7 @@ def test_a_missing_input_is_named(http_server: SourceServer, tmp_path: Path) -> 
     files = write_files(make_sst(days=2), http_server.root, steps=1)
     urls = [f"{http_server.url}/{f.path.name}" for f in files] + [f"{http_server.url}/gone.nc"]
     recipe = _recipe(tmp_path / "recipe", urls, {"references": {}})
-    with pytest.raises(SourceNotFoundError, match="gone.nc"):
+    with pytest.raises(SourceNotFoundError, match=r"gone.nc"):
         run_folder(recipe, tmp_path / "out")
     assert not (tmp_path / "out" / "recipe.json").exists()
 
@@ -225,7 +225,7 @@ def test_preprocess_cannot_make_references(tmp_path: Path) -> None:
         },
         recipe_py="def preprocess(ds, index):\n    return ds\n",
     )
-    with pytest.raises(RecipeError, match="recipe.py: a `preprocess` function"):
+    with pytest.raises(RecipeError, match=r"recipe.py: a `preprocess` function"):
         arcoforge.load_recipe(folder)
 
 

@@ -42,7 +42,7 @@ def test_different_chunk_shapes(tmp_path: Path) -> None:
 
 def test_different_codecs(tmp_path: Path) -> None:
     zlib = {**ZLIB, "chunksizes": (2, 36, 72)}
-    with pytest.raises(UnrepresentableError, match="compressed differently"):
+    with pytest.raises(UnrepresentableError, match=r"compressed differently"):
         _combine(_two_halves(tmp_path, {}, {"sst": zlib}))
 
 
@@ -57,14 +57,14 @@ def _two_halves(tmp_path: Path, first: dict[str, Any], second: dict[str, Any]) -
 def test_different_packing(tmp_path: Path) -> None:
     other = {**PACKED_INT16, "scale_factor": np.float32(0.02)}
     files = _two_halves(tmp_path, {"sst": PACKED_INT16}, {"sst": other})
-    with pytest.raises(UnrepresentableError, match="scale_factor .* wrong") as e:
+    with pytest.raises(UnrepresentableError, match=r"scale_factor .* wrong") as e:
         _combine(files)
     assert str(files[1].path) in str(e.value)
 
 
 def test_different_fill_values(tmp_path: Path) -> None:
     other = {**PACKED_INT16, "_FillValue": np.int16(-1)}
-    with pytest.raises(UnrepresentableError, match="_FillValue"):
+    with pytest.raises(UnrepresentableError, match=r"_FillValue"):
         _combine(_two_halves(tmp_path, {"sst": PACKED_INT16}, {"sst": other}))
 
 
@@ -72,20 +72,20 @@ def test_strings(tmp_path: Path) -> None:
     ds = make_sst(days=4)
     ds["station_name"] = ("station", np.array(["Brest", "Nuuk"], dtype=object))
     files = write_files(ds, tmp_path, steps=2)
-    with pytest.raises(UnrepresentableError, match="'station_name' holds strings"):
+    with pytest.raises(UnrepresentableError, match=r"'station_name' holds strings"):
         _combine(files)
 
 
 def test_partial_chunk_inside_the_dataset(tmp_path: Path) -> None:
     enc = {"sst": {"chunksizes": (2, 36, 72)}, "anom": {"chunksizes": (2, 36, 72)}}
     files = write_files(make_sst(days=6), tmp_path, steps=3, encoding=enc)
-    with pytest.raises(UnrepresentableError, match="3 steps along 'time' in chunks of 2"):
+    with pytest.raises(UnrepresentableError, match=r"3 steps along 'time' in chunks of 2"):
         _combine(files)
 
 
 def test_uneven_netcdf3_records(tmp_path: Path) -> None:
     files = write_files(make_sst(days=5), tmp_path, steps=[2, 3], fmt="netcdf3")
-    with pytest.raises(UnrepresentableError, match="chunks of"):
+    with pytest.raises(UnrepresentableError, match=r"chunks of"):
         _combine(files)
 
 
@@ -94,14 +94,14 @@ def test_different_grids(tmp_path: Path) -> None:
     a = write_files(ds.isel(time=slice(0, 2)), tmp_path, steps=2, name="a{i}.nc")
     moved = ds.isel(time=slice(2, 4)).assign_coords(lon=ds.lon + 1)
     b = write_files(moved, tmp_path, steps=2, name="b{i}.nc")
-    with pytest.raises(IncompatibleInputsError, match="'lon' differs .* same grid"):
+    with pytest.raises(IncompatibleInputsError, match=r"'lon' differs .* same grid"):
         _combine(a + b)
 
 
 def test_overlapping_times(tmp_path: Path) -> None:
     files = _files(tmp_path)
     again = [open_virtual(Index((("time", 2),)), files[1].path.as_uri())]
-    with pytest.raises(IncompatibleInputsError, match="'time' (repeats|goes backwards)"):
+    with pytest.raises(IncompatibleInputsError, match=r"'time' (repeats|goes backwards)"):
         combine_virtual(_open(files) + again, concat_dims=("time",))
 
 
@@ -126,18 +126,18 @@ def test_what_is_loaded_and_what_is_referenced(tmp_path: Path) -> None:
 def test_not_netcdf(tmp_path: Path) -> None:
     page = tmp_path / "login.nc"
     page.write_text("<!DOCTYPE html><html>Sign in</html>")
-    with pytest.raises(InputFormatError, match="login.nc.*HTML page"):
+    with pytest.raises(InputFormatError, match=r"login.nc.*HTML page"):
         open_virtual(Index((("time", 0),)), page.as_uri())
 
 
 def test_declared_type_is_checked(tmp_path: Path) -> None:
     [f] = write_files(make_sst(days=2), tmp_path, steps=2)
-    with pytest.raises(InputFormatError, match="expected netcdf3"):
+    with pytest.raises(InputFormatError, match=r"expected netcdf3"):
         open_virtual(Index((("time", 0),)), f.path.as_uri(), file_type=FileType.NETCDF3)
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(SourceNotFoundError, match="gone.nc"):
+    with pytest.raises(SourceNotFoundError, match=r"gone.nc"):
         open_virtual(Index((("time", 0),)), (tmp_path / "gone.nc").as_uri())
 
 
@@ -150,6 +150,6 @@ def test_a_refused_run_writes_nothing(tmp_path: Path) -> None:
             "outputs": {"references": {"format": "json"}},
         },
     )
-    with pytest.raises(UnrepresentableError, match="Use the zarr output"):
+    with pytest.raises(UnrepresentableError, match=r"Use the zarr output"):
         run_folder(recipe, tmp_path / "out")
     assert not (tmp_path / "out" / "recipe.json").exists()

@@ -792,7 +792,8 @@ def test_other_compressions_are_refused(tmp_path: Path, name: str) -> None:
 def test_unknown_output_keys_point_at_their_line(tmp_path: Path) -> None:
     text = "outputs:\n  zarr:\n    chunk: {time: 30}\n  netcdf: {}\n"
     assert spec_error(tmp_path, text) == (
-        f"{where(tmp_path, 4)}: outputs.netcdf: unknown field 'netcdf'; expected one of references, zarr."
+        f"{where(tmp_path, 4)}: outputs.netcdf: unknown field 'netcdf'; "
+        "expected one of references, zarr."
     )
     text = "outputs:\n  zarr:\n    chunk: {time: 30}\n"
     assert spec_error(tmp_path, text) == (
