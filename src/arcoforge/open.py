@@ -42,10 +42,9 @@ def _parquet_protocol(url: str, options: dict[str, Any]) -> str:
 
 
 def _open_icechunk(url: str, options: dict[str, Any]) -> xr.Dataset:
-    import icechunk as ic
+    from arcoforge.targets.icechunk import BRANCH, IcechunkTarget, credentials, icechunk_module
 
-    from arcoforge.targets.icechunk import BRANCH, IcechunkTarget, credentials
-
+    ic = icechunk_module()
     storage = IcechunkTarget(url, options).storage()
     prefixes = list(ic.Repository.open(storage).config.virtual_chunk_containers or {})
     repo = ic.Repository.open(storage, authorize_virtual_chunk_access=credentials(prefixes))

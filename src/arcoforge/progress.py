@@ -142,7 +142,7 @@ def _headline(output: run.Output, result: run.RunResult) -> str:
     rate = result.inputs / result.seconds if result.seconds else 0
     return (
         f"[bold green]✓[/] wrote {where} in {result.seconds:.1f} s: {output.references:,} "
-        f"references into {result.inputs} inputs ({rate:.0f} files/s), nothing copied"
+        f"references into {result.inputs} inputs ({rate:.1f} files/s), nothing copied"
     )
 
 

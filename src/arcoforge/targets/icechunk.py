@@ -23,11 +23,16 @@ _MISSING = (
 )
 
 
-def _icechunk() -> Any:
+def icechunk_module() -> Any:
+    """The icechunk package, or an error that says how to install it."""
     try:
         import icechunk
     except ImportError:
         raise TargetError(_MISSING) from None
+    if "ICECHUNK_LOG" not in os.environ:
+        # One process commits per run, so the warning about concurrent commits to
+        # local storage does not apply; ICECHUNK_LOG still chooses other logs.
+        icechunk.set_logs_filter("error")
     return icechunk
 
 
@@ -39,7 +44,7 @@ class IcechunkTarget:
         self.storage_options = dict(storage_options or {})
 
     def storage(self) -> Any:
-        ic = _icechunk()
+        ic = icechunk_module()
         parts = urlsplit(self.url)
         prefix = parts.path.lstrip("/")
         if parts.scheme == "s3":
@@ -63,7 +68,7 @@ class IcechunkTarget:
         return ic.local_filesystem_storage(os.path.abspath(parts.path or self.url))
 
     def exists(self) -> bool:
-        return bool(_icechunk().Repository.exists(self.storage()))
+        return bool(icechunk_module().Repository.exists(self.storage()))
 
     def published_attrs(self) -> dict[str, Any] | None:
         """The root attributes at the head of ``main``, or None if nothing was committed."""
@@ -71,7 +76,7 @@ class IcechunkTarget:
 
         if not self.exists():
             return None
-        repo = _icechunk().Repository.open(self.storage())
+        repo = icechunk_module().Repository.open(self.storage())
         try:
             group = zarr.open_group(repo.readonly_session(BRANCH).store, mode="r")
         except (FileNotFoundError, zarr.errors.GroupNotFoundError):
@@ -88,7 +93,7 @@ class IcechunkTarget:
         metadata: dict[str, Any],
     ) -> str:
         """Commit ``ds`` to ``main`` as the whole repository content; returns the snapshot id."""
-        ic = _icechunk()
+        ic = icechunk_module()
         storage = self.storage()
         config = ic.RepositoryConfig.default()
         for prefix in prefixes:
@@ -114,7 +119,7 @@ class IcechunkTarget:
 
 def container_store(prefix: str, options: dict[str, Any]) -> Any:
     """The object-store settings Icechunk uses to read virtual chunks under ``prefix``."""
-    ic = _icechunk()
+    ic = icechunk_module()
     scheme = prefix.split("://", 1)[0]
     if scheme in ("http", "https"):
         return ic.http_store()
@@ -137,7 +142,7 @@ def container_store(prefix: str, options: dict[str, Any]) -> Any:
 
 def credentials(prefixes: list[str], options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Authorisations for reading virtual chunks under each of ``prefixes``."""
-    ic = _icechunk()
+    ic = icechunk_module()
     options = options or {}
     out: dict[str, Any] = {}
     for prefix in prefixes:
