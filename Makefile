@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 # Python 3.12 or newer (pyenv resolves python3.12 through .python-version).
 PYTHON ?= $(shell command -v python3.12 2>/dev/null || command -v python3)
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench bench-references clean
 
 $(BIN)/forge: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else \
@@ -35,6 +35,10 @@ format: $(BIN)/forge
 ## bench: the copy benchmark (about 10 minutes; see bench/README.md)
 bench: $(BIN)/forge
 	$(BIN)/python bench/copy_benchmark.py
+
+## bench-references: the references benchmark against kerchunk (about 5 minutes)
+bench-references: $(BIN)/forge
+	$(BIN)/python bench/references_benchmark.py
 
 clean:
 	rm -rf $(VENV) forge-output forge-demo

@@ -491,8 +491,8 @@ def run_copy(name: str, case: Case, rep: int, settings: Settings) -> dict[str, A
     if name == "forge":
         row["inner"] = {
             "seconds": inner["seconds"],
-            "tasks": inner["tasks"],
-            "stored_bytes": inner["stored_bytes"],
+            "tasks": inner["outputs"][0]["tasks"],
+            "stored_bytes": inner["outputs"][0]["stored_bytes"],
         }
         store = Path(inner["outputs"][0]["url"])
         row["cache_bytes"] = du(cache)
