@@ -193,6 +193,7 @@ def _check_whole_chunks(group: list[VirtualInput], concat_dims: tuple[str, ...])
 def _concat(group: list[VirtualInput], concat_dims: tuple[str, ...]) -> xr.Dataset:
     """The inputs of one merge key, nested by their concat positions and concatenated."""
     datasets = [vi.dataset for vi in group if all(vi.dataset.sizes.get(d, 1) for d in concat_dims)]
+    datasets = datasets or [group[0].dataset]  # every input empty: keep one, of length 0
     if len(concat_dims) <= 1:
         if not concat_dims or len(datasets) == 1:
             return datasets[0]

@@ -270,18 +270,26 @@ def _store(prefix: str, options: dict[str, Any], retry: RetryPolicy) -> Any:
     )
 
 
-def _s3_config(options: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """obstore's S3 settings from s3fs-style ``storage_options`` and the environment."""
+def s3_endpoint(options: dict[str, Any]) -> str:
+    """The S3 endpoint from s3fs-style ``storage_options`` or the environment ('' for AWS)."""
     import os
 
     client_kwargs = options.get("client_kwargs") or {}
-    endpoint = str(
+    return str(
         options.get("endpoint_url")
         or client_kwargs.get("endpoint_url")
         or os.environ.get("AWS_ENDPOINT_URL_S3")
         or os.environ.get("AWS_ENDPOINT_URL")
         or ""
     )
+
+
+def _s3_config(options: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """obstore's S3 settings from s3fs-style ``storage_options`` and the environment."""
+    import os
+
+    client_kwargs = options.get("client_kwargs") or {}
+    endpoint = s3_endpoint(options)
     config: dict[str, Any] = {}
     if endpoint:
         config["endpoint"] = endpoint

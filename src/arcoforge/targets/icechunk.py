@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import xarray as xr
 
 from arcoforge.errors import TargetError
+from arcoforge.sources.virtual import s3_endpoint
 
 BRANCH = "main"
 _MISSING = (
@@ -48,7 +49,7 @@ class IcechunkTarget:
         parts = urlsplit(self.url)
         prefix = parts.path.lstrip("/")
         if parts.scheme == "s3":
-            endpoint = _s3_endpoint(self.storage_options)
+            endpoint = s3_endpoint(self.storage_options) or None
             return ic.s3_storage(
                 bucket=parts.netloc,
                 prefix=prefix,
@@ -126,7 +127,7 @@ def container_store(prefix: str, options: dict[str, Any]) -> Any:
     if scheme == "file":
         return ic.local_filesystem_store("/")
     if scheme == "s3":
-        endpoint = _s3_endpoint(options)
+        endpoint = s3_endpoint(options) or None
         return ic.s3_store(
             region=os.environ.get("AWS_DEFAULT_REGION"),
             endpoint_url=endpoint,
@@ -157,14 +158,3 @@ def credentials(prefixes: list[str], options: dict[str, Any] | None = None) -> d
         elif scheme in ("gs", "gcs"):
             out[prefix] = ic.gcs_from_env_credentials()
     return ic.containers_credentials(out)
-
-
-def _s3_endpoint(options: dict[str, Any]) -> str | None:
-    client_kwargs = options.get("client_kwargs") or {}
-    return (
-        options.get("endpoint_url")
-        or client_kwargs.get("endpoint_url")
-        or os.environ.get("AWS_ENDPOINT_URL_S3")
-        or os.environ.get("AWS_ENDPOINT_URL")
-        or None
-    )
