@@ -480,13 +480,8 @@ def run_copy(name: str, case: Case, rep: int, settings: Settings) -> dict[str, A
         probes = {"chunks written": lambda: count_files(store / VARIABLE / "c")}
     run = measure(cmd, run_dir, timeout=settings.timeout, probes=probes)
     row.update(_measured(run))
-    if not run.ok:
-        row["error"] = run.error()
-        return row
-    try:
-        inner = run.result()
-    except ValueError as e:
-        row.update(ok=False, error=str(e))
+    inner = inner_result(run, row)
+    if inner is None:
         return row
     if name == "forge":
         row["inner"] = {
@@ -537,6 +532,18 @@ def run_floor(name: str, case: Case, rep: int, settings: Settings) -> dict[str, 
         return row
     row["inner"] = run.result()
     return row
+
+
+def inner_result(run: Measured, row: dict[str, Any]) -> Any | None:
+    """What the contender printed as JSON, or None with its error recorded in ``row``."""
+    if not run.ok:
+        row["error"] = run.error()
+        return None
+    try:
+        return run.result()
+    except ValueError as e:
+        row.update(ok=False, error=str(e))
+        return None
 
 
 def _measured(run: Measured) -> dict[str, Any]:

@@ -50,6 +50,7 @@ from copy_benchmark import (
     cleanup,
     count_files,
     ensure_sources,
+    inner_result,
     machine,
     mb,
     measure,
@@ -236,13 +237,8 @@ def run_contender(name: str, case: Case, setup: Setup) -> dict[str, Any]:
     row["server_cpu_s"] = round(used[1], 1)
     row["others_cpu_s"] = round(max(0.0, used[0] - used[1] - used[2] - run.cpu_s), 1)
     row["idle_wait"] = {"waited_s": round(waited, 1), "idle": idle}
-    if not run.ok:
-        row["error"] = run.error()
-        return row
-    try:
-        inner = run.result()
-    except ValueError as e:
-        row.update(ok=False, error=str(e))
+    inner = inner_result(run, row)
+    if inner is None:
         return row
     if name == "forge":
         output = inner["outputs"][0]

@@ -71,6 +71,20 @@ class ZarrResult:
 
     kind = "zarr"
 
+    @classmethod
+    def from_state(cls, doc: dict[str, Any]) -> ZarrResult:
+        """The result the publishing stage recorded in the run state."""
+        return cls(
+            url=doc["url"],
+            zarr_format=doc["zarr_format"],
+            compression=doc["compression"],
+            up_to_date=doc["up_to_date"],
+            tasks=doc["tasks"],
+            skipped=doc["skipped"],
+            bytes_written=doc["written"],
+            stored_bytes=doc["stored_bytes"],
+        )
+
     @property
     def open_code(self) -> str:
         """The line of Python that opens it."""
@@ -103,6 +117,19 @@ class ReferencesResult:
     snapshot: str | None = None
 
     kind = "references"
+
+    @classmethod
+    def from_state(cls, doc: dict[str, Any]) -> ReferencesResult:
+        """The result the references stage recorded in the run state."""
+        return cls(
+            url=doc["url"],
+            format=doc["format"],
+            up_to_date=doc["up_to_date"],
+            references=doc["references"],
+            stored_bytes=doc["stored_bytes"],
+            prefixes=tuple(doc["prefixes"]),
+            snapshot=doc.get("snapshot"),
+        )
 
     @property
     def open_code(self) -> str:
@@ -245,33 +272,11 @@ def run_recipe(
     outputs: list[Output] = []
     dataset: dict[str, Any] = {}
     if ctx.output is not None:
-        copy = _read_result(state, "result.json")
-        outputs.append(
-            ZarrResult(
-                url=copy["url"],
-                zarr_format=copy["zarr_format"],
-                compression=copy["compression"],
-                up_to_date=copy["up_to_date"],
-                tasks=copy["tasks"],
-                skipped=copy["skipped"],
-                bytes_written=copy["written"],
-                stored_bytes=copy["stored_bytes"],
-            )
-        )
-        dataset = copy
+        dataset = _read_result(state, "result.json")
+        outputs.append(ZarrResult.from_state(dataset))
     if ctx.references is not None:
         virtual = _read_result(state, REFERENCES_RESULT)
-        outputs.append(
-            ReferencesResult(
-                url=virtual["url"],
-                format=virtual["format"],
-                up_to_date=virtual["up_to_date"],
-                references=virtual["references"],
-                stored_bytes=virtual["stored_bytes"],
-                prefixes=tuple(virtual["prefixes"]),
-                snapshot=virtual.get("snapshot"),
-            )
-        )
+        outputs.append(ReferencesResult.from_state(virtual))
         dataset = dataset or virtual
     state.clear()
     if poller:
