@@ -23,8 +23,10 @@ from arcoforge.errors import (
     SourceNotFoundError,
 )
 from arcoforge.recipe.pattern import FileType, Index
+from arcoforge.sources import layout
 from arcoforge.sources.cache import RetryPolicy
 from arcoforge.sources.filetype import SNIFF_BYTES, check_declared, sniff
+from arcoforge.sources.ranges import RangeFile, fetch_edges
 
 if TYPE_CHECKING:
     from obspec_utils.registry import ObjectStoreRegistry
@@ -43,6 +45,8 @@ class VirtualInput:
     dataset: xr.Dataset
     #: the names of the variables loaded into memory (the rest are references)
     loaded: tuple[str, ...]
+    #: made from the layout of an input parsed before (its attributes are that one's)
+    stamped: bool = False
 
 
 def open_virtual(
@@ -52,24 +56,95 @@ def open_virtual(
     file_type: FileType = FileType.AUTO,
     storage_options: dict[str, Any] | None = None,
     retry: RetryPolicy | None = None,
+    source: RangeFile | None = None,
+    layouts: layout.Layouts | None = None,
 ) -> VirtualInput:
-    """Open ``url`` as a virtual dataset, reading its header and its small coordinates."""
-    from virtualizarr.parsers import HDFParser, NetCDF3Parser
+    """Open ``url`` as a virtual dataset, reading its header and its small coordinates.
 
+    ``source`` holds bytes of the file fetched already (see :func:`fetch_sources`).
+    With ``layouts``, a netCDF4 input laid out like one met before is made from that
+    one's virtual dataset (see :mod:`arcoforge.sources.layout`), and its attributes
+    are that one's; an input parsed in full is added to them.
+    """
     registry = registry_for(url, storage_options or {}, retry or RetryPolicy())
     with _source_errors(url):
-        found = sniff(_head(registry, url), url=url)
+        if source is None:
+            source = _raise_error(fetch_sources(registry, [url])[0])
+        found = sniff(source.pread(0, SNIFF_BYTES), url=url)
         found = check_declared(file_type, found, url=url)
-        parser = NetCDF3Parser() if found is FileType.NETCDF3 else HDFParser(reader_factory=_reader)
-        store = parser(url, registry)
-        # The fully virtual dataset, built directly: VirtualiZarr's own path opens every
-        # variable through xarray's Zarr backend, which costs more than the parse itself.
+        if found is FileType.NETCDF4:
+            return _open_hdf5(index, url, registry, source, layouts)
+        from virtualizarr.parsers import NetCDF3Parser
+
+        store = NetCDF3Parser()(url, registry)
         virtual = store._group.to_virtual_dataset()
         names = _to_load(virtual)
-        loaded = _load(registry, store, virtual, names)
-    dataset = virtual.assign({n: loaded[n] for n in names})
-    dataset = dataset.set_coords([n for n in names if n in virtual.coords or n in loaded.coords])
-    return VirtualInput(index, url, found, dataset, tuple(names))
+        raw = _raw_netcdf3(registry, store, virtual, names)
+    return VirtualInput(index, url, found, _with_loaded(virtual, names, raw), tuple(names))
+
+
+def fetch_sources(registry: ObjectStoreRegistry, urls: list[str]) -> list[RangeFile | SourceError]:
+    """The edges of each of ``urls``, fetched concurrently, or the error that names it."""
+    if not urls:
+        return []
+    store, _ = registry.resolve(urls[0])
+    results = fetch_edges(store, [registry.resolve(u)[1] for u in urls])
+    out: list[RangeFile | SourceError] = []
+    for url, result in zip(urls, results, strict=True):
+        if isinstance(result, BaseException):
+            try:
+                with _source_errors(url):
+                    raise result
+            except SourceError as e:
+                result = e
+        out.append(result)
+    return out
+
+
+def _raise_error(result: RangeFile | BaseException) -> RangeFile:
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def _open_hdf5(
+    index: Index,
+    url: str,
+    registry: ObjectStoreRegistry,
+    source: RangeFile,
+    layouts: layout.Layouts | None,
+) -> VirtualInput:
+    import h5py
+
+    probed = None
+    with h5py.File(source, "r") as f:
+        if layouts is not None:
+            probed = layout.probe(f)
+        known = None if probed is None or layouts is None else layouts.known(probed.key)
+        if known is not None and probed is not None:
+            raw = layout.raw_values(f, known.loaded)
+            own = layout.own_attrs(f, known.loaded)
+            dataset = layout.stamp(known, url, probed, raw, own)
+            return VirtualInput(index, url, FileType.NETCDF4, dataset, known.loaded, True)
+    from virtualizarr.parsers import HDFParser
+
+    source.seek(0)
+    store = HDFParser(reader_factory=lambda _store, _path: source)(url, registry)
+    # The fully virtual dataset, built directly: VirtualiZarr's own path opens every
+    # variable through xarray's Zarr backend, which costs more than the parse itself.
+    virtual = store._group.to_virtual_dataset()
+    names = _to_load(virtual)
+    with h5py.File(source, "r") as f:
+        raw = layout.raw_values(f, tuple(names))
+        own = layout.own_attrs(f, tuple(names))
+    dataset = _with_loaded(virtual, names, raw)
+    if probed is not None and layouts is not None:
+        attrs = {n: _raw_attrs(virtual.variables[n]) for n in names}
+        found = layout.Layout(
+            dataset, tuple(names), {n: raw[n].tobytes() for n in names}, attrs, own
+        )
+        layouts.remember(probed.key, found)
+    return VirtualInput(index, url, FileType.NETCDF4, dataset, tuple(names))
 
 
 def _to_load(ds: xr.Dataset) -> list[str]:
@@ -88,17 +163,29 @@ def _to_load(ds: xr.Dataset) -> list[str]:
     return sorted(names)
 
 
-def _reader(store: Any, path: str) -> Any:
-    """HDF5 metadata is small and scattered: blocks of 256 KiB, not the default 1 MiB."""
-    from obspec_utils.readers import BlockStoreReader
+def _with_loaded(virtual: xr.Dataset, names: list[str], raw: dict[str, np.ndarray]) -> xr.Dataset:
+    """``virtual`` with ``names`` holding their values, CF-decoded as xarray would."""
+    variables = {
+        n: xr.Variable(virtual.variables[n].dims, raw[n], _raw_attrs(virtual.variables[n]))
+        for n in names
+    }
+    loaded = xr.decode_cf(xr.Dataset(variables))
+    dataset = virtual.assign({n: loaded[n] for n in names})
+    return dataset.set_coords([n for n in names if n in virtual.coords or n in loaded.coords])
 
-    return BlockStoreReader(store, path, block_size=256 * 1024)
+
+def _raw_attrs(var: xr.Variable) -> dict[str, Any]:
+    """A virtual variable's attributes as stored (a float ``_FillValue`` decoded)."""
+    attrs = dict(var.attrs)
+    if isinstance(attrs.get("_FillValue"), str):  # a float fill value, base64-encoded
+        attrs["_FillValue"] = np.asarray(var.data.metadata.fill_value, dtype=var.dtype)[()]
+    return attrs
 
 
-def _load(
+def _raw_netcdf3(
     registry: ObjectStoreRegistry, store: Any, virtual: xr.Dataset, names: list[str]
-) -> xr.Dataset:
-    """Read and CF-decode ``names`` (as xarray would) from the input's bytes."""
+) -> dict[str, np.ndarray]:
+    """The stored values of ``names``: one ranged request for the single-chunk ones."""
     raw = {}
     simple = {n: e for n in names if (e := _one_raw_chunk(virtual.variables[n])) is not None}
     if simple:
@@ -110,18 +197,11 @@ def _load(
             dtype = var.dtype.newbyteorder("<" if entry["little"] else ">")
             raw[name] = np.frombuffer(buf, dtype=dtype).reshape(var.shape).astype(var.dtype)
     for name in names:
-        if name not in raw:  # compressed, several chunks or missing ones: through Zarr
+        if name not in raw:  # several chunks or missing ones: through Zarr
             import zarr
 
-            raw[name] = zarr.open_array(store, path=name, mode="r", zarr_format=3)[...]
-    variables = {}
-    for name in names:
-        var = virtual.variables[name]
-        attrs = dict(var.attrs)
-        if isinstance(attrs.get("_FillValue"), str):  # a float fill value, base64-encoded
-            attrs["_FillValue"] = np.asarray(var.data.metadata.fill_value, dtype=var.dtype)[()]
-        variables[name] = xr.Variable(var.dims, np.asarray(raw[name]), attrs)
-    return xr.decode_cf(xr.Dataset(variables))
+            raw[name] = np.asarray(zarr.open_array(store, path=name, mode="r", zarr_format=3)[...])
+    return raw
 
 
 def _one_raw_chunk(var: xr.Variable) -> dict[str, Any] | None:
@@ -148,21 +228,6 @@ def _get_ranges(store: Any, key: str, entries: list[dict[str, Any]]) -> list[byt
     starts = [int(e["offset"]) for e in entries]
     lengths = [int(e["length"]) for e in entries]
     return [bytes(b) for b in obstore.get_ranges(store, key, starts=starts, lengths=lengths)]
-
-
-def _head(registry: ObjectStoreRegistry, url: str) -> bytes:
-    import obstore
-
-    store, path = registry.resolve(url)
-    try:  # one request; a file shorter than SNIFF_BYTES needs its size first
-        return bytes(obstore.get_range(store, path, start=0, length=SNIFF_BYTES))
-    except Exception as e:
-        if "not found" in str(e).lower() or "404" in str(e):
-            raise
-    size = obstore.head(store, path)["size"]
-    if size == 0:
-        return b""
-    return bytes(obstore.get_range(store, path, start=0, length=min(size, SNIFF_BYTES)))
 
 
 class _source_errors:

@@ -1,0 +1,264 @@
+"""netCDF4 inputs laid out like one already parsed: its virtual dataset, their own bytes.
+
+VirtualiZarr parses a netCDF4 header in about 10 ms, most of it building the same
+metadata for every file of an archive. A probe with h5py's low-level API takes about
+1 ms and reads everything that may differ between files written alike: each dataset's
+name, shape, type, storage layout, chunk shape, filters and fill value, the
+attributes that decide decoding and the netCDF dimension ids, and the byte ranges of
+its chunks. An input whose probe matches a parsed one (its *layout*) takes that one's
+virtual dataset with its own byte ranges and its own small coordinates, decoded with
+its own time units; any other input is parsed in full and becomes a layout.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import h5py
+import numpy as np
+import xarray as xr
+from xarray.conventions import decode_cf_variables
+
+#: Attributes that change how stored values decode: part of a layout.
+LAYOUT_ATTRS = ("scale_factor", "add_offset", "_FillValue", "missing_value", "_Unsigned")
+#: Attributes a file may set for itself: its small coordinates are decoded with them.
+OWN_ATTRS = ("units", "calendar")
+#: The netCDF dimension ids, which fix each dataset's dims.
+_DIM_ATTRS = ("_Netcdf4Coordinates", "_Netcdf4Dimid")
+#: Attributes whose presence is part of a layout.
+_KEY_ATTRS = (*LAYOUT_ATTRS, *_DIM_ATTRS, "CLASS")
+#: Layouts kept by one reader (an archive usually has one, or one per month length).
+MAX_LAYOUTS = 32
+
+
+@dataclass(frozen=True)
+class Stored:
+    """Where one dataset's bytes are: ``(chunk position, offset, length)`` per chunk."""
+
+    chunks: tuple[int, ...] | None
+    entries: tuple[tuple[tuple[int, ...], int, int], ...]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What a netCDF4 file's header says, as far as a layout needs it."""
+
+    #: everything that must be equal for two files to share a layout
+    key: tuple[Any, ...]
+    stored: dict[str, Stored]
+
+
+@dataclass
+class Layout:
+    """A parsed input's virtual dataset, and what its loaded variables held before decoding."""
+
+    dataset: xr.Dataset
+    loaded: tuple[str, ...]
+    raw: dict[str, bytes]
+    raw_attrs: dict[str, dict[str, Any]]
+    own: dict[str, dict[str, str]]
+
+
+def probe(f: h5py.File) -> Probe | None:
+    """The layout key and byte ranges of ``f``'s root datasets, or None if it has no layout."""
+    key: list[Any] = []
+    stored: dict[str, Stored] = {}
+    for raw_name in sorted(f.id):
+        name = raw_name.decode("utf-8", "surrogateescape")
+        obj = h5py.h5o.open(f.id, raw_name)
+        if not isinstance(obj, h5py.h5d.DatasetID):
+            key.append((name, "group"))
+            continue
+        found = _dataset(obj)
+        if found is None:
+            return None
+        key.append((name, *found[0]))
+        stored[name] = found[1]
+    return Probe(tuple(key), stored)
+
+
+def _dataset(dsid: h5py.h5d.DatasetID) -> tuple[tuple[Any, ...], Stored] | None:
+    dtype = dsid.dtype
+    if dtype.kind not in "biuf":  # strings, compounds, references: parsed in full
+        return None
+    dcpl = dsid.get_create_plist()
+    layout = dcpl.get_layout()
+    filters = tuple(dcpl.get_filter(i)[:3] for i in range(dcpl.get_nfilters()))
+    fill = np.zeros((1,), dtype=dtype)
+    dcpl.get_fill_value(fill)
+    present = tuple(a for a in _KEY_ATTRS if h5py.h5a.exists(dsid, a.encode()))
+    if dsid.rank and not any(a in _DIM_ATTRS for a in present):
+        return None  # dims from dimension scales alone: not worth pinning down here
+    # The values of the attributes that decide decoding, and the dims of a variable
+    # with more than one (a one-dimensional one is its own dimension or its dimension's)
+    values = tuple(
+        _frozen(_attr(dsid, a))
+        for a in present
+        if a in LAYOUT_ATTRS or (a == "_Netcdf4Coordinates" and dsid.rank > 1)
+    )
+    if layout == h5py.h5d.CONTIGUOUS:
+        offset = dsid.get_offset()
+        if offset is None:
+            return None  # never written: parsed in full
+        where = Stored(None, (((0,) * dsid.rank, int(offset), int(dsid.get_storage_size())),))
+    elif layout == h5py.h5d.CHUNKED:
+        chunks = tuple(dcpl.get_chunk())
+        infos: list[Any] = []
+        dsid.chunk_iter(infos.append)
+        grid = [-(-n // c) for n, c in zip(dsid.shape, chunks, strict=True)]
+        if len(infos) != int(np.prod(grid)) or any(i.filter_mask for i in infos):
+            return None  # chunks never written, or one that skipped a filter
+        entries = tuple(
+            (tuple(np.floor_divide(i.chunk_offset, chunks).tolist()), i.byte_offset, i.size)
+            for i in infos
+        )
+        where = Stored(chunks, entries)
+    else:  # compact: values inside the header
+        return None
+    entry = (dsid.shape, dtype.str, layout, where.chunks, filters, fill.tobytes(), present, values)
+    return entry, where
+
+
+def own_attrs(f: h5py.File, names: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """The units and calendar each of ``names`` has in ``f``."""
+    out = {}
+    for name in names:
+        dsid = h5py.h5d.open(f.id, name.encode())
+        out[name] = {
+            a: _text(_attr(dsid, a)) for a in OWN_ATTRS if h5py.h5a.exists(dsid, a.encode())
+        }
+    return out
+
+
+def _attr(dsid: h5py.h5d.DatasetID, name: str) -> Any:
+    return h5py.AttributeManager(h5py.Dataset(dsid))[name]
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, np.ndarray | np.generic):
+        return (value.dtype.str, np.shape(value), np.asarray(value).tobytes())
+    return value
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes | np.bytes_):
+        return bytes(value).decode("utf-8", "replace")
+    return str(value)
+
+
+# --- the layouts of one run -------------------------------------------------------
+
+
+class Layouts:
+    """The layouts met so far by one reader of a run's inputs (thread-safe, bounded)."""
+
+    def __init__(self, limit: int = MAX_LAYOUTS):
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._layouts: OrderedDict[tuple[Any, ...], Layout] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._layouts)
+
+    def known(self, key: tuple[Any, ...]) -> Layout | None:
+        """The layout parsed for ``key``, if any."""
+        with self._lock:
+            found = self._layouts.get(key)
+            if found is not None:
+                self._layouts.move_to_end(key)
+            return found
+
+    def remember(self, key: tuple[Any, ...], layout: Layout) -> None:
+        """Keep ``layout`` for the inputs whose probe gives ``key``."""
+        with self._lock:
+            self._layouts[key] = layout
+            while len(self._layouts) > self._limit:
+                self._layouts.popitem(last=False)
+
+
+# --- an input from its layout ------------------------------------------------------
+
+
+def raw_values(f: h5py.File, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The stored (not decoded) values of ``names`` in ``f``."""
+    out = {}
+    for name in names:
+        dsid = h5py.h5d.open(f.id, name.encode())
+        values = np.empty(dsid.shape, dtype=dsid.dtype)
+        if values.size:
+            dsid.read(h5py.h5s.ALL, h5py.h5s.ALL, values)
+        out[name] = values
+    return out
+
+
+def stamp(
+    layout: Layout,
+    url: str,
+    probe_: Probe,
+    raw: dict[str, np.ndarray],
+    own: dict[str, dict[str, str]],
+) -> xr.Dataset:
+    """The virtual dataset of the input at ``url``: ``layout``'s, with its bytes and values."""
+    from virtualizarr.manifests import ChunkManifest, ManifestArray
+
+    template = layout.dataset
+    new: dict[str, xr.Variable] = {}
+    for name in template.variables:
+        var = template.variables[name]
+        if name in layout.raw:
+            continue
+        where = probe_.stored[str(name)]
+        data = var.data
+        grid = tuple(data.manifest.shape_chunk_grid)
+        paths = np.full(grid, url, dtype=np.dtypes.StringDType())
+        offsets = np.zeros(grid, dtype=np.uint64)
+        lengths = np.zeros(grid, dtype=np.uint64)
+        for position, offset, length in where.entries:
+            offsets[position] = offset
+            lengths[position] = length
+        manifest = ChunkManifest.from_arrays(paths=paths, offsets=offsets, lengths=lengths)
+        array = ManifestArray(metadata=data.metadata, chunkmanifest=manifest)
+        new[str(name)] = var.copy(data=array, deep=False)
+    changed = [
+        n
+        for n in layout.loaded
+        if raw[n].tobytes() != layout.raw[n] or own.get(n, {}) != layout.own.get(n, {})
+    ]
+    if changed:
+        related = set(changed)
+        for n in layout.loaded:
+            bounds = layout.raw_attrs[n].get("bounds")
+            if n in related or bounds in related:
+                related.add(n)
+                if isinstance(bounds, str) and bounds in layout.raw:
+                    related.add(bounds)
+        variables = {}
+        for n in sorted(related):
+            attrs = {k: v for k, v in layout.raw_attrs[n].items() if k not in OWN_ATTRS}
+            attrs.update(own.get(n, {}))
+            variables[n] = xr.Variable(template.variables[n].dims, raw[n], attrs)
+        decoded, _, _ = decode_cf_variables(variables, {})
+        new.update({str(n): decoded[n] for n in related})
+    return _replaced(template, new)
+
+
+def _replaced(ds: xr.Dataset, new: dict[str, xr.Variable]) -> xr.Dataset:
+    """``ds`` with some variables replaced by ones of the same dims and shape.
+
+    Through ``Dataset._replace``: ``assign`` aligns and merges, 2.5 ms a file where
+    this takes 0.1 ms, with nothing to align (xarray is pinned below 2027).
+    """
+    from xarray.core.indexes import PandasIndex
+
+    variables = dict(ds.variables)
+    variables.update(new)
+    indexes = dict(ds.xindexes)
+    for name, var in new.items():
+        if name in indexes:
+            index = PandasIndex.from_variables({name: var}, options={})
+            indexes[name] = index
+            variables.update(index.create_variables({name: var}))
+    return ds._replace(variables=variables, indexes=indexes)

@@ -1,0 +1,127 @@
+"""Inputs laid out like one parsed before are made from it, and equal a full parse."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from arcoforge.demo.dataset import PACKED_INT16, SampleFile, make_sst, write_files
+from arcoforge.pipeline.references import with_full_firsts
+from arcoforge.plan.virtual import UnrepresentableError, combine_virtual
+from arcoforge.recipe.pattern import Index
+from arcoforge.sources.cache import RetryPolicy
+from arcoforge.sources.layout import Layouts
+from arcoforge.sources.virtual import VirtualInput, open_virtual
+
+ZLIB = {"zlib": True, "complevel": 1, "shuffle": True, "chunksizes": (1, 18, 36)}
+
+
+def _own_units(i: int, ds: xr.Dataset) -> xr.Dataset:
+    ds = ds.copy()
+    ds.time.encoding["units"] = f"hours since 20{10 + i}-06-01"
+    return ds
+
+
+CASES: dict[str, tuple[Callable[[], xr.Dataset], dict[str, Any]]] = {
+    "float32, contiguous": (lambda: make_sst(days=6), {"steps": 2}),
+    "packed int16": (lambda: make_sst(days=6), {"steps": 2, "encoding": {"sst": PACKED_INT16}}),
+    "zlib, several chunks a file": (
+        lambda: make_sst(days=6),
+        {"steps": 3, "encoding": {"sst": ZLIB, "anom": ZLIB}},
+    ),
+    "noleap, each file its own time units": (
+        lambda: make_sst(days=6, calendar="noleap"),
+        {"steps": 2, "per_file": _own_units},
+    ),
+    "uneven files": (
+        lambda: make_sst(days=7),
+        {"steps": [2, 3, 2], "encoding": {"sst": ZLIB, "anom": ZLIB}},
+    ),
+}
+
+
+def _open(files: list[SampleFile], layouts: Layouts | None) -> list[VirtualInput]:
+    return [
+        open_virtual(Index((("time", i),)), f.path.as_uri(), layouts=layouts)
+        for i, f in enumerate(files)
+    ]
+
+
+def _same(a: xr.Dataset, b: xr.Dataset) -> None:
+    """The same variables, byte ranges, metadata, loaded values and time encodings."""
+    assert list(a.variables) == list(b.variables)
+    assert set(a.coords) == set(b.coords)
+    for name, x in a.variables.items():
+        y = b.variables[name]
+        assert (x.dims, x.dtype) == (y.dims, y.dtype), name
+        if type(x.data).__name__ == "ManifestArray":
+            assert x.data.metadata.to_dict() == y.data.metadata.to_dict(), name
+            mx, my = x.data.manifest, y.data.manifest
+            assert np.array_equal(mx._paths, my._paths), name
+            assert np.array_equal(mx._offsets, my._offsets), name
+            assert np.array_equal(mx._lengths, my._lengths), name
+        else:
+            assert x.identical(y), name
+            for key in ("units", "calendar", "dtype"):
+                assert x.encoding.get(key) == y.encoding.get(key), (name, key)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_stamped_inputs_equal_full_parses(tmp_path: Path, case: str) -> None:
+    make, options = CASES[case]
+    files = write_files(make(), tmp_path, **options)
+    layouts = Layouts()
+    stamped = _open(files, layouts)
+    full = _open(files, None)
+    assert not stamped[0].stamped and not any(vi.stamped for vi in full)
+    shapes = {vi.dataset.sizes["time"] for vi in full}  # one layout for each file length
+    assert sum(vi.stamped for vi in stamped) == len(files) - len(shapes)
+    for s, f in zip(stamped, full, strict=True):
+        _same(s.dataset, f.dataset)
+    xr.testing.assert_identical(
+        combine_virtual(stamped, concat_dims=("time",)).reset_coords(drop=False)[["time"]],
+        combine_virtual(full, concat_dims=("time",)).reset_coords(drop=False)[["time"]],
+    )
+
+
+def test_files_laid_out_differently_are_parsed_in_full(tmp_path: Path) -> None:
+    ds = make_sst(days=4)
+    other = {**PACKED_INT16, "scale_factor": np.float32(0.02)}
+    a = write_files(
+        ds.isel(time=slice(0, 2)), tmp_path, name="a{i}.nc", encoding={"sst": PACKED_INT16}
+    )
+    b = write_files(ds.isel(time=slice(2, 4)), tmp_path, name="b{i}.nc", encoding={"sst": other})
+    layouts = Layouts()
+    inputs = _open(a + b, layouts)
+    assert [vi.stamped for vi in inputs] == [False, True, False, True]
+    assert len(layouts) == 2
+    with pytest.raises(UnrepresentableError, match="scale_factor"):
+        combine_virtual(inputs, concat_dims=("time",))
+
+
+def test_the_first_input_gets_its_own_attributes(tmp_path: Path) -> None:
+    def history(i: int, ds: xr.Dataset) -> xr.Dataset:
+        return ds.assign_attrs(history=f"file {i}")
+
+    files = write_files(make_sst(days=4), tmp_path, steps=1, per_file=history)
+    layouts = Layouts()
+    # The last file is met first, so the first one is made from its layout
+    inputs = [
+        open_virtual(Index((("time", i),)), files[i].path.as_uri(), layouts=layouts)
+        for i in reversed(range(len(files)))
+    ]
+    assert inputs[-1].stamped and inputs[-1].dataset.attrs["history"] == "file 3"
+    ctx: Any = SimpleNamespace(
+        merge_dims=(), file_type=inputs[0].file_type, source_options={}, retry=RetryPolicy()
+    )
+    fixed = with_full_firsts(ctx, inputs)
+    first = next(vi for vi in fixed if vi.index == Index((("time", 0),)))
+    assert not first.stamped and first.dataset.attrs["history"] == "file 0"
+    combined = combine_virtual(fixed, concat_dims=("time",))
+    assert combined.attrs["history"] == "file 0"
