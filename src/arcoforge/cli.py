@@ -96,8 +96,14 @@ def run(
     ] = None,
     runner: Annotated[RunnerName, typer.Option(help="Beam runner.")] = RunnerName.DIRECT,
     workers: Annotated[
-        int, typer.Option(help="Worker processes (default: one per CPU core).", min=1)
-    ] = default_workers(),
+        int | None,
+        typer.Option(
+            help="Worker processes [default: one per CPU core; a run that only writes "
+            "references reads headers in this process].",
+            min=1,
+            show_default=False,
+        ),
+    ] = None,
     scheduler: Annotated[
         str | None, typer.Option(help="Address of a running Dask scheduler (with --runner dask).")
     ] = None,

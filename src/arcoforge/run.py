@@ -34,7 +34,9 @@ class RunOptions:
     output: str = DEFAULT_OUTPUT
     prune: int | None = None
     runner: RunnerName = RunnerName.DIRECT
-    workers: int = field(default_factory=default_workers)
+    #: worker processes; None: one per core, or none for a DirectRunner run that only
+    #: writes references (see :func:`workers_for`)
+    workers: int | None = None
     scheduler: str | None = None
     max_memory: int = DEFAULT_MAX_MEMORY
     cache: str | None = None
@@ -300,8 +302,9 @@ def _read_result(state: RunState, name: str) -> dict[str, Any]:
 
 
 def _execute(inputs: list[Any], ctx: RunContext, options: RunOptions, log_path: str) -> None:
+    workers = workers_for(options, references_only=ctx.output is None)
     with runner(
-        options.runner, workers=options.workers, scheduler=options.scheduler, log_path=log_path
+        options.runner, workers=workers, scheduler=options.scheduler, log_path=log_path
     ) as (beam_runner, beam_options):
         pipeline = beam.Pipeline(runner=beam_runner, options=beam_options)
         build(pipeline, inputs, ctx)
@@ -312,6 +315,20 @@ def _execute(inputs: list[Any], ctx: RunContext, options: RunOptions, log_path: 
             client = getattr(result, "client", None)
             if client is not None:
                 client.close()
+
+
+def workers_for(options: RunOptions, *, references_only: bool) -> int:
+    """The worker processes of a run: as asked, or one per core.
+
+    A DirectRunner run that only writes references reads headers in this process:
+    starting worker processes (about 5 s on 2 cores, each importing the stack) costs
+    more than a thousand headers take to read here.
+    """
+    if options.workers is not None:
+        return options.workers
+    if references_only and options.runner is RunnerName.DIRECT:
+        return 1
+    return default_workers()
 
 
 def _last_line(error: BaseException) -> str:

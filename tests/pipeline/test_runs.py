@@ -236,3 +236,15 @@ def test_dask_runner_on_a_running_scheduler(tmp_path: Path, archive: list[Path])
     assert (
         compare(xr.open_zarr(result.zarr.url), open_sources(list(map(str, archive)), "time")) == []
     )
+
+
+def test_worker_processes_by_default() -> None:
+    """One per core, except a DirectRunner run that only writes references: in-process."""
+    from arcoforge.pipeline.runners import RunnerName, default_workers
+    from arcoforge.run import RunOptions, workers_for
+
+    assert workers_for(RunOptions(), references_only=True) == 1
+    assert workers_for(RunOptions(), references_only=False) == default_workers()
+    dask = RunOptions(runner=RunnerName.DASK)
+    assert workers_for(dask, references_only=True) == default_workers()
+    assert workers_for(RunOptions(workers=3), references_only=True) == 3

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections import defaultdict
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,24 +16,107 @@ from arcoforge.pipeline.state import REFERENCES_RESULT as RESULT
 from arcoforge.plan.virtual import combine_virtual, content_hash, source_chunks
 from arcoforge.recipe.pattern import Index
 from arcoforge.recipe.spec import ReferenceFormat
-from arcoforge.sources.cache import cache_key
-from arcoforge.sources.virtual import VirtualInput, open_virtual, store_prefix
+from arcoforge.sources.cache import RetryPolicy, cache_key
+from arcoforge.sources.layout import Layouts
+from arcoforge.sources.ranges import RangeFile
+from arcoforge.sources.virtual import (
+    VirtualInput,
+    fetch_sources,
+    open_virtual,
+    registry_for,
+    store_prefix,
+)
 
 
-def virtualize_input(ctx: RunContext, index: Index, url: str) -> VirtualInput:
-    """Open one input as a virtual dataset and leave a progress marker."""
-    with reporting(ctx, f"reading the header of {url}"):
-        vi = open_virtual(
-            index, url, file_type=ctx.file_type, storage_options=ctx.source_options, retry=ctx.retry
-        )
-        ctx.state().mark("virtual", f"{cache_key(url)}.0")
-        return vi
+def virtualize_batch(
+    ctx: RunContext, batch: list[tuple[Index, str]], layouts: Layouts
+) -> Iterator[VirtualInput]:
+    """Open a batch of inputs as virtual datasets, leaving a progress marker for each.
+
+    Their headers' edges are fetched concurrently, a few files ahead of the one being
+    parsed (see :mod:`arcoforge.sources.ranges`); inputs laid out like one met before
+    are made from it (see :mod:`arcoforge.sources.layout`).
+    """
+    urls = [url for _, url in batch]
+    fetched = prefetch(urls, ctx.source_options, ctx.retry)
+    for (index, url), source in zip(batch, fetched, strict=True):
+        with reporting(ctx, f"reading the header of {url}"):
+            if isinstance(source, BaseException):
+                raise source
+            vi = open_virtual(
+                index,
+                url,
+                file_type=ctx.file_type,
+                storage_options=ctx.source_options,
+                retry=ctx.retry,
+                source=source,
+                layouts=layouts,
+            )
+            ctx.state().mark("virtual", f"{cache_key(url)}.0")
+        yield vi
+
+
+def prefetch(
+    urls: list[str], options: dict[str, Any], retry: RetryPolicy, step: int = 16
+) -> Iterator[RangeFile | BaseException]:
+    """The fetched edges of each of ``urls``, in order; the next ``step`` fetched meanwhile."""
+    parts = [urls[i : i + step] for i in range(0, len(urls), step)]
+
+    def fetch(part: list[str]) -> list[RangeFile | BaseException]:
+        by_store: dict[str, list[int]] = defaultdict(list)
+        for i, url in enumerate(part):
+            by_store[store_prefix(url)].append(i)
+        found: dict[int, RangeFile | BaseException] = {}
+        for positions in by_store.values():
+            mine = [part[i] for i in positions]
+            registry = registry_for(mine[0], options, retry)
+            found.update(zip(positions, fetch_sources(registry, mine), strict=True))
+        return [found[i] for i in range(len(part))]
+
+    if not parts:
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="arcoforge-prefetch") as pool:
+        pending = pool.submit(fetch, parts[0])
+        for k in range(len(parts)):
+            found = pending.result()
+            if k + 1 < len(parts):
+                pending = pool.submit(fetch, parts[k + 1])
+            yield from found
+
+
+def with_full_firsts(ctx: RunContext, inputs: list[VirtualInput]) -> list[VirtualInput]:
+    """``inputs``, with the first of each merge key parsed in full if it was stamped.
+
+    A stamped input carries the attributes of the input its layout came from, and the
+    combined dataset takes its attributes from the first input: that one must be its own.
+    """
+    firsts: dict[tuple[int, ...], VirtualInput] = {}
+    for vi in sorted(inputs, key=lambda v: v.index):
+        firsts.setdefault(_merge_key(vi, ctx.merge_dims), vi)
+    out = []
+    for vi in inputs:
+        if vi.stamped and firsts[_merge_key(vi, ctx.merge_dims)] is vi:
+            vi = open_virtual(
+                vi.index,
+                vi.url,
+                file_type=ctx.file_type,
+                storage_options=ctx.source_options,
+                retry=ctx.retry,
+            )
+        out.append(vi)
+    return out
+
+
+def _merge_key(vi: VirtualInput, merge_dims: tuple[str, ...]) -> tuple[int, ...]:
+    positions = dict(vi.index.positions)
+    return tuple(positions.get(d, 0) for d in merge_dims)
 
 
 def write_references(ctx: RunContext, inputs: list[VirtualInput]) -> dict[str, Any]:
     """Check and combine the virtual inputs, then write (or keep) the references."""
     assert ctx.references is not None
     with reporting(ctx, "writing the references"):
+        inputs = with_full_firsts(ctx, inputs)
         ds = combine_virtual(inputs, concat_dims=ctx.concat_dims, merge_dims=ctx.merge_dims)
         digest = content_hash(ds, ctx.fingerprint)
         target = ctx.references_target()

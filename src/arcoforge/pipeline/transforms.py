@@ -8,6 +8,7 @@ where the work runs, so the launcher starts quickly.
 
 from __future__ import annotations
 
+import pickle
 import sys
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
     from arcoforge.plan.header import HeaderSet, InputHeader
     from arcoforge.plan.plan import TaskWork
     from arcoforge.sources.cache import CachedInput
-    from arcoforge.sources.virtual import VirtualInput
 
 _NS = "arcoforge"
 
@@ -176,21 +176,27 @@ class _Virtualize(beam.DoFn):
         self.ctx = ctx
         self.inputs = Metrics.counter(_NS, "virtual-items")
 
-    def process(self, batch: list[tuple[Index, str]]) -> Iterator[VirtualInput]:
-        # One input after another: parsing headers holds the GIL (h5py), so threads
-        # only add contention (measured: 27 files/s on one thread, 25 on four).
-        refs = _references()
-        for index, url in batch:
+    def setup(self) -> None:
+        from arcoforge.sources.layout import Layouts
+
+        self.layouts = Layouts()
+
+    def process(self, batch: list[tuple[Index, str]]) -> Iterator[bytes]:
+        # Parsed one after another (h5py runs one parse at a time in a process), with
+        # the next files' headers fetched meanwhile.
+        for vi in _references().virtualize_batch(self.ctx, batch, self.layouts):
             self.inputs.inc()
-            yield refs.virtualize_input(self.ctx, index, url)
+            yield pickle.dumps(vi, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 @dataclass
 class VirtualizeInputs(beam.PTransform):
     """Open every input where it lies as a virtual dataset (headers only, no download).
 
-    Input: ``PCollection[list[tuple[Index, str]]]`` (batches);
-    output: ``PCollection[VirtualInput]``.
+    Input: ``PCollection[list[tuple[Index, str]]]`` (batches); output:
+    ``PCollection[bytes]``, each a pickled ``VirtualInput``. Beam's coders copy bytes
+    cheaply, but pickle an object again at every stage boundary and to estimate its
+    size: about 2.5 ms per input, half the time of reading its header.
     """
 
     ctx: RunContext
@@ -203,7 +209,8 @@ class VirtualizeInputs(beam.PTransform):
 class WriteReferences(beam.PTransform):
     """Combine the virtual inputs and write the references.
 
-    Input: ``PCollection[VirtualInput]``; output: ``PCollection[dict]`` (one result).
+    Input: ``PCollection[bytes]`` (pickled ``VirtualInput``s); output:
+    ``PCollection[dict]`` (one result).
     """
 
     ctx: RunContext
@@ -213,7 +220,10 @@ class WriteReferences(beam.PTransform):
         return (
             pcoll
             | "Collect" >> beam.combiners.ToList()
-            | "Write" >> beam.Map(lambda inputs: _references().write_references(ctx, inputs))
+            | "Write"
+            >> beam.Map(
+                lambda blobs: _references().write_references(ctx, [pickle.loads(b) for b in blobs])
+            )
         )
 
 
@@ -236,20 +246,17 @@ def ship_by_value(fn: Any) -> None:
 def build(pipeline: beam.Pipeline, inputs: list[tuple[Index, str]], ctx: RunContext) -> None:
     """Add the whole recipe run to ``pipeline``: a chain of stages per output.
 
-    The copy caches the inputs and writes Zarr; the virtual dataset reads only their
-    headers where they lie. Both start from the same batches of inputs. Inputs are
+    The copy caches the inputs and writes Zarr, a few inputs per batch; the virtual
+    dataset reads only their headers where they lie, many per batch. Inputs are
     batched here, not with BatchElements, whose last batch Beam's Dask runner drops
     (it collects a bundle's outputs before ``finish_bundle``).
     """
-    n = max(1, ctx.fetch_concurrency)
-    batches = pipeline | "Inputs" >> beam.Create(
-        [inputs[i : i + n] for i in range(0, len(inputs), n)]
-    )
     if ctx.preprocess is not None:
         ship_by_value(ctx.preprocess)
     if ctx.output is not None:
         _ = (
-            batches
+            pipeline
+            | "Inputs" >> beam.Create(_batches(inputs, max(1, ctx.fetch_concurrency)))
             | "CacheInputs" >> CacheInputs(ctx)
             | "ReadHeaders" >> ReadHeaders(ctx)
             | "PlanWrites" >> PlanWrites(ctx)
@@ -258,7 +265,16 @@ def build(pipeline: beam.Pipeline, inputs: list[tuple[Index, str]], ctx: RunCont
         )
     if ctx.references is not None:
         _ = (
-            batches
+            pipeline
+            | "HeaderInputs" >> beam.Create(_batches(inputs, HEADER_BATCH))
             | "VirtualizeInputs" >> VirtualizeInputs(ctx)
             | "WriteReferences" >> WriteReferences(ctx)
         )
+
+
+#: Inputs per batch of header reads: their edges are fetched while earlier ones are parsed.
+HEADER_BATCH = 64
+
+
+def _batches(inputs: list[tuple[Index, str]], n: int) -> list[list[tuple[Index, str]]]:
+    return [inputs[i : i + n] for i in range(0, len(inputs), n)]
