@@ -38,7 +38,6 @@ from typing import Any
 
 import psutil
 from copy_benchmark import (
-    CORES,
     FORGE,
     FULL_GRID,
     PY,
@@ -192,6 +191,13 @@ def write_recipe(case: Case, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "meta.yaml").write_text(yaml.safe_dump(META))
     (folder / "recipe.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+
+
+def _workers(forge_args: list[str]) -> str:
+    """How the forge contender's headers are read, from its extra options."""
+    if "--workers" in forge_args:
+        return f"{forge_args[forge_args.index('--workers') + 1]} worker processes"
+    return "headers read in the launcher process, the default for a references-only run"
 
 
 def forge_run_args(recipe: str, out: str, extra: list[str]) -> list[str]:
@@ -467,7 +473,7 @@ def report_markdown(report: dict[str, Any]) -> str:
             f"* Load average (1 min) before / after: {load[0]:.2f} / {load[1]:.2f}; "
             f"total time {report['total_s'] / 60:.1f} min",
             f"* forge: `{shlex.join(['forge', *forge_run_args('RECIPE', 'OUT', s['forge_args'])])}`"
-            f" (default runner, {s['workers']} workers: one per core), recipe "
+            f" (DirectRunner; {_workers(s['forge_args'])}), recipe "
             "`sources: {urls: [...], concat_dim: time}`, `outputs: {references: {format: json}}`",
             "* kerchunk: one process, `SingleHdf5ToZarr(f, url).translate()` for each URL in "
             "order (`with fsspec.open(url, 'rb') as f`), then "
@@ -604,7 +610,6 @@ def main(argv: list[str] | None = None) -> int:
         "total_s": time.monotonic() - started,
         "settings": {
             "forge_args": forge_args,
-            "workers": CORES,
             "idle_wait_s": args.idle_wait,
             "generator_version": GENERATOR_VERSION,
             "work": str(work),

@@ -384,7 +384,9 @@ class _Poller:
 
     def poll(self) -> Progress:
         fetched = self.state.marks(self.marker)
-        sizes = [int(name.rsplit(".", 1)[-1]) for name in fetched]
+        # a marker's suffix is the bytes fetched, or for headers the inputs it stands for
+        amounts = [int(name.rsplit(".", 1)[-1]) for name in fetched]
+        inputs, sizes = (sum(amounts), []) if self.marker == "virtual" else (len(fetched), amounts)
         if self._tasks is None:
             plan = self.state.read_json("plan.json")
             if (
@@ -396,7 +398,7 @@ class _Poller:
         done = self.state.marks("done") if self._tasks is not None else set()
         tasks = self._tasks
         return Progress(
-            inputs_done=len(fetched),
+            inputs_done=inputs,
             inputs_total=self.total,
             input_bytes=sum(sizes),
             tasks_done=len(done & tasks.keys()) if tasks is not None else 0,

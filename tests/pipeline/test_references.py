@@ -243,3 +243,18 @@ def test_json_holds_zarr_v2_references_with_inlined_times(tmp_path: Path) -> Non
         arcoforge.open_dataset(result.references.url).time.values,
         open_sources([str(f.path) for f in files], "time").time.values,
     )
+
+
+@pytest.mark.parametrize("runner", ["direct", "dask"])
+def test_references_from_worker_processes(
+    http_server: SourceServer, tmp_path: Path, runner: str
+) -> None:
+    """Headers read in worker processes (each with its own layouts) give the same dataset."""
+    case = CASES["noleap, each file its own time units"]
+    files = _sources(case, http_server.root)
+    urls = [f"{http_server.url}/{f.path.name}" for f in files]
+    recipe = _recipe(tmp_path / "recipe", urls, {"references": {"format": "json"}})
+    result = run_folder(recipe, tmp_path / "out", workers=2, runner=runner)
+    assert result.references is not None
+    out = arcoforge.open_dataset(result.references.url)
+    assert compare(out, open_sources([str(f.path) for f in files], "time")) == []

@@ -27,18 +27,24 @@ from arcoforge.sources.virtual import (
     store_prefix,
 )
 
+#: Inputs per progress marker: each marker is a file written to the run state.
+MARK_EVERY = 16
+
 
 def virtualize_batch(
     ctx: RunContext, batch: list[tuple[Index, str]], layouts: Layouts
-) -> Iterator[VirtualInput]:
-    """Open a batch of inputs as virtual datasets, leaving a progress marker for each.
+) -> list[VirtualInput]:
+    """Open a batch of inputs as virtual datasets, leaving progress markers on the way.
 
     Their headers' edges are fetched concurrently, a few files ahead of the one being
     parsed (see :mod:`arcoforge.sources.ranges`); inputs laid out like one met before
-    are made from it (see :mod:`arcoforge.sources.layout`).
+    are made from it (see :mod:`arcoforge.sources.layout`). A marker named
+    ``<key>.<n>`` stands for ``n`` inputs read.
     """
     urls = [url for _, url in batch]
     fetched = prefetch(urls, ctx.source_options, ctx.retry)
+    out: list[VirtualInput] = []
+    unmarked = 0
     for (index, url), source in zip(batch, fetched, strict=True):
         with reporting(ctx, f"reading the header of {url}"):
             if isinstance(source, BaseException):
@@ -52,8 +58,12 @@ def virtualize_batch(
                 source=source,
                 layouts=layouts,
             )
-            ctx.state().mark("virtual", f"{cache_key(url)}.0")
-        yield vi
+        out.append(vi)
+        unmarked += 1
+        if unmarked == MARK_EVERY or len(out) == len(batch):
+            ctx.state().mark("virtual", f"{cache_key(url)}.{unmarked}")
+            unmarked = 0
+    return out
 
 
 def prefetch(

@@ -59,6 +59,8 @@ class Layout:
     loaded: tuple[str, ...]
     raw: dict[str, bytes]
     raw_attrs: dict[str, dict[str, Any]]
+    #: the loaded variables that hold times, decoded with each input's own units
+    timed: tuple[str, ...]
     own: dict[str, dict[str, str]]
 
 
@@ -133,17 +135,34 @@ def own_attrs(f: h5py.File, names: tuple[str, ...]) -> dict[str, dict[str, str]]
     return out
 
 
+def is_timed(attrs: dict[str, Any]) -> bool:
+    """Whether a variable with ``attrs`` holds times (CF units "<unit> since <date>")."""
+    return " since " in str(attrs.get("units", "")) or "calendar" in attrs
+
+
 def _attr(dsid: h5py.h5d.DatasetID, name: str) -> Any:
-    return h5py.AttributeManager(h5py.Dataset(dsid))[name]
+    """An attribute's value as stored (strings as bytes), read with the low-level API."""
+    aid = h5py.h5a.open(dsid, name.encode())
+    if aid.shape is None:  # an empty attribute
+        return h5py.AttributeManager(h5py.Dataset(dsid))[name]
+    value = np.empty(aid.shape, dtype=aid.dtype)
+    aid.read(value)
+    return value[()] if value.ndim == 0 else value
 
 
 def _frozen(value: Any) -> Any:
+    """``value`` as something hashable that compares by content."""
     if isinstance(value, np.ndarray | np.generic):
-        return (value.dtype.str, np.shape(value), np.asarray(value).tobytes())
+        array = np.asarray(value)
+        if array.dtype.kind == "O":  # variable-length strings: compare the strings
+            return ("O", array.shape, tuple(array.ravel().tolist()))
+        return (array.dtype.str, array.shape, array.tobytes())
     return value
 
 
 def _text(value: Any) -> str:
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.ravel()[0]
     if isinstance(value, bytes | np.bytes_):
         return bytes(value).decode("utf-8", "replace")
     return str(value)
@@ -237,8 +256,10 @@ def stamp(
                     related.add(bounds)
         variables = {}
         for n in sorted(related):
-            attrs = {k: v for k, v in layout.raw_attrs[n].items() if k not in OWN_ATTRS}
-            attrs.update(own.get(n, {}))
+            attrs = dict(layout.raw_attrs[n])
+            if n in layout.timed:
+                attrs = {k: v for k, v in attrs.items() if k not in OWN_ATTRS}
+                attrs.update(own.get(n, {}))
             variables[n] = xr.Variable(template.variables[n].dims, raw[n], attrs)
         decoded, _, _ = decode_cf_variables(variables, {})
         new.update({str(n): decoded[n] for n in related})

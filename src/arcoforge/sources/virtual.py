@@ -123,7 +123,7 @@ def _open_hdf5(
         known = None if probed is None or layouts is None else layouts.known(probed.key)
         if known is not None and probed is not None:
             raw = layout.raw_values(f, known.loaded)
-            own = layout.own_attrs(f, known.loaded)
+            own = layout.own_attrs(f, known.timed)
             dataset = layout.stamp(known, url, probed, raw, own)
             return VirtualInput(index, url, FileType.NETCDF4, dataset, known.loaded, True)
     from virtualizarr.parsers import HDFParser
@@ -134,15 +134,15 @@ def _open_hdf5(
     # variable through xarray's Zarr backend, which costs more than the parse itself.
     virtual = store._group.to_virtual_dataset()
     names = _to_load(virtual)
+    attrs = {n: _raw_attrs(virtual.variables[n]) for n in names}
+    timed = tuple(n for n in names if layout.is_timed(attrs[n]))
     with h5py.File(source, "r") as f:
         raw = layout.raw_values(f, tuple(names))
-        own = layout.own_attrs(f, tuple(names))
+        own = layout.own_attrs(f, timed)
     dataset = _with_loaded(virtual, names, raw)
     if probed is not None and layouts is not None:
-        attrs = {n: _raw_attrs(virtual.variables[n]) for n in names}
-        found = layout.Layout(
-            dataset, tuple(names), {n: raw[n].tobytes() for n in names}, attrs, own
-        )
+        values = {n: raw[n].tobytes() for n in names}
+        found = layout.Layout(dataset, tuple(names), values, attrs, timed, own)
         layouts.remember(probed.key, found)
     return VirtualInput(index, url, FileType.NETCDF4, dataset, tuple(names))
 
