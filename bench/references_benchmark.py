@@ -447,12 +447,35 @@ def summary(cases: list[dict[str, Any]]) -> str:
         by = {r["name"]: r for r in case["rows"]}
         memory = by["forge"]["peak_rss"] / by["kerchunk"]["peak_rss"]
         word = "faster" if ratio >= 1 else "slower"
-        lines.append(
+        line = (
             f"* {case['files']} {case['kind']} files: **forge {ratio:.2f}×** kerchunk's files/s "
             f"({by['forge']['files_s']:.1f} vs {by['kerchunk']['files_s']:.1f}; forge is "
             f"{word}), {memory:.2f}× its peak RSS"
         )
+        rates = _running_rates(case["files"], by["forge"], by["kerchunk"])
+        if rates:
+            line += (
+                f"; once running, {rates[0]:.0f} vs {rates[1]:.0f} files/s "
+                f"({rates[0] / rates[1]:.2f}×: forge's headers from its first progress marker "
+                "to its last, kerchunk's translate)"
+            )
+        lines.append(line)
     return "\n".join(lines) + "\n"
+
+
+#: Inputs per progress marker of forge (arcoforge.pipeline.references.MARK_EVERY).
+MARK_EVERY = 16
+
+
+def _running_rates(
+    files: int, forge: dict[str, Any], base: dict[str, Any]
+) -> tuple[float, float] | None:
+    """Files/s without start-up: forge's between its first and last progress markers."""
+    span = forge.get("phases", {}).get("headers read")
+    translate = base.get("inner", {}).get("translate_s")
+    if not span or not translate or span[1] <= span[0] or files <= MARK_EVERY:
+        return None
+    return (files - MARK_EVERY) / (span[1] - span[0]), files / translate
 
 
 def report_markdown(report: dict[str, Any]) -> str:
