@@ -70,7 +70,10 @@ def probe(f: h5py.File) -> Probe | None:
     stored: dict[str, Stored] = {}
     for raw_name in sorted(f.id):
         name = raw_name.decode("utf-8", "surrogateescape")
-        obj = h5py.h5o.open(f.id, raw_name)
+        try:
+            obj = h5py.h5o.open(f.id, raw_name)
+        except (KeyError, OSError, ValueError):  # e.g. a dangling link: parsed in full
+            return None
         if not isinstance(obj, h5py.h5d.DatasetID):
             key.append((name, "group"))
             continue
