@@ -45,3 +45,5 @@ def test_headers_only_counts_files_per_second() -> None:
     display.update(Progress(50, 100, 0, 0, None, 0, None))
     assert [t.description for t in display.progress.tasks] == ["Reading headers"]
     assert _shown(display) == ["files  25 files/s"]
+    display.update(Progress(100, 100, 0, 0, 0, 0, 0))  # the end of the run: still no tasks
+    assert [t.description for t in display.progress.tasks] == ["Reading headers"]

@@ -78,7 +78,7 @@ class ProgressDisplay:
         else:
             detail = f"files  {format_bytes(p.input_bytes):>9}{_rate(p.input_bytes, elapsed)}"
         self.progress.update(self.fetch, completed=p.inputs_done, detail=detail)
-        if p.tasks_total is None:
+        if p.tasks_total is None or self.headers_only:  # nothing is written chunk by chunk
             return
         if self.write is None:
             self.write_started = now
