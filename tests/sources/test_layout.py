@@ -125,3 +125,26 @@ def test_the_first_input_gets_its_own_attributes(tmp_path: Path) -> None:
     assert not first.stamped and first.dataset.attrs["history"] == "file 0"
     combined = combine_virtual(fixed, concat_dims=("time",))
     assert combined.attrs["history"] == "file 0"
+
+
+def test_a_chunk_larger_than_its_array_is_not_stamped(tmp_path: Path) -> None:
+    """VirtualiZarr trims such a chunk; its byte lengths cannot be taken from a probe."""
+    ds = make_sst(days=4, variables=("sst",))
+    ds["flag"] = ("time", np.arange(4, dtype="int32"))
+    paths = []
+    for i in range(2):
+        path = tmp_path / f"part{i}.nc"
+        ds.isel(time=slice(2 * i, 2 * i + 2)).to_netcdf(
+            path,
+            engine="h5netcdf",
+            unlimited_dims=["time"],
+            encoding={"flag": {"chunksizes": (8,)}},
+        )
+        paths.append(path)
+    layouts = Layouts()
+    inputs = [
+        open_virtual(Index((("time", i),)), p.as_uri(), layouts=layouts)
+        for i, p in enumerate(paths)
+    ]
+    assert inputs[0].dataset["flag"].data.metadata.chunks == (2,)  # trimmed by VirtualiZarr
+    assert not any(vi.stamped for vi in inputs) and len(layouts) == 0

@@ -204,6 +204,26 @@ class Layouts:
 # --- an input from its layout ------------------------------------------------------
 
 
+def fits(layout: Layout, probe_: Probe) -> bool:
+    """Whether inputs probed like ``probe_`` can be made from ``layout`` (see :func:`stamp`).
+
+    VirtualiZarr trims a chunk larger than its array to the array's shape, with
+    byte lengths to match; such a variable's byte ranges cannot be copied from a probe.
+    """
+    for name, var in layout.dataset.variables.items():
+        if str(name) in layout.raw:
+            continue
+        where = probe_.stored.get(str(name))
+        if where is None:
+            return False
+        chunks = tuple(var.data.metadata.chunks)
+        if where.chunks is not None and chunks != where.chunks:
+            return False
+        if where.chunks is None and tuple(var.data.manifest.shape_chunk_grid) != (1,) * var.ndim:
+            return False
+    return True
+
+
 def raw_values(f: h5py.File, names: tuple[str, ...]) -> dict[str, np.ndarray]:
     """The stored (not decoded) values of ``names`` in ``f``."""
     out = {}

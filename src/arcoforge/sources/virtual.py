@@ -143,7 +143,8 @@ def _open_hdf5(
     if probed is not None and layouts is not None:
         values = {n: raw[n].tobytes() for n in names}
         found = layout.Layout(dataset, tuple(names), values, attrs, timed, own)
-        layouts.remember(probed.key, found)
+        if layout.fits(found, probed):
+            layouts.remember(probed.key, found)
     return VirtualInput(index, url, FileType.NETCDF4, dataset, tuple(names))
 
 
