@@ -257,8 +257,12 @@ def run_recipe(
         if poller:
             poller.start()
         _execute(inputs, ctx, options, log_path)
-    except ForgeError:
-        raise
+    except ForgeError as e:
+        found = state.read_json("error.json")
+        if found and found["type"] == type(e).__name__:
+            # as the stage reported it: in-process, Beam appends "[while running …]" to it
+            e = type(e)(found["message"])
+        raise e from None
     except Exception as e:
         reported = state.error()
         if reported is not None:

@@ -213,8 +213,9 @@ def test_a_missing_input_is_named(http_server: SourceServer, tmp_path: Path) -> 
     files = write_files(make_sst(days=2), http_server.root, steps=1)
     urls = [f"{http_server.url}/{f.path.name}" for f in files] + [f"{http_server.url}/gone.nc"]
     recipe = _recipe(tmp_path / "recipe", urls, {"references": {}})
-    with pytest.raises(SourceNotFoundError, match=r"gone.nc"):
+    with pytest.raises(SourceNotFoundError, match=r"gone.nc") as e:
         run_folder(recipe, tmp_path / "out")
+    assert str(e.value) == f"{http_server.url}/gone.nc: not found (404)."
     assert not (tmp_path / "out" / "recipe.json").exists()
 
 
