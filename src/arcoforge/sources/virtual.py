@@ -117,15 +117,15 @@ def _open_hdf5(
     import h5py
 
     probed = None
-    with h5py.File(source, "r") as f:
-        if layouts is not None:
+    if layouts is not None:
+        with h5py.File(source, "r") as f:
             probed = layout.probe(f)
-        known = None if probed is None or layouts is None else layouts.known(probed.key)
-        if known is not None and probed is not None:
-            raw = layout.raw_values(f, known.loaded)
-            own = layout.own_attrs(f, known.timed)
-            dataset = layout.stamp(known, url, probed, raw, own)
-            return VirtualInput(index, url, FileType.NETCDF4, dataset, known.loaded, True)
+            known = None if probed is None else layouts.known(probed.key)
+            if known is not None and probed is not None:
+                raw = layout.raw_values(f, known.loaded)
+                own = layout.own_attrs(f, known.timed)
+                dataset = layout.stamp(known, url, probed, raw, own)
+                return VirtualInput(index, url, FileType.NETCDF4, dataset, known.loaded, True)
     from virtualizarr.parsers import HDFParser
 
     source.seek(0)
