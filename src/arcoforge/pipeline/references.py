@@ -20,9 +20,12 @@ from arcoforge.sources.cache import RetryPolicy, cache_key
 from arcoforge.sources.layout import Layouts
 from arcoforge.sources.ranges import RangeFile
 from arcoforge.sources.virtual import (
+    Stamp,
     VirtualInput,
     fetch_sources,
+    folded,
     open_virtual,
+    read_virtual,
     registry_for,
     store_prefix,
 )
@@ -38,18 +41,19 @@ def virtualize_batch(
 
     Their headers' edges are fetched concurrently, a few files ahead of the one being
     parsed (see :mod:`arcoforge.sources.ranges`); inputs laid out like one met before
-    are made from it (see :mod:`arcoforge.sources.layout`). A marker named
+    are made from it (see :mod:`arcoforge.sources.layout`), consecutive ones along the
+    concat dim together (see :mod:`arcoforge.sources.fold`). A marker named
     ``<key>.<n>`` stands for ``n`` inputs read.
     """
     urls = [url for _, url in batch]
     fetched = prefetch(urls, ctx.source_options, ctx.retry)
-    out: list[VirtualInput] = []
+    out: list[VirtualInput | Stamp] = []
     unmarked = 0
     for (index, url), source in zip(batch, fetched, strict=True):
         with reporting(ctx, f"reading the header of {url}"):
             if isinstance(source, BaseException):
                 raise source
-            vi = open_virtual(
+            vi = read_virtual(
                 index,
                 url,
                 file_type=ctx.file_type,
@@ -63,7 +67,9 @@ def virtualize_batch(
         if unmarked == MARK_EVERY or len(out) == len(batch):
             ctx.state().mark("virtual", f"{cache_key(url)}.{unmarked}")
             unmarked = 0
-    return out
+    dim = ctx.concat_dims[0] if len(ctx.concat_dims) == 1 else None
+    with reporting(ctx, f"combining the headers of {urls[0]} and the next {len(urls) - 1}"):
+        return folded(out, dim)
 
 
 def prefetch(
@@ -106,14 +112,20 @@ def with_full_firsts(ctx: RunContext, inputs: list[VirtualInput]) -> list[Virtua
     out = []
     for vi in inputs:
         if vi.stamped and firsts[_merge_key(vi, ctx.merge_dims)] is vi:
-            vi = open_virtual(
-                vi.index,
-                vi.url,
-                file_type=ctx.file_type,
-                storage_options=ctx.source_options,
-                retry=ctx.retry,
+            # Folded inputs never start at a merge key's first step; if they did (a
+            # pattern whose steps start elsewhere), each is parsed in full.
+            out.extend(
+                open_virtual(
+                    index,
+                    url,
+                    file_type=ctx.file_type,
+                    storage_options=ctx.source_options,
+                    retry=ctx.retry,
+                )
+                for index, url in vi.parts
             )
-        out.append(vi)
+        else:
+            out.append(vi)
     return out
 
 
@@ -128,6 +140,7 @@ def write_references(ctx: RunContext, inputs: list[VirtualInput]) -> dict[str, A
     with reporting(ctx, "writing the references"):
         inputs = with_full_firsts(ctx, inputs)
         ds = combine_virtual(inputs, concat_dims=ctx.concat_dims, merge_dims=ctx.merge_dims)
+        urls = [url for vi in inputs for _, url in vi.parts]
         digest = content_hash(ds, ctx.fingerprint)
         target = ctx.references_target()
         fmt = ctx.references.format
@@ -135,12 +148,12 @@ def write_references(ctx: RunContext, inputs: list[VirtualInput]) -> dict[str, A
             "url": ctx.references_url,
             "format": fmt.value,
             "hash": digest,
-            "inputs": len(inputs),
+            "inputs": len(urls),
             "sizes": {str(d): int(n) for d, n in ds.sizes.items()},
             "variables": _variables(ds),
             "nbytes": int(sum(v.dtype.itemsize * v.size for v in ds.variables.values())),
             "references": int(sum(_chunk_count(v) for v in ds.variables.values())),
-            "prefixes": container_prefixes([vi.url for vi in inputs]),
+            "prefixes": container_prefixes(urls),
         }
         found = target.published_attrs()
         if found is not None and found.get(PLAN_ATTR) == digest and not ctx.overwrite:
@@ -154,15 +167,15 @@ def write_references(ctx: RunContext, inputs: list[VirtualInput]) -> dict[str, A
                 f"{digest[:12]}). Nothing was changed. Run with --overwrite to replace them, "
                 "or choose another --output."
             )
-        attrs = provenance(ctx, {"hash": digest, "inputs": len(inputs)})
+        attrs = provenance(ctx, {"hash": digest, "inputs": len(urls)})
         ds = ds.assign_attrs(attrs, arcoforge_sources=result["prefixes"])
         if fmt is ReferenceFormat.ICECHUNK:
             result["snapshot"] = target.write(  # type: ignore[call-arg]
                 ds,
                 prefixes=result["prefixes"],
                 source_options=ctx.source_options,
-                message=f"{ctx.recipe_id}: {len(inputs)} inputs, references {digest[:12]}",
-                metadata={"recipe": ctx.recipe_id, "hash": digest, "inputs": len(inputs)},
+                message=f"{ctx.recipe_id}: {len(urls)} inputs, references {digest[:12]}",
+                metadata={"recipe": ctx.recipe_id, "hash": digest, "inputs": len(urls)},
             )
         else:
             target.write(ds)  # type: ignore[call-arg]

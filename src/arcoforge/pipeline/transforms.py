@@ -186,7 +186,7 @@ class _Virtualize(beam.DoFn):
         # Parsed one after another (h5py runs one parse at a time in a process), with
         # the next files' headers fetched meanwhile.
         inputs = _references().virtualize_batch(self.ctx, batch, self.layouts)
-        self.inputs.inc(len(inputs))
+        self.inputs.inc(len(batch))
         yield pickle.dumps(inputs, protocol=pickle.HIGHEST_PROTOCOL)
 
 

@@ -255,8 +255,10 @@ def _check_times(ds: xr.Dataset, dim: str, inputs: list[VirtualInput]) -> None:
         if vi.url in seen or dim not in vi.dataset.variables:
             continue
         seen.add(vi.url)
-        owners.append((start, vi.url))
-        start += vi.dataset.sizes.get(dim, 0)
+        step = vi.dataset.sizes.get(dim, 0) // len(vi.parts)  # folded inputs are alike
+        for _, url in vi.parts:
+            owners.append((start, url))
+            start += step
     if _is_time(var):
         calendars = [
             (vi.url, calendar_of(vi.dataset.variables[dim].encoding))

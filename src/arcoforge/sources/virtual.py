@@ -23,9 +23,10 @@ from arcoforge.errors import (
     SourceNotFoundError,
 )
 from arcoforge.recipe.pattern import FileType, Index
-from arcoforge.sources import layout
+from arcoforge.sources import fold, layout
 from arcoforge.sources.cache import RetryPolicy
 from arcoforge.sources.filetype import SNIFF_BYTES, check_declared, sniff
+from arcoforge.sources.fold import Stamp
 from arcoforge.sources.ranges import RangeFile, fetch_edges
 
 if TYPE_CHECKING:
@@ -47,6 +48,14 @@ class VirtualInput:
     loaded: tuple[str, ...]
     #: made from the layout of an input parsed before (its attributes are that one's)
     stamped: bool = False
+    #: the index and URL of each input folded into this one along the concat dim (see
+    #: :mod:`arcoforge.sources.fold`), ``index`` and ``url`` being the first's; or none
+    members: tuple[tuple[Index, str], ...] = ()
+
+    @property
+    def parts(self) -> tuple[tuple[Index, str], ...]:
+        """The index and URL of each input this one stands for."""
+        return self.members or ((self.index, self.url),)
 
 
 def open_virtual(
@@ -66,6 +75,32 @@ def open_virtual(
     one's virtual dataset (see :mod:`arcoforge.sources.layout`), and its attributes
     are that one's; an input parsed in full is added to them.
     """
+    found = read_virtual(
+        index,
+        url,
+        file_type=file_type,
+        storage_options=storage_options,
+        retry=retry,
+        source=source,
+        layouts=layouts,
+    )
+    return found if isinstance(found, VirtualInput) else _stamped([found])
+
+
+def read_virtual(
+    index: Index,
+    url: str,
+    *,
+    file_type: FileType = FileType.AUTO,
+    storage_options: dict[str, Any] | None = None,
+    retry: RetryPolicy | None = None,
+    source: RangeFile | None = None,
+    layouts: layout.Layouts | None = None,
+) -> VirtualInput | Stamp:
+    """:func:`open_virtual`, but an input made from a layout comes as its :class:`Stamp`.
+
+    Stamps of consecutive inputs are made into datasets together by :func:`folded`.
+    """
     registry = registry_for(url, storage_options or {}, retry or RetryPolicy())
     with _source_errors(url):
         if source is None:
@@ -81,6 +116,38 @@ def open_virtual(
         names = _to_load(virtual)
         raw = _raw_netcdf3(registry, store, virtual, names)
     return VirtualInput(index, url, found, _with_loaded(virtual, names, raw), tuple(names))
+
+
+def folded(items: list[VirtualInput | Stamp], dim: str | None) -> list[VirtualInput]:
+    """``items`` as virtual inputs, each run of stamps consecutive along ``dim`` as one.
+
+    With no ``dim`` (several concat dims, or none), each stamp is an input of its own.
+    """
+    out: list[VirtualInput] = []
+    stamps: list[Stamp] = []
+    for item in [*items, None]:
+        if isinstance(item, Stamp):
+            stamps.append(item)
+            continue
+        runs = fold.runs(stamps, dim) if dim is not None else [[s] for s in stamps]
+        out.extend(_stamped(run, dim) for run in runs)
+        stamps = []
+        if item is not None:
+            out.append(item)
+    return out
+
+
+def _stamped(run: list[Stamp], dim: str | None = None) -> VirtualInput:
+    first = run[0]
+    if len(run) == 1:
+        dataset = first.dataset()
+        members: tuple[tuple[Index, str], ...] = ()
+    else:
+        assert dim is not None
+        dataset = fold.fold(run, dim)
+        members = tuple((s.index, s.url) for s in run)
+    loaded = first.layout.loaded
+    return VirtualInput(first.index, first.url, FileType.NETCDF4, dataset, loaded, True, members)
 
 
 def fetch_sources(registry: ObjectStoreRegistry, urls: list[str]) -> list[RangeFile | SourceError]:
@@ -113,7 +180,7 @@ def _open_hdf5(
     registry: ObjectStoreRegistry,
     source: RangeFile,
     layouts: layout.Layouts | None,
-) -> VirtualInput:
+) -> VirtualInput | Stamp:
     import h5py
 
     probed = None
@@ -124,8 +191,7 @@ def _open_hdf5(
             if known is not None and probed is not None:
                 raw = layout.raw_values(f, known.loaded)
                 own = layout.own_attrs(f, known.timed)
-                dataset = layout.stamp(known, url, probed, raw, own)
-                return VirtualInput(index, url, FileType.NETCDF4, dataset, known.loaded, True)
+                return Stamp(index, url, known, probed, raw, own)
     from virtualizarr.parsers import HDFParser
 
     source.seek(0)
