@@ -23,7 +23,6 @@ from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-import aiohttp
 import fsspec
 
 from arcoforge.errors import (
@@ -144,6 +143,8 @@ class InputCache(Location):
         storage_options: dict[str, Any],
         retry: RetryPolicy,
     ) -> tuple[int, str, FileType]:
+        import aiohttp  # imported here: runs that only read headers never need it
+
         fs, path = fsspec.core.url_to_fs(url, **_with_timeout(url, storage_options, retry))
         last: BaseException | None = None
         for attempt in range(retry.attempts):
@@ -327,5 +328,7 @@ def _with_timeout(url: str, options: dict[str, Any], retry: RetryPolicy) -> dict
     """Give HTTP sources a read timeout unless the recipe set its own client options."""
     if not url.startswith(("http://", "https://")) or "client_kwargs" in options:
         return options
+    import aiohttp
+
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=retry.timeout)
     return {**options, "client_kwargs": {"timeout": timeout}}
