@@ -1,8 +1,8 @@
 """ARCO Forge: turn scattered NetCDF archives into analysis-ready, cloud-optimized datasets.
 
-The public names live here. The recipe model imports quickly; running
-(``run_recipe``, ``RunOptions``) loads Apache Beam on first use, and
-``open_dataset`` (any output, in one line) loads xarray on first use.
+The public names live here, each loaded on first use: the recipe model (pydantic,
+pandas), running (``run_recipe``, ``RunOptions``: Apache Beam) and ``open_dataset``
+(any output, in one line: xarray). Importing a submodule loads only what it needs.
 """
 
 from __future__ import annotations
@@ -23,37 +23,53 @@ from arcoforge.errors import (
     TargetExistsError,
     UnsafeUrlError,
 )
-from arcoforge.recipe import (
-    ConcatDim,
-    FilePattern,
-    FileType,
-    Index,
-    MergeDim,
-    Meta,
-    Outputs,
-    Recipe,
-    ReferencesOutput,
-    ZarrOutput,
-    load_recipe,
-)
 
 if TYPE_CHECKING:
     from arcoforge.open import open_dataset
+    from arcoforge.recipe import (
+        ConcatDim,
+        FilePattern,
+        FileType,
+        Index,
+        MergeDim,
+        Meta,
+        Outputs,
+        Recipe,
+        ReferencesOutput,
+        ZarrOutput,
+        load_recipe,
+    )
     from arcoforge.run import RunOptions, RunResult, run_recipe
 
-_LAZY = {"RunOptions", "RunResult", "run_recipe"}
+_LAZY = {
+    **dict.fromkeys(("RunOptions", "RunResult", "run_recipe"), "arcoforge.run"),
+    "open_dataset": "arcoforge.open",
+    **dict.fromkeys(
+        (
+            "ConcatDim",
+            "FilePattern",
+            "FileType",
+            "Index",
+            "MergeDim",
+            "Meta",
+            "Outputs",
+            "Recipe",
+            "ReferencesOutput",
+            "ZarrOutput",
+            "load_recipe",
+        ),
+        "arcoforge.recipe",
+    ),
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        from arcoforge import run
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'arcoforge' has no attribute {name!r}")
+    import importlib
 
-        return getattr(run, name)
-    if name == "open_dataset":
-        from arcoforge.open import open_dataset
-
-        return open_dataset
-    raise AttributeError(f"module 'arcoforge' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
 
 
 __all__ = [

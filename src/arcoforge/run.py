@@ -21,7 +21,7 @@ from arcoforge.pipeline.state import REFERENCES_RESULT, RunState
 from arcoforge.pipeline.transforms import build
 from arcoforge.recipe.recipe import Recipe
 from arcoforge.recipe.urls import OUTPUT_SCHEMES, validate_url
-from arcoforge.sources.cache import RetryPolicy
+from arcoforge.sources.retry import RetryPolicy
 
 DEFAULT_OUTPUT = "forge-output"
 DEFAULT_MAX_MEMORY = 2 * 10**9

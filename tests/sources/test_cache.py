@@ -18,7 +18,8 @@ from arcoforge.errors import (
     UnsafeUrlError,
 )
 from arcoforge.recipe.pattern import FileType
-from arcoforge.sources.cache import InputCache, RetryPolicy, cache_key
+from arcoforge.sources.cache import InputCache, cache_key
+from arcoforge.sources.retry import RetryPolicy
 
 FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, timeout=1.0)
 

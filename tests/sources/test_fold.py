@@ -16,9 +16,9 @@ from arcoforge.errors import IncompatibleInputsError
 from arcoforge.pipeline.references import with_full_firsts
 from arcoforge.plan.virtual import UnrepresentableError, combine_virtual
 from arcoforge.recipe.pattern import Index
-from arcoforge.sources.cache import RetryPolicy
 from arcoforge.sources.fold import Stamp, foldable
 from arcoforge.sources.layout import Layouts
+from arcoforge.sources.retry import RetryPolicy
 from arcoforge.sources.virtual import VirtualInput, folded, read_virtual
 
 from .test_layout import ZLIB, _own_units, _same

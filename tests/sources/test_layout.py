@@ -15,8 +15,8 @@ from arcoforge.demo.dataset import PACKED_INT16, SampleFile, make_sst, write_fil
 from arcoforge.pipeline.references import with_full_firsts
 from arcoforge.plan.virtual import UnrepresentableError, combine_virtual
 from arcoforge.recipe.pattern import Index
-from arcoforge.sources.cache import RetryPolicy
 from arcoforge.sources.layout import Layouts
+from arcoforge.sources.retry import RetryPolicy
 from arcoforge.sources.virtual import VirtualInput, open_virtual
 
 ZLIB = {"zlib": True, "complevel": 1, "shuffle": True, "chunksizes": (1, 18, 36)}

@@ -9,7 +9,8 @@ from arcoforge.pipeline.state import RunState
 from arcoforge.recipe.pattern import FileType
 from arcoforge.recipe.recipe import Preprocess
 from arcoforge.recipe.spec import ReferenceFormat, ReferencesOutput, ZarrOutput
-from arcoforge.sources.cache import InputCache, RetryPolicy
+from arcoforge.sources.cache import InputCache
+from arcoforge.sources.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from arcoforge.targets.icechunk import IcechunkTarget

@@ -16,9 +16,11 @@ from arcoforge.pipeline.state import REFERENCES_RESULT as RESULT
 from arcoforge.plan.virtual import combine_virtual, content_hash, source_chunks
 from arcoforge.recipe.pattern import Index
 from arcoforge.recipe.spec import ReferenceFormat
-from arcoforge.sources.cache import RetryPolicy, cache_key
+from arcoforge.sources.cache import cache_key
 from arcoforge.sources.layout import Layouts
 from arcoforge.sources.ranges import RangeFile
+from arcoforge.sources.retry import RetryPolicy
+from arcoforge.sources.stores import registry_for, store_prefix
 from arcoforge.sources.virtual import (
     Stamp,
     VirtualInput,
@@ -26,8 +28,6 @@ from arcoforge.sources.virtual import (
     folded,
     open_virtual,
     read_virtual,
-    registry_for,
-    store_prefix,
 )
 
 #: Inputs per progress marker: each marker is a file written to the run state.

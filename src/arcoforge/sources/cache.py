@@ -13,7 +13,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import random
 import re
 import time
 import uuid
@@ -34,26 +33,13 @@ from arcoforge.location import Location
 from arcoforge.recipe.pattern import FileType
 from arcoforge.recipe.urls import validate_url
 from arcoforge.sources.filetype import SNIFF_BYTES, check_declared, sniff
+from arcoforge.sources.retry import RetryPolicy
 
 _BLOCK = 8 << 20
 #: Blocks of a streamed download: big enough to cost nothing per call, small enough
 #: that a few concurrent downloads per worker hold little memory.
 _STREAM_BLOCK = 1 << 20
 _RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How hard to try: attempts, jittered exponential backoff, read timeout (seconds)."""
-
-    attempts: int = 5
-    base_delay: float = 1.0
-    max_delay: float = 30.0
-    timeout: float = 60.0
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait before attempt ``attempt + 1`` (full jitter)."""
-        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,27 +7,20 @@ and decoded, so that inputs with different time units combine correctly.
 
 from __future__ import annotations
 
-import datetime as dt
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import numpy as np
 import xarray as xr
 
-from arcoforge.errors import (
-    InputFormatError,
-    SourceAccessError,
-    SourceError,
-    SourceNotFoundError,
-)
+from arcoforge.errors import SourceError
 from arcoforge.recipe.pattern import FileType, Index
 from arcoforge.sources import fold, layout
-from arcoforge.sources.cache import RetryPolicy
 from arcoforge.sources.filetype import SNIFF_BYTES, check_declared, sniff
 from arcoforge.sources.fold import Stamp
 from arcoforge.sources.ranges import RangeFile, fetch_edges
+from arcoforge.sources.retry import RetryPolicy
+from arcoforge.sources.stores import registry_for, source_errors
 
 if TYPE_CHECKING:
     from obspec_utils.registry import ObjectStoreRegistry
@@ -102,7 +95,7 @@ def read_virtual(
     Stamps of consecutive inputs are made into datasets together by :func:`folded`.
     """
     registry = registry_for(url, storage_options or {}, retry or RetryPolicy())
-    with _source_errors(url):
+    with source_errors(url):
         if source is None:
             source = _raise_error(fetch_sources(registry, [url])[0])
         found = sniff(source.pread(0, SNIFF_BYTES), url=url)
@@ -160,7 +153,7 @@ def fetch_sources(registry: ObjectStoreRegistry, urls: list[str]) -> list[RangeF
     for url, result in zip(urls, results, strict=True):
         if isinstance(result, BaseException):
             try:
-                with _source_errors(url):
+                with source_errors(url):
                     raise result
             except SourceError as e:
                 result = e
@@ -295,144 +288,3 @@ def _get_ranges(store: Any, key: str, entries: list[dict[str, Any]]) -> list[byt
     starts = [int(e["offset"]) for e in entries]
     lengths = [int(e["length"]) for e in entries]
     return [bytes(b) for b in obstore.get_ranges(store, key, starts=starts, lengths=lengths)]
-
-
-class _source_errors:
-    """Turn object-store and parser errors into errors that name the input."""
-
-    def __init__(self, url: str):
-        self.url = url
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, error: Any, tb: Any) -> bool:
-        if error is None or isinstance(error, SourceError):
-            return False
-        from obstore.exceptions import (
-            NotFoundError,
-            PermissionDeniedError,
-            UnauthenticatedError,
-        )
-
-        cause = _first_line(error)
-        if isinstance(error, NotFoundError | FileNotFoundError) or (
-            "404" in cause or "not found" in cause.lower()
-        ):
-            raise SourceNotFoundError(f"{self.url}: not found (404).") from None
-        if isinstance(error, PermissionDeniedError | UnauthenticatedError) or (
-            "403" in cause or "401" in cause
-        ):
-            raise SourceAccessError(
-                f"{self.url}: access refused ({cause}). Check the credentials in the "
-                "environment or storage_options."
-            ) from None
-        if isinstance(error, OSError | ValueError | KeyError | TypeError):
-            raise InputFormatError(
-                f"{self.url}: could not read its header as a virtual dataset: {cause}"
-            ) from None
-        return False
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
-
-
-# --- object stores ----------------------------------------------------------------
-
-_REGISTRY_LOCK = threading.Lock()
-_REGISTRIES: dict[tuple[str, str], ObjectStoreRegistry] = {}
-
-
-def registry_for(
-    url: str, storage_options: dict[str, Any], retry: RetryPolicy
-) -> ObjectStoreRegistry:
-    """A registry that resolves ``url``; one per store prefix and options, per process."""
-    from obspec_utils.registry import ObjectStoreRegistry
-
-    prefix = store_prefix(url)
-    key = (prefix, repr(sorted(storage_options.items())))
-    with _REGISTRY_LOCK:
-        registry = _REGISTRIES.get(key)
-        if registry is None:
-            registry = ObjectStoreRegistry({prefix: _store(prefix, storage_options, retry)})
-            _REGISTRIES[key] = registry
-        return registry
-
-
-def store_prefix(url: str) -> str:
-    """The part of ``url`` that names its store: ``scheme://host/`` or ``file:///``."""
-    parts = urlsplit(url)
-    if parts.scheme == "file":
-        return "file:///"
-    return f"{parts.scheme}://{parts.netloc}/"
-
-
-def _store(prefix: str, options: dict[str, Any], retry: RetryPolicy) -> Any:
-    from obstore.store import GCSStore, HTTPStore, LocalStore, S3Store
-
-    scheme, _, host = prefix.partition("://")
-    host = host.rstrip("/")
-    client = {"timeout": f"{retry.timeout:g}s", "connect_timeout": f"{retry.timeout:g}s"}
-    retries: Any = {
-        "max_retries": max(0, retry.attempts - 1),
-        "retry_timeout": dt.timedelta(seconds=retry.timeout * retry.attempts),
-        "backoff": {
-            "init_backoff": dt.timedelta(seconds=retry.base_delay),
-            "max_backoff": dt.timedelta(seconds=retry.max_delay),
-            "base": 2,
-        },
-    }
-    if scheme == "file":
-        return LocalStore()
-    if scheme in ("http", "https"):
-        client["allow_http"] = scheme == "http"
-        return HTTPStore.from_url(prefix, client_options=client, retry_config=retries)
-    if scheme == "s3":
-        config, endpoint = _s3_config(options)
-        if endpoint.startswith("http://"):
-            client["allow_http"] = True
-        return S3Store(host, config=config, client_options=client, retry_config=retries)
-    if scheme in ("gs", "gcs"):
-        return GCSStore(host, client_options=client, retry_config=retries)
-    raise SourceError(
-        f"{prefix}: virtual datasets read inputs over http(s), s3, gs or file URLs; "
-        f"got {scheme!r}. Use the zarr output for these inputs."
-    )
-
-
-def s3_endpoint(options: dict[str, Any]) -> str:
-    """The S3 endpoint from s3fs-style ``storage_options`` or the environment ('' for AWS)."""
-    import os
-
-    client_kwargs = options.get("client_kwargs") or {}
-    return str(
-        options.get("endpoint_url")
-        or client_kwargs.get("endpoint_url")
-        or os.environ.get("AWS_ENDPOINT_URL_S3")
-        or os.environ.get("AWS_ENDPOINT_URL")
-        or ""
-    )
-
-
-def _s3_config(options: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """obstore's S3 settings from s3fs-style ``storage_options`` and the environment."""
-    import os
-
-    client_kwargs = options.get("client_kwargs") or {}
-    endpoint = s3_endpoint(options)
-    config: dict[str, Any] = {}
-    if endpoint:
-        config["endpoint"] = endpoint
-    region = client_kwargs.get("region_name") or os.environ.get("AWS_DEFAULT_REGION")
-    if region:
-        config["region"] = region
-    if options.get("anon"):
-        config["skip_signature"] = True
-    if options.get("key") and options.get("secret"):
-        config["access_key_id"] = options["key"]
-        config["secret_access_key"] = options["secret"]
-        if options.get("token"):
-            config["session_token"] = options["token"]
-    return config, endpoint

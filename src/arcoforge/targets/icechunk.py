@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import xarray as xr
 
 from arcoforge.errors import TargetError
-from arcoforge.sources.virtual import s3_endpoint
+from arcoforge.sources.stores import s3_endpoint
 
 BRANCH = "main"
 _MISSING = (
