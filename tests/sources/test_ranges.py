@@ -58,15 +58,22 @@ def test_a_short_fetch_is_an_error() -> None:
 def test_fetch_edges_of_local_files(tmp_path: Path) -> None:
     big = tmp_path / "big.bin"
     big.write_bytes(np.arange(3 * EDGE_BYTES, dtype=np.uint8).tobytes())
+    meeting = tmp_path / "meeting.bin"
+    meeting.write_bytes(
+        np.arange(EDGE_BYTES * 3 // 2, dtype=np.uint16).tobytes()[: EDGE_BYTES * 3 // 2]
+    )
     (tmp_path / "small.bin").write_bytes(b"abc")
     (tmp_path / "empty.bin").write_bytes(b"")
     prefix = str(tmp_path).lstrip("/")
-    names = ["big.bin", "small.bin", "empty.bin", "gone.bin"]
+    names = ["big.bin", "meeting.bin", "small.bin", "empty.bin", "gone.bin"]
     found = fetch_edges(LocalStore(), [f"{prefix}/{n}" for n in names])
-    b, s, e, gone = found
+    b, m, s, e, gone = found
     assert isinstance(b, RangeFile) and isinstance(s, RangeFile) and isinstance(e, RangeFile)
     assert b.size == 3 * EDGE_BYTES and b.pread(0, 4) == big.read_bytes()[:4]
     assert b.pread(b.size - 4, 4) == big.read_bytes()[-4:] and b.fetches == 0
+    assert sorted(b.pieces) == [0, 2 * EDGE_BYTES]
+    # edges that meet or overlap are one piece: any read inside the file fetches nothing
+    assert isinstance(m, RangeFile) and m.pieces == {0: meeting.read_bytes()}
     assert s.read() == b"abc" and e.size == 0 and e.read() == b""
     assert isinstance(gone, BaseException) and "gone.bin" in str(gone)
 

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections import defaultdict
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,15 +14,14 @@ from arcoforge.plan.virtual import combine_virtual, content_hash, source_chunks
 from arcoforge.recipe.pattern import Index
 from arcoforge.recipe.spec import ReferenceFormat
 from arcoforge.sources.cache import cache_key
+from arcoforge.sources.feed import EdgeFeed
 from arcoforge.sources.layout import Layouts
-from arcoforge.sources.ranges import RangeFile
-from arcoforge.sources.retry import RetryPolicy
-from arcoforge.sources.stores import registry_for, store_prefix
+from arcoforge.sources.stores import store_prefix
 from arcoforge.sources.virtual import (
     Stamp,
     VirtualInput,
-    fetch_sources,
     folded,
+    import_parsers,
     open_virtual,
     read_virtual,
 )
@@ -35,20 +31,21 @@ MARK_EVERY = 16
 
 
 def virtualize_batch(
-    ctx: RunContext, batch: list[tuple[Index, str]], layouts: Layouts
+    ctx: RunContext, batch: list[tuple[Index, str]], layouts: Layouts, feed: EdgeFeed
 ) -> list[VirtualInput]:
     """Open a batch of inputs as virtual datasets, leaving progress markers on the way.
 
-    Their headers' edges are fetched concurrently, a few files ahead of the one being
-    parsed (see :mod:`arcoforge.sources.ranges`); inputs laid out like one met before
-    are made from it (see :mod:`arcoforge.sources.layout`), consecutive ones along the
-    concat dim together (see :mod:`arcoforge.sources.fold`). A marker named
-    ``<key>.<n>`` stands for ``n`` inputs read.
+    Their headers' edges are fetched by ``feed``'s process while this one parses (see
+    :mod:`arcoforge.sources.feed`); inputs laid out like one met before are made from
+    it (see :mod:`arcoforge.sources.layout`), consecutive ones along the concat dim
+    together (see :mod:`arcoforge.sources.fold`). A marker named ``<key>.<n>`` stands
+    for ``n`` inputs read.
     """
     urls = [url for _, url in batch]
-    fetched = prefetch(urls, ctx.source_options, ctx.retry)
     out: list[VirtualInput | Stamp] = []
     unmarked = 0
+    fetched = feed.fetch(urls)
+    import_parsers()  # while the first edges are on their way
     for (index, url), source in zip(batch, fetched, strict=True):
         with reporting(ctx, f"reading the header of {url}"):
             if isinstance(source, BaseException):
@@ -70,34 +67,6 @@ def virtualize_batch(
     dim = ctx.concat_dims[0] if len(ctx.concat_dims) == 1 else None
     with reporting(ctx, f"combining the headers of {urls[0]} and the next {len(urls) - 1}"):
         return folded(out, dim)
-
-
-def prefetch(
-    urls: list[str], options: dict[str, Any], retry: RetryPolicy, step: int = 16
-) -> Iterator[RangeFile | BaseException]:
-    """The fetched edges of each of ``urls``, in order; the next ``step`` fetched meanwhile."""
-    parts = [urls[i : i + step] for i in range(0, len(urls), step)]
-
-    def fetch(part: list[str]) -> list[RangeFile | BaseException]:
-        by_store: dict[str, list[int]] = defaultdict(list)
-        for i, url in enumerate(part):
-            by_store[store_prefix(url)].append(i)
-        found: dict[int, RangeFile | BaseException] = {}
-        for positions in by_store.values():
-            mine = [part[i] for i in positions]
-            registry = registry_for(mine[0], options, retry)
-            found.update(zip(positions, fetch_sources(registry, mine), strict=True))
-        return [found[i] for i in range(len(part))]
-
-    if not parts:
-        return
-    with ThreadPoolExecutor(1, thread_name_prefix="arcoforge-prefetch") as pool:
-        pending = pool.submit(fetch, parts[0])
-        for k in range(len(parts)):
-            found = pending.result()
-            if k + 1 < len(parts):
-                pending = pool.submit(fetch, parts[k + 1])
-            yield from found
 
 
 def with_full_firsts(ctx: RunContext, inputs: list[VirtualInput]) -> list[VirtualInput]:

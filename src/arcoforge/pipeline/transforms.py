@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from arcoforge.plan.header import HeaderSet, InputHeader
     from arcoforge.plan.plan import TaskWork
     from arcoforge.sources.cache import CachedInput
+    from arcoforge.sources.feed import EdgeFeed
     from arcoforge.sources.layout import Layouts
 
 _NS = "arcoforge"
@@ -176,18 +177,26 @@ class _Virtualize(beam.DoFn):
     def __init__(self, ctx: RunContext):
         self.ctx = ctx
         self.inputs = Metrics.counter(_NS, "virtual-items")
-        self.layouts: Layouts | None = None  # made where the DoFn runs (it holds a lock)
+        # Made where the DoFn runs: the layouts hold a lock, the feed a child process.
+        self.layouts: Layouts | None = None
+        self.feed: EdgeFeed | None = None
 
     def process(self, batch: list[tuple[Index, str]]) -> Iterator[bytes]:
-        if self.layouts is None:
+        if self.layouts is None or self.feed is None:
+            from arcoforge.sources.feed import EdgeFeed
             from arcoforge.sources.layout import Layouts
 
             self.layouts = Layouts()
-        # Parsed one after another (h5py runs one parse at a time in a process), with
-        # the next files' headers fetched meanwhile.
-        inputs = _references().virtualize_batch(self.ctx, batch, self.layouts)
+            self.feed = EdgeFeed(self.ctx.source_options, self.ctx.retry)
+        # Parsed one after another (h5py runs one parse at a time in a process), while
+        # the feed's process fetches the next files' headers.
+        inputs = _references().virtualize_batch(self.ctx, batch, self.layouts, self.feed)
         self.inputs.inc(len(batch))
         yield pickle.dumps(inputs, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def teardown(self) -> None:
+        if self.feed is not None:
+            self.feed.close()
 
 
 @dataclass
@@ -276,9 +285,13 @@ def build(pipeline: beam.Pipeline, inputs: list[tuple[Index, str]], ctx: RunCont
         )
 
 
-#: Inputs per batch of header reads: their edges are fetched while earlier ones are parsed.
-HEADER_BATCH = 64
+#: Inputs per batch of header reads, at most. A batch is one request to the process that
+#: fetches edges (each waits for its first file) and one pickled element; larger batches
+#: leave fewer for worker processes to share.
+HEADER_BATCH = 256
 
 
-def _batches(inputs: list[tuple[Index, str]], n: int) -> list[list[tuple[Index, str]]]:
-    return [inputs[i : i + n] for i in range(0, len(inputs), n)]
+def _batches(inputs: list[tuple[Index, str]], most: int) -> list[list[tuple[Index, str]]]:
+    """``inputs`` in as few batches of at most ``most`` as can be, of nearly equal sizes."""
+    count = -(-len(inputs) // most)
+    return [inputs[k * len(inputs) // count : (k + 1) * len(inputs) // count] for k in range(count)]

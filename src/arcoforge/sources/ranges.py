@@ -20,8 +20,8 @@ from typing import Any
 EDGE_BYTES = 64 * 1024
 #: Bytes fetched by a read that misses the fetched ranges (aligned to this size).
 BLOCK_BYTES = 64 * 1024
-#: Requests in flight at once while fetching edges.
-MAX_IN_FLIGHT = 32
+#: Files whose edges are fetched at once (two requests each).
+MAX_IN_FLIGHT = 16
 
 
 class RangeFile(io.RawIOBase):
@@ -47,6 +47,11 @@ class RangeFile(io.RawIOBase):
         i = bisect.bisect_left(self._starts, start)
         self._starts.insert(i, start)
         self._pieces.insert(i, data)
+
+    @property
+    def pieces(self) -> dict[int, bytes]:
+        """The bytes held so far, by the offset they start at."""
+        return dict(zip(self._starts, self._pieces, strict=True))
 
     def pread(self, offset: int, length: int) -> bytes:
         """``length`` bytes from ``offset`` (fewer at the end of the file)."""
@@ -105,29 +110,41 @@ def fetch_edges(store: Any, paths: Sequence[str]) -> list[RangeFile | BaseExcept
 async def _fetch_all(store: Any, paths: list[str]) -> list[RangeFile | BaseException]:
     limit = asyncio.Semaphore(MAX_IN_FLIGHT)
     return await asyncio.gather(
-        *(_fetch_one(store, path, limit) for path in paths), return_exceptions=True
+        *(fetch_one(store, path, limit) for path in paths), return_exceptions=True
     )
 
 
-async def _fetch_one(store: Any, path: str, limit: asyncio.Semaphore) -> RangeFile:
+async def fetch_one(store: Any, path: str, limit: asyncio.Semaphore) -> RangeFile:
+    """A :class:`RangeFile` holding both edges of ``path``, fetched at once.
+
+    The two requests share one of ``limit``'s places, so files complete in the order
+    they were asked for. The tail is asked for as a suffix, whose size need not be known.
+    """
     import obstore
 
     async with limit:
-        try:
-            head = await obstore.get_async(store, path, options={"range": (0, EDGE_BYTES)})
-        except Exception:  # an empty file has no range to give; anything else re-raises
+        head, tail = await asyncio.gather(
+            obstore.get_async(store, path, options={"range": (0, EDGE_BYTES)}),
+            obstore.get_async(store, path, options={"range": {"suffix": EDGE_BYTES}}),
+            return_exceptions=True,
+        )
+        if isinstance(head, BaseException):  # an empty file has no range to give
             meta = await obstore.head_async(store, path)
             if int(meta["size"]):
-                raise
+                raise head
             return RangeFile(_no_fetch, 0)
         first = bytes(await head.bytes_async())
-    size = int(head.meta["size"])
-    pieces = {0: first}
-    if size > len(first):
-        tail_start = max(len(first), size - EDGE_BYTES)
-        async with limit:
-            tail = await obstore.get_range_async(store, path, start=tail_start, end=size)
-        pieces[tail_start] = bytes(tail)
+        size = int(head.meta["size"])
+        if size <= len(first):
+            return RangeFile(_no_fetch, size, {0: first})
+        if isinstance(tail, BaseException):
+            raise tail
+        last = bytes(await tail.bytes_async())
+    tail_start = size - len(last)
+    if tail_start <= len(first):  # the edges meet: the whole file
+        pieces = {0: first + last[len(first) - tail_start :]}
+    else:
+        pieces = {0: first, tail_start: last}
 
     def fetch(offset: int, length: int) -> bytes:
         return bytes(obstore.get_range(store, path, start=offset, length=length))

@@ -111,6 +111,17 @@ def read_virtual(
     return VirtualInput(index, url, found, _with_loaded(virtual, names, raw), tuple(names))
 
 
+def import_parsers() -> None:
+    """Import what parsing needs, about 0.5 s once: best done while waiting for bytes.
+
+    That is VirtualiZarr's parsers and h5py, and dask.array, which xarray imports
+    to check the type of the first virtual variable made.
+    """
+    import dask.array  # noqa: F401
+    import h5py  # noqa: F401
+    import virtualizarr.parsers  # noqa: F401
+
+
 def folded(items: list[VirtualInput | Stamp], dim: str | None) -> list[VirtualInput]:
     """``items`` as virtual inputs, each run of stamps consecutive along ``dim`` as one.
 
