@@ -264,6 +264,8 @@ def run_recipe(
             e = type(e)(found["message"])
         raise e from None
     except Exception as e:
+        if _interrupted(e):  # in-process, Beam re-raises Ctrl-C as a RuntimeError
+            raise KeyboardInterrupt from None
         reported = state.error()
         if reported is not None:
             raise reported from None
@@ -333,6 +335,18 @@ def workers_for(options: RunOptions, *, references_only: bool) -> int:
     if references_only and options.runner is RunnerName.DIRECT:
         return 1
     return default_workers()
+
+
+def _interrupted(error: BaseException) -> bool:
+    """Whether ``error`` was raised while handling a KeyboardInterrupt."""
+    seen: set[int] = set()
+    found: BaseException | None = error
+    while found is not None and id(found) not in seen:
+        if isinstance(found, KeyboardInterrupt):
+            return True
+        seen.add(id(found))
+        found = found.__cause__ or found.__context__
+    return False
 
 
 def _last_line(error: BaseException) -> str:

@@ -248,3 +248,25 @@ def test_worker_processes_by_default() -> None:
     dask = RunOptions(runner=RunnerName.DASK)
     assert workers_for(dask, references_only=True) == default_workers()
     assert workers_for(RunOptions(workers=3), references_only=True) == 3
+
+
+def test_ctrl_c_while_reading_headers_in_process_is_an_interruption(
+    tmp_path: Path, archive: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beam re-raises it as a RuntimeError in-process; the CLI must still see Ctrl-C."""
+    from arcoforge.pipeline import references
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(references, "read_virtual", interrupted)
+    recipe = write_recipe(
+        tmp_path / "recipe",
+        {
+            "sources": {"urls": [p.as_uri() for p in archive], "concat_dim": "time"},
+            "outputs": {"references": {"format": "json"}},
+        },
+    )
+    with pytest.raises(KeyboardInterrupt):
+        run_folder(recipe, tmp_path / "out")
+    assert not (tmp_path / "out" / "recipe.json").exists()
