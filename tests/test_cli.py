@@ -174,3 +174,18 @@ def test_a_bug_is_reported_as_one(monkeypatch: pytest.MonkeyPatch, capsys) -> No
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert "internal error: TypeError: simulated bug" in err and "--debug" in err
+
+
+def test_ctrl_c_says_the_run_can_be_started_again(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    import arcoforge.cli as cli
+    import arcoforge.recipe
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(arcoforge.recipe, "load_recipe", interrupted)
+    monkeypatch.setattr(sys, "argv", ["forge", "run", "anything"])
+    with pytest.raises(SystemExit) as info:
+        cli.main()
+    assert info.value.code == 130
+    assert "interrupted: a run can be started again to finish." in capsys.readouterr().err

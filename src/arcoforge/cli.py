@@ -210,6 +210,10 @@ def main() -> None:
     atexit.register(gc.freeze)
     try:
         app()
+    except SystemExit as e:
+        if e.code == 130:  # Typer ends a Ctrl-C this way, silently
+            err.print("[bold red]interrupted[/]: a run can be started again to finish.")
+        raise
     except KeyboardInterrupt:
         err.print("[bold red]interrupted[/]: a run can be started again to finish.")
         sys.exit(130)
