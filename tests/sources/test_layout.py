@@ -148,3 +148,74 @@ def test_a_chunk_larger_than_its_array_is_not_stamped(tmp_path: Path) -> None:
     ]
     assert inputs[0].dataset["flag"].data.metadata.chunks == (2,)  # trimmed by VirtualiZarr
     assert not any(vi.stamped for vi in inputs) and len(layouts) == 0
+
+
+def _probes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Count the h5py probes (each a file read through h5py's metadata)."""
+    from arcoforge.sources import layout
+
+    probed: list[str] = []
+    real = layout.probe
+
+    def counted(f: Any) -> Any:
+        probed.append(f.filename)
+        return real(f)
+
+    monkeypatch.setattr(layout, "probe", counted)
+    return probed
+
+
+@pytest.mark.parametrize("chunked_time", [False, True], ids=["contiguous", "chunked time"])
+def test_inputs_that_repeat_a_model_are_read_without_a_probe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunked_time: bool
+) -> None:
+    """Same size, same bytes but data: the model's probe, their own values and ranges."""
+    encoding: dict[str, Any] = {"sst": PACKED_INT16}
+    if chunked_time:  # loaded values then come through h5py, not from the bytes
+        encoding["time"] = {"chunksizes": (2,)}
+    files = write_files(make_sst(days=8), tmp_path, steps=2, encoding=encoding)
+    assert len({f.path.stat().st_size for f in files}) == 1
+    probed = _probes(monkeypatch)
+    layouts = Layouts()
+    repeated = _open(files, layouts)
+    assert len(probed) == 1 and [vi.stamped for vi in repeated] == [False, True, True, True]
+    for r, f in zip(repeated, _open(files, None), strict=True):
+        _same(r.dataset, f.dataset)
+    times = combine_virtual(repeated, concat_dims=("time",))["time"].values
+    assert len(set(times.tolist())) == 8
+
+
+def test_a_metadata_byte_of_its_own_means_a_probe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def history(i: int, ds: xr.Dataset) -> xr.Dataset:
+        return ds.assign_attrs(history=f"file {i}")  # same length, other bytes
+
+    files = write_files(make_sst(days=3), tmp_path, steps=1, per_file=history)
+    assert len({f.path.stat().st_size for f in files}) == 1
+    probed = _probes(monkeypatch)
+    inputs = _open(files, Layouts())
+    assert len(probed) == 3 and [vi.stamped for vi in inputs] == [False, True, True]
+
+
+def test_a_model_is_kept_only_if_its_parse_read_just_the_edges(tmp_path: Path) -> None:
+    from arcoforge.sources import layout
+    from arcoforge.sources.ranges import RangeFile
+
+    (f,) = write_files(make_sst(days=1), tmp_path)
+    data = f.path.read_bytes()
+    source = RangeFile(lambda o, n: data[o : o + n], len(data), {0: data[:64]})
+    import h5py
+
+    with h5py.File(source, "r") as h5:
+        probed = layout.probe(h5)
+        raw = layout.raw_values(h5, ("time",))
+    assert probed is not None and source.fetches > 0
+    assert layout.model_of(source, probed, raw) is None
+    whole = RangeFile(lambda o, n: b"", len(data), {0: data})
+    model = layout.model_of(whole, probed, raw)
+    assert model is not None and layout.repeats(model, whole)
+    # every stored byte of every dataset is left out of the comparison, nothing else
+    checked = sum(b - a for _, a, b in model.checked)
+    stored = sum(n for s in probed.stored.values() for _, _, n in s.entries)
+    assert checked + stored == len(data)

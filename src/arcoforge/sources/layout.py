@@ -8,6 +8,12 @@ attributes that decide decoding and the netCDF dimension ids, and the byte range
 its chunks. An input whose probe matches a parsed one (its *layout*) takes that one's
 virtual dataset with its own byte ranges and its own small coordinates, decoded with
 its own time units; any other input is parsed in full and becomes a layout.
+
+Files of an uncompressed archive are often more alike still: the same size, and the
+same bytes everywhere but in their data. An input whose fetched edges repeat its
+layout's *model* (the parsed input's edges, outside every dataset's stored bytes) is
+read by h5py exactly as that one was, so it takes the model's probe without a parse
+(see :class:`Model`).
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ import h5py
 import numpy as np
 import xarray as xr
 from xarray.conventions import decode_cf_variables
+
+from arcoforge.sources.ranges import RangeFile
 
 #: Attributes that change how stored values decode: part of a layout.
 LAYOUT_ATTRS = ("scale_factor", "add_offset", "_FillValue", "missing_value", "_Unsigned")
@@ -51,6 +59,27 @@ class Probe:
     stored: dict[str, Stored]
 
 
+@dataclass(frozen=True)
+class Model:
+    """The bytes of a parsed input that a later one must repeat to be read as it was.
+
+    HDF5 reads a file by following addresses from its first bytes; datasets' stored
+    bytes (data) hold none of them. If the parse of the model read nothing outside
+    its fetched edges, a file of the same size whose edges hold the same bytes outside
+    data gets every read the model got, and so the same probe: same datasets,
+    attributes and byte ranges. Only its data, and so its loaded values, may differ.
+    """
+
+    size: int
+    probe: Probe
+    #: the fetched pieces, by offset
+    pieces: dict[int, bytes]
+    #: the parts of the pieces that are not data: (piece offset, start, end) within it
+    checked: tuple[tuple[int, int, int], ...]
+    #: each loaded variable's stored dtype and shape
+    kinds: dict[str, tuple[str, tuple[int, ...]]]
+
+
 @dataclass
 class Layout:
     """A parsed input's virtual dataset, and what its loaded variables held before decoding."""
@@ -62,6 +91,8 @@ class Layout:
     #: the loaded variables that hold times, decoded with each input's own units
     timed: tuple[str, ...]
     own: dict[str, dict[str, str]]
+    #: the parsed input's bytes, if later ones may repeat them (see :class:`Model`)
+    model: Model | None = None
 
 
 def probe(f: h5py.File) -> Probe | None:
@@ -171,6 +202,57 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+# --- inputs that repeat a model's bytes -------------------------------------------
+
+
+def model_of(source: RangeFile, probe_: Probe, raw: dict[str, np.ndarray]) -> Model | None:
+    """The :class:`Model` of an input parsed from ``source``, if the parse read nothing else."""
+    if source.fetches:
+        return None
+    data = sorted((off, off + n) for s in probe_.stored.values() for _, off, n in s.entries)
+    checked = []
+    for start, piece in source.pieces.items():
+        pos, end = start, start + len(piece)
+        for a, b in data:
+            if b <= pos or a >= end:
+                continue
+            if a > pos:
+                checked.append((start, pos - start, a - start))
+            pos = max(pos, b)
+        if pos < end:
+            checked.append((start, pos - start, end - start))
+    kinds = {n: (a.dtype.str, a.shape) for n, a in raw.items()}
+    return Model(source.size, probe_, source.pieces, tuple(checked), kinds)
+
+
+def repeats(model: Model, source: RangeFile) -> bool:
+    """Whether ``source`` holds ``model``'s bytes everywhere but in data."""
+    if source.size != model.size:
+        return False
+    theirs = source.pieces
+    for start, piece in model.pieces.items():
+        other = theirs.get(start)
+        if other is None or len(other) < len(piece):
+            return False
+    return all(model.pieces[start][a:b] == theirs[start][a:b] for start, a, b in model.checked)
+
+
+def raw_from(model: Model, source: RangeFile) -> dict[str, np.ndarray] | None:
+    """The stored values of the loaded variables, read from ``source`` at the model's
+    byte ranges; None if one of them is chunked (then read them through h5py)."""
+    out = {}
+    for name, (dtype, shape) in model.kinds.items():
+        where = model.probe.stored[name]
+        if where.chunks is not None:
+            return None
+        ((_, offset, length),) = where.entries
+        kind = np.dtype(dtype)
+        if length != kind.itemsize * int(np.prod(shape)):
+            return None
+        out[name] = np.frombuffer(source.pread(offset, length), dtype=kind).reshape(shape).copy()
+    return out
+
+
 # --- the layouts of one run -------------------------------------------------------
 
 
@@ -181,6 +263,8 @@ class Layouts:
         self._limit = limit
         self._lock = threading.Lock()
         self._layouts: OrderedDict[tuple[Any, ...], Layout] = OrderedDict()
+        #: the layout with a model of each file size, by its key
+        self._sized: dict[int, tuple[Any, ...]] = {}
 
     def __len__(self) -> int:
         return len(self._layouts)
@@ -193,12 +277,24 @@ class Layouts:
                 self._layouts.move_to_end(key)
             return found
 
+    def repeated(self, source: RangeFile) -> Layout | None:
+        """The layout whose model ``source`` repeats (see :class:`Model`), if any."""
+        with self._lock:
+            key = self._sized.get(source.size)
+            found = None if key is None else self._layouts.get(key)
+        if found is None or found.model is None or not repeats(found.model, source):
+            return None
+        return self.known(key)  # type: ignore[arg-type]
+
     def remember(self, key: tuple[Any, ...], layout: Layout) -> None:
         """Keep ``layout`` for the inputs whose probe gives ``key``."""
         with self._lock:
             self._layouts[key] = layout
+            if layout.model is not None:
+                self._sized[layout.model.size] = key
             while len(self._layouts) > self._limit:
-                self._layouts.popitem(last=False)
+                gone, _ = self._layouts.popitem(last=False)
+                self._sized = {n: k for n, k in self._sized.items() if k != gone}
 
 
 # --- an input from its layout ------------------------------------------------------

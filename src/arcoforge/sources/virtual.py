@@ -189,6 +189,13 @@ def _open_hdf5(
 
     probed = None
     if layouts is not None:
+        twin = layouts.repeated(source)
+        if twin is not None and twin.model is not None:
+            raw = layout.raw_from(twin.model, source)
+            if raw is None:
+                with h5py.File(source, "r") as f:
+                    raw = layout.raw_values(f, twin.loaded)
+            return Stamp(index, url, twin, twin.model.probe, raw, twin.own)
         with h5py.File(source, "r") as f:
             probed = layout.probe(f)
             known = None if probed is None else layouts.known(probed.key)
@@ -212,7 +219,8 @@ def _open_hdf5(
     dataset = _with_loaded(virtual, names, raw)
     if probed is not None and layouts is not None:
         values = {n: raw[n].tobytes() for n in names}
-        found = layout.Layout(dataset, tuple(names), values, attrs, timed, own)
+        model = layout.model_of(source, probed, raw)
+        found = layout.Layout(dataset, tuple(names), values, attrs, timed, own, model)
         if layout.fits(found, probed):
             layouts.remember(probed.key, found)
     return VirtualInput(index, url, FileType.NETCDF4, dataset, tuple(names))
