@@ -197,7 +197,10 @@ def _workers(forge_args: list[str]) -> str:
     """How the forge contender's headers are read, from its extra options."""
     if "--workers" in forge_args:
         return f"{forge_args[forge_args.index('--workers') + 1]} worker processes"
-    return "headers read in the launcher process, the default for a references-only run"
+    return (
+        "headers parsed in the launcher process, their edges fetched by a child process: "
+        "the default for a references-only run"
+    )
 
 
 def forge_run_args(recipe: str, out: str, extra: list[str]) -> list[str]:
