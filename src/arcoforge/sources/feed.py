@@ -98,14 +98,11 @@ class EdgeFeed:
         try:
             return pickle.load(out)  # type: ignore[no-any-return]
         except (EOFError, pickle.UnpicklingError, OSError):
-            proc = self._proc
-            self._proc = None
+            proc, self._proc = self._proc, None
             why = "it was stopped"
             if proc is not None:
-                _stop(proc)
-                err = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
-                lines = err.strip().splitlines()
-                why = f"exit status {proc.returncode}" + (f": {lines[-1]}" if lines else "")
+                last = _stop(proc)
+                why = f"exit status {proc.returncode}" + (f": {last}" if last else "")
             raise PipelineError(
                 f"the process fetching the inputs' headers stopped ({why})."
             ) from None
@@ -126,18 +123,22 @@ def _widen(stream: IO[bytes]) -> None:
         pass  # the default capacity works, a little slower
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def _stop(proc: subprocess.Popen[bytes]) -> str:
+    """Stop ``proc`` (it ends when its input closes) and return the last line it wrote."""
     for stream in (proc.stdin, proc.stdout):
-        try:
+        with contextlib.suppress(OSError):
             if stream is not None:
                 stream.close()
-        except OSError:
-            pass
     try:
         proc.wait(timeout=5)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+    if proc.stderr is None or proc.stderr.closed:
+        return ""
+    with proc.stderr:
+        lines = proc.stderr.read().decode("utf-8", "replace").strip().splitlines()
+    return lines[-1] if lines else ""
 
 
 # --- the child process -------------------------------------------------------------
@@ -171,19 +172,20 @@ async def _answer(
         try:
             found = await task
             frame: tuple[Any, ...] = ("edges", found.size, found.pieces)
-        except BaseException as e:
+        except Exception as e:
             frame = _error_frame(url, e)
         pickle.dump(frame, out, protocol=pickle.HIGHEST_PROTOCOL)
         out.flush()
 
 
-def _error_frame(url: str, error: BaseException) -> tuple[str, str, str]:
+def _error_frame(url: str, error: Exception) -> tuple[str, str, str]:
+    """The error that names ``url`` (see :class:`source_errors`), as a frame."""
     try:
         with source_errors(url):
             raise error
     except SourceError as e:
         return ("error", type(e).__name__, str(e))
-    except BaseException as e:
+    except Exception as e:
         return ("error", "SourceError", f"{url}: {type(e).__name__}: {e}")
     raise AssertionError("unreachable")
 
