@@ -270,3 +270,24 @@ def test_ctrl_c_while_reading_headers_in_process_is_an_interruption(
     with pytest.raises(KeyboardInterrupt):
         run_folder(recipe, tmp_path / "out")
     assert not (tmp_path / "out" / "recipe.json").exists()
+
+
+def test_a_lost_edge_fetching_process_is_one_clear_error(
+    tmp_path: Path, archive: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from arcoforge.errors import PipelineError
+    from arcoforge.sources import feed
+
+    broken = "import sys; sys.stderr.write('simulated crash\\n'); sys.exit(3)"
+    monkeypatch.setattr(feed, "COMMAND", (sys.executable, "-c", broken))
+    recipe = write_recipe(
+        tmp_path / "recipe",
+        {
+            "sources": {"urls": [p.as_uri() for p in archive], "concat_dim": "time"},
+            "outputs": {"references": {"format": "json"}},
+        },
+    )
+    message = r"^the process fetching the inputs' headers stopped \(exit status 3: simulated crash"
+    with pytest.raises(PipelineError, match=message):
+        run_folder(recipe, tmp_path / "out")
+    assert not (tmp_path / "out" / "recipe.json").exists()

@@ -46,8 +46,9 @@ def virtualize_batch(
     unmarked = 0
     fetched = feed.fetch(urls)
     import_parsers()  # while the first edges are on their way
-    for (index, url), source in zip(batch, fetched, strict=True):
+    for index, url in batch:
         with reporting(ctx, f"reading the header of {url}"):
+            source = next(fetched)  # a lost feed process is reported like any failure
             if isinstance(source, BaseException):
                 raise source
             vi = read_virtual(

@@ -28,6 +28,8 @@ from arcoforge.sources.stores import range_reader, registry_for, source_errors
 
 #: A pipe's capacity, asked for the child's output: a few files' edges.
 PIPE_BYTES = 1 << 20
+#: The child's command.
+COMMAND = (sys.executable, "-m", "arcoforge.sources.feed")
 
 
 class EdgeFeed:
@@ -81,7 +83,7 @@ class EdgeFeed:
             return self._proc
         self.close()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "arcoforge.sources.feed"],
+            COMMAND,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
