@@ -209,11 +209,10 @@ def test_a_model_is_kept_only_if_its_parse_read_just_the_edges(tmp_path: Path) -
 
     with h5py.File(source, "r") as h5:
         probed = layout.probe(h5)
-        raw = layout.raw_values(h5, ("time",))
     assert probed is not None and source.fetches > 0
-    assert layout.model_of(source, probed, raw) is None
+    assert layout.model_of(source, probed) is None
     whole = RangeFile(lambda o, n: b"", len(data), {0: data})
-    model = layout.model_of(whole, probed, raw)
+    model = layout.model_of(whole, probed)
     assert model is not None and layout.repeats(model, whole)
     # every stored byte of every dataset is left out of the comparison, nothing else
     checked = sum(b - a for _, a, b in model.checked)

@@ -76,8 +76,6 @@ class Model:
     pieces: dict[int, bytes]
     #: the parts of the pieces that are not data: (piece offset, start, end) within it
     checked: tuple[tuple[int, int, int], ...]
-    #: each loaded variable's stored dtype and shape
-    kinds: dict[str, tuple[str, tuple[int, ...]]]
 
 
 @dataclass
@@ -91,6 +89,8 @@ class Layout:
     #: the loaded variables that hold times, decoded with each input's own units
     timed: tuple[str, ...]
     own: dict[str, dict[str, str]]
+    #: each loaded variable's stored dtype and shape
+    kinds: dict[str, tuple[str, tuple[int, ...]]]
     #: the parsed input's bytes, if later ones may repeat them (see :class:`Model`)
     model: Model | None = None
 
@@ -205,7 +205,7 @@ def _text(value: Any) -> str:
 # --- inputs that repeat a model's bytes -------------------------------------------
 
 
-def model_of(source: RangeFile, probe_: Probe, raw: dict[str, np.ndarray]) -> Model | None:
+def model_of(source: RangeFile, probe_: Probe) -> Model | None:
     """The :class:`Model` of an input parsed from ``source``, if the parse read nothing else."""
     if source.fetches:
         return None
@@ -221,8 +221,7 @@ def model_of(source: RangeFile, probe_: Probe, raw: dict[str, np.ndarray]) -> Mo
             pos = max(pos, b)
         if pos < end:
             checked.append((start, pos - start, end - start))
-    kinds = {n: (a.dtype.str, a.shape) for n, a in raw.items()}
-    return Model(source.size, probe_, source.pieces, tuple(checked), kinds)
+    return Model(source.size, probe_, source.pieces, tuple(checked))
 
 
 def repeats(model: Model, source: RangeFile) -> bool:
@@ -237,12 +236,13 @@ def repeats(model: Model, source: RangeFile) -> bool:
     return all(model.pieces[start][a:b] == theirs[start][a:b] for start, a, b in model.checked)
 
 
-def raw_from(model: Model, source: RangeFile) -> dict[str, np.ndarray] | None:
-    """The stored values of the loaded variables, read from ``source`` at the model's
-    byte ranges; None if one of them is chunked (then read them through h5py)."""
+def raw_from(layout: Layout, probe_: Probe, source: RangeFile) -> dict[str, np.ndarray] | None:
+    """The stored values of ``layout``'s loaded variables in the input probed as ``probe_``,
+    read from ``source`` at their byte ranges; None if one of them is chunked (then read
+    them through h5py)."""
     out = {}
-    for name, (dtype, shape) in model.kinds.items():
-        where = model.probe.stored[name]
+    for name, (dtype, shape) in layout.kinds.items():
+        where = probe_.stored[name]
         if where.chunks is not None:
             return None
         ((_, offset, length),) = where.entries

@@ -191,7 +191,7 @@ def _open_hdf5(
     if layouts is not None:
         twin = layouts.repeated(source)
         if twin is not None and twin.model is not None:
-            raw = layout.raw_from(twin.model, source)
+            raw = layout.raw_from(twin, twin.model.probe, source)
             if raw is None:
                 with h5py.File(source, "r") as f:
                     raw = layout.raw_values(f, twin.loaded)
@@ -200,7 +200,7 @@ def _open_hdf5(
             probed = layout.probe(f)
             known = None if probed is None else layouts.known(probed.key)
             if known is not None and probed is not None:
-                raw = layout.raw_values(f, known.loaded)
+                raw = layout.raw_from(known, probed, source) or layout.raw_values(f, known.loaded)
                 own = layout.own_attrs(f, known.timed)
                 return Stamp(index, url, known, probed, raw, own)
     from virtualizarr.parsers import HDFParser
@@ -219,8 +219,9 @@ def _open_hdf5(
     dataset = _with_loaded(virtual, names, raw)
     if probed is not None and layouts is not None:
         values = {n: raw[n].tobytes() for n in names}
-        model = layout.model_of(source, probed, raw)
-        found = layout.Layout(dataset, tuple(names), values, attrs, timed, own, model)
+        kinds = {n: (raw[n].dtype.str, raw[n].shape) for n in names}
+        model = layout.model_of(source, probed)
+        found = layout.Layout(dataset, tuple(names), values, attrs, timed, own, kinds, model)
         if layout.fits(found, probed):
             layouts.remember(probed.key, found)
     return VirtualInput(index, url, FileType.NETCDF4, dataset, tuple(names))
