@@ -106,3 +106,18 @@ def test_close_stops_the_child(http_server: SourceServer) -> None:
     assert proc is not None and proc.poll() is None
     feed.close()
     assert proc.poll() == 0
+
+
+def test_the_child_imports_nothing_heavy() -> None:
+    """It starts at every run: pandas, xarray, h5py or Beam would cost it about 0.6 s."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, arcoforge.sources.feed; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'pandas', 'xarray', 'h5py', 'apache_beam', 'fsspec', 'zarr', 'numpy'}))"
+    )
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip() == "[]"

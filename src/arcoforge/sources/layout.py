@@ -237,9 +237,11 @@ def repeats(model: Model, source: RangeFile) -> bool:
 
 
 def raw_from(layout: Layout, probe_: Probe, source: RangeFile) -> dict[str, np.ndarray] | None:
-    """The stored values of ``layout``'s loaded variables in the input probed as ``probe_``,
-    read from ``source`` at their byte ranges; None if one of them is chunked (then read
-    them through h5py)."""
+    """The stored values of ``layout``'s loaded variables, read from ``source``'s bytes.
+
+    Their byte ranges are those ``probe_`` found; None if one of them is chunked (then
+    read them through h5py, see :func:`raw_values`).
+    """
     out = {}
     for name, (dtype, shape) in layout.kinds.items():
         where = probe_.stored[name]
@@ -282,9 +284,9 @@ class Layouts:
         with self._lock:
             key = self._sized.get(source.size)
             found = None if key is None else self._layouts.get(key)
-        if found is None or found.model is None or not repeats(found.model, source):
+        if key is None or found is None or found.model is None:
             return None
-        return self.known(key)  # type: ignore[arg-type]
+        return self.known(key) if repeats(found.model, source) else None
 
     def remember(self, key: tuple[Any, ...], layout: Layout) -> None:
         """Keep ``layout`` for the inputs whose probe gives ``key``."""

@@ -200,7 +200,9 @@ def _open_hdf5(
             probed = layout.probe(f)
             known = None if probed is None else layouts.known(probed.key)
             if known is not None and probed is not None:
-                raw = layout.raw_from(known, probed, source) or layout.raw_values(f, known.loaded)
+                raw = layout.raw_from(known, probed, source)
+                if raw is None:
+                    raw = layout.raw_values(f, known.loaded)
                 own = layout.own_attrs(f, known.timed)
                 return Stamp(index, url, known, probed, raw, own)
     from virtualizarr.parsers import HDFParser
