@@ -36,7 +36,7 @@ format: $(BIN)/forge
 bench: $(BIN)/forge
 	$(BIN)/python bench/copy_benchmark.py
 
-## bench-references: the references benchmark against kerchunk (about 5 minutes)
+## bench-references: the references benchmark against kerchunk (about 3 minutes)
 bench-references: $(BIN)/forge
 	$(BIN)/python bench/references_benchmark.py
 
