@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib
 import importlib.metadata
 import json
 import math
@@ -162,9 +163,8 @@ def session_job(contender: str, source: Path, out: Path, first: int) -> dict[str
         assert refs is not None, "the recipe made no references"
         result = {"url": refs.url, "references": refs.references}
     else:
-        import fsspec  # noqa: F401  (kerchunk_job's imports, made before the clock starts)
-        import kerchunk.combine
-        import kerchunk.hdf  # noqa: F401
+        for module in ("fsspec", "kerchunk.combine", "kerchunk.hdf"):  # kerchunk_job's
+            importlib.import_module(module)
 
         urls = _lines(source)
         imported = time.perf_counter()
