@@ -165,9 +165,12 @@ def test_killed_run_leaves_no_dataset_and_resumes(tmp_path: Path, archive: list[
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+    # With two workers, a third task may pass the gate before the second is done.
+    finished = len(list(done.iterdir()))
+    assert 2 <= finished < 4
     assert (out / "recipe.zarr").is_dir() and not _published(str(out / "recipe.zarr"))
     result = run_folder(recipe, out)
-    assert result.zarr.skipped == 2 and result.zarr.tasks == 4
+    assert result.zarr.skipped == finished and result.zarr.tasks == 4
     assert (
         compare(xr.open_zarr(result.zarr.url), open_sources(list(map(str, archive)), "time")) == []
     )
