@@ -83,7 +83,8 @@ def runner(
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=":0",
+            host="127.0.0.1",  # nothing of a local run listens beyond this machine
+            dashboard_address="127.0.0.1:0",
             silence_logs=logging.ERROR,
             preload=["arcoforge.pipeline.worker_setup"],
         )
