@@ -35,6 +35,10 @@ class InputFormatError(SourceError):
     """An input is not a NetCDF file ARCO Forge can read."""
 
 
+class SourceChangedError(SourceError):
+    """Inputs changed at their source since an output was made from them."""
+
+
 class IncompatibleInputsError(ForgeError, ValueError):
     """Inputs that cannot be combined into one dataset."""
 
@@ -71,6 +75,7 @@ _BY_NAME: dict[str, type[ForgeError]] = {
         SourceNotFoundError,
         SourceAccessError,
         InputFormatError,
+        SourceChangedError,
         IncompatibleInputsError,
         PlanError,
         TargetError,

@@ -14,9 +14,13 @@ import email.utils
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from arcoforge.errors import SourceChangedError
+
 #: The ``format`` field of a manifest document, and the version of its layout.
 FORMAT = "arcoforge-manifest"
 VERSION = 1
+#: Changed inputs named in a refusal; the rest are counted.
+LISTED = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +131,32 @@ class Manifest:
                 f"manifest version {d['version']} is newer than this ARCO Forge reads ({VERSION})"
             )
         return cls({str(e["index"]): InputIdentity.from_dict(e) for e in d["inputs"]})
+
+
+def check_unchanged(
+    output: str, recorded: Manifest | None, current: Manifest, *, overwrite: bool
+) -> None:
+    """Refuse to go on when ``output`` was made from sources that changed since.
+
+    ``recorded`` is the manifest found in the output (None: it has none, or there is
+    no output); ``current`` the sources as this run found them. With ``overwrite`` the
+    output is rebuilt from them, so nothing is refused.
+    """
+    if recorded is None or overwrite:
+        return
+    changes = current.changes_since(recorded)
+    if not changes:
+        return
+    lines = [f"  {c}" for c in changes[:LISTED]]
+    if len(changes) > LISTED:
+        lines.append(f"  … and {len(changes) - LISTED} more")
+    raise SourceChangedError(
+        f"{output} was made from sources that have changed since, so it is not up to date "
+        f"with them ({len(changes)} of {len(current)} inputs changed):\n"
+        + "\n".join(lines)
+        + "\nNothing was changed. Run with --overwrite to rebuild it from the sources as "
+        "they are now."
+    )
 
 
 def iso_date(value: Any) -> str | None:
