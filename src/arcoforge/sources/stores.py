@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -45,12 +46,14 @@ class source_errors:
         )
 
         cause = _first_line(error)
+        # obstore's messages say how long a request took ("in 404.1µs"): not a status
+        status = _DURATION.sub("", cause)
         if isinstance(error, NotFoundError | FileNotFoundError) or (
-            "404" in cause or "not found" in cause.lower()
+            "404" in status or "not found" in status.lower()
         ):
             raise SourceNotFoundError(f"{self.url}: not found (404).") from None
         if isinstance(error, PermissionDeniedError | UnauthenticatedError) or (
-            "403" in cause or "401" in cause
+            "403" in status or "401" in status
         ):
             raise SourceAccessError(
                 f"{self.url}: access refused ({cause}). Check the credentials in the "
@@ -61,6 +64,9 @@ class source_errors:
                 f"{self.url}: could not read its header as a virtual dataset: {cause}"
             ) from None
         return False
+
+
+_DURATION = re.compile(r" in [\d.]+\s*(?:µs|us|ns|ms|s)\b")
 
 
 def _first_line(error: BaseException) -> str:
