@@ -126,7 +126,7 @@ def test_references_into_a_changed_file_are_stale(served, tmp_path: Path, fmt: s
     assert run_folder(recipe, tmp_path / "out").up_to_date
 
 
-def test_a_copy_of_s3_sources_refuses_a_replaced_object(s3_bucket: str, tmp_path: Path) -> None:
+def test_s3_sources_replaced_are_refused_by_both_outputs(s3_bucket: str, tmp_path: Path) -> None:
     import fsspec
 
     files = [f.path for f in write_files(make_sst(days=4), tmp_path / "src", steps=2, name=NAME)]
@@ -134,22 +134,28 @@ def test_a_copy_of_s3_sources_refuses_a_replaced_object(s3_bucket: str, tmp_path
     urls = [f"s3://{s3_bucket}/in/{p.name}" for p in files]
     for path, url in zip(files, urls, strict=True):
         fs.put_file(str(path), url)
-    recipe = _recipe(tmp_path / "recipe", urls, {"zarr": {}})
+    recipe = _recipe(tmp_path / "recipe", urls, {"zarr": {}, "references": {"format": "json"}})
     first = run_folder(recipe, tmp_path / "out")
-    manifest = read_manifest("zarr", first.zarr.url)
-    assert manifest is not None and [i.sha256 for i in manifest.inputs.values()] == [
-        _sha(p) for p in files
-    ]
-    assert all(i.etag for i in manifest.inputs.values())
+    copy = read_manifest("zarr", first.zarr.url)
+    refs = read_manifest("json", first.references.url)
+    assert copy is not None and refs is not None
+    assert [i.sha256 for i in copy.inputs.values()] == [_sha(p) for p in files]
+    assert [i.etag for i in copy.inputs.values()] == [i.etag for i in refs.inputs.values()]
+    assert all(i.etag and i.sha256 is None for i in refs.inputs.values())
+    assert copy.summary() == refs.summary() == first.to_json()["manifest"]
     assert run_folder(recipe, tmp_path / "out").up_to_date
 
     new = write_files(make_sst(days=4, seed=7), tmp_path / "new", steps=2, name=NAME)
     fs.put_file(str(new[0].path), urls[0])  # another process replaces the object
     with pytest.raises(SourceChangedError, match=rf"{urls[0]} \(time=0\): ETag"):
         run_folder(recipe, tmp_path / "out")
-    run_folder(recipe, tmp_path / "out", overwrite=True)
+    rebuilt = run_folder(recipe, tmp_path / "out", overwrite=True)
     sources = open_sources([str(new[0].path), str(files[1])], "time", engine="h5netcdf")
-    assert compare(xr.open_zarr(first.zarr.url), sources) == []
+    assert compare(xr.open_zarr(rebuilt.zarr.url), sources) == []
+    assert compare(arcoforge.open_dataset(rebuilt.references.url), sources) == []
+    now = read_manifest("json", rebuilt.references.url)
+    assert now is not None and now.inputs["time=0"].etag != refs.inputs["time=0"].etag
+    assert now.inputs["time=1"] == refs.inputs["time=1"]  # the other one is as it was
 
 
 def test_the_command_line_refuses_and_reports(tmp_path: Path) -> None:
