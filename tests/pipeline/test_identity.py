@@ -13,7 +13,7 @@ import xarray as xr
 import arcoforge
 from arcoforge.demo.dataset import make_sst, write_files
 from arcoforge.demo.server import SourceServer
-from arcoforge.errors import SourceChangedError
+from arcoforge.errors import SourceChangedError, TargetError
 from arcoforge.sources.manifest import Manifest
 from arcoforge.targets.manifest import MANIFEST_KEY, read_manifest
 from arcoforge.verify import compare, open_sources
@@ -174,3 +174,22 @@ def test_the_command_line_refuses_and_reports(tmp_path: Path) -> None:
     assert f"error: {tmp_path / 'out' / 'r.zarr'} was made from sources" in refused.stderr
     assert f"{files[3].as_uri()} (time=3): " in refused.stderr
     assert forge(*args, "--overwrite").returncode == 0
+
+
+@pytest.mark.parametrize("text", ["{not json", '{"format": "something else", "inputs": []}'])
+def test_an_unreadable_manifest_is_named_and_overwrite_replaces_it(
+    tmp_path: Path, text: str
+) -> None:
+    files = [f.path for f in write_files(make_sst(days=2), tmp_path / "src", name=NAME)]
+    recipe = _recipe(tmp_path / "r", [p.as_uri() for p in files], {"zarr": {}})
+    first = run_folder(recipe, tmp_path / "out")
+    found = Path(first.zarr.url) / "arcoforge-manifest.json"
+    found.write_text(text)
+    with pytest.raises(TargetError, match="expected the input manifest") as info:
+        run_folder(recipe, tmp_path / "out")
+    assert str(info.value).startswith(f"{found}: ") and "--overwrite" in str(info.value)
+    run_folder(recipe, tmp_path / "out", overwrite=True)
+    manifest = read_manifest("zarr", first.zarr.url)
+    assert manifest is not None and [i.sha256 for i in manifest.inputs.values()] == [
+        _sha(p) for p in files
+    ]

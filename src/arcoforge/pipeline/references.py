@@ -17,7 +17,7 @@ from arcoforge.recipe.spec import ReferenceFormat
 from arcoforge.sources.cache import cache_key
 from arcoforge.sources.feed import EdgeFeed
 from arcoforge.sources.layout import Layouts
-from arcoforge.sources.manifest import InputIdentity, Manifest, check_unchanged
+from arcoforge.sources.manifest import InputIdentity, Manifest
 from arcoforge.sources.ranges import RangeFile
 from arcoforge.sources.stores import store_prefix
 from arcoforge.sources.virtual import (
@@ -28,7 +28,7 @@ from arcoforge.sources.virtual import (
     open_virtual,
     read_virtual,
 )
-from arcoforge.targets.manifest import commit_metadata, read_manifest
+from arcoforge.targets.manifest import check_output, commit_metadata
 
 #: Inputs per progress marker: each marker is a file written to the run state.
 MARK_EVERY = 16
@@ -152,8 +152,8 @@ def write_references(ctx: RunContext, batches: list[VirtualBatch]) -> dict[str, 
             "prefixes": container_prefixes(urls),
             "manifest": manifest.summary(),
         }
-        recorded = read_manifest(fmt.value, ctx.references_url, ctx.storage_options)
-        check_unchanged(ctx.references_url, recorded, manifest, overwrite=ctx.overwrite)
+        options, overwrite = ctx.storage_options, ctx.overwrite
+        check_output(fmt.value, ctx.references_url, manifest, options, overwrite=overwrite)
         found = target.published_attrs()
         if found is not None and found.get(PLAN_ATTR) == digest and not ctx.overwrite:
             result.update(up_to_date=True, stored_bytes=target.stored_bytes())

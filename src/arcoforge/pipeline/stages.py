@@ -13,9 +13,9 @@ from arcoforge.plan.header import HeaderSet, InputHeader, read_header
 from arcoforge.plan.plan import Plan, TaskWork, make_plan
 from arcoforge.recipe.pattern import Index
 from arcoforge.sources.cache import CachedInput, cache_key
-from arcoforge.sources.manifest import Manifest, check_unchanged
+from arcoforge.sources.manifest import Manifest
 from arcoforge.sources.reader import read_blocks
-from arcoforge.targets.manifest import read_manifest, write_manifest
+from arcoforge.targets.manifest import check_output, write_manifest
 from arcoforge.targets.zarr import Status
 
 #: Root attributes that record how a dataset was made.
@@ -77,8 +77,9 @@ def plan_writes(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
         manifest = input_manifest(plan)
         state.write_json(MANIFEST, manifest.to_dict())
         if status is Status.PUBLISHED:
-            recorded = read_manifest("zarr", ctx.target_url, ctx.storage_options)
-            check_unchanged(ctx.target_url, recorded, manifest, overwrite=ctx.overwrite)
+            check_output(
+                "zarr", ctx.target_url, manifest, ctx.storage_options, overwrite=ctx.overwrite
+            )
             found = target.attrs().get(PLAN_ATTR)
             if found == plan.hash and not ctx.overwrite:
                 state.write_json("plan.json", {**summary, "status": "up_to_date"})

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import fsspec
 
 from arcoforge.errors import TargetError
-from arcoforge.sources.manifest import Manifest
+from arcoforge.sources.manifest import Manifest, check_unchanged
 
 #: The manifest's file inside a Zarr store or a Parquet reference folder.
 MANIFEST_FILE = "arcoforge-manifest.json"
@@ -50,6 +50,23 @@ def commit_metadata(manifest: Manifest | None) -> dict[str, Any]:
     return {} if manifest is None else {MANIFEST_KEY: manifest.to_dict()}
 
 
+def check_output(
+    kind: Kind,
+    url: str,
+    current: Manifest,
+    storage_options: dict[str, Any] | None,
+    *,
+    overwrite: bool,
+) -> None:
+    """Refuse (SourceChangedError) if the output at ``url`` was made from changed sources.
+
+    With ``overwrite`` the output is rebuilt whatever it records, so it is not read.
+    """
+    if not overwrite:
+        recorded = read_manifest(kind, url, storage_options)
+        check_unchanged(url, recorded, current, overwrite=False)
+
+
 def read_manifest(
     kind: Kind, url: str, storage_options: dict[str, Any] | None = None
 ) -> Manifest | None:
@@ -65,9 +82,13 @@ def read_manifest(
             doc = _file_doc(kind, url, storage_options or {})
         return None if doc is None else Manifest.from_dict(doc)
     except (ValueError, KeyError, TypeError) as e:
+        where = {
+            "json": f"{url} (its key {MANIFEST_KEY!r})",
+            "icechunk": f"{url} (the metadata of the last commit on main)",
+        }.get(kind, f"{url.rstrip('/')}/{MANIFEST_FILE}")
         raise TargetError(
-            f"{url}: its input manifest could not be read ({e}). Expected the document "
-            "ARCO Forge records in every output. Run with --overwrite to rebuild the output."
+            f"{where}: expected the input manifest ARCO Forge records in every output; could "
+            f"not read it ({type(e).__name__}: {e}). Run with --overwrite to rebuild the output."
         ) from None
 
 
