@@ -205,10 +205,10 @@ class VirtualizeInputs(beam.PTransform):
 
     Input: ``PCollection[list[tuple[Index, str]]]`` (batches); output:
     ``PCollection[bytes]``, each a pickled ``VirtualBatch`` (its virtual inputs and
-    their identities). Beam's
-    coders copy bytes cheaply, but pickle an object again at every stage boundary and
-    to estimate its size (2.5 ms per input, half the time of reading its header);
-    pickled together, the inputs of a batch share their layouts' metadata.
+    their identities). Beam's coders copy bytes cheaply, but pickle an object again at
+    every stage boundary and to estimate its size (2.5 ms per input, half the time of
+    reading its header); pickled together, the inputs of a batch share their layouts'
+    metadata.
     """
 
     ctx: RunContext
