@@ -221,3 +221,42 @@ def test_a_changed_s3_source_is_fetched_again(s3_bucket: str, tmp_path: Path) ->
     after = cache.fetch(url, retry=FAST)
     assert after.sha256 == _sha(two) and after.etag != before.etag
     assert Path(after.path).read_bytes() == two.read_bytes()
+
+
+def test_a_changed_source_replaces_its_copy_in_an_s3_cache(served, s3_bucket: str) -> None:
+    import fsspec
+
+    server, files = served
+    cache = InputCache(f"s3://{s3_bucket}/cache")
+    url = f"{server.url}/{files[0].name}"
+    before = cache.fetch(url, retry=FAST)
+    assert cache.fetch(url, retry=FAST) == before  # a 304: the copy is left as it is
+    old = files[0].read_bytes()
+    write_files(make_sst(days=3, seed=7), server.root)
+    after = cache.fetch(url, retry=FAST)
+    fs = fsspec.filesystem("s3")
+    fs.invalidate_cache()
+    assert after.path == before.path and fs.cat_file(after.path) == files[0].read_bytes() != old
+    sidecar = json.loads(fs.cat_file(after.path + ".json"))
+    assert sidecar["sha256"] == _sha(files[0]) == after.sha256 != before.sha256
+    assert sidecar["etag"] == after.etag != before.etag
+    assert [a.status for a in server.answers if a.method == "GET"] == [200, 304, 200]
+
+
+def test_a_large_download_into_an_s3_cache(http_server: SourceServer, s3_bucket: str) -> None:
+    import fsspec
+    import numpy as np
+    import xarray as xr
+
+    # Larger than one part of the S3 upload, so parts go out while the body streams in.
+    path = http_server.root / "big.nc"
+    values = np.random.default_rng(0).random(1_000_000)
+    xr.Dataset({"x": ("n", values)}).to_netcdf(path, engine="h5netcdf")
+    part = 5 * 2**20
+    assert path.stat().st_size > part
+    cache = InputCache(f"s3://{s3_bucket}/cache", storage_options={"default_block_size": part})
+    cached = cache.fetch(f"{http_server.url}/big.nc", retry=FAST)
+    assert cached.sha256 == _sha(path)
+    fs = fsspec.filesystem("s3")
+    fs.invalidate_cache()
+    assert fs.cat_file(cached.path) == path.read_bytes()

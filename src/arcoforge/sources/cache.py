@@ -213,7 +213,8 @@ class InputCache(Location):
         tmp = f"{dest}.part-{uuid.uuid4().hex[:12]}" if self.is_local else dest
         # The destination is opened at the first byte of a body, so a 304 answer
         # leaves the copy in place untouched (on object stores, dest is the copy).
-        sink = _Sink(url, declared, lambda: self._open_write(tmp))
+        sink = _Sink(url, declared, lambda: self._open_write(tmp, replacing=known))
+        sink.blocking = not self.is_local
         if not is_http:
             sink.etag, sink.last_modified = _object_validators(info)
         try:
@@ -242,10 +243,14 @@ class InputCache(Location):
         digest = sink.hash.hexdigest()
         return sink.size, digest, sink.file_type, sink.etag, sink.last_modified
 
-    def _open_write(self, path: str) -> BinaryIO:
+    def _open_write(self, path: str, *, replacing: CachedInput | None = None) -> BinaryIO:
         if self.is_local:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             return open(path, "wb")
+        if replacing is not None:
+            # Object stores overwrite the copy in place: its sidecar goes first, so a
+            # copy cut short is never taken for the one it describes.
+            self.fs.rm_file(f"{path}.json")
         return self.fs.open(path, "wb")
 
     def _size(self, path: str) -> int | None:
@@ -294,6 +299,8 @@ class _Sink:
         self.file_type: FileType | None = None
         self.etag: str | None = None
         self.last_modified: str | None = None
+        #: whether writing may wait on fsspec's event loop (an object-store destination)
+        self.blocking = False
         self._head = b""
 
     def write(self, block: bytes) -> None:
@@ -352,7 +359,12 @@ async def _stream_http(
         sink.etag = response.headers.get("ETag") or None
         sink.last_modified = iso_date(response.headers.get("Last-Modified"))
         async for block in response.content.iter_chunked(_STREAM_BLOCK):
-            sink.write(block)
+            if sink.blocking:
+                # An object-store cache writes through fsspec, whose calls wait on the
+                # loop this runs on: they are made from another thread.
+                await asyncio.to_thread(sink.write, block)
+            else:
+                sink.write(block)
 
 
 @dataclass(frozen=True, slots=True)
