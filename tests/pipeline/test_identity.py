@@ -14,7 +14,9 @@ import arcoforge
 from arcoforge.demo.dataset import make_sst, write_files
 from arcoforge.demo.server import SourceServer
 from arcoforge.errors import SourceChangedError, TargetError
-from arcoforge.sources.manifest import Manifest
+from arcoforge.pipeline.references import VirtualBatch, input_manifest
+from arcoforge.recipe.pattern import Index
+from arcoforge.sources.manifest import InputIdentity, Manifest
 from arcoforge.targets.manifest import MANIFEST_KEY, read_manifest
 from arcoforge.verify import compare, open_sources
 from tests.helpers import run_folder, write_recipe
@@ -193,3 +195,24 @@ def test_an_unreadable_manifest_is_named_and_overwrite_replaces_it(
     assert manifest is not None and [i.sha256 for i in manifest.inputs.values()] == [
         _sha(p) for p in files
     ]
+
+
+def test_identities_from_batches_come_in_input_order() -> None:
+    def at(day: int, var: int) -> Index:
+        return Index((("time", day), ("variable", var)))
+
+    def ident(day: int, var: int) -> InputIdentity:
+        return InputIdentity(f"http://h/{day}-{var}.nc", 10 * day + var)
+
+    # batches arrive in whatever order workers finish them
+    late = VirtualBatch([], [(at(1, 0), ident(1, 0)), (at(1, 1), ident(1, 1))])
+    early = VirtualBatch([], [(at(0, 1), ident(0, 1)), (at(0, 0), ident(0, 0))])
+    manifest = input_manifest([late, early])
+    assert list(manifest.inputs) == [
+        "time=0,variable=0",
+        "time=0,variable=1",
+        "time=1,variable=0",
+        "time=1,variable=1",
+    ]
+    assert manifest.inputs["time=1,variable=0"] == ident(1, 0)
+    assert manifest.summary() == {"count": 4, "bytes": 22}
