@@ -18,6 +18,7 @@ from arcoforge.errors import (
     PlanError,
     RecipeError,
     SourceAccessError,
+    SourceChangedError,
     SourceError,
     SourceNotFoundError,
     TargetError,
@@ -42,10 +43,14 @@ if TYPE_CHECKING:
         load_recipe,
     )
     from arcoforge.run import RunOptions, RunResult, run_recipe
+    from arcoforge.sources.manifest import InputIdentity, Manifest
+    from arcoforge.targets.manifest import read_manifest
 
 _LAZY = {
     **dict.fromkeys(("RunOptions", "RunResult", "run_recipe"), "arcoforge.run"),
     "open_dataset": "arcoforge.open",
+    **dict.fromkeys(("InputIdentity", "Manifest"), "arcoforge.sources.manifest"),
+    "read_manifest": "arcoforge.targets.manifest",
     **dict.fromkeys(
         (
             "ConcatDim",
@@ -87,7 +92,9 @@ __all__ = [
     "IncompatibleInputsError",
     "Index",
     "InputFormatError",
+    "InputIdentity",
     "InternalError",
+    "Manifest",
     "MergeDim",
     "Meta",
     "Outputs",
@@ -99,6 +106,7 @@ __all__ = [
     "RunOptions",
     "RunResult",
     "SourceAccessError",
+    "SourceChangedError",
     "SourceError",
     "SourceNotFoundError",
     "TargetError",
@@ -108,5 +116,6 @@ __all__ = [
     "ZarrOutput",
     "load_recipe",
     "open_dataset",
+    "read_manifest",
     "run_recipe",
 ]

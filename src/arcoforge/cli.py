@@ -134,7 +134,11 @@ def run(
         str | None, typer.Option(help="Where inputs are cached [default: ROOT/.forge/cache].")
     ] = None,
     overwrite: Annotated[
-        bool, typer.Option(help="Replace a different dataset already at the output.")
+        bool,
+        typer.Option(
+            help="Replace a different dataset already at the output, or one made from "
+            "sources that changed since."
+        ),
     ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object instead of progress and summary.")

@@ -71,6 +71,10 @@ class InputFormatError(SourceError):
     kind = "input-format"
 
 
+class SourceChangedError(SourceError):
+    """Inputs changed at their source since an output was made from them."""
+
+
 class IncompatibleInputsError(ForgeError, ValueError):
     """Inputs that cannot be combined into one dataset."""
 
@@ -163,6 +167,7 @@ _BY_NAME: dict[str, type[ForgeError]] = {
         SourceNotFoundError,
         SourceAccessError,
         InputFormatError,
+        SourceChangedError,
         IncompatibleInputsError,
         UnrepresentableError,
         PlanError,

@@ -106,7 +106,9 @@ def print_summary(console: Console, result: run.RunResult) -> None:
         if isinstance(output, run.ZarrResult) and output.skipped:
             say(f"  resumed: {output.skipped} of {output.tasks} tasks were already done")
     dims = " × ".join(f"{d} {n}" for d, n in result.sizes.items())
-    say(f"  inputs      {result.inputs}")
+    known = result.manifest.get("bytes")
+    sized = f" ({format_bytes(known)} at their sources)" if known else ""
+    say(f"  inputs      {result.inputs}{sized}")
     say(f"  dimensions  {dims}")
     width = max((len(n) for n in result.variables), default=0)
     for i, (name, v) in enumerate(result.variables.items()):
@@ -131,7 +133,7 @@ def _headline(output: run.Output, result: run.RunResult) -> str:
     if output.up_to_date:
         return (
             f"[bold green]✓[/] {where} is up to date with its {result.inputs} inputs "
-            f"(checked in {result.seconds:.1f} s)."
+            f"(checked against their sources in {result.seconds:.1f} s)."
         )
     if isinstance(output, run.ZarrResult):
         rate = output.bytes_written / result.seconds if result.seconds else 0

@@ -68,6 +68,8 @@ class ZarrResult:
     skipped: int
     bytes_written: int
     stored_bytes: int
+    #: the summary of the input manifest recorded in it: count and total bytes
+    manifest: dict[str, int] = field(default_factory=dict)
 
     kind = "zarr"
 
@@ -83,6 +85,7 @@ class ZarrResult:
             skipped=doc["skipped"],
             bytes_written=doc["written"],
             stored_bytes=doc["stored_bytes"],
+            manifest=doc.get("manifest", {}),
         )
 
     @property
@@ -101,6 +104,7 @@ class ZarrResult:
             "tasks_skipped": self.skipped,
             "bytes_written": self.bytes_written,
             "stored_bytes": self.stored_bytes,
+            "manifest": self.manifest,
         }
 
 
@@ -115,6 +119,8 @@ class ReferencesResult:
     stored_bytes: int
     prefixes: tuple[str, ...]
     snapshot: str | None = None
+    #: the summary of the input manifest recorded in it: count and total bytes
+    manifest: dict[str, int] = field(default_factory=dict)
 
     kind = "references"
 
@@ -129,6 +135,7 @@ class ReferencesResult:
             stored_bytes=doc["stored_bytes"],
             prefixes=tuple(doc["prefixes"]),
             snapshot=doc.get("snapshot"),
+            manifest=doc.get("manifest", {}),
         )
 
     @property
@@ -153,6 +160,7 @@ class ReferencesResult:
             "references": self.references,
             "stored_bytes": self.stored_bytes,
             "sources": list(self.prefixes),
+            "manifest": self.manifest,
         }
         if self.snapshot is not None:
             out["snapshot"] = self.snapshot
@@ -187,11 +195,20 @@ class RunResult:
     def references(self) -> ReferencesResult | None:
         return next((o for o in self.outputs if isinstance(o, ReferencesResult)), None)
 
+    @property
+    def manifest(self) -> dict[str, int]:
+        """The summary of the run's input manifest (count, bytes), as its outputs record it.
+
+        Every output records the same inputs; a copy's manifest also has their SHA-256.
+        """
+        return next((o.manifest for o in self.outputs if o.manifest), {})
+
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "outputs": [o.to_json() for o in self.outputs],
             "inputs": self.inputs,
+            "manifest": self.manifest,
             "seconds": round(self.seconds, 3),
             "up_to_date": self.up_to_date,
             "nbytes": self.nbytes,

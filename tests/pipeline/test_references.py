@@ -257,5 +257,7 @@ def test_references_from_worker_processes(
     recipe = _recipe(tmp_path / "recipe", urls, {"references": {"format": "json"}})
     result = run_folder(recipe, tmp_path / "out", workers=2, runner=runner)
     assert result.references is not None
+    sizes = [f.path.stat().st_size for f in files]
+    assert result.references.manifest == {"count": len(files), "bytes": sum(sizes)}
     out = arcoforge.open_dataset(result.references.url)
     assert compare(out, open_sources([str(f.path) for f in files], "time")) == []

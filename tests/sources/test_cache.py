@@ -43,10 +43,11 @@ def test_fetch_caches_once_with_checksum(served, tmp_path: Path) -> None:
     assert first.sha256 == _sha(files[0])
     assert first.file_type is FileType.NETCDF4
     assert Path(first.path).read_bytes() == files[0].read_bytes()
-    gets = sum(r.method == "GET" for r in server.requests)
     again = cache.fetch(url, retry=FAST)
     assert again == first
-    assert sum(r.method == "GET" for r in server.requests) == gets  # served from the cache
+    # served from the cache, once the server confirmed it still holds that version
+    assert [a.status for a in server.answers if a.method == "GET"] == [200, 304]
+    assert server.requests[-1].if_none_match == first.etag
     sidecar = json.loads(Path(first.path + ".json").read_text())
     assert sidecar["url"] == url and sidecar["sha256"] == first.sha256
 
@@ -169,3 +170,93 @@ def test_fetch_from_s3_into_an_s3_cache(s3_bucket: str, tmp_path: Path) -> None:
     assert cache.fetch(f"s3://{s3_bucket}/inputs/a.nc", retry=FAST) == cached
     with pytest.raises(SourceNotFoundError):
         cache.fetch(f"s3://{s3_bucket}/inputs/missing.nc", retry=FAST)
+
+
+def test_a_changed_source_is_fetched_again(served, tmp_path: Path) -> None:
+    server, files = served
+    cache = InputCache(str(tmp_path / "cache"))
+    url = f"{server.url}/{files[0].name}"
+    before = cache.fetch(url, retry=FAST)
+    assert before.etag and before.last_modified and before.last_modified.endswith("Z")
+    write_files(make_sst(days=3, seed=7), server.root)  # the server now has other values
+    after = cache.fetch(url, retry=FAST)
+    assert after.sha256 == _sha(files[0]) != before.sha256
+    assert after.etag != before.etag
+    assert Path(after.path).read_bytes() == files[0].read_bytes()  # the stale copy replaced
+    assert server.requests[-1].if_none_match == before.etag
+    assert [a.status for a in server.answers if a.method == "GET"] == [200, 200]
+    assert not list((tmp_path / "cache").glob("*.part-*"))
+    identity = after.identity()
+    assert (identity.url, identity.size, identity.sha256) == (url, after.size, after.sha256)
+
+
+def test_a_source_without_validators_is_read_again(served, tmp_path: Path) -> None:
+    server, files = served
+    server.faults.no_validators.add(files[0].name)
+    cache = InputCache(str(tmp_path / "cache"))
+    url = f"{server.url}/{files[0].name}"
+    first = cache.fetch(url, retry=FAST)
+    assert first.etag is None and first.last_modified is None
+    again = cache.fetch(url, retry=FAST)  # nothing to ask a conditional request with
+    assert again == first
+    assert server.requests[-1].if_none_match is None
+    assert [a.status for a in server.answers if a.method == "GET"] == [200, 200]
+
+
+def test_a_changed_s3_source_is_fetched_again(s3_bucket: str, tmp_path: Path) -> None:
+    import fsspec
+
+    one = write_files(make_sst(days=1), tmp_path / "one")[0].path
+    two = write_files(make_sst(days=1, seed=7), tmp_path / "two")[0].path
+    fs = fsspec.filesystem("s3")
+    url = f"s3://{s3_bucket}/inputs/a.nc"
+    fs.put_file(str(one), url)
+    cache = InputCache(str(tmp_path / "cache"))
+    before = cache.fetch(url, retry=FAST)
+    assert before.etag and before.last_modified and before.sha256 == _sha(one)
+    stamp = Path(before.path).stat().st_mtime_ns
+    assert cache.fetch(url, retry=FAST) == before
+    assert Path(before.path).stat().st_mtime_ns == stamp  # unchanged: not copied again
+    fs.put_file(str(two), url)  # another process replaces the object
+    after = cache.fetch(url, retry=FAST)
+    assert after.sha256 == _sha(two) and after.etag != before.etag
+    assert Path(after.path).read_bytes() == two.read_bytes()
+
+
+def test_a_changed_source_replaces_its_copy_in_an_s3_cache(served, s3_bucket: str) -> None:
+    import fsspec
+
+    server, files = served
+    cache = InputCache(f"s3://{s3_bucket}/cache")
+    url = f"{server.url}/{files[0].name}"
+    before = cache.fetch(url, retry=FAST)
+    assert cache.fetch(url, retry=FAST) == before  # a 304: the copy is left as it is
+    old = files[0].read_bytes()
+    write_files(make_sst(days=3, seed=7), server.root)
+    after = cache.fetch(url, retry=FAST)
+    fs = fsspec.filesystem("s3")
+    fs.invalidate_cache()
+    assert after.path == before.path and fs.cat_file(after.path) == files[0].read_bytes() != old
+    sidecar = json.loads(fs.cat_file(after.path + ".json"))
+    assert sidecar["sha256"] == _sha(files[0]) == after.sha256 != before.sha256
+    assert sidecar["etag"] == after.etag != before.etag
+    assert [a.status for a in server.answers if a.method == "GET"] == [200, 304, 200]
+
+
+def test_a_large_download_into_an_s3_cache(http_server: SourceServer, s3_bucket: str) -> None:
+    import fsspec
+    import numpy as np
+    import xarray as xr
+
+    # Larger than one part of the S3 upload, so parts go out while the body streams in.
+    path = http_server.root / "big.nc"
+    values = np.random.default_rng(0).random(1_000_000)
+    xr.Dataset({"x": ("n", values)}).to_netcdf(path, engine="h5netcdf")
+    part = 5 * 2**20
+    assert path.stat().st_size > part
+    cache = InputCache(f"s3://{s3_bucket}/cache", storage_options={"default_block_size": part})
+    cached = cache.fetch(f"{http_server.url}/big.nc", retry=FAST)
+    assert cached.sha256 == _sha(path)
+    fs = fsspec.filesystem("s3")
+    fs.invalidate_cache()
+    assert fs.cat_file(cached.path) == path.read_bytes()

@@ -37,6 +37,8 @@ class Faults:
     delay: dict[str, float] = field(default_factory=dict)
     #: "user:password" that Basic auth must present, if any
     basic_auth: str | None = None
+    #: files served without ETag and Last-Modified, as some servers do: {"a.nc"}
+    no_validators: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,18 @@ class Request:
     method: str
     path: str
     range: str | None
+    #: the validators of a conditional request (If-None-Match, If-Modified-Since)
+    if_none_match: str | None = None
+    if_modified_since: str | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The status line of one response the server sent."""
+
+    method: str
+    path: str
+    status: int
 
 
 class SourceServer:
@@ -57,6 +71,7 @@ class SourceServer:
         self.port = port
         self.faults = Faults()
         self.requests: list[Request] = []
+        self.answers: list[Answer] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
@@ -108,6 +123,7 @@ class SourceServer:
 
     async def _start_site(self) -> None:
         app = web.Application(middlewares=[self._middleware])
+        app.on_response_prepare.append(self._record_answer)
         app.router.add_static("/", self.root, show_index=True)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -120,7 +136,16 @@ class SourceServer:
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         name = request.path.rsplit("/", 1)[-1]
-        self.requests.append(Request(request.method, request.path, request.headers.get("Range")))
+        headers = request.headers
+        self.requests.append(
+            Request(
+                request.method,
+                request.path,
+                headers.get("Range"),
+                headers.get("If-None-Match"),
+                headers.get("If-Modified-Since"),
+            )
+        )
         f = self.faults
         delay = f.delay.get(name, f.delay.get("*", 0.0))
         if delay:
@@ -138,6 +163,13 @@ class SourceServer:
             f.truncate[name] -= 1
             return await self._truncated(request)
         return await handler(request)
+
+    async def _record_answer(self, request: web.Request, response: web.StreamResponse) -> None:
+        # Recorded as headers go out: a static file's status (200, 206, 304) is set then.
+        self.answers.append(Answer(request.method, request.path, response.status))
+        if request.path.rsplit("/", 1)[-1] in self.faults.no_validators:
+            response.headers.popall("ETag", None)
+            response.headers.popall("Last-Modified", None)
 
     async def _truncated(self, request: web.Request) -> web.StreamResponse:
         path = self.root / request.path.lstrip("/")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,6 +17,8 @@ from arcoforge.recipe.spec import ReferenceFormat
 from arcoforge.sources.cache import cache_key
 from arcoforge.sources.feed import EdgeFeed
 from arcoforge.sources.layout import Layouts
+from arcoforge.sources.manifest import InputIdentity, Manifest
+from arcoforge.sources.ranges import RangeFile
 from arcoforge.sources.stores import store_prefix
 from arcoforge.sources.virtual import (
     Stamp,
@@ -25,14 +28,23 @@ from arcoforge.sources.virtual import (
     open_virtual,
     read_virtual,
 )
+from arcoforge.targets.manifest import check_output, commit_metadata
 
 #: Inputs per progress marker: each marker is a file written to the run state.
 MARK_EVERY = 16
 
 
+@dataclass(frozen=True)
+class VirtualBatch:
+    """A batch of inputs opened as virtual datasets, and each input's identity."""
+
+    inputs: list[VirtualInput]
+    identities: list[tuple[Index, InputIdentity]]
+
+
 def virtualize_batch(
     ctx: RunContext, batch: list[tuple[Index, str]], layouts: Layouts, feed: EdgeFeed
-) -> list[VirtualInput]:
+) -> VirtualBatch:
     """Open a batch of inputs as virtual datasets, leaving progress markers on the way.
 
     Their headers' edges are fetched by ``feed``'s process while this one parses (see
@@ -43,6 +55,7 @@ def virtualize_batch(
     """
     urls = [url for _, url in batch]
     out: list[VirtualInput | Stamp] = []
+    identities: list[tuple[Index, InputIdentity]] = []
     unmarked = 0
     fetched = feed.fetch(urls)
     import_parsers()  # while the first edges are on their way
@@ -51,6 +64,7 @@ def virtualize_batch(
             source = next(fetched)  # a lost feed process is reported like any failure
             if isinstance(source, BaseException):
                 raise source
+            identities.append((index, identity_of(url, source)))
             vi = read_virtual(
                 index,
                 url,
@@ -67,7 +81,18 @@ def virtualize_batch(
             unmarked = 0
     dim = ctx.concat_dims[0] if len(ctx.concat_dims) == 1 else None
     with reporting(ctx, f"combining the headers of {urls[0]} and the next {len(urls) - 1}"):
-        return folded(out, dim)
+        return VirtualBatch(folded(out, dim), identities)
+
+
+def identity_of(url: str, source: RangeFile) -> InputIdentity:
+    """An input as its header reads found it: size, ETag, Last-Modified (no SHA-256)."""
+    return InputIdentity(url, source.size, source.etag, source.last_modified)
+
+
+def input_manifest(batches: list[VirtualBatch]) -> Manifest:
+    """The identities of every input of ``batches``, in input order."""
+    found = sorted((i for b in batches for i in b.identities), key=lambda pair: pair[0])
+    return Manifest({str(index): identity for index, identity in found})
 
 
 def with_full_firsts(ctx: RunContext, inputs: list[VirtualInput]) -> list[VirtualInput]:
@@ -104,11 +129,12 @@ def _merge_key(vi: VirtualInput, merge_dims: tuple[str, ...]) -> tuple[int, ...]
     return tuple(positions.get(d, 0) for d in merge_dims)
 
 
-def write_references(ctx: RunContext, inputs: list[VirtualInput]) -> dict[str, Any]:
+def write_references(ctx: RunContext, batches: list[VirtualBatch]) -> dict[str, Any]:
     """Check and combine the virtual inputs, then write (or keep) the references."""
     assert ctx.references is not None
     with reporting(ctx, "writing the references"):
-        inputs = with_full_firsts(ctx, inputs)
+        manifest = input_manifest(batches)
+        inputs = with_full_firsts(ctx, [vi for b in batches for vi in b.inputs])
         ds = combine_virtual(inputs, concat_dims=ctx.concat_dims, merge_dims=ctx.merge_dims)
         urls = [url for vi in inputs for _, url in vi.parts]
         digest = content_hash(ds, ctx.fingerprint)
@@ -124,7 +150,10 @@ def write_references(ctx: RunContext, inputs: list[VirtualInput]) -> dict[str, A
             "nbytes": int(sum(v.dtype.itemsize * v.size for v in ds.variables.values())),
             "references": int(sum(_chunk_count(v) for v in ds.variables.values())),
             "prefixes": container_prefixes(urls),
+            "manifest": manifest.summary(),
         }
+        options, overwrite = ctx.storage_options, ctx.overwrite
+        check_output(fmt.value, ctx.references_url, manifest, options, overwrite=overwrite)
         found = target.published_attrs()
         if found is not None and found.get(PLAN_ATTR) == digest and not ctx.overwrite:
             result.update(up_to_date=True, stored_bytes=target.stored_bytes())
@@ -145,10 +174,15 @@ def write_references(ctx: RunContext, inputs: list[VirtualInput]) -> dict[str, A
                 prefixes=result["prefixes"],
                 source_options=ctx.source_options,
                 message=f"{ctx.recipe_id}: {len(urls)} inputs, references {digest[:12]}",
-                metadata={"recipe": ctx.recipe_id, "hash": digest, "inputs": len(urls)},
+                metadata={
+                    "recipe": ctx.recipe_id,
+                    "hash": digest,
+                    "inputs": len(urls),
+                    **commit_metadata(manifest),
+                },
             )
         else:
-            target.write(ds)  # type: ignore[call-arg]
+            target.write(ds, manifest)  # type: ignore[call-arg]
         result.update(up_to_date=False, stored_bytes=target.stored_bytes())
         ctx.state().write_json(RESULT, result)
         ctx.state().remove("virtual")

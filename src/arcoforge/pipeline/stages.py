@@ -19,11 +19,15 @@ from arcoforge.plan.header import HeaderSet, InputHeader, read_header
 from arcoforge.plan.plan import Plan, TaskWork, make_plan
 from arcoforge.recipe.pattern import Index
 from arcoforge.sources.cache import CachedInput, cache_key
+from arcoforge.sources.manifest import Manifest
 from arcoforge.sources.reader import read_blocks
+from arcoforge.targets.manifest import check_output, write_manifest
 from arcoforge.targets.zarr import Status
 
 #: Root attributes that record how a dataset was made.
 PLAN_ATTR = "arcoforge_plan"
+#: The run-state document holding the manifest of the inputs the plan was made from.
+MANIFEST = "manifest.json"
 
 
 @contextmanager
@@ -79,7 +83,12 @@ def plan_writes(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
         summary = plan_summary(ctx, plan)
         status = target.status()
         previous = state.read_json("plan.json")
+        manifest = input_manifest(plan)
+        state.write_json(MANIFEST, manifest.to_dict())
         if status is Status.PUBLISHED:
+            check_output(
+                "zarr", ctx.target_url, manifest, ctx.storage_options, overwrite=ctx.overwrite
+            )
             found = target.attrs().get(PLAN_ATTR)
             if found == plan.hash and not ctx.overwrite:
                 state.write_json("plan.json", {**summary, "status": "up_to_date"})
@@ -107,6 +116,11 @@ def plan_writes(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
         state.write_json("root.json", target.prepare(plan))
         state.write_json("plan.json", {**summary, "status": "ready"})
         return [plan.work(t) for t in plan.tasks]
+
+
+def input_manifest(plan: Plan) -> Manifest:
+    """The identities of the inputs ``plan`` was made from, in input order."""
+    return Manifest({str(i.index): i.input.identity() for i in plan.schema.inputs})
 
 
 def _remaining(ctx: RunContext, plan: Plan, summary: dict[str, Any]) -> list[TaskWork]:
@@ -183,6 +197,8 @@ def publish(ctx: RunContext, written: int) -> dict[str, Any]:
             )
         }
         result.update(tasks=len(info["tasks"]), written=written, hash=info["hash"])
+        manifest = Manifest.from_dict(state.read_json(MANIFEST))
+        result.update(manifest=manifest.summary())
         if info["status"] == "up_to_date":
             result.update(up_to_date=True, stored_bytes=target.stored_bytes())
             state.write_json("result.json", result)
@@ -194,6 +210,7 @@ def publish(ctx: RunContext, written: int) -> dict[str, Any]:
                 "not published. Run again to finish them."
             )
         docs = state.read_json("root.json")
+        write_manifest(ctx.target_url, manifest, ctx.storage_options)
         target.publish(docs, provenance(ctx, info), ctx.zarr.zarr_format)
         result.update(up_to_date=False, stored_bytes=target.stored_bytes())
         state.write_json("result.json", result)

@@ -190,9 +190,9 @@ class _Virtualize(beam.DoFn):
             self.feed = EdgeFeed(self.ctx.source_options, self.ctx.retry)
         # Parsed one after another (h5py runs one parse at a time in a process), while
         # the feed's process fetches the next files' headers.
-        inputs = _references().virtualize_batch(self.ctx, batch, self.layouts, self.feed)
+        done = _references().virtualize_batch(self.ctx, batch, self.layouts, self.feed)
         self.inputs.inc(len(batch))
-        yield pickle.dumps(inputs, protocol=pickle.HIGHEST_PROTOCOL)
+        yield pickle.dumps(done, protocol=pickle.HIGHEST_PROTOCOL)
 
     def teardown(self) -> None:
         if self.feed is not None:
@@ -204,10 +204,11 @@ class VirtualizeInputs(beam.PTransform):
     """Open every input where it lies as a virtual dataset (headers only, no download).
 
     Input: ``PCollection[list[tuple[Index, str]]]`` (batches); output:
-    ``PCollection[bytes]``, each a batch's ``list[VirtualInput]``, pickled. Beam's
-    coders copy bytes cheaply, but pickle an object again at every stage boundary and
-    to estimate its size (2.5 ms per input, half the time of reading its header);
-    pickled together, the inputs of a batch share their layouts' metadata.
+    ``PCollection[bytes]``, each a pickled ``VirtualBatch`` (its virtual inputs and
+    their identities). Beam's coders copy bytes cheaply, but pickle an object again at
+    every stage boundary and to estimate its size (2.5 ms per input, half the time of
+    reading its header); pickled together, the inputs of a batch share their layouts'
+    metadata.
     """
 
     ctx: RunContext
@@ -220,7 +221,7 @@ class VirtualizeInputs(beam.PTransform):
 class WriteReferences(beam.PTransform):
     """Combine the virtual inputs and write the references.
 
-    Input: ``PCollection[bytes]`` (pickled batches of ``VirtualInput``); output:
+    Input: ``PCollection[bytes]`` (each a pickled ``VirtualBatch``); output:
     ``PCollection[dict]`` (one result).
     """
 
@@ -233,9 +234,7 @@ class WriteReferences(beam.PTransform):
             | "Collect" >> beam.combiners.ToList()
             | "Write"
             >> beam.Map(
-                lambda blobs: _references().write_references(
-                    ctx, [vi for b in blobs for vi in pickle.loads(b)]
-                )
+                lambda blobs: _references().write_references(ctx, [pickle.loads(b) for b in blobs])
             )
         )
 

@@ -1,9 +1,12 @@
-"""The input cache: each input fetched once, retried, checksummed, written atomically.
+"""The input cache: each input fetched, retried, checksummed, written atomically, revalidated.
 
-A cache entry is the file's bytes plus a JSON sidecar (URL, size, sha256, format).
-The sidecar is written last, so an entry without one is unfinished and is fetched
-again. Local ``file://`` inputs are not copied: only their sidecar is kept, to
-avoid hashing them again on the next run.
+A cache entry is the file's bytes plus a JSON sidecar (URL, size, sha256, format, and
+the ETag and Last-Modified the source sent). The sidecar is written last, so an entry
+without one is unfinished and is fetched again. Every fetch of a cached entry asks the
+source whether it changed (a conditional GET over HTTP, the object's metadata
+elsewhere); a changed source is fetched again, so a stale copy is never used. Local
+``file://`` inputs are not copied: only their sidecar is kept, to avoid hashing them
+again while their size and modification time stay the same.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -33,6 +37,7 @@ from arcoforge.location import Location
 from arcoforge.recipe.pattern import FileType
 from arcoforge.recipe.urls import validate_url
 from arcoforge.sources.filetype import SNIFF_BYTES, check_declared, sniff
+from arcoforge.sources.manifest import InputIdentity, http_date, iso_date
 from arcoforge.sources.retry import RetryPolicy
 
 _BLOCK = 8 << 20
@@ -51,10 +56,17 @@ class CachedInput:
     size: int
     sha256: str
     file_type: FileType
+    #: the source's validators when it was fetched, if it gave them
+    etag: str | None = None
+    last_modified: str | None = None
 
     @property
     def is_local(self) -> bool:
         return "://" not in self.path
+
+    def identity(self) -> InputIdentity:
+        """The source as this copy was made from it (the whole file read: with SHA-256)."""
+        return InputIdentity(self.url, self.size, self.etag, self.last_modified, self.sha256)
 
 
 def cache_key(url: str) -> str:
@@ -92,10 +104,16 @@ class InputCache(Location):
         key = cache_key(url)
         data, sidecar = self._path(key), self._path(key + ".json")
         found = self._read_sidecar(sidecar)
+        known = None
         if found is not None and found.url == url and self._size(data) == found.size:
-            return CachedInput(url, data, found.size, found.sha256, found.file_type)
-        size, sha, ftype = self._download(url, data, file_type, storage_options or {}, retry)
-        cached = CachedInput(url, data, size, sha, ftype)
+            known = found.cached(data)
+        try:
+            got = self._download(url, data, file_type, storage_options or {}, retry, known)
+        except _Unchanged:
+            assert known is not None
+            check_declared(file_type, known.file_type, url=url)
+            return known
+        cached = CachedInput(url, data, *got)
         self._write_sidecar(sidecar, cached, mtime_ns=None)
         return cached
 
@@ -107,9 +125,10 @@ class InputCache(Location):
             raise SourceNotFoundError(f"{url}: no such file.") from None
         sidecar = self._path(cache_key(url) + ".json")
         found = self._read_sidecar(sidecar)
+        modified = iso_date(st.st_mtime_ns / 1e9)
         if found is not None and found.size == st.st_size and found.mtime_ns == st.st_mtime_ns:
             check_declared(declared, found.file_type, url=url)
-            return CachedInput(url, path, st.st_size, found.sha256, found.file_type)
+            return CachedInput(url, path, st.st_size, found.sha256, found.file_type, None, modified)
         h = hashlib.sha256()
         with open(path, "rb") as f:
             head = f.read(SNIFF_BYTES)
@@ -117,7 +136,7 @@ class InputCache(Location):
             h.update(head)
             while block := f.read(_BLOCK):
                 h.update(block)
-        cached = CachedInput(url, path, st.st_size, h.hexdigest(), ftype)
+        cached = CachedInput(url, path, st.st_size, h.hexdigest(), ftype, None, modified)
         self._write_sidecar(sidecar, cached, mtime_ns=st.st_mtime_ns)
         return cached
 
@@ -128,7 +147,9 @@ class InputCache(Location):
         declared: FileType,
         storage_options: dict[str, Any],
         retry: RetryPolicy,
-    ) -> tuple[int, str, FileType]:
+        known: CachedInput | None = None,
+    ) -> _Fetched:
+        """Fetch ``url`` into ``dest``; raises :class:`_Unchanged` if ``known`` is still current."""
         import aiohttp  # imported here: runs that only read headers never need it
 
         fs, path = fsspec.core.url_to_fs(url, **_with_timeout(url, storage_options, retry))
@@ -137,8 +158,8 @@ class InputCache(Location):
             if attempt:
                 time.sleep(retry.delay(attempt - 1))
             try:
-                return self._copy(fs, path, url, dest, declared)
-            except SourceError:
+                return self._copy(fs, path, url, dest, declared, known)
+            except (SourceError, _Unchanged):
                 raise
             except FileNotFoundError:
                 raise SourceNotFoundError(
@@ -168,25 +189,50 @@ class InputCache(Location):
         )
 
     def _copy(
-        self, fs: fsspec.AbstractFileSystem, path: str, url: str, dest: str, declared: FileType
-    ) -> tuple[int, str, FileType]:
-        """Stream ``path`` into ``dest``, hashing as it goes; atomic on local disks."""
+        self,
+        fs: fsspec.AbstractFileSystem,
+        path: str,
+        url: str,
+        dest: str,
+        declared: FileType,
+        known: CachedInput | None,
+    ) -> _Fetched:
+        """Stream ``path`` into ``dest``, hashing as it goes; atomic on local disks.
+
+        With ``known`` (the copy in the cache), nothing is written if the source says
+        it is unchanged: :class:`_Unchanged` is raised instead. On object stores the
+        copy being replaced is overwritten only once the source has answered.
+        """
+        is_http = url.startswith(("http://", "https://"))
+        info: dict[str, Any] = {}
+        if not is_http:
+            fs.invalidate_cache(path)  # a listing cached in this process may be stale
+            info = fs.info(path)
+            if known is not None and _same_object(known, info):
+                raise _Unchanged
         tmp = f"{dest}.part-{uuid.uuid4().hex[:12]}" if self.is_local else dest
-        sink = _Sink(url, declared)
+        # The destination is opened at the first byte of a body, so a 304 answer
+        # leaves the copy in place untouched (on object stores, dest is the copy).
+        sink = _Sink(url, declared, lambda: self._open_write(tmp, replacing=known))
+        sink.blocking = not self.is_local
+        if not is_http:
+            sink.etag, sink.last_modified = _object_validators(info)
         try:
-            with self._open_write(tmp) as out:
-                sink.out = out
-                expected = None  # over HTTP, aiohttp checks Content-Length itself
-                if url.startswith(("http://", "https://")):
-                    fsspec.asyn.sync(fs.loop, _stream_http, fs, url, sink)
+            expected = None  # over HTTP, aiohttp checks Content-Length itself
+            try:
+                if is_http:
+                    headers = _conditions(known) if known is not None else {}
+                    fsspec.asyn.sync(fs.loop, _stream_http, fs, url, sink, headers)
                 else:
-                    expected = fs.info(path).get("size")
+                    expected = info.get("size")
                     with fs.open(path, "rb", block_size=_BLOCK) as src:
                         while block := src.read(_BLOCK):
                             sink.write(block)
                 sink.close()
-                if expected is not None and sink.size != expected:
-                    raise OSError(f"got {sink.size} bytes of {expected}: the body was cut short")
+            finally:
+                sink.release()
+            if expected is not None and sink.size != expected:
+                raise OSError(f"got {sink.size} bytes of {expected}: the body was cut short")
             if self.is_local:
                 os.replace(tmp, dest)
         except BaseException:
@@ -194,12 +240,17 @@ class InputCache(Location):
                 os.remove(tmp)
             raise
         assert sink.file_type is not None  # an empty file fails sniffing first
-        return sink.size, sink.hash.hexdigest(), sink.file_type
+        digest = sink.hash.hexdigest()
+        return sink.size, digest, sink.file_type, sink.etag, sink.last_modified
 
-    def _open_write(self, path: str) -> BinaryIO:
+    def _open_write(self, path: str, *, replacing: CachedInput | None = None) -> BinaryIO:
         if self.is_local:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             return open(path, "wb")
+        if replacing is not None:
+            # Object stores overwrite the copy in place: its sidecar goes first, so a
+            # copy cut short is never taken for the one it describes.
+            self.fs.rm_file(f"{path}.json")
         return self.fs.open(path, "wb")
 
     def _size(self, path: str) -> int | None:
@@ -223,6 +274,8 @@ class InputCache(Location):
             file_type=cached.file_type,
             mtime_ns=mtime_ns,
             fetched=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            etag=cached.etag,
+            last_modified=cached.last_modified,
         )
         text = json.dumps(asdict(sidecar), indent=1)
         if self.is_local:
@@ -237,12 +290,17 @@ class InputCache(Location):
 class _Sink:
     """Where downloaded blocks go: sniffed, hashed and written, in one pass."""
 
-    def __init__(self, url: str, declared: FileType):
+    def __init__(self, url: str, declared: FileType, open_out: Callable[[], BinaryIO]):
         self.url, self.declared = url, declared
+        self._open_out = open_out
         self.out: BinaryIO | None = None
         self.hash = hashlib.sha256()
         self.size = 0
         self.file_type: FileType | None = None
+        self.etag: str | None = None
+        self.last_modified: str | None = None
+        #: whether writing may wait on fsspec's event loop (an object-store destination)
+        self.blocking = False
         self._head = b""
 
     def write(self, block: bytes) -> None:
@@ -259,6 +317,11 @@ class _Sink:
         if self.file_type is None:
             self._emit(self._release_head())
 
+    def release(self) -> None:
+        """Close the output file, if a body was written to it."""
+        if self.out is not None:
+            self.out.close()
+
     def _release_head(self) -> bytes:
         found = sniff(self._head, url=self.url)
         self.file_type = check_declared(self.declared, found, url=self.url)
@@ -267,25 +330,41 @@ class _Sink:
 
     def _emit(self, block: bytes) -> None:
         self.hash.update(block)
-        assert self.out is not None
+        if self.out is None:
+            self.out = self._open_out()
         self.out.write(block)
         self.size += len(block)
 
 
-async def _stream_http(fs: fsspec.AbstractFileSystem, url: str, sink: _Sink) -> None:
+async def _stream_http(
+    fs: fsspec.AbstractFileSystem, url: str, sink: _Sink, conditions: dict[str, str]
+) -> None:
     """One GET on fsspec's session, blocks handed to ``sink`` as they arrive.
 
     fsspec's file objects pass every read through a thread hand-off and report
     any failed HEAD, a 503 included, as FileNotFoundError; a plain streamed GET
     is twice as fast and keeps the real status. aiohttp refuses a short body.
+    With ``conditions`` (If-None-Match, If-Modified-Since), a 304 answer means
+    the cached copy is current: :class:`_Unchanged` is raised.
     """
     session = await fs.set_session()
-    async with session.get(fs.encode_url(url), **fs.kwargs) as response:
+    kwargs = dict(fs.kwargs)
+    kwargs["headers"] = {**(kwargs.get("headers") or {}), **conditions}
+    async with session.get(fs.encode_url(url), **kwargs) as response:
+        if response.status == 304 and conditions:
+            raise _Unchanged
         if response.status == 404:
             raise FileNotFoundError(url)
         response.raise_for_status()
+        sink.etag = response.headers.get("ETag") or None
+        sink.last_modified = iso_date(response.headers.get("Last-Modified"))
         async for block in response.content.iter_chunked(_STREAM_BLOCK):
-            sink.write(block)
+            if sink.blocking:
+                # An object-store cache writes through fsspec, whose calls wait on the
+                # loop this runs on: they are made from another thread.
+                await asyncio.to_thread(sink.write, block)
+            else:
+                sink.write(block)
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +375,8 @@ class _Sidecar:
     file_type: FileType
     mtime_ns: int | None
     fetched: str
+    etag: str | None = None
+    last_modified: str | None = None
 
     @classmethod
     def from_json(cls, text: str) -> _Sidecar:
@@ -307,7 +388,69 @@ class _Sidecar:
             file_type=FileType(d["file_type"]),
             mtime_ns=d.get("mtime_ns"),
             fetched=d.get("fetched", ""),
+            etag=d.get("etag"),
+            last_modified=d.get("last_modified"),
         )
+
+    def cached(self, path: str) -> CachedInput:
+        """The cached input this sidecar describes, its bytes at ``path``."""
+        return CachedInput(
+            self.url,
+            path,
+            self.size,
+            self.sha256,
+            self.file_type,
+            self.etag,
+            self.last_modified,
+        )
+
+
+#: What a download gives: size, SHA-256, format, ETag and Last-Modified.
+_Fetched = tuple[int, str, FileType, str | None, str | None]
+
+
+class _Unchanged(Exception):
+    """The source answered that the cached copy is still current."""
+
+
+def _conditions(known: CachedInput) -> dict[str, str]:
+    """The headers of a conditional GET that answers 304 while ``known`` is current.
+
+    A copy whose source gave neither validator cannot be checked without reading it
+    again: it gets a plain GET, and the fresh copy's SHA-256 tells whether it changed.
+    """
+    headers = {}
+    if known.etag:
+        headers["If-None-Match"] = known.etag
+    if known.last_modified and (date := http_date(known.last_modified)):
+        headers["If-Modified-Since"] = date
+    return headers
+
+
+def _object_validators(info: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The ETag and last-modified date of an object-store entry (s3fs, gcsfs, others)."""
+    etag = info.get("ETag") or info.get("etag") or info.get("e_tag")
+    modified = next(
+        (info[k] for k in ("LastModified", "last_modified", "updated", "mtime") if info.get(k)),
+        None,
+    )
+    return (str(etag) if etag else None), iso_date(modified)
+
+
+def _same_object(known: CachedInput, info: dict[str, Any]) -> bool:
+    """Whether an object store's metadata shows the object ``known`` was copied from.
+
+    Size and ETag must match; without an ETag, size and last-modified date. With
+    neither validator the object is read again.
+    """
+    etag, modified = _object_validators(info)
+    if info.get("size") is not None and int(info["size"]) != known.size:
+        return False
+    if etag and known.etag:
+        return etag == known.etag
+    if modified and known.last_modified:
+        return modified == known.last_modified
+    return False
 
 
 def _with_timeout(url: str, options: dict[str, Any], retry: RetryPolicy) -> dict[str, Any]:

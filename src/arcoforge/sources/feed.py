@@ -68,8 +68,9 @@ class EdgeFeed:
             if frame[0] == "error":
                 yield error_from_name(frame[1], frame[2])  # type: ignore[misc]
             else:
-                size, pieces = frame[1], frame[2]
-                yield RangeFile(range_reader(url, self.options, self.retry), size, pieces)
+                size, pieces, etag, modified = frame[1:5]
+                read = range_reader(url, self.options, self.retry)
+                yield RangeFile(read, size, pieces, etag=etag, last_modified=modified)
 
     def close(self) -> None:
         """Stop the child process, if it runs."""
@@ -173,7 +174,13 @@ async def _answer(
     for url, task in zip(urls, tasks, strict=True):
         try:
             found = await task
-            frame: tuple[Any, ...] = ("edges", found.size, found.pieces)
+            frame: tuple[Any, ...] = (
+                "edges",
+                found.size,
+                found.pieces,
+                found.etag,
+                found.last_modified,
+            )
         except Exception as e:
             frame = _error_frame(url, e)
         pickle.dump(frame, out, protocol=pickle.HIGHEST_PROTOCOL)

@@ -16,6 +16,8 @@ import io
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from arcoforge.sources.manifest import iso_date
+
 #: Bytes fetched from each end of a file before parsing it.
 EDGE_BYTES = 64 * 1024
 #: Bytes fetched by a read that misses the fetched ranges (aligned to this size).
@@ -32,10 +34,16 @@ class RangeFile(io.RawIOBase):
         fetch: Callable[[int, int], bytes],
         size: int,
         pieces: dict[int, bytes] | None = None,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
     ):
         super().__init__()
         self._fetch = fetch
         self.size = size
+        #: the source's validators, as its answer to the first request gave them
+        self.etag = etag
+        self.last_modified = last_modified
         self._starts: list[int] = []
         self._pieces: list[bytes] = []
         self._pos = 0
@@ -132,11 +140,12 @@ async def fetch_one(store: Any, path: str, limit: asyncio.Semaphore) -> RangeFil
             meta = await obstore.head_async(store, path)
             if int(meta["size"]):
                 raise head
-            return RangeFile(_no_fetch, 0)
+            return RangeFile(_no_fetch, 0, **_validators(meta))
         first = bytes(await head.bytes_async())
         size = int(head.meta["size"])
+        validators = _validators(head.meta)
         if size <= len(first):
-            return RangeFile(_no_fetch, size, {0: first})
+            return RangeFile(_no_fetch, size, {0: first}, **validators)
         if isinstance(tail, BaseException):
             raise tail
         last = bytes(await tail.bytes_async())
@@ -149,7 +158,12 @@ async def fetch_one(store: Any, path: str, limit: asyncio.Semaphore) -> RangeFil
     def fetch(offset: int, length: int) -> bytes:
         return bytes(obstore.get_range(store, path, start=offset, length=length))
 
-    return RangeFile(fetch, size, pieces)
+    return RangeFile(fetch, size, pieces, **validators)
+
+
+def _validators(meta: Any) -> dict[str, str | None]:
+    """The ETag and last-modified date (ISO 8601 UTC) of an obstore object's metadata."""
+    return {"etag": meta.get("e_tag") or None, "last_modified": iso_date(meta.get("last_modified"))}
 
 
 def _no_fetch(offset: int, length: int) -> bytes:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -46,9 +47,12 @@ class source_errors:
 
         cause = _first_line(error)
         chain = _chain(error)
-        if any(isinstance(e, NotFoundError | FileNotFoundError) for e in chain):
+        status = _status(chain)
+        if status == 404 or any(isinstance(e, NotFoundError | FileNotFoundError) for e in chain):
             raise SourceNotFoundError(f"{self.url}: not found (404).") from error
-        if any(isinstance(e, PermissionDeniedError | UnauthenticatedError) for e in chain):
+        if status in (401, 403) or any(
+            isinstance(e, PermissionDeniedError | UnauthenticatedError) for e in chain
+        ):
             raise SourceAccessError(
                 f"{self.url}: access refused ({cause}). Check the credentials in the "
                 "environment or storage_options."
@@ -70,6 +74,20 @@ def _chain(error: BaseException) -> list[BaseException]:
         found.append(current)
         current = current.__cause__ or current.__context__
     return found
+
+
+#: How obstore's messages give an HTTP status ("non-2xx status code: 404 Not Found"); an
+#: error read back through h5py keeps only its message, not its type.
+_STATUS = re.compile(r"status code: (\d{3})\b")
+
+
+def _status(chain: list[BaseException]) -> int | None:
+    """The HTTP status an error in ``chain`` reports in obstore's words, if any."""
+    for error in chain:
+        found = _STATUS.search(str(error))
+        if found:
+            return int(found.group(1))
+    return None
 
 
 def _first_line(error: BaseException) -> str:

@@ -17,6 +17,8 @@ from typing import Any, Literal
 import xarray as xr
 
 from arcoforge.location import Location
+from arcoforge.sources.manifest import Manifest
+from arcoforge.targets.manifest import with_manifest, write_manifest
 
 #: The document of a Parquet reference store that holds the metadata; written last.
 PARQUET_METADATA = ".zmetadata"
@@ -54,13 +56,14 @@ class KerchunkTarget(Location):
     def exists(self) -> bool:
         return bool(self.fs.exists(self.path()))
 
-    def write(self, ds: xr.Dataset) -> None:
-        """Write the references of ``ds``, replacing any in place."""
+    def write(self, ds: xr.Dataset, manifest: Manifest | None = None) -> None:
+        """Write the references of ``ds``, with the manifest of its inputs, replacing any."""
         refs = unmasked(ds.vz.to_kerchunk(format="dict"))
         if self.format == "json":
+            refs = with_manifest(refs, manifest)
             self._put_file(json.dumps(refs, separators=(",", ":")).encode())
         else:
-            self._put_folder(refs)
+            self._put_folder(refs, manifest)
 
     def _put_file(self, data: bytes) -> None:
         if not self.is_local:
@@ -73,12 +76,14 @@ class KerchunkTarget(Location):
             f.write(data)
         os.replace(tmp, path)
 
-    def _put_folder(self, refs: dict[str, Any]) -> None:
+    def _put_folder(self, refs: dict[str, Any], manifest: Manifest | None) -> None:
         from kerchunk.df import refs_to_dataframe
 
         with tempfile.TemporaryDirectory(prefix="arcoforge-refs-") as tmp:
             staged = os.path.join(tmp, "refs.parquet")
             refs_to_dataframe(refs, url=staged)
+            if manifest is not None:
+                write_manifest(staged, manifest, None)
             if self.is_local:
                 self._swap_local(staged)
                 return
