@@ -74,6 +74,8 @@ class InputFormatError(SourceError):
 class SourceChangedError(SourceError):
     """Inputs changed at their source since an output was made from them."""
 
+    kind = "source-changed"
+
 
 class IncompatibleInputsError(ForgeError, ValueError):
     """Inputs that cannot be combined into one dataset."""
