@@ -55,6 +55,10 @@ class PipelineError(ForgeError, RuntimeError):
     """The pipeline failed for a reason that is not one of the above."""
 
 
+class PartlyPublishedError(PipelineError):
+    """Some outputs of a run were published, and publishing another failed."""
+
+
 def error_from_name(name: str, message: str) -> ForgeError:
     """Rebuild an error that a worker reported by class name."""
     cls = _BY_NAME.get(name, PipelineError)
@@ -76,5 +80,6 @@ _BY_NAME: dict[str, type[ForgeError]] = {
         TargetError,
         TargetExistsError,
         PipelineError,
+        PartlyPublishedError,
     )
 }

@@ -138,12 +138,7 @@ class ReferencesResult:
         """The line of Python that opens it."""
         if self.format == "json":
             return f'xr.open_dataset("{self.url}", engine="kerchunk")'
-        if self.format == "parquet":
-            protocol = self.prefixes[0].split("://")[0] if self.prefixes else "file"
-            return (
-                f'xr.open_dataset("{self.url}", engine="kerchunk", '
-                f'storage_options={{"remote_protocol": "{protocol}"}})'
-            )
+        # Parquet references are versions behind a pointer, which xarray cannot follow.
         return f'arcoforge.open_dataset("{self.url}")'
 
     def to_json(self) -> dict[str, Any]:

@@ -81,7 +81,6 @@ def plan_writes(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
                     f"recipe (plan {str(found)[:12]}, this run's plan {plan.hash[:12]}). Nothing "
                     "was changed. Run with --overwrite to replace it, or choose another --output."
                 )
-            target.remove()
         elif status is Status.UNPUBLISHED:
             resumable = previous is not None and previous.get("hash") == plan.hash
             if resumable and previous.get("status") == "ready":
@@ -92,9 +91,11 @@ def plan_writes(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
                     "run of this recipe, so it is left alone. Delete it, run with --overwrite, "
                     "or choose another --output."
                 )
-            target.remove()  # an unfinished run of another plan: never published, safe to drop
+        # Recorded before anything is removed: a run killed while removing or preparing
+        # leaves an unfinished run of this plan, which the next run starts afresh.
         state.remove("done")
         state.write_json("plan.json", {**summary, "status": "preparing"})
+        target.remove()  # a replaced dataset, or an unfinished run never published
         state.write_json("root.json", target.prepare(plan))
         state.write_json("plan.json", {**summary, "status": "ready"})
         return [plan.work(t) for t in plan.tasks]
