@@ -219,6 +219,7 @@ def run_recipe(
     ctx = RunContext(
         recipe_id=recipe.id,
         fingerprint=recipe.fingerprint,
+        sources_fingerprint=recipe.sources_fingerprint,
         target_url=f"{root}/{recipe.id}.zarr",
         state_url=f"{root}/.forge/{recipe.id}",
         cache_url=options.cache or f"{root}/.forge/cache",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from arcoforge.errors import ForgeError, PipelineError, TargetExistsError
@@ -61,7 +62,7 @@ def plan_writes(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
             headers,
             output=ctx.zarr,
             budget=ctx.budget,
-            fingerprint=ctx.fingerprint,
+            fingerprint=ctx.sources_fingerprint,
             merge_dims=ctx.merge_dims,
             items_per_file=ctx.items_per_file,
             preprocessed=ctx.preprocess is not None,
@@ -153,45 +154,68 @@ def write_task(ctx: RunContext, work: TaskWork) -> int:
         return task.nbytes
 
 
-def publish(ctx: RunContext, written: int) -> dict[str, Any]:
-    """Check that every task finished, publish the dataset and record the result."""
-    with reporting(ctx, "publishing"):
-        state, target = ctx.state(), ctx.target()
-        info = state.read_json("plan.json")
-        if info is None:
-            raise PipelineError("publishing found no plan: the planning stage did not run.")
-        result = {
-            key: info[key]
-            for key in (
-                "url",
-                "inputs",
-                "nbytes",
-                "sizes",
-                "variables",
-                "coords",
-                "zarr_format",
-                "compression",
-                "skipped",
-            )
-        }
-        result.update(tasks=len(info["tasks"]), written=written, hash=info["hash"])
-        if info["status"] == "up_to_date":
-            result.update(up_to_date=True, stored_bytes=target.stored_bytes())
-            state.write_json("result.json", result)
-            return result
-        missing = set(info["tasks"]) - state.marks("done")
-        if missing:
-            raise PipelineError(
-                f"{len(missing)} of {len(info['tasks'])} tasks did not finish, so the dataset was "
-                "not published. Run again to finish them."
-            )
-        docs = state.read_json("root.json")
-        target.publish(docs, provenance(ctx, info), ctx.zarr.zarr_format)
-        result.update(up_to_date=False, stored_bytes=target.stored_bytes())
-        state.write_json("result.json", result)
-        for name in ("done", "fetched", "root.json"):
-            state.remove(name)
-        return result
+@dataclass
+class StagedCopy:
+    """A copy whose tasks are all done: its result, and how to publish it."""
+
+    ctx: RunContext
+    result: dict[str, Any]
+    info: dict[str, Any]
+    #: the root documents to write; None if the dataset in place is up to date
+    docs: dict[str, str] | None
+
+    @property
+    def url(self) -> str:
+        return self.ctx.target_url
+
+    def publish(self) -> None:
+        """Write the root documents (the one commit), then record the result."""
+        ctx, state, target = self.ctx, self.ctx.state(), self.ctx.target()
+        if self.docs is not None:
+            target.publish(self.docs, provenance(ctx, self.info), ctx.zarr.zarr_format)
+        self.result.update(up_to_date=self.docs is None, stored_bytes=target.stored_bytes())
+        state.write_json("result.json", self.result)
+        if self.docs is not None:
+            for name in ("done", "fetched", "root.json"):
+                state.remove(name)
+
+
+def stage_copy(ctx: RunContext, written: int) -> StagedCopy:
+    """Check that every task of the copy finished; nothing is published yet."""
+    state = ctx.state()
+    info = state.read_json("plan.json")
+    if info is None:
+        raise PipelineError("publishing found no plan: the planning stage did not run.")
+    result = {
+        key: info[key]
+        for key in (
+            "url",
+            "inputs",
+            "nbytes",
+            "sizes",
+            "variables",
+            "coords",
+            "zarr_format",
+            "compression",
+            "skipped",
+        )
+    }
+    result.update(tasks=len(info["tasks"]), written=written, hash=info["hash"])
+    if info["status"] == "up_to_date":
+        return StagedCopy(ctx, result, info, None)
+    missing = set(info["tasks"]) - state.marks("done")
+    if missing:
+        raise PipelineError(
+            f"{len(missing)} of {len(info['tasks'])} tasks did not finish, so the dataset was "
+            "not published. Run again to finish them."
+        )
+    docs = state.read_json("root.json")
+    if docs is None:
+        raise PipelineError(
+            f"publishing found no root documents for {ctx.target_url} in the run state. "
+            "Run again with --overwrite to write the dataset afresh."
+        )
+    return StagedCopy(ctx, result, info, docs)
 
 
 def provenance(ctx: RunContext, info: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ authorise them (``arcoforge.open_dataset`` does).
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,6 +36,15 @@ def icechunk_module() -> Any:
         # local storage does not apply; ICECHUNK_LOG still chooses other logs.
         icechunk.set_logs_filter("error")
     return icechunk
+
+
+@dataclass
+class Staged:
+    """An uncommitted session holding a run's references, and its commit's message."""
+
+    session: Any
+    message: str
+    metadata: dict[str, Any]
 
 
 class IcechunkTarget:
@@ -84,7 +94,7 @@ class IcechunkTarget:
             return None
         return dict(group.attrs)
 
-    def write(
+    def stage(
         self,
         ds: xr.Dataset,
         *,
@@ -92,8 +102,8 @@ class IcechunkTarget:
         source_options: dict[str, Any],
         message: str,
         metadata: dict[str, Any],
-    ) -> str:
-        """Commit ``ds`` to ``main`` as the whole repository content; returns the snapshot id."""
+    ) -> Staged:
+        """Write ``ds`` into an uncommitted session on ``main``: readers see none of it."""
         ic = icechunk_module()
         storage = self.storage()
         config = ic.RepositoryConfig.default()
@@ -109,7 +119,11 @@ class IcechunkTarget:
             repo = ic.Repository.create(storage, config, authorize_virtual_chunk_access=access)
         session = repo.writable_session(BRANCH)
         ds.vz.to_icechunk(session.store, mode="w")
-        return str(session.commit(message, metadata=metadata))
+        return Staged(session, message, metadata)
+
+    def publish(self, staged: Staged) -> str:
+        """Commit the staged session: the one write that readers see; returns its id."""
+        return str(staged.session.commit(staged.message, metadata=staged.metadata))
 
     def stored_bytes(self) -> int:
         import fsspec

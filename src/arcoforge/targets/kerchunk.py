@@ -96,10 +96,6 @@ class KerchunkTarget(Location):
         ]
         return any(not n.startswith(VERSION_PREFIX) for n in names)
 
-    def write(self, ds: xr.Dataset) -> None:
-        """Write the references of ``ds`` and publish them at once."""
-        self.publish(self.stage(ds))
-
     def stage(self, ds: xr.Dataset) -> dict[str, Any]:
         """Write what readers cannot see yet; returns what :meth:`publish` needs."""
         refs = unmasked(ds.vz.to_kerchunk(format="dict"))
