@@ -204,14 +204,8 @@ def output_root(output: str) -> str:
     return os.path.abspath(output)
 
 
-def run_recipe(
-    recipe: Recipe,
-    options: RunOptions = RunOptions(),
-    *,
-    on_progress: Callable[[Progress], None] | None = None,
-) -> RunResult:
-    """Run ``recipe`` to completion and return what it made; raises a ForgeError on failure."""
-    start = time.monotonic()
+def run_context(recipe: Recipe, options: RunOptions) -> tuple[RunContext, list[Any]]:
+    """The settings of a run of ``recipe``, and its inputs (index, URL)."""
     pattern = recipe.pattern.prune(options.prune) if options.prune else recipe.pattern
     inputs = list(pattern.items())
     root = output_root(options.output)
@@ -240,6 +234,18 @@ def run_recipe(
         version=importlib.metadata.version("arcoforge"),
         run_id=uuid.uuid4().hex,
     )
+    return ctx, inputs
+
+
+def run_recipe(
+    recipe: Recipe,
+    options: RunOptions = RunOptions(),
+    *,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> RunResult:
+    """Run ``recipe`` to completion and return what it made; raises a ForgeError on failure."""
+    start = time.monotonic()
+    ctx, inputs = run_context(recipe, options)
     state = ctx.state()
     for stale in ("error.json", "result.json", REFERENCES_RESULT, "fetched", "virtual"):
         state.remove(stale)

@@ -145,11 +145,15 @@ class KerchunkTarget(Location):
     def _drop_all_but(self, version: str) -> None:
         """Remove earlier versions and any earlier unversioned store, its metadata first."""
         if self.fs.exists(self.path(PARQUET_METADATA)):
-            self.fs.rm_file(self.path(PARQUET_METADATA))
+            self._delete(PARQUET_METADATA)
         for path in self.fs.ls(self.path(), detail=False, refresh=True):
             name = path.rstrip("/").rsplit("/", 1)[-1]
             if name not in (version, POINTER):
-                self.fs.rm(path, recursive=True)
+                self._delete(name)
+
+    def _delete(self, *parts: str) -> None:
+        """Delete one file, or a folder with all it holds."""
+        self.fs.rm(self.path(*parts), recursive=True)
 
     def stored_bytes(self) -> int:
         return int(self.fs.du(self.path()))

@@ -84,9 +84,13 @@ class ZarrTarget(Location):
         """Remove the store, its root documents first: readers never see a part of it."""
         for doc in ("zarr.json", *reversed(ROOT_DOCS[2])):
             if self.fs.exists(self.path(doc)):
-                self.fs.rm_file(self.path(doc))
+                self._delete(doc)
         if self.fs.exists(self.path()):
-            self.fs.rm(self.path(), recursive=True)
+            self._delete()
+
+    def _delete(self, *parts: str) -> None:
+        """Delete one file, or a folder with all it holds."""
+        self.fs.rm(self.path(*parts), recursive=True)
 
     def prepare(self, plan: Plan) -> dict[str, str]:
         """Write the arrays' metadata and the dimension coordinates; returns the root

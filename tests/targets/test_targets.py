@@ -1,0 +1,128 @@
+"""Every target, on local disk and on S3, killed at every step of preparing, writing,
+publishing and overwriting: a reader sees the previous complete version or nothing,
+and a run again finishes with values equal to the sources."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import xarray as xr
+import zarr
+
+from arcoforge.demo.dataset import PACKED_INT16, make_sst, write_files
+from arcoforge.recipe import load_recipe
+from arcoforge.recipe.recipe import Recipe
+from arcoforge.run import RunOptions
+from arcoforge.targets.zarr import Status, ZarrTarget
+from arcoforge.verify import open_sources
+from tests.helpers import write_recipe
+from tests.targets.harness import Faults, InjectedFailure, run_stages, seen, which
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One target: the outputs a recipe asks for, and the suffix of its URL."""
+
+    outputs: dict[str, Any]
+    suffix: str
+
+
+KINDS = {
+    "zarr3": Kind({"zarr": {"chunks": {"time": 2}, "zarr_format": 3}}, ".zarr"),
+    "zarr2": Kind({"zarr": {"chunks": {"time": 2}, "zarr_format": 2}}, ".zarr"),
+    "json": Kind({"references": {"format": "json"}}, ".json"),
+    "parquet": Kind({"references": {"format": "parquet"}}, ".parquet"),
+    "icechunk": Kind({"references": {"format": "icechunk"}}, ".icechunk"),
+}
+
+
+@pytest.fixture(params=["local", "s3"])
+def output(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where outputs go: a local folder, or a fresh bucket on the moto S3 server."""
+    if request.param == "local":
+        return str(tmp_path / "out")
+    bucket = request.getfixturevalue("s3_bucket")
+    return f"s3://{bucket}/arco"
+
+
+def _version(
+    tmp_path: Path, name: str, seed: int, outputs: dict[str, Any]
+) -> tuple[Recipe, xr.Dataset]:
+    """A recipe over 4 days in 2 files of its own, and what its sources hold."""
+    files = write_files(
+        make_sst(days=4, nlat=6, nlon=8, seed=seed),
+        tmp_path / name,
+        steps=2,
+        encoding={"sst": PACKED_INT16},
+    )
+    spec = {
+        "sources": {"urls": [f.path.as_uri() for f in files], "concat_dim": "time"},
+        "outputs": outputs,
+    }
+    recipe = load_recipe(write_recipe(tmp_path / f"recipe-{name}", spec))
+    # one recipe id for both versions: the same output location
+    recipe = Recipe(**{**recipe.__dict__, "id": "ds"})
+    return recipe, open_sources([str(f.path) for f in files], "time")
+
+
+def _clear(output: str) -> None:
+    """Remove every output and run state under ``output``."""
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(output)
+    fs.invalidate_cache()
+    if fs.exists(path):
+        fs.rm(path, recursive=True)
+
+
+def _check_zarr_readers(url: str, visible: bool) -> None:
+    """zarr.open_group and the target's status agree with what xarray opened."""
+    try:
+        zarr.open_group(url, mode="r")
+        opened = True
+    except Exception:
+        opened = False
+    assert opened == visible, f"zarr.open_group {'opens' if opened else 'fails'} at {url}"
+    published = ZarrTarget(url).status() is Status.PUBLISHED
+    assert published == visible, f"status() is {'' if published else 'not '}published"
+
+
+@pytest.mark.parametrize("scenario", ["fresh", "overwrite"])
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_killed_at_every_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, output: str, kind: str, scenario: str
+) -> None:
+    spec = KINDS[kind]
+    old, old_sources = _version(tmp_path, "old", 1, spec.outputs)
+    new, new_sources = _version(tmp_path, "new", 2, spec.outputs)
+    versions = {"old": old_sources, "new": new_sources}
+    url = f"{output}/ds{spec.suffix}"
+    overwrite = scenario == "overwrite"
+    options = RunOptions(output=output, overwrite=overwrite)
+    step, points = 0, []
+    while True:
+        step += 1
+        _clear(output)
+        if overwrite:
+            run_stages(old, RunOptions(output=output, overwrite=True))
+            assert which(seen(url), versions) == "old"
+        before = which(seen(url), versions)
+        with Faults(fail_at=step).installed(monkeypatch) as faults:
+            try:
+                run_stages(new, options)
+            except Exception as e:
+                assert faults.failed, f"step {step}: failed before the injection: {e!r}"
+                assert isinstance(e.__cause__ or e, InjectedFailure) or "injected" in str(e)
+        if not faults.failed:  # every step has had its turn
+            break
+        now = which(seen(url), versions)
+        points.append((faults.seen[-1], now))
+        assert now in (before, None, "new"), f"step {step} ({faults.seen[-1]}): reader saw {now}"
+        if kind.startswith("zarr"):
+            _check_zarr_readers(url, visible=now is not None)
+        run_stages(new, options)  # run again: it finishes
+        assert which(seen(url), versions) == "new"
+    assert len(points) >= 3, points
