@@ -79,7 +79,14 @@ class IcechunkTarget:
         return ic.local_filesystem_storage(os.path.abspath(parts.path or self.url))
 
     def exists(self) -> bool:
-        return bool(icechunk_module().Repository.exists(self.storage()))
+        """Whether a repository with commits is here (one that a run created and never
+        committed to holds only its initial snapshot)."""
+        ic = icechunk_module()
+        storage = self.storage()
+        if not ic.Repository.exists(storage):
+            return False
+        history = ic.Repository.open(storage).ancestry(branch=BRANCH)
+        return sum(1 for _ in zip(range(2), history, strict=False)) > 1
 
     def published_attrs(self) -> dict[str, Any] | None:
         """The root attributes at the head of ``main``, or None if nothing was committed."""
@@ -106,13 +113,16 @@ class IcechunkTarget:
         """Write ``ds`` into an uncommitted session on ``main``: readers see none of it."""
         ic = icechunk_module()
         storage = self.storage()
-        config = ic.RepositoryConfig.default()
+        existing = ic.Repository.exists(storage)
+        # An existing repository keeps its containers: the snapshot readers see until the
+        # commit (and every older one) may point under prefixes this run does not use.
+        config = ic.Repository.open(storage).config if existing else ic.RepositoryConfig.default()
         for prefix in prefixes:
             config.set_virtual_chunk_container(
                 ic.VirtualChunkContainer(prefix, container_store(prefix, source_options))
             )
-        access = credentials(prefixes, source_options)
-        if ic.Repository.exists(storage):
+        access = credentials(list(config.virtual_chunk_containers or {}), source_options)
+        if existing:
             repo = ic.Repository.open(storage, config, authorize_virtual_chunk_access=access)
             repo.save_config()
         else:
