@@ -138,8 +138,10 @@ class IcechunkTarget:
     def stored_bytes(self) -> int:
         import fsspec
 
+        from arcoforge.location import stored_bytes
+
         fs, path = fsspec.core.url_to_fs(self.url, **self.storage_options)
-        return int(fs.du(path))
+        return stored_bytes(fs, path)  # listed afresh: Icechunk writes through its own client
 
 
 def container_store(prefix: str, options: dict[str, Any]) -> Any:

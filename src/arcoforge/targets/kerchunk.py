@@ -26,7 +26,7 @@ from typing import Any, Literal
 import xarray as xr
 
 from arcoforge.errors import TargetError
-from arcoforge.location import Location
+from arcoforge.location import Location, stored_bytes
 
 #: The document of a Parquet reference store that holds the metadata.
 PARQUET_METADATA = ".zmetadata"
@@ -156,7 +156,7 @@ class KerchunkTarget(Location):
         self.fs.rm(self.path(*parts), recursive=True)
 
     def stored_bytes(self) -> int:
-        return int(self.fs.du(self.path()))
+        return stored_bytes(self.fs, self.path())
 
 
 def unmasked(refs: dict[str, Any]) -> dict[str, Any]:

@@ -31,7 +31,7 @@ import zarr.storage
 from xarray.coding.times import decode_cf_datetime
 
 from arcoforge.errors import TargetError
-from arcoforge.location import Location
+from arcoforge.location import Location, stored_bytes
 from arcoforge.plan.plan import Plan, TaskWork
 from arcoforge.plan.schema import TargetVariable
 from arcoforge.targets.codecs import compressors
@@ -174,7 +174,7 @@ class ZarrTarget(Location):
         self.fs.pipe_file(path, data)
 
     def stored_bytes(self) -> int:
-        return int(self.fs.du(self.path()))
+        return stored_bytes(self.fs, self.path())
 
 
 def root_documents(
