@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import pickle
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,14 +47,31 @@ def fetch_input(ctx: RunContext, index: Index, url: str) -> tuple[Index, CachedI
 
 
 def input_header(ctx: RunContext, index: Index, cached: CachedInput) -> InputHeader:
+    """Read one input's header, or take it from the run state if an unfinished run of the
+    same recipe code read these very bytes (a resumed run pays only for the work left)."""
     with reporting(ctx, f"reading the header of {cached.url}"):
-        return read_header(
+        state = ctx.state()
+        name = header_name(ctx, index, cached)
+        kept = state.read_bytes(name)
+        if kept is not None:
+            return pickle.loads(kept)
+        header = read_header(
             cached,
             index,
             concat_dims=ctx.concat_dims,
             preprocess=ctx.preprocess,
             storage_options=ctx.storage_options,
         )
+        state.write_bytes(name, pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL))
+        return header
+
+
+def header_name(ctx: RunContext, index: Index, cached: CachedInput) -> str:
+    """The run-state file of an input's header: named after its position, its bytes and
+    the recipe's sources and code, so a header is reused only for what it describes."""
+    where = hashlib.sha256(f"{index!r}{cached.url}".encode()).hexdigest()[:16]
+    what = f"{cached.sha256[:16]}-{cached.size}-{ctx.sources_fingerprint[:12]}"
+    return f"headers/{where}-{what}.pkl"
 
 
 def plan_writes(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
@@ -176,7 +195,7 @@ class StagedCopy:
         self.result.update(up_to_date=self.docs is None, stored_bytes=target.stored_bytes())
         state.write_json("result.json", self.result)
         if self.docs is not None:
-            for name in ("done", "fetched", "root.json"):
+            for name in ("done", "fetched", "headers", "root.json"):
                 state.remove(name)
 
 
