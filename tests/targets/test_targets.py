@@ -151,3 +151,50 @@ def test_killed_at_every_step(
         run_stages(new, options)  # run again: it finishes
         assert which(seen(url), versions) == "new"
     assert len(points) == len(_steps(counted.seen, every=not output.startswith("s3://")))
+
+
+@pytest.mark.parametrize(
+    ("fmt", "root"), [(3, ["zarr.json"]), (2, [".zattrs", ".zmetadata", ".zgroup"])]
+)
+def test_zarr_root_documents_are_written_once_and_last(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: int, root: list[str]
+) -> None:
+    recipe, sources = _version(
+        tmp_path, "v", 1, {"zarr": {"chunks": {"time": 2}, "zarr_format": fmt}}
+    )
+    written: list[tuple[str, ...]] = []
+    put = ZarrTarget._put
+
+    def recording(self: ZarrTarget, data: bytes, *parts: str) -> None:
+        written.append(parts)
+        put(self, data, *parts)
+
+    monkeypatch.setattr(ZarrTarget, "_put", recording)
+    run_stages(recipe, RunOptions(output=str(tmp_path / "out")))
+    at_root = [p[0].split(".partial-")[0] for p in written if len(p) == 1]
+    assert at_root == root  # each once, after every array document and chunk
+    assert all(len(p) > 1 for p in written[: -len(root)])
+    url = str(tmp_path / "out" / "ds.zarr")
+    assert which(seen(url), {"v": sources}) == "v"
+    if fmt == 3:  # the consolidated metadata is inside the one root document
+        group = zarr.open_group(url, mode="r", use_consolidated=True)
+        assert set(group.metadata.consolidated_metadata.metadata) == {"time", "lat", "lon", "sst"}
+
+
+def test_parquet_keeps_one_version_behind_its_pointer(tmp_path: Path) -> None:
+    outputs = {"references": {"format": "parquet"}}
+    old, _ = _version(tmp_path, "old", 1, outputs)
+    new, new_sources = _version(tmp_path, "new", 2, outputs)
+    out = tmp_path / "out"
+    run_stages(old, RunOptions(output=str(out)))
+    first = sorted(p.name for p in (out / "ds.parquet").iterdir())
+    run_stages(new, RunOptions(output=str(out), overwrite=True))
+    names = sorted(p.name for p in (out / "ds.parquet").iterdir())
+    assert len(names) == 2 and names[0] == "latest.json" and names[1].startswith("v-")
+    assert names[1] not in first  # a new version; the old one removed once the pointer moved
+    version = out / "ds.parquet" / names[1]
+    # a version folder is a plain Kerchunk Parquet store
+    opened = xr.open_dataset(
+        str(version), engine="kerchunk", storage_options={"remote_protocol": "file"}
+    )
+    assert which(opened.load(), {"new": new_sources}) == "new"

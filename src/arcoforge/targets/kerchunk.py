@@ -87,14 +87,16 @@ class KerchunkTarget(Location):
         return json.loads(attrs) if isinstance(attrs, str | bytes) else dict(attrs)
 
     def exists(self) -> bool:
-        """Whether something other than unpublished versions of a run is at ``url``."""
+        """Whether something other than a run's unpublished versions (or a pointer it was
+        writing when it died) is at ``url``."""
         if self.format == "json" or not self.fs.isdir(self.path()):
             return bool(self.fs.exists(self.path()))
         names = [
             p.rstrip("/").rsplit("/", 1)[-1]
             for p in self.fs.ls(self.path(), detail=False, refresh=True)
         ]
-        return any(not n.startswith(VERSION_PREFIX) for n in names)
+        unpublished = (VERSION_PREFIX, f"{POINTER}.partial-")
+        return any(not n.startswith(unpublished) for n in names)
 
     def stage(self, ds: xr.Dataset) -> dict[str, Any]:
         """Write what readers cannot see yet; returns what :meth:`publish` needs."""
