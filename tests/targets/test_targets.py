@@ -198,3 +198,35 @@ def test_parquet_keeps_one_version_behind_its_pointer(tmp_path: Path) -> None:
         str(version), engine="kerchunk", storage_options={"remote_protocol": "file"}
     )
     assert which(opened.load(), {"new": new_sources}) == "new"
+
+
+def test_copy_and_references_killed_at_every_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run with two outputs: each shows its previous version or nothing, the copy's
+    tasks all finish before either is published, and a run again finishes both."""
+    outputs = {**KINDS["zarr3"].outputs, **KINDS["parquet"].outputs}
+    old, old_sources = _version(tmp_path, "old", 1, outputs)
+    new, new_sources = _version(tmp_path, "new", 2, outputs)
+    versions = {"old": old_sources, "new": new_sources}
+    output = str(tmp_path / "out")
+    urls = [f"{output}/ds.zarr", f"{output}/ds.parquet"]
+    run_stages(old, RunOptions(output=output))
+    start = _snapshot(output, tmp_path / "start")
+    options = RunOptions(output=output, overwrite=True)
+    with Faults().installed(monkeypatch) as counted:
+        run_stages(new, options)
+    first_publish = counted.seen.index("KerchunkTarget._put_version") + 1
+    assert "ZarrTarget.write" not in counted.seen[first_publish:]  # all writes came first
+    for step in range(1, len(counted.seen) + 1):
+        _restore(start, output)
+        faults = Faults(fail_at=step)
+        with faults.installed(monkeypatch), pytest.raises(Exception) as failed:
+            run_stages(new, options)
+        assert isinstance(failed.value.__cause__ or failed.value, InjectedFailure)
+        copy, refs = (which(seen(url), versions) for url in urls)
+        assert copy in ("old", None, "new") and refs in ("old", "new"), (step, copy, refs)
+        if refs == "new":
+            assert copy == "new", f"step {step}: references published before the copy"
+        run_stages(new, options)
+        assert [which(seen(url), versions) for url in urls] == ["new", "new"]
