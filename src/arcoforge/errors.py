@@ -119,6 +119,12 @@ class PipelineError(ForgeError, RuntimeError):
     kind = "pipeline"
 
 
+class PartlyPublishedError(PipelineError):
+    """Some outputs of a run were published, and publishing another failed."""
+
+    kind = "partly-published"
+
+
 class InternalError(ForgeError, RuntimeError):
     """An unexpected failure: a bug in ARCO Forge, not in the recipe or its inputs."""
 
@@ -177,6 +183,7 @@ _BY_NAME: dict[str, type[ForgeError]] = {
         TargetExistsError,
         LeaseHeldError,
         PipelineError,
+        PartlyPublishedError,
         InternalError,
     )
 }

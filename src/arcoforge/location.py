@@ -47,3 +47,12 @@ class Location:
         if self.is_local:
             return self.path(*parts)
         return "/".join((self.url, *parts))
+
+
+def stored_bytes(fs: fsspec.AbstractFileSystem, path: str) -> int:
+    """The bytes of the files under ``path``, listed afresh (other processes and clients
+    write there), from one listing rather than a request per file."""
+    fs.invalidate_cache()
+    if fs.isfile(path):
+        return int(fs.size(path))
+    return int(sum(info.get("size") or 0 for info in fs.find(path, detail=True).values()))

@@ -9,8 +9,9 @@ import xarray as xr
 
 
 def open_dataset(url: str, *, storage_options: dict[str, Any] | None = None) -> xr.Dataset:
-    """Open a Zarr copy (``.zarr``), Kerchunk references (``.json``, ``.parquet``) or an
-    Icechunk repository (``.icechunk``, its virtual chunk containers authorised).
+    """Open a Zarr copy (``.zarr``), Kerchunk references (``.json``, ``.parquet``: its
+    current version) or an Icechunk repository (``.icechunk``, its virtual chunk
+    containers authorised).
 
     ``storage_options`` reach the output's filesystem (e.g. an S3 endpoint).
     """
@@ -19,6 +20,7 @@ def open_dataset(url: str, *, storage_options: dict[str, Any] | None = None) -> 
     if path.endswith(".json"):
         return xr.open_dataset(path, engine="kerchunk", storage_options=options or None)
     if path.endswith(".parquet"):
+        path = _parquet_version(path, options)
         return xr.open_dataset(
             path,
             engine="kerchunk",
@@ -27,6 +29,17 @@ def open_dataset(url: str, *, storage_options: dict[str, Any] | None = None) -> 
     if path.endswith(".icechunk"):
         return _open_icechunk(path, options)
     return xr.open_zarr(path, storage_options=options or None)
+
+
+def _parquet_version(url: str, options: dict[str, Any]) -> str:
+    """The URL of the current version of a Parquet output (see ``targets.kerchunk``)."""
+    from arcoforge.targets.kerchunk import KerchunkTarget
+
+    target = KerchunkTarget(url, "parquet", options)
+    version = target.version()
+    if version is None:
+        raise FileNotFoundError(f"{url}: no Kerchunk Parquet references are published here.")
+    return target.url_of(version) if version else url
 
 
 def _parquet_protocol(url: str, options: dict[str, Any]) -> str:

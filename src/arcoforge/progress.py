@@ -123,7 +123,7 @@ def print_summary(console: Console, result: run.RunResult) -> None:
     for i, output in enumerate(result.outputs):
         label = "open with" if i == 0 else ""
         imports = "import xarray as xr"
-        if isinstance(output, run.ReferencesResult) and output.format == "icechunk":
+        if isinstance(output, run.ReferencesResult) and output.format != "json":
             imports = "import arcoforge"
         say(f"  {label:<11} [bold]{imports}; ds = {escape(output.open_code)}[/]")
 

@@ -143,12 +143,7 @@ class ReferencesResult:
         """The line of Python that opens it."""
         if self.format == "json":
             return f'xr.open_dataset("{self.url}", engine="kerchunk")'
-        if self.format == "parquet":
-            protocol = self.prefixes[0].split("://")[0] if self.prefixes else "file"
-            return (
-                f'xr.open_dataset("{self.url}", engine="kerchunk", '
-                f'storage_options={{"remote_protocol": "{protocol}"}})'
-            )
+        # Parquet references are versions behind a pointer, which xarray cannot follow.
         return f'arcoforge.open_dataset("{self.url}")'
 
     def to_json(self) -> dict[str, Any]:
@@ -224,14 +219,8 @@ def output_root(output: str) -> str:
     return os.path.abspath(output)
 
 
-def run_recipe(
-    recipe: Recipe,
-    options: RunOptions = RunOptions(),
-    *,
-    on_progress: Callable[[Progress], None] | None = None,
-) -> RunResult:
-    """Run ``recipe`` to completion and return what it made; raises a ForgeError on failure."""
-    start = time.monotonic()
+def run_context(recipe: Recipe, options: RunOptions) -> tuple[RunContext, list[Any]]:
+    """The settings of a run of ``recipe``, and its inputs (index, URL)."""
     pattern = recipe.pattern.prune(options.prune) if options.prune else recipe.pattern
     inputs = list(pattern.items())
     root = output_root(options.output)
@@ -239,6 +228,7 @@ def run_recipe(
     ctx = RunContext(
         recipe_id=recipe.id,
         fingerprint=recipe.fingerprint,
+        sources_fingerprint=recipe.sources_fingerprint,
         target_url=f"{root}/{recipe.id}.zarr",
         state_url=f"{root}/.forge/{recipe.id}",
         cache_url=options.cache or f"{root}/.forge/cache",
@@ -259,6 +249,18 @@ def run_recipe(
         version=importlib.metadata.version("arcoforge"),
         run_id=uuid.uuid4().hex,
     )
+    return ctx, inputs
+
+
+def run_recipe(
+    recipe: Recipe,
+    options: RunOptions = RunOptions(),
+    *,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> RunResult:
+    """Run ``recipe`` to completion and return what it made; raises a ForgeError on failure."""
+    start = time.monotonic()
+    ctx, inputs = run_context(recipe, options)
     state = ctx.state()
     for stale in ("error.json", "result.json", REFERENCES_RESULT, "fetched", "virtual"):
         state.remove(stale)

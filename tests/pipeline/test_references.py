@@ -110,7 +110,7 @@ def test_the_summary_line_opens_each_format(http_server: SourceServer, tmp_path:
         recipe = _recipe(tmp_path / fmt, urls, {"references": {"format": fmt}})
         refs = run_folder(recipe, tmp_path / "out").references
         assert refs is not None
-        out = eval(refs.open_code, {"xr": xr})
+        out = eval(refs.open_code, {"xr": xr, "arcoforge": arcoforge})
         assert compare(out, sources) == []
 
 

@@ -134,7 +134,9 @@ def test_failure_while_writing_then_run_again(
     )
 
 
-def test_killed_run_leaves_no_dataset_and_resumes(tmp_path: Path, archive: list[Path]) -> None:
+def test_killed_run_leaves_no_dataset_and_resumes(
+    tmp_path: Path, archive: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     recipe = _recipe(tmp_path, archive, py=GATED)
     out = tmp_path / "out"
     done = out / ".forge" / "recipe" / "done"
@@ -169,6 +171,13 @@ def test_killed_run_leaves_no_dataset_and_resumes(tmp_path: Path, archive: list[
     finished = len(list(done.iterdir()))
     assert 2 <= finished < 4
     assert (out / "recipe.zarr").is_dir() and not _published(str(out / "recipe.zarr"))
+    assert len(list((out / ".forge" / "recipe" / "headers").iterdir())) == len(archive)
+
+    def unread(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a resumed run read a header again")
+
+    # in this process (one worker): the headers the killed run read are not read again
+    monkeypatch.setattr("arcoforge.pipeline.stages.read_header", unread)
     result = run_folder(recipe, out)
     assert result.zarr.skipped == finished and result.zarr.tasks == 4
     assert (

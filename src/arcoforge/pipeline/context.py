@@ -45,6 +45,14 @@ class RunContext:
     version: str = ""
     #: tells this run's files in the state folder from an earlier run's
     run_id: str = ""
+    #: what the recipe asks for apart from its outputs (sources, code): each output's
+    #: hash is made from it and that output's own settings, so changing one output's
+    #: settings leaves the others up to date
+    sources_fingerprint: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.sources_fingerprint:
+            object.__setattr__(self, "sources_fingerprint", self.fingerprint)
 
     @property
     def zarr(self) -> ZarrOutput:

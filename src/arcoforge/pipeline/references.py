@@ -13,7 +13,6 @@ from arcoforge.pipeline.stages import PLAN_ATTR, provenance, reporting
 from arcoforge.pipeline.state import REFERENCES_RESULT as RESULT
 from arcoforge.plan.virtual import combine_virtual, content_hash, source_chunks
 from arcoforge.recipe.pattern import Index
-from arcoforge.recipe.spec import ReferenceFormat
 from arcoforge.sources.cache import cache_key
 from arcoforge.sources.feed import EdgeFeed
 from arcoforge.sources.layout import Layouts
@@ -28,6 +27,7 @@ from arcoforge.sources.virtual import (
     open_virtual,
     read_virtual,
 )
+from arcoforge.targets.icechunk import IcechunkTarget
 from arcoforge.targets.manifest import check_output, commit_metadata
 
 #: Inputs per progress marker: each marker is a file written to the run state.
@@ -129,64 +129,82 @@ def _merge_key(vi: VirtualInput, merge_dims: tuple[str, ...]) -> tuple[int, ...]
     return tuple(positions.get(d, 0) for d in merge_dims)
 
 
-def write_references(ctx: RunContext, batches: list[VirtualBatch]) -> dict[str, Any]:
-    """Check and combine the virtual inputs, then write (or keep) the references."""
+@dataclass
+class StagedReferences:
+    """References checked and staged where readers cannot see them yet."""
+
+    ctx: RunContext
+    result: dict[str, Any]
+    #: what the target's ``publish`` needs; None if the references in place are up to date
+    staged: Any = None
+
+    @property
+    def url(self) -> str:
+        return self.ctx.references_url
+
+    def publish(self) -> None:
+        """Make the staged references visible (one write or one commit); record the result."""
+        target = self.ctx.references_target()
+        if self.staged is not None:
+            snapshot = target.publish(self.staged)
+            if snapshot is not None:
+                self.result["snapshot"] = snapshot
+        self.result.update(up_to_date=self.staged is None, stored_bytes=target.stored_bytes())
+        self.ctx.state().write_json(RESULT, self.result)
+        self.ctx.state().remove("virtual")
+
+
+def stage_references(ctx: RunContext, batches: list[VirtualBatch]) -> StagedReferences:
+    """Check and combine the virtual inputs, and stage their references (or keep them)."""
     assert ctx.references is not None
-    with reporting(ctx, "writing the references"):
-        manifest = input_manifest(batches)
-        inputs = with_full_firsts(ctx, [vi for b in batches for vi in b.inputs])
-        ds = combine_virtual(inputs, concat_dims=ctx.concat_dims, merge_dims=ctx.merge_dims)
-        urls = [url for vi in inputs for _, url in vi.parts]
-        digest = content_hash(ds, ctx.fingerprint)
-        target = ctx.references_target()
-        fmt = ctx.references.format
-        result: dict[str, Any] = {
-            "url": ctx.references_url,
-            "format": fmt.value,
-            "hash": digest,
-            "inputs": len(urls),
-            "sizes": {str(d): int(n) for d, n in ds.sizes.items()},
-            "variables": _variables(ds),
-            "nbytes": int(sum(v.dtype.itemsize * v.size for v in ds.variables.values())),
-            "references": int(sum(_chunk_count(v) for v in ds.variables.values())),
-            "prefixes": container_prefixes(urls),
-            "manifest": manifest.summary(),
-        }
-        options, overwrite = ctx.storage_options, ctx.overwrite
-        check_output(fmt.value, ctx.references_url, manifest, options, overwrite=overwrite)
-        found = target.published_attrs()
-        if found is not None and found.get(PLAN_ATTR) == digest and not ctx.overwrite:
-            result.update(up_to_date=True, stored_bytes=target.stored_bytes())
-            ctx.state().write_json(RESULT, result)
-            return result
-        if (found is not None or target.exists()) and not ctx.overwrite:
-            raise TargetExistsError(
-                f"{ctx.references_url} already holds references made from other inputs or "
-                f"another recipe (hash {str((found or {}).get(PLAN_ATTR))[:12]}, this run's "
-                f"{digest[:12]}). Nothing was changed. Run with --overwrite to replace them, "
-                "or choose another --output."
-            )
-        attrs = provenance(ctx, {"hash": digest, "inputs": len(urls)})
-        ds = ds.assign_attrs(attrs, arcoforge_sources=result["prefixes"])
-        if fmt is ReferenceFormat.ICECHUNK:
-            result["snapshot"] = target.write(  # type: ignore[call-arg]
-                ds,
-                prefixes=result["prefixes"],
-                source_options=ctx.source_options,
-                message=f"{ctx.recipe_id}: {len(urls)} inputs, references {digest[:12]}",
-                metadata={
-                    "recipe": ctx.recipe_id,
-                    "hash": digest,
-                    "inputs": len(urls),
-                    **commit_metadata(manifest),
-                },
-            )
-        else:
-            target.write(ds, manifest)  # type: ignore[call-arg]
-        result.update(up_to_date=False, stored_bytes=target.stored_bytes())
-        ctx.state().write_json(RESULT, result)
-        ctx.state().remove("virtual")
-        return result
+    manifest = input_manifest(batches)
+    inputs = with_full_firsts(ctx, [vi for b in batches for vi in b.inputs])
+    ds = combine_virtual(inputs, concat_dims=ctx.concat_dims, merge_dims=ctx.merge_dims)
+    urls = [url for vi in inputs for _, url in vi.parts]
+    digest = content_hash(ds, ctx.sources_fingerprint)
+    target = ctx.references_target()
+    result: dict[str, Any] = {
+        "url": ctx.references_url,
+        "format": ctx.references.format.value,
+        "hash": digest,
+        "inputs": len(urls),
+        "sizes": {str(d): int(n) for d, n in ds.sizes.items()},
+        "variables": _variables(ds),
+        "nbytes": int(sum(v.dtype.itemsize * v.size for v in ds.variables.values())),
+        "references": int(sum(_chunk_count(v) for v in ds.variables.values())),
+        "prefixes": container_prefixes(urls),
+        "manifest": manifest.summary(),
+    }
+    fmt, options = ctx.references.format.value, ctx.storage_options
+    check_output(fmt, ctx.references_url, manifest, options, overwrite=ctx.overwrite)
+    found = target.published_attrs()
+    if found is not None and found.get(PLAN_ATTR) == digest and not ctx.overwrite:
+        return StagedReferences(ctx, result)
+    if (found is not None or target.exists()) and not ctx.overwrite:
+        raise TargetExistsError(
+            f"{ctx.references_url} already holds references made from other inputs or "
+            f"another recipe (hash {str((found or {}).get(PLAN_ATTR))[:12]}, this run's "
+            f"{digest[:12]}). Nothing was changed. Run with --overwrite to replace them, "
+            "or choose another --output."
+        )
+    attrs = provenance(ctx, {"hash": digest, "inputs": len(urls)})
+    ds = ds.assign_attrs(attrs, arcoforge_sources=result["prefixes"])
+    if isinstance(target, IcechunkTarget):
+        staged = target.stage(
+            ds,
+            prefixes=result["prefixes"],
+            source_options=ctx.source_options,
+            message=f"{ctx.recipe_id}: {len(urls)} inputs, references {digest[:12]}",
+            metadata={
+                "recipe": ctx.recipe_id,
+                "hash": digest,
+                "inputs": len(urls),
+                **commit_metadata(manifest),
+            },
+        )
+    else:
+        staged = target.stage(ds, manifest)
+    return StagedReferences(ctx, result, staged)
 
 
 def container_prefixes(urls: list[str]) -> list[str]:

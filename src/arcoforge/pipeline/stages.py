@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import pickle
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from arcoforge.errors import (
@@ -57,14 +60,31 @@ def fetch_input(ctx: RunContext, index: Index, url: str) -> tuple[Index, CachedI
 
 
 def input_header(ctx: RunContext, index: Index, cached: CachedInput) -> InputHeader:
+    """Read one input's header, or take it from the run state if an unfinished run of the
+    same recipe code read these very bytes (a resumed run pays only for the work left)."""
     with reporting(ctx, f"reading the header of {cached.url}"):
-        return read_header(
+        state = ctx.state()
+        name = header_name(ctx, index, cached)
+        kept = state.read_bytes(name)
+        if kept is not None:
+            return pickle.loads(kept)
+        header = read_header(
             cached,
             index,
             concat_dims=ctx.concat_dims,
             preprocess=ctx.preprocess,
             storage_options=ctx.storage_options,
         )
+        state.write_bytes(name, pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL))
+        return header
+
+
+def header_name(ctx: RunContext, index: Index, cached: CachedInput) -> str:
+    """The run-state file of an input's header: named after its position, its bytes and
+    the recipe's sources and code, so a header is reused only for what it describes."""
+    where = hashlib.sha256(f"{index!r}{cached.url}".encode()).hexdigest()[:16]
+    what = f"{cached.sha256[:16]}-{cached.size}-{ctx.sources_fingerprint[:12]}"
+    return f"headers/{where}-{what}.pkl"
 
 
 def plan_writes(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
@@ -74,7 +94,7 @@ def plan_writes(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
             headers,
             output=ctx.zarr,
             budget=ctx.budget,
-            fingerprint=ctx.fingerprint,
+            fingerprint=ctx.sources_fingerprint,
             merge_dims=ctx.merge_dims,
             items_per_file=ctx.items_per_file,
             preprocessed=ctx.preprocess is not None,
@@ -99,7 +119,6 @@ def plan_writes(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
                     f"recipe (plan {str(found)[:12]}, this run's plan {plan.hash[:12]}). Nothing "
                     "was changed. Run with --overwrite to replace it, or choose another --output."
                 )
-            target.remove()
         elif status is Status.UNPUBLISHED:
             resumable = previous is not None and previous.get("hash") == plan.hash
             if resumable and previous.get("status") == "ready":
@@ -110,9 +129,11 @@ def plan_writes(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
                     "run of this recipe, so it is left alone. Delete it, run with --overwrite, "
                     "or choose another --output."
                 )
-            target.remove()  # an unfinished run of another plan: never published, safe to drop
+        # Recorded before anything is removed: a run killed while removing or preparing
+        # leaves an unfinished run of this plan, which the next run starts afresh.
         state.remove("done")
         state.write_json("plan.json", {**summary, "status": "preparing"})
+        target.remove()  # a replaced dataset, or an unfinished run never published
         state.write_json("root.json", target.prepare(plan))
         state.write_json("plan.json", {**summary, "status": "ready"})
         return [plan.work(t) for t in plan.tasks]
@@ -175,48 +196,73 @@ def write_task(ctx: RunContext, work: TaskWork) -> int:
         return task.nbytes
 
 
-def publish(ctx: RunContext, written: int) -> dict[str, Any]:
-    """Check that every task finished, publish the dataset and record the result."""
-    with reporting(ctx, "publishing"):
-        state, target = ctx.state(), ctx.target()
-        info = state.read_json("plan.json")
-        if info is None:
-            raise PipelineError("publishing found no plan: the planning stage did not run.")
-        result = {
-            key: info[key]
-            for key in (
-                "url",
-                "inputs",
-                "nbytes",
-                "sizes",
-                "variables",
-                "coords",
-                "zarr_format",
-                "compression",
-                "skipped",
-            )
-        }
-        result.update(tasks=len(info["tasks"]), written=written, hash=info["hash"])
-        manifest = Manifest.from_dict(state.read_json(MANIFEST))
-        result.update(manifest=manifest.summary())
-        if info["status"] == "up_to_date":
-            result.update(up_to_date=True, stored_bytes=target.stored_bytes())
-            state.write_json("result.json", result)
-            return result
-        missing = set(info["tasks"]) - state.marks("done")
-        if missing:
-            raise PipelineError(
-                f"{len(missing)} of {len(info['tasks'])} tasks did not finish, so the dataset was "
-                "not published. Run again to finish them."
-            )
-        docs = state.read_json("root.json")
-        write_manifest(ctx.target_url, manifest, ctx.storage_options)
-        target.publish(docs, provenance(ctx, info), ctx.zarr.zarr_format)
-        result.update(up_to_date=False, stored_bytes=target.stored_bytes())
-        state.write_json("result.json", result)
-        for name in ("done", "fetched", "root.json"):
-            state.remove(name)
-        return result
+@dataclass
+class StagedCopy:
+    """A copy whose tasks are all done: its result, and how to publish it."""
+
+    ctx: RunContext
+    result: dict[str, Any]
+    info: dict[str, Any]
+    #: the root documents to write; None if the dataset in place is up to date
+    docs: dict[str, str] | None
+    #: the inputs' identities, written into the store just before its root documents
+    manifest: Manifest
+
+    @property
+    def url(self) -> str:
+        return self.ctx.target_url
+
+    def publish(self) -> None:
+        """Write the root documents (the one commit), then record the result."""
+        ctx, state, target = self.ctx, self.ctx.state(), self.ctx.target()
+        if self.docs is not None:
+            write_manifest(ctx.target_url, self.manifest, ctx.storage_options)
+            target.publish(self.docs, provenance(ctx, self.info), ctx.zarr.zarr_format)
+        self.result.update(up_to_date=self.docs is None, stored_bytes=target.stored_bytes())
+        state.write_json("result.json", self.result)
+        if self.docs is not None:
+            for name in ("done", "fetched", "headers", "root.json"):
+                state.remove(name)
+
+
+def stage_copy(ctx: RunContext, written: int) -> StagedCopy:
+    """Check that every task of the copy finished; nothing is published yet."""
+    state = ctx.state()
+    info = state.read_json("plan.json")
+    if info is None:
+        raise PipelineError("publishing found no plan: the planning stage did not run.")
+    result = {
+        key: info[key]
+        for key in (
+            "url",
+            "inputs",
+            "nbytes",
+            "sizes",
+            "variables",
+            "coords",
+            "zarr_format",
+            "compression",
+            "skipped",
+        )
+    }
+    result.update(tasks=len(info["tasks"]), written=written, hash=info["hash"])
+    manifest = Manifest.from_dict(state.read_json(MANIFEST))
+    result.update(manifest=manifest.summary())
+    if info["status"] == "up_to_date":
+        return StagedCopy(ctx, result, info, None, manifest)
+    missing = set(info["tasks"]) - state.marks("done")
+    if missing:
+        raise PipelineError(
+            f"{len(missing)} of {len(info['tasks'])} tasks did not finish, so the dataset was "
+            "not published. Run again to finish them."
+        )
+    docs = state.read_json("root.json")
+    if docs is None:
+        raise PipelineError(
+            f"publishing found no root documents for {ctx.target_url} in the run state. "
+            "Run again with --overwrite to write the dataset afresh."
+        )
+    return StagedCopy(ctx, result, info, docs, manifest)
 
 
 def provenance(ctx: RunContext, info: dict[str, Any]) -> dict[str, Any]:

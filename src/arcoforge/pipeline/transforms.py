@@ -43,6 +43,12 @@ def _references() -> Any:
     return references
 
 
+def _publishing() -> Any:
+    from arcoforge.pipeline import publishing
+
+    return publishing
+
+
 class _FetchBatch(beam.DoFn):
     def __init__(self, ctx: RunContext):
         self.ctx = ctx
@@ -157,9 +163,11 @@ class WriteChunks(beam.PTransform):
 
 @dataclass
 class Publish(beam.PTransform):
-    """Once every task is done, publish the dataset.
+    """Once every output's writes are done, check and publish them all together.
 
-    Input: ``PCollection[int]``; output: ``PCollection[dict]`` (one result).
+    Input: ``PCollection[tuple[str, Any]]``, each element tagged with its output
+    (``("zarr", bytes written)``, ``("references", pickled batch)``); output:
+    ``PCollection[list[dict]]`` (one element: the results).
     """
 
     ctx: RunContext
@@ -168,8 +176,8 @@ class Publish(beam.PTransform):
         ctx = self.ctx
         return (
             pcoll
-            | "Total" >> beam.CombineGlobally(sum)
-            | "Publish" >> beam.Map(lambda written: _stages().publish(ctx, written))
+            | "Collect" >> beam.combiners.ToList()
+            | "Publish" >> beam.Map(lambda items: _publishing().publish_outputs(ctx, items))
         )
 
 
@@ -217,28 +225,6 @@ class VirtualizeInputs(beam.PTransform):
         return pcoll | "Spread" >> beam.Reshuffle() | "Open" >> beam.ParDo(_Virtualize(self.ctx))
 
 
-@dataclass
-class WriteReferences(beam.PTransform):
-    """Combine the virtual inputs and write the references.
-
-    Input: ``PCollection[bytes]`` (each a pickled ``VirtualBatch``); output:
-    ``PCollection[dict]`` (one result).
-    """
-
-    ctx: RunContext
-
-    def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
-        ctx = self.ctx
-        return (
-            pcoll
-            | "Collect" >> beam.combiners.ToList()
-            | "Write"
-            >> beam.Map(
-                lambda blobs: _references().write_references(ctx, [pickle.loads(b) for b in blobs])
-            )
-        )
-
-
 def ship_by_value(fn: Any) -> None:
     """Pickle the module of a recipe.py function by value, for workers that cannot import it.
 
@@ -256,7 +242,8 @@ def ship_by_value(fn: Any) -> None:
 
 
 def build(pipeline: beam.Pipeline, inputs: list[tuple[Index, str]], ctx: RunContext) -> None:
-    """Add the whole recipe run to ``pipeline``: a chain of stages per output.
+    """Add the whole recipe run to ``pipeline``: a chain of stages per output, then
+    one step that publishes them all.
 
     The copy caches the inputs and writes Zarr, a few inputs per batch; the virtual
     dataset reads only their headers where they lie, many per batch. Inputs are
@@ -265,23 +252,29 @@ def build(pipeline: beam.Pipeline, inputs: list[tuple[Index, str]], ctx: RunCont
     """
     if ctx.preprocess is not None:
         ship_by_value(ctx.preprocess)
+    branches = []
     if ctx.output is not None:
-        _ = (
+        branches.append(
             pipeline
             | "Inputs" >> beam.Create(_batches(inputs, max(1, ctx.fetch_concurrency)))
             | "CacheInputs" >> CacheInputs(ctx)
             | "ReadHeaders" >> ReadHeaders(ctx)
             | "PlanWrites" >> PlanWrites(ctx)
             | "WriteChunks" >> WriteChunks(ctx)
-            | "Publish" >> Publish(ctx)
+            | "Total" >> beam.CombineGlobally(sum)
+            | "TagCopy" >> beam.Map(lambda n: ("zarr", n))
         )
     if ctx.references is not None:
-        _ = (
+        branches.append(
             pipeline
             | "HeaderInputs" >> beam.Create(_batches(inputs, HEADER_BATCH))
             | "VirtualizeInputs" >> VirtualizeInputs(ctx)
-            | "WriteReferences" >> WriteReferences(ctx)
+            | "TagReferences" >> beam.Map(lambda b: ("references", b))
         )
+    # One publishing step that every branch leads to: outputs are published together,
+    # and it is the pipeline's only leaf (Beam's Dask runner computes just the last one).
+    joined = branches[0] if len(branches) == 1 else tuple(branches) | "Join" >> beam.Flatten()
+    _ = joined | "Publish" >> Publish(ctx)
 
 
 #: Inputs per batch of header reads, at most. A batch is one request to the process that

@@ -60,11 +60,14 @@ def load_recipe(folder: str | Path, *, run_code: bool = True) -> Recipe:
         spec = validate_doc(RecipeSpec, spec_doc)
 
     fingerprint = hashlib.sha256()
+    sources = hashlib.sha256()  # the same without the outputs
     if spec is not None:
         fingerprint.update(spec.model_dump_json().encode())
+        sources.update(spec.model_dump_json(exclude={"outputs"}).encode())
     module: ModuleType | None = None
     if py_path.exists():
         fingerprint.update(py_path.read_bytes())
+        sources.update(py_path.read_bytes())
         if run_code:
             module = _import_recipe_py(py_path, recipe_id)
 
@@ -79,6 +82,7 @@ def load_recipe(folder: str | Path, *, run_code: bool = True) -> Recipe:
         preprocess=preprocess,
         path=path,
         fingerprint=fingerprint.hexdigest(),
+        sources_fingerprint=sources.hexdigest(),
     )
     recipe.check_urls()
     return recipe

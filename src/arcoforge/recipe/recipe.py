@@ -37,6 +37,8 @@ class Recipe:
     preprocess: Preprocess | None = None
     path: Path | None = None
     fingerprint: str = field(default="")
+    #: the fingerprint of what the recipe asks for apart from its outputs
+    sources_fingerprint: str = field(default="")
 
     def __post_init__(self) -> None:
         validate_id(self.id, where="recipe id")
@@ -47,10 +49,14 @@ class Recipe:
                 "cannot show: its references point at the inputs' bytes as they are. Drop "
                 "`references` from the outputs (the zarr copy runs preprocess), or drop preprocess."
             )
-        if not self.fingerprint:
-            h = hashlib.sha256(self.outputs.model_dump_json().encode())
+        if not self.sources_fingerprint:
+            h = hashlib.sha256()
             for _, url in self.pattern.items():
                 h.update(url.encode())
+            object.__setattr__(self, "sources_fingerprint", h.hexdigest())
+        if not self.fingerprint:
+            h = hashlib.sha256(self.outputs.model_dump_json().encode())
+            h.update(self.sources_fingerprint.encode())
             object.__setattr__(self, "fingerprint", h.hexdigest())
 
     def check_urls(self) -> int:

@@ -9,6 +9,7 @@ authorise them (``arcoforge.open_dataset`` does).
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,6 +36,15 @@ def icechunk_module() -> Any:
         # local storage does not apply; ICECHUNK_LOG still chooses other logs.
         icechunk.set_logs_filter("error")
     return icechunk
+
+
+@dataclass
+class Staged:
+    """An uncommitted session holding a run's references, and its commit's message."""
+
+    session: Any
+    message: str
+    metadata: dict[str, Any]
 
 
 class IcechunkTarget:
@@ -69,7 +79,14 @@ class IcechunkTarget:
         return ic.local_filesystem_storage(os.path.abspath(parts.path or self.url))
 
     def exists(self) -> bool:
-        return bool(icechunk_module().Repository.exists(self.storage()))
+        """Whether a repository with commits is here (one that a run created and never
+        committed to holds only its initial snapshot)."""
+        ic = icechunk_module()
+        storage = self.storage()
+        if not ic.Repository.exists(storage):
+            return False
+        history = ic.Repository.open(storage).ancestry(branch=BRANCH)
+        return sum(1 for _ in zip(range(2), history, strict=False)) > 1
 
     def published_attrs(self) -> dict[str, Any] | None:
         """The root attributes at the head of ``main``, or None if nothing was committed."""
@@ -84,7 +101,7 @@ class IcechunkTarget:
             return None
         return dict(group.attrs)
 
-    def write(
+    def stage(
         self,
         ds: xr.Dataset,
         *,
@@ -92,30 +109,39 @@ class IcechunkTarget:
         source_options: dict[str, Any],
         message: str,
         metadata: dict[str, Any],
-    ) -> str:
-        """Commit ``ds`` to ``main`` as the whole repository content; returns the snapshot id."""
+    ) -> Staged:
+        """Write ``ds`` into an uncommitted session on ``main``: readers see none of it."""
         ic = icechunk_module()
         storage = self.storage()
-        config = ic.RepositoryConfig.default()
+        existing = ic.Repository.exists(storage)
+        # An existing repository keeps its containers: the snapshot readers see until the
+        # commit (and every older one) may point under prefixes this run does not use.
+        config = ic.Repository.open(storage).config if existing else ic.RepositoryConfig.default()
         for prefix in prefixes:
             config.set_virtual_chunk_container(
                 ic.VirtualChunkContainer(prefix, container_store(prefix, source_options))
             )
-        access = credentials(prefixes, source_options)
-        if ic.Repository.exists(storage):
+        access = credentials(list(config.virtual_chunk_containers or {}), source_options)
+        if existing:
             repo = ic.Repository.open(storage, config, authorize_virtual_chunk_access=access)
             repo.save_config()
         else:
             repo = ic.Repository.create(storage, config, authorize_virtual_chunk_access=access)
         session = repo.writable_session(BRANCH)
         ds.vz.to_icechunk(session.store, mode="w")
-        return str(session.commit(message, metadata=metadata))
+        return Staged(session, message, metadata)
+
+    def publish(self, staged: Staged) -> str:
+        """Commit the staged session: the one write that readers see; returns its id."""
+        return str(staged.session.commit(staged.message, metadata=staged.metadata))
 
     def stored_bytes(self) -> int:
         import fsspec
 
+        from arcoforge.location import stored_bytes
+
         fs, path = fsspec.core.url_to_fs(self.url, **self.storage_options)
-        return int(fs.du(path))
+        return stored_bytes(fs, path)  # listed afresh: Icechunk writes through its own client
 
 
 def container_store(prefix: str, options: dict[str, Any]) -> Any:

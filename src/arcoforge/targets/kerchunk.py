@@ -1,8 +1,17 @@
 """KerchunkTarget: references to the inputs' bytes, as Kerchunk JSON or Parquet.
 
-Both are written whole to a staging name and then moved into place, so readers
-see the previous references or the new ones, never a part. Zarr format 2
-metadata, as Kerchunk readers expect (``engine="kerchunk"``).
+Writing is two steps, so that a run with several outputs publishes them together:
+``stage`` writes what readers cannot see yet, ``publish`` makes it visible in one
+write. JSON is one file: staged in memory, published by a rename (local) or one PUT
+(object storage). Parquet is a folder of versions behind a pointer::
+
+    <id>.parquet/
+      v-<hash>-<tag>/      a complete Kerchunk Parquet store (.zmetadata, <var>/refs.N.parq)
+      latest.json          {"version": "v-<hash>-<tag>"}, written last, in one write
+
+Readers see the previous complete version until the new pointer lands; older
+versions are removed after. Zarr format 2 metadata, as Kerchunk readers expect
+(``engine="kerchunk"``).
 """
 
 from __future__ import annotations
@@ -16,12 +25,17 @@ from typing import Any, Literal
 
 import xarray as xr
 
-from arcoforge.location import Location
+from arcoforge.errors import TargetError
+from arcoforge.location import Location, stored_bytes
 from arcoforge.sources.manifest import Manifest
 from arcoforge.targets.manifest import with_manifest, write_manifest
 
-#: The document of a Parquet reference store that holds the metadata; written last.
+#: The document of a Parquet reference store that holds the metadata.
 PARQUET_METADATA = ".zmetadata"
+#: The pointer to the current version of a Parquet output.
+POINTER = "latest.json"
+#: The prefix of a version folder's name.
+VERSION_PREFIX = "v-"
 
 
 class KerchunkTarget(Location):
@@ -42,9 +56,30 @@ class KerchunkTarget(Location):
     def __setstate__(self, state: dict[str, Any]) -> None:
         KerchunkTarget.__init__(self, state["url"], state["format"], state["storage_options"])
 
+    def version(self) -> str | None:
+        """The folder name of a Parquet output's current version ("" for a single,
+        unversioned store), or None if nothing is published."""
+        try:
+            return str(json.loads(self.fs.cat_file(self.path(POINTER)))["version"])
+        except FileNotFoundError:
+            pass
+        except (ValueError, KeyError, TypeError) as e:
+            raise TargetError(
+                f"{self.url_of(POINTER)}: expected a JSON object naming the current version "
+                f'({{"version": "v-..."}}). Got something else ({e}). Run with --overwrite '
+                "to write the references again."
+            ) from None
+        return "" if self.fs.exists(self.path(PARQUET_METADATA)) else None
+
     def published_attrs(self) -> dict[str, Any] | None:
         """The root attributes of the references in place, or None if there are none."""
-        name = self.path(PARQUET_METADATA) if self.format == "parquet" else self.path()
+        if self.format == "parquet":
+            version = self.version()
+            if version is None:
+                return None
+            name = self.path(*filter(None, [version, PARQUET_METADATA]))
+        else:
+            name = self.path()
         try:
             doc = json.loads(self.fs.cat_file(name))
         except FileNotFoundError:
@@ -54,29 +89,49 @@ class KerchunkTarget(Location):
         return json.loads(attrs) if isinstance(attrs, str | bytes) else dict(attrs)
 
     def exists(self) -> bool:
-        return bool(self.fs.exists(self.path()))
+        """Whether something other than a run's unpublished versions (or a pointer it was
+        writing when it died) is at ``url``."""
+        if self.format == "json" or not self.fs.isdir(self.path()):
+            return bool(self.fs.exists(self.path()))
+        names = [
+            p.rstrip("/").rsplit("/", 1)[-1]
+            for p in self.fs.ls(self.path(), detail=False, refresh=True)
+        ]
+        unpublished = (VERSION_PREFIX, f"{POINTER}.partial-")
+        return any(not n.startswith(unpublished) for n in names)
 
-    def write(self, ds: xr.Dataset, manifest: Manifest | None = None) -> None:
-        """Write the references of ``ds``, with the manifest of its inputs, replacing any."""
+    def stage(self, ds: xr.Dataset, manifest: Manifest | None = None) -> dict[str, Any]:
+        """Write what readers cannot see yet, with the manifest of its inputs; returns what
+        :meth:`publish` needs."""
         refs = unmasked(ds.vz.to_kerchunk(format="dict"))
         if self.format == "json":
             refs = with_manifest(refs, manifest)
-            self._put_file(json.dumps(refs, separators=(",", ":")).encode())
-        else:
-            self._put_folder(refs, manifest)
+            return {"json": json.dumps(refs, separators=(",", ":"))}
+        digest = str(ds.attrs.get("arcoforge_plan", ""))[:12] or "refs"
+        version = f"{VERSION_PREFIX}{digest}-{uuid.uuid4().hex[:6]}"
+        self._put_version(refs, version, manifest)
+        return {"version": version}
 
-    def _put_file(self, data: bytes) -> None:
-        if not self.is_local:
-            self.fs.pipe_file(self.path(), data)  # one PUT: atomic on object stores
+    def publish(self, staged: dict[str, Any]) -> None:
+        """Make the staged references the ones readers open: one write."""
+        if self.format == "json":
+            self._put_file(self.path(), staged["json"].encode())
             return
-        path = self.path()
+        pointer = json.dumps({"version": staged["version"]}).encode()
+        self._put_file(self.path(POINTER), pointer)
+        self._drop_all_but(staged["version"])
+
+    def _put_file(self, path: str, data: bytes) -> None:
+        if not self.is_local:
+            self.fs.pipe_file(path, data)  # one PUT: atomic on object stores
+            return
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.partial-{uuid.uuid4().hex[:8]}"
         with open(tmp, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
 
-    def _put_folder(self, refs: dict[str, Any], manifest: Manifest | None) -> None:
+    def _put_version(self, refs: dict[str, Any], version: str, manifest: Manifest | None) -> None:
         from kerchunk.df import refs_to_dataframe
 
         with tempfile.TemporaryDirectory(prefix="arcoforge-refs-") as tmp:
@@ -85,34 +140,31 @@ class KerchunkTarget(Location):
             if manifest is not None:
                 write_manifest(staged, manifest, None)
             if self.is_local:
-                self._swap_local(staged)
+                os.makedirs(self.path(), exist_ok=True)
+                shutil.move(staged, self.path(version))
                 return
-            if self.exists():
-                self.fs.rm(self.path(), recursive=True)
-            names = sorted(os.listdir(staged), key=lambda n: n == PARQUET_METADATA)
-            for name in names:  # the metadata last: until then nothing opens
+            for name in os.listdir(staged):
                 src = os.path.join(staged, name)
                 if os.path.isdir(src):
-                    self.fs.put(src, self.path(name), recursive=True)
+                    self.fs.put(src, self.path(version, name), recursive=True)
                 else:
-                    self.fs.put_file(src, self.path(name))
+                    self.fs.put_file(src, self.path(version, name))
 
-    def _swap_local(self, staged: str) -> None:
-        path = self.path()
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tag = uuid.uuid4().hex[:8]
-        incoming = f"{path}.partial-{tag}"
-        shutil.move(staged, incoming)
-        if os.path.exists(path):
-            old = f"{path}.old-{tag}"
-            os.replace(path, old)
-            os.replace(incoming, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(incoming, path)
+    def _drop_all_but(self, version: str) -> None:
+        """Remove earlier versions and any earlier unversioned store, its metadata first."""
+        if self.fs.exists(self.path(PARQUET_METADATA)):
+            self._delete(PARQUET_METADATA)
+        for path in self.fs.ls(self.path(), detail=False, refresh=True):
+            name = path.rstrip("/").rsplit("/", 1)[-1]
+            if name not in (version, POINTER):
+                self._delete(name)
+
+    def _delete(self, *parts: str) -> None:
+        """Delete one file, or a folder with all it holds."""
+        self.fs.rm(self.path(*parts), recursive=True)
 
     def stored_bytes(self) -> int:
-        return int(self.fs.du(self.path()))
+        return stored_bytes(self.fs, self.path())
 
 
 def unmasked(refs: dict[str, Any]) -> dict[str, Any]:

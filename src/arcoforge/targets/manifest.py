@@ -1,8 +1,8 @@
 """Where each output keeps its input manifest, and reading it back.
 
-* Zarr store and Parquet reference folder: a file ``arcoforge-manifest.json`` inside,
-  written before the document that publishes them (Zarr readers and fsspec's reference
-  reader ignore it);
+* Zarr store and Parquet reference version folder: a file ``arcoforge-manifest.json``
+  inside, written before the document that publishes them (Zarr readers and fsspec's
+  reference reader ignore it);
 * Kerchunk JSON: a top-level key ``arcoforge_manifest`` of the reference document
   (version 1 documents, whose readers take only ``refs``, ``templates`` and ``gen``);
 * Icechunk: the ``arcoforge_manifest`` entry of the commit's metadata.
@@ -93,6 +93,13 @@ def read_manifest(
 
 
 def _file_doc(kind: Kind, url: str, options: dict[str, Any]) -> dict[str, Any] | None:
+    if kind == "parquet":  # inside the version folder its pointer names
+        from arcoforge.targets.kerchunk import KerchunkTarget
+
+        version = KerchunkTarget(url, "parquet", options).version()
+        if version is None:
+            return None
+        url = f"{url.rstrip('/')}/{version}"
     fs, path = fsspec.core.url_to_fs(url, **options)
     name = path if kind == "json" else f"{path.rstrip('/')}/{MANIFEST_FILE}"
     try:

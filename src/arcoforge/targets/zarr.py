@@ -1,19 +1,24 @@
-"""ZarrTarget: a rechunked copy in Zarr (format 3 or 2), published atomically.
+"""ZarrTarget: a rechunked copy in Zarr (format 3 or 2), published by one write.
 
-The planner writes a template: every array's metadata and the dimension
-coordinates (each in a single chunk), through xarray, so CF encodings are
-stored exactly as xarray would store them. It then takes the root group's
-metadata away, so the store does not open as a dataset. Tasks write whole
+Preparing writes every array's metadata document, and the dimension coordinates
+(each in a single chunk), but never a root document: xarray writes the template
+into a local scratch store, and only the arrays' files are copied to the target,
+so CF encodings are stored exactly as xarray would store them. Tasks write whole
 chunks straight to the arrays; rewriting a chunk is harmless, so a killed run
-can simply run again. Publishing puts the root metadata back, with the
-provenance attributes and the consolidated metadata: readers see either no
-dataset or the complete one.
+can simply run again. Publishing writes the root document last, carrying the
+consolidated metadata: readers see either no dataset or the complete one.
+
+Zarr 3: the root ``zarr.json`` (with ``consolidated_metadata`` inside) is one
+write. Zarr 2: ``.zattrs`` and ``.zmetadata`` go first; neither opens a store
+without ``.zgroup`` (zarr-python 3 looks for ``.zgroup``), which is written last.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import tempfile
+import uuid
 import warnings
 from enum import StrEnum
 from pathlib import Path
@@ -26,15 +31,18 @@ import zarr.storage
 from xarray.coding.times import decode_cf_datetime
 
 from arcoforge.errors import TargetError
-from arcoforge.location import Location
+from arcoforge.location import Location, stored_bytes
 from arcoforge.plan.plan import Plan, TaskWork
 from arcoforge.plan.schema import TargetVariable
 from arcoforge.targets.codecs import compressors
 
-#: The documents that make a store's root a group, per Zarr format.
-ROOT_DOCS = {2: (".zgroup", ".zattrs"), 3: ("zarr.json",)}
+#: The root documents in the order publishing writes them; the last makes the store a
+#: group, so readers open it. Removing a dataset takes them away in reverse order.
+ROOT_DOCS = {2: (".zattrs", ".zmetadata", ".zgroup"), 3: ("zarr.json",)}
 #: The documents that describe an array, per Zarr format.
 ARRAY_DOCS = {2: (".zarray", ".zattrs"), 3: ("zarr.json",)}
+#: The document whose presence makes a store a group, per Zarr format.
+GROUP_DOC = {2: ".zgroup", 3: "zarr.json"}
 
 
 class Status(StrEnum):
@@ -58,7 +66,7 @@ class ZarrTarget(Location):
         )
 
     def status(self) -> Status:
-        if any(self.fs.exists(self.path(doc)) for doc in (".zgroup", "zarr.json")):
+        if any(self.fs.exists(self.path(doc)) for doc in GROUP_DOC.values()):
             return Status.PUBLISHED
         return Status.UNPUBLISHED if self.fs.exists(self.path()) else Status.ABSENT
 
@@ -73,31 +81,37 @@ class ZarrTarget(Location):
         return {}
 
     def remove(self) -> None:
+        """Remove the store, its root documents first: readers never see a part of it."""
+        for doc in ("zarr.json", *reversed(ROOT_DOCS[2])):
+            if self.fs.exists(self.path(doc)):
+                self._delete(doc)
         if self.fs.exists(self.path()):
-            self.fs.rm(self.path(), recursive=True)
+            self._delete()
+
+    def _delete(self, *parts: str) -> None:
+        """Delete one file, or a folder with all it holds."""
+        self.fs.rm(self.path(*parts), recursive=True)
 
     def prepare(self, plan: Plan) -> dict[str, str]:
-        """Write the template; returns the root documents held back until publishing.
+        """Write the arrays' metadata and the dimension coordinates; returns the root
+        documents (consolidated metadata included) held back until publishing.
 
         xarray writes the dimension coordinates, whole, and a one-element sample of
-        every other variable into a scratch store; each variable's metadata is then
-        copied with its real shape and chunks. Every attribute, fill value and codec
-        is thus exactly what xarray writes, with no array computed or allocated.
+        every other variable into scratch stores; the arrays' documents are then
+        copied with their real shapes and chunks. No root document reaches the target.
         """
         fmt = plan.output.zarr_format
         coords, sample, encoding = template(plan)
-        with warnings.catch_warnings(), tempfile.TemporaryDirectory() as scratch:
+        with warnings.catch_warnings(), tempfile.TemporaryDirectory() as tmp:
             warnings.simplefilter("ignore")
-            try:
-                coords.to_zarr(
-                    self.store(),
-                    mode="w",
-                    consolidated=False,
-                    zarr_format=fmt,
-                    encoding={k: v for k, v in encoding.items() if k in coords.variables},
-                )
-            except (OSError, PermissionError) as e:
-                raise TargetError(f"{self.url}: cannot write here: {e}") from e
+            index, scratch = Path(tmp) / "index", Path(tmp) / "sample"
+            coords.to_zarr(
+                index,
+                mode="w",
+                consolidated=False,
+                zarr_format=fmt,
+                encoding={k: v for k, v in encoding.items() if k in coords.variables},
+            )
             sample.to_zarr(
                 scratch,
                 mode="w",
@@ -109,18 +123,33 @@ class ZarrTarget(Location):
                     if name in plan.schema.variables
                 },
             )
-            for name, v in plan.schema.variables.items():
-                self.fs.makedirs(self.path(name), exist_ok=True)
-                for doc in ARRAY_DOCS[fmt]:
-                    text = (Path(scratch) / name / doc).read_text()
-                    if doc in ("zarr.json", ".zarray"):
-                        text = _resized(text, v.shape, plan.var_chunks(v.dims), fmt)
-                    self.fs.pipe_file(self.path(name, doc), text.encode())
-            docs = {}
-            for doc in ROOT_DOCS[fmt]:
-                docs[doc] = (Path(scratch) / doc).read_text()
-                self.fs.rm_file(self.path(doc))
-        return docs
+            arrays: dict[str, dict[str, str]] = {}
+            try:
+                for name in coords.variables:
+                    arrays[str(name)] = self._copy_array(index / str(name), str(name), fmt)
+                for name, v in plan.schema.variables.items():
+                    docs = {doc: (scratch / name / doc).read_text() for doc in ARRAY_DOCS[fmt]}
+                    meta = ARRAY_DOCS[fmt][0]
+                    docs[meta] = _resized(docs[meta], v.shape, plan.var_chunks(v.dims), fmt)
+                    for doc, text in docs.items():
+                        self._put(text.encode(), name, doc)
+                    arrays[name] = docs
+            except (OSError, PermissionError) as e:
+                raise TargetError(f"{self.url}: cannot write here: {e}") from e
+            root = {
+                doc: (scratch / doc).read_text() for doc in ROOT_DOCS[fmt] if doc != ".zmetadata"
+            }
+        return root_documents(root, arrays, fmt)
+
+    def _copy_array(self, source: Path, name: str, fmt: int) -> dict[str, str]:
+        """Copy one array written by xarray (chunks, then documents); returns its documents."""
+        files = sorted(
+            (Path(d) / f for d, _, fs in os.walk(source) for f in fs),
+            key=lambda p: p.name in ARRAY_DOCS[fmt],
+        )
+        for file in files:
+            self._put(file.read_bytes(), name, *file.relative_to(source).parts)
+        return {doc: (source / doc).read_text() for doc in ARRAY_DOCS[fmt]}
 
     def write(self, work: TaskWork, name: str, values: np.ndarray, zarr_format: int) -> None:
         """Write ``values`` to variable ``name`` over the task's region (whole chunks)."""
@@ -128,22 +157,70 @@ class ZarrTarget(Location):
         array[tuple(slice(a, b) for a, b in work.task.region)] = values
 
     def publish(self, docs: dict[str, str], attrs: dict[str, Any], zarr_format: int) -> None:
-        """Put the root metadata back, with ``attrs`` added, and consolidate it."""
-        if zarr_format == 3:
-            root = json.loads(docs["zarr.json"])
-            root.setdefault("attributes", {}).update(attrs)
-            self.fs.pipe_file(self.path("zarr.json"), json.dumps(root, indent=2).encode())
-        else:
-            root_attrs = json.loads(docs[".zattrs"])
-            root_attrs.update(attrs)
-            self.fs.pipe_file(self.path(".zattrs"), json.dumps(root_attrs, indent=2).encode())
-            self.fs.pipe_file(self.path(".zgroup"), docs[".zgroup"].encode())
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # consolidated metadata is not yet in the v3 spec
-            zarr.consolidate_metadata(self.store(), zarr_format=zarr_format)
+        """Write the root documents, with ``attrs`` added; the last one opens the dataset."""
+        for name, text in with_attrs(docs, attrs, zarr_format).items():
+            if self.is_local:  # renamed into place: never seen half-written
+                tmp = self.path(f"{name}.partial-{uuid.uuid4().hex[:8]}")
+                self._put(text.encode(), tmp.rsplit("/", 1)[-1])
+                os.replace(tmp, self.path(name))
+            else:
+                self._put(text.encode(), name)  # one PUT: atomic on object stores
+
+    def _put(self, data: bytes, *parts: str) -> None:
+        """Write one whole file (one PUT on object storage)."""
+        path = self.path(*parts)
+        if self.is_local:
+            self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        self.fs.pipe_file(path, data)
 
     def stored_bytes(self) -> int:
-        return int(self.fs.du(self.path()))
+        return stored_bytes(self.fs, self.path())
+
+
+def root_documents(
+    root: dict[str, str], arrays: dict[str, dict[str, str]], fmt: int
+) -> dict[str, str]:
+    """The root documents of a store with ``arrays``, consolidated metadata included,
+    in the order they are to be written."""
+    if fmt == 3:
+        group = json.loads(root["zarr.json"])
+        group["consolidated_metadata"] = {
+            "kind": "inline",
+            "must_understand": False,
+            "metadata": {
+                name: json.loads(docs["zarr.json"]) for name, docs in sorted(arrays.items())
+            },
+        }
+        return {"zarr.json": json.dumps(group, indent=2)}
+    metadata: dict[str, Any] = {
+        ".zattrs": json.loads(root[".zattrs"]),
+        ".zgroup": json.loads(root[".zgroup"]),
+    }
+    for name, docs in sorted(arrays.items()):
+        for doc, text in docs.items():
+            metadata[f"{name}/{doc}"] = json.loads(text)
+    consolidated = {"metadata": metadata, "zarr_consolidated_format": 1}
+    return {
+        ".zattrs": root[".zattrs"],
+        ".zmetadata": json.dumps(consolidated, indent=2),
+        ".zgroup": root[".zgroup"],
+    }
+
+
+def with_attrs(docs: dict[str, str], attrs: dict[str, Any], fmt: int) -> dict[str, str]:
+    """The root documents with ``attrs`` added to the root attributes, everywhere they appear."""
+    if fmt == 3:
+        group = json.loads(docs["zarr.json"])
+        group.setdefault("attributes", {}).update(attrs)
+        return {"zarr.json": json.dumps(group, indent=2)}
+    root_attrs = {**json.loads(docs[".zattrs"]), **attrs}
+    consolidated = json.loads(docs[".zmetadata"])
+    consolidated["metadata"][".zattrs"] = root_attrs
+    return {
+        ".zattrs": json.dumps(root_attrs, indent=2),
+        ".zmetadata": json.dumps(consolidated, indent=2),
+        ".zgroup": docs[".zgroup"],
+    }
 
 
 def template(plan: Plan) -> tuple[xr.Dataset, xr.Dataset, dict[str, dict[str, Any]]]:
