@@ -78,3 +78,11 @@ _BY_NAME: dict[str, type[ForgeError]] = {
         PipelineError,
     )
 }
+
+
+class CatalogError(ForgeError, ValueError):
+    """A catalog, a catalog entry or an output to register is missing or invalid."""
+
+
+class CatalogValidationError(CatalogError):
+    """Objects of a STAC catalog do not validate against their schemas."""

@@ -1,0 +1,67 @@
+"""``ROOT/intake.yaml``: an intake 2 catalog beside the STAC catalog, one entry per dataset.
+
+Zarr copies and Kerchunk references are read by intake's own ``XArrayDatasetReader``;
+Icechunk repositories by :class:`IcechunkReader`, which authorises their virtual chunks
+(intake's own Icechunk reading does not), so reading those needs arcoforge installed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from intake.readers import datatypes
+from intake.readers.entry import Catalog
+from intake.readers.readers import BaseReader, XArrayDatasetReader
+
+from arcoforge.catalog.opening import data_asset
+from arcoforge.catalog.store import CatalogRoot
+
+
+class IcechunkReader(BaseReader):
+    """Reads an Icechunk repository of virtual chunks, authorising the chunks' locations."""
+
+    output_instance = "xarray:Dataset"
+    imports = {"arcoforge", "icechunk", "xarray"}
+    func = "arcoforge.open:open_dataset"
+
+    def _read(self, url: str, storage_options: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        from arcoforge.open import open_dataset
+
+        return open_dataset(url, storage_options=storage_options)
+
+
+def reader_for(url: str, asset: dict[str, Any], metadata: dict[str, Any]) -> BaseReader:
+    """The intake reader of one STAC data asset at ``url``."""
+    options = dict(asset.get("xarray:storage_options") or {})
+    kind = asset.get("arcoforge:kind")
+    if kind == "icechunk":
+        return IcechunkReader(url=url, storage_options=options or None, metadata=metadata)
+    kwargs = dict(asset.get("xarray:open_kwargs") or {})
+    if kind == "parquet":
+        # the Parquet references name their targets' protocol; the store's own options
+        # reach the references' filesystem beside it
+        options = {**kwargs.pop("storage_options", {}), **options}
+    # Kerchunk references open like a Zarr store (xarray's "kerchunk" engine)
+    data = datatypes.Zarr(url, storage_options=options or None)
+    return XArrayDatasetReader(data, metadata=metadata, **kwargs)
+
+
+def add_entries(old: bytes | None, root: CatalogRoot, id: str, collection: dict[str, Any]) -> bytes:
+    """``intake.yaml`` (``old``, or a new one) with dataset ``id``'s entry added or replaced."""
+    cat = Catalog.from_dict(yaml.safe_load(old)) if old else Catalog()
+    if id in cat.aliases:
+        del cat[id]
+    _, asset = data_asset(collection)
+    metadata = {
+        "title": collection.get("title"),
+        "description": collection.get("description"),
+        "status": collection.get("arcoforge:status", "active"),
+        "stac": root.url_of(f"collections/{id}/collection.json"),
+    }
+    if reason := collection.get("arcoforge:retracted_reason"):
+        metadata["retracted_reason"] = reason
+    if other := collection.get("arcoforge:superseded_by"):
+        metadata["superseded_by"] = other
+    cat[id] = reader_for(root.asset_url(id, asset["href"]), asset, metadata)
+    return yaml.safe_dump(cat.to_dict(), sort_keys=True).encode()
