@@ -1,14 +1,54 @@
-"""Fixtures: a real HTTP server for generated NetCDF files, and quiet logging."""
+"""Fixtures: a real HTTP server for generated NetCDF files, quiet logging, and a guard
+that fails any test reaching beyond loopback."""
 
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from arcoforge.demo.server import SourceServer
+from tests.netguard import sitecustomize as netguard
+
+_GUARD_DIR = str(Path(netguard.__file__).parent)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _network_guard() -> Iterator[str]:
+    """Refuse connections and DNS lookups outside loopback, here and in subprocesses."""
+    fd, log = tempfile.mkstemp(prefix="arcoforge-netguard-", suffix=".log")
+    os.close(fd)
+    saved = {k: os.environ.get(k) for k in (netguard.ENV_ON, netguard.ENV_LOG, "PYTHONPATH")}
+    os.environ[netguard.ENV_ON] = "1"
+    os.environ[netguard.ENV_LOG] = log
+    path = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = f"{_GUARD_DIR}{os.pathsep}{path}" if path else _GUARD_DIR
+    netguard.install()
+    try:
+        yield log
+    finally:
+        os.remove(log)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(autouse=True)
+def _no_traffic_beyond_loopback(_network_guard: str) -> Iterator[None]:
+    """Fail the test if it, or any process it started, tried to reach beyond loopback."""
+    start = os.path.getsize(_network_guard)
+    yield
+    with open(_network_guard) as f:
+        f.seek(start)
+        refused = f.read().strip()
+    if refused:
+        pytest.fail(f"tried to reach beyond loopback:\n{refused}", pytrace=False)
 
 
 @pytest.fixture(autouse=True, scope="session")

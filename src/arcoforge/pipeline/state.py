@@ -5,13 +5,18 @@ same on every runner: workers leave a marker per fetched input and per written
 task (the launcher counts them for progress, and a re-run skips finished
 tasks), the planner leaves ``plan.json``, the publisher ``result.json``, and a
 worker that fails on bad input leaves ``error.json`` for the launcher to show.
+
+Other processes write here all the time, so nothing is read from a filesystem's
+cached listings: every listing and existence check asks the store afresh.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
+from arcoforge.conditional import Conditional
 from arcoforge.errors import ForgeError, error_from_name
 from arcoforge.location import Location
 
@@ -41,9 +46,13 @@ class RunState(Location):
             return None
 
     def remove(self, name: str) -> None:
-        path = self.path(name)
-        if self.fs.exists(path):
+        self._remove(self.path(name))
+
+    def _remove(self, path: str) -> None:
+        self.fs.invalidate_cache(path)
+        with contextlib.suppress(FileNotFoundError):
             self.fs.rm(path, recursive=True)
+        self.fs.invalidate_cache(path)
 
     def mark(self, kind: str, name: str) -> None:
         """Leave marker ``name`` of ``kind`` (``fetched``, ``done``)."""
@@ -51,15 +60,23 @@ class RunState(Location):
 
     def marks(self, kind: str) -> set[str]:
         """The names of the markers of ``kind``."""
+        path = self.path(kind)
+        self.fs.invalidate_cache(path)  # markers written by other processes since
         try:
-            return {p.rsplit("/", 1)[-1] for p in self.fs.ls(self.path(kind), detail=False)}
+            return {p.rsplit("/", 1)[-1] for p in self.fs.ls(path, detail=False)}
         except FileNotFoundError:
             return set()
 
     def report(self, error: ForgeError) -> None:
-        """Record the first error a worker met, for the launcher to show."""
-        if self.read_bytes("error.json") is None:
-            self.write_json("error.json", {"type": type(error).__name__, "message": str(error)})
+        """Record the first error a worker met, for the launcher to show.
+
+        Workers fail at once when an input is bad; the first report wins, atomically.
+        """
+        doc = {"type": type(error).__name__, "message": str(error)}
+        if Conditional.supports(self):
+            Conditional(self).create("error.json", json.dumps(doc, indent=1).encode())
+        elif self.read_bytes("error.json") is None:
+            self.write_json("error.json", doc)
 
     def error(self) -> ForgeError | None:
         found = self.read_json("error.json")
@@ -67,5 +84,4 @@ class RunState(Location):
 
     def clear(self) -> None:
         """Remove the whole state folder."""
-        if self.fs.exists(self.path()):
-            self.fs.rm(self.path(), recursive=True)
+        self._remove(self.path())

@@ -1,0 +1,1 @@
+"""The test suite's guard against traffic beyond loopback."""
