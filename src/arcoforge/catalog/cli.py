@@ -175,7 +175,9 @@ def html(
     except ForgeError as e:
         _fail(e)
         return
-    out.print(f"[bold green]✓[/] {len(pages)} pages in {escape(str(out_dir))}: open {escape(str(pages[0]))}")
+    out.print(
+        f"[bold green]✓[/] {len(pages)} pages in {escape(str(out_dir))}: open {escape(str(pages[0]))}"
+    )
 
 
 @app.command()

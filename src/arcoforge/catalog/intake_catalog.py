@@ -50,8 +50,7 @@ def reader_for(url: str, asset: dict[str, Any], metadata: dict[str, Any]) -> Bas
 def add_entries(old: bytes | None, root: CatalogRoot, id: str, collection: dict[str, Any]) -> bytes:
     """``intake.yaml`` (``old``, or a new one) with dataset ``id``'s entry added or replaced."""
     cat = Catalog.from_dict(yaml.safe_load(old)) if old else Catalog()
-    if id in cat.aliases:
-        del cat[id]
+    del cat[id]  # an entry named by its id, replaced whole (absent: nothing to remove)
     _, asset = data_asset(collection)
     metadata = {
         "title": collection.get("title"),

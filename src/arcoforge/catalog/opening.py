@@ -25,9 +25,7 @@ def data_asset(collection: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     )
 
 
-def open_entry(
-    root: str, id: str, *, storage_options: dict[str, Any] | None = None
-) -> xr.Dataset:
+def open_entry(root: str, id: str, *, storage_options: dict[str, Any] | None = None) -> xr.Dataset:
     """Dataset ``id`` of the catalog at ``root`` (its folder, URL, or catalog.json)."""
     from arcoforge.open import open_dataset
 

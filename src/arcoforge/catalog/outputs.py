@@ -19,7 +19,7 @@ KINDS = {".zarr": "zarr", ".json": "json", ".parquet": "parquet", ".icechunk": "
 _SECRET_WORDS = ("key", "secret", "token", "password", "credential", "session")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: a dict key
 class Output:
     """One output of a run: its URL, kind (zarr, json, parquet, icechunk) and how to reach it."""
 

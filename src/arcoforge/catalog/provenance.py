@@ -10,7 +10,9 @@ from typing import Any
 LIBRARIES = ("arcoforge", "xarray", "zarr", "apache-beam", "virtualizarr", "kerchunk", "icechunk")
 
 
-def input_summary(attrs: dict[str, Any], result: Any | None = None) -> tuple[int | None, int | None]:
+def input_summary(
+    attrs: dict[str, Any], result: Any | None = None
+) -> tuple[int | None, int | None]:
     """The number of inputs and their total bytes, as far as the output records them.
 
     Today outputs record the input count (root attribute ``arcoforge_inputs``) and not

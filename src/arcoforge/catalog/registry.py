@@ -8,7 +8,9 @@ running at once into the same root, on local disk or object storage, lose nothin
 from __future__ import annotations
 
 import json
+import os
 import posixpath
+import tempfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -57,7 +59,7 @@ def register(
         asset["href"] = relative(asset["href"], here)
     picture = render_preview(opened[main]) if preview else None
     if picture is not None:
-        catalog.location.fs.pipe_file(catalog.location.path(posixpath.dirname(name), PREVIEW), picture)
+        _write(catalog, f"{posixpath.dirname(name)}/{PREVIEW}", picture)
         doc["assets"]["thumbnail"] = {
             "href": f"./{PREVIEW}",
             "type": "image/png",
@@ -125,6 +127,20 @@ def retract(
     return dict(written)
 
 
+def _write(catalog: CatalogRoot, name: str, data: bytes) -> None:
+    """Write a whole file at once (locally through a rename: readers never see a part)."""
+    location = catalog.location
+    path = location.path(name)
+    if not location.is_local:
+        location.fs.pipe_file(path, data)
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
 def _documents(catalog: CatalogRoot) -> Any:
     from arcoforge.conditional import Conditional
 
@@ -179,8 +195,6 @@ def _empty_catalog() -> dict[str, Any]:
 
 def _dump(doc: dict[str, Any]) -> bytes:
     return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
-
-
 
 
 def register_run(recipe: Any, result: Any, output: str, **options: Any) -> dict[str, Any]:

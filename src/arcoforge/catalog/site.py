@@ -232,5 +232,3 @@ def _extent(dim: dict[str, Any]) -> str:
     if "extent" in dim:
         return " – ".join("…" if x is None else str(x) for x in dim["extent"])
     return f"{len(dim.get('values', []))} values"
-
-

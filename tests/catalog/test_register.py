@@ -1,0 +1,198 @@
+"""Registration of every kind of output, opened back both ways (arcoforge and intake)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import intake
+import pytest
+import xarray as xr
+
+import arcoforge
+from arcoforge.catalog import register, register_run, retract, validate_catalog
+from arcoforge.catalog.store import CatalogRoot
+from arcoforge.demo.dataset import Format, make_sst, write_files
+from arcoforge.demo.server import SourceServer
+from arcoforge.errors import CatalogError
+from arcoforge.recipe import load_recipe
+from arcoforge.run import RunOptions, run_recipe
+from arcoforge.verify import compare, open_sources
+from tests.helpers import META, write_recipe
+
+
+@dataclass
+class Kind:
+    """An output kind and the archive it is made from."""
+
+    outputs: dict[str, Any]
+    dataset: Callable[[], xr.Dataset]
+    fmt: Format = "netcdf4"
+    steps: int = 2
+
+
+KINDS = {
+    "zarr": Kind(
+        {"zarr": {"chunks": {"time": 4}}},
+        lambda: make_sst(days=10, nlat=12, nlon=24, calendar="360_day", start="2001-02-25"),
+        fmt="netcdf3",
+    ),
+    "json": Kind({"references": {"format": "json"}}, lambda: make_sst(days=6, nlat=12, nlon=24)),
+    "parquet": Kind(
+        {"references": {"format": "parquet"}}, lambda: make_sst(days=4, nlat=12, nlon=24)
+    ),
+    "icechunk": Kind(
+        {"references": {"format": "icechunk"}},
+        lambda: make_sst(days=4, nlat=12, nlon=24, calendar="noleap"),
+    ),
+}
+
+META_FULL = {
+    **META,
+    "tags": ["sea-surface-temperature", "ocean"],
+    "providers": [
+        {
+            "name": "NOAA NCEI",
+            "roles": ["producer", "licensor"],
+            "url": "https://www.ncei.noaa.gov",
+        },
+        {"name": "ARCO Forge tests", "roles": ["host", "processor"]},
+    ],
+}
+
+
+def _run(server: SourceServer, tmp_path: Path, name: str) -> tuple[Path, Any, list[str], str]:
+    kind = KINDS[name]
+    files = write_files(
+        kind.dataset(), server.root / name, steps=kind.steps, fmt=kind.fmt, name="in{i:03d}.nc"
+    )
+    urls = [f"{server.url}/{name}/{f.path.name}" for f in files]
+    folder = write_recipe(
+        tmp_path / f"sst-{name}",
+        {"sources": {"urls": urls, "concat_dim": "time"}, "outputs": kind.outputs},
+        meta=META_FULL,
+    )
+    recipe = load_recipe(folder)
+    root = tmp_path / "root"
+    result = run_recipe(recipe, RunOptions(output=str(root), workers=1))
+    register_run(recipe, result, str(root))
+    engine = "scipy" if kind.fmt == "netcdf3" else "h5netcdf"
+    return root, result, [str(f.path) for f in files], engine
+
+
+@pytest.mark.parametrize("name", list(KINDS))
+def test_every_kind_registers_validates_and_opens_both_ways(
+    http_server: SourceServer, tmp_path: Path, stac_schemas: Path, name: str
+) -> None:
+    root, result, files, engine = _run(http_server, tmp_path, name)
+    id = f"sst-{name}"
+    sources = open_sources(files, "time", engine=engine)
+
+    catalog = CatalogRoot(str(root))
+    assert catalog.ids() == [id]
+    doc = catalog.collection(id)
+    assert doc["title"] == META["title"] and doc["license"] == "CC0-1.0"
+    assert doc["keywords"] == ["sea-surface-temperature", "ocean"]
+    assert [p["roles"] for p in doc["providers"]] == [
+        ["producer", "licensor"],
+        ["host", "processor"],
+    ]
+    assert doc["arcoforge:maintainers"] == [{"name": "Test Person", "github": "test-person"}]
+    assert doc["arcoforge:provenance"]["inputs"] == len(files)
+    assert doc["arcoforge:provenance"]["recipe_hash"] == load_recipe(tmp_path / id).fingerprint
+    assert doc["arcoforge:status"] == "active"
+    asset = doc["assets"][name]
+    assert asset["href"] == f"../../{id}.{name}"  # relative: the catalog can move
+    assert doc["assets"]["thumbnail"]["type"] == "image/png"
+    assert (root / "collections" / id / "preview.png").read_bytes()[:4] == b"\x89PNG"
+    assert sorted(doc["cube:variables"]) == ["anom", "sst"]
+    assert doc["cube:dimensions"]["time"]["extent"][0] == _first_time(sources)
+
+    checked = validate_catalog(catalog, stac_schemas)
+    assert len(checked) == 2
+    assert any("datacube" in s for s in checked[1].schemas)
+    assert any("xarray-assets" in s for s in checked[1].schemas)
+
+    assert compare(arcoforge.open_dataset(str(root), id), sources) == []
+    assert compare(arcoforge.open_dataset(str(root / "catalog.json"), id), sources) == []
+    read = intake.from_yaml_file(str(root / "intake.yaml"))[id].read()
+    assert compare(read, sources) == []
+
+
+def _first_time(ds: xr.Dataset) -> str:
+    from arcoforge.catalog.extents import iso, to_datetime
+
+    return str(iso(to_datetime(ds.time.values[0])))
+
+
+def test_360_day_dates_and_updating_in_place(http_server: SourceServer, tmp_path: Path) -> None:
+    root, result, _, _ = _run(http_server, tmp_path, "zarr")
+    doc = CatalogRoot(str(root)).collection("sst-zarr")
+    # 2001-02-25 .. 2001-03-04 in 360_day: 30 February is shown as 28 February
+    interval = doc["extent"]["temporal"]["interval"][0]
+    assert interval == ["2001-02-25T12:00:00Z", "2001-03-04T12:00:00Z"]
+    assert doc["arcoforge:calendar"] == "360_day"
+    assert doc["cube:variables"]["sst"]["arcoforge:chunks"] == [4, 12, 24]
+    created = doc["arcoforge:created"]
+
+    retract(str(root), "sst-zarr", reason="wrong units")
+    again = register([result.zarr.url], root=str(root), preview=False)
+    assert again["arcoforge:created"] == created and again["arcoforge:status"] == "retracted"
+    assert CatalogRoot(str(root)).ids() == ["sst-zarr"]
+    assert "thumbnail" in again["assets"]  # kept from the first registration
+
+
+def test_retract_and_supersede_keep_entries_listed(
+    http_server: SourceServer, tmp_path: Path, stac_schemas: Path
+) -> None:
+    root, *_ = _run(http_server, tmp_path, "json")
+    _run(http_server, tmp_path, "parquet")
+    catalog = CatalogRoot(str(root))
+    assert catalog.ids() == ["sst-json", "sst-parquet"]
+
+    doc = retract(str(root), "sst-json", superseded_by="sst-parquet")
+    assert (
+        doc["arcoforge:status"] == "superseded" and doc["arcoforge:superseded_by"] == "sst-parquet"
+    )
+    assert {"rel": "successor-version", "href": "../sst-parquet/collection.json"}.items() <= {
+        k: v for link in doc["links"] if link["rel"] == "successor-version" for k, v in link.items()
+    }.items()
+    doc = retract(str(root), "sst-parquet", reason="inputs were reprocessed")
+    assert doc["arcoforge:retracted_reason"] == "inputs were reprocessed"
+    assert catalog.ids() == ["sst-json", "sst-parquet"]
+    validate_catalog(catalog, stac_schemas)
+    entries = intake.from_yaml_file(str(root / "intake.yaml"))
+    assert entries.entries["sst-parquet"].metadata["status"] == "retracted"
+
+    with pytest.raises(CatalogError, match="either a reason"):
+        retract(str(root), "sst-json")
+    with pytest.raises(CatalogError, match="'nope'.*sst-json, sst-parquet"):
+        retract(str(root), "nope", reason="x")
+
+
+def test_register_refuses_what_is_not_an_output(tmp_path: Path) -> None:
+    with pytest.raises(CatalogError, match=r"ending in \.zarr.*'data\.nc'"):
+        register([str(tmp_path / "data.nc")])
+    with pytest.raises(CatalogError, match="xarray can open"):
+        register([str(tmp_path / "missing.zarr")])
+    with pytest.raises(CatalogError, match="expected a STAC catalog"):
+        CatalogRoot(str(tmp_path)).catalog()
+
+
+def test_register_without_meta_uses_dataset_attrs(tmp_path: Path, stac_schemas: Path) -> None:
+    ds = make_sst(days=3, nlat=6, nlon=12)
+    ds.to_zarr(tmp_path / "plain.zarr", zarr_format=2, consolidated=True)
+    doc = register([str(tmp_path / "plain.zarr")], preview=False)
+    assert doc["id"] == "plain" and doc["title"] == ds.attrs["title"] and doc["license"] == "other"
+    assert doc["assets"]["zarr"]["type"] == "application/vnd.zarr; version=2"
+    validate_catalog(CatalogRoot(str(tmp_path)), stac_schemas)
+    opened = arcoforge.open_dataset(str(tmp_path), "plain")
+    assert compare(opened, xr.open_zarr(tmp_path / "plain.zarr")) == []
+    assert (opened.sst.values == ds.sst.values).sum() == (ds.sst.notnull()).sum()
+    written = json.loads((tmp_path / "catalog.json").read_text())
+    assert [link["href"] for link in written["links"] if link["rel"] == "child"] == [
+        "./collections/plain/collection.json"
+    ]
