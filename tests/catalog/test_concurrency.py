@@ -7,12 +7,17 @@ import multiprocessing
 from pathlib import Path
 
 import fsspec
+import pytest
 import yaml
 
 from arcoforge.catalog.store import CatalogRoot
 from arcoforge.demo.dataset import make_sst
 
 N = 8
+
+# the moto server and fsspec's event loop run in threads of this process; the children
+# use neither before making their own
+pytestmark = pytest.mark.filterwarnings("ignore:.*multi-threaded.*fork:DeprecationWarning")
 
 
 def _register(url: str, root: str) -> str:
@@ -22,8 +27,9 @@ def _register(url: str, root: str) -> str:
 
 
 def _race(urls: list[str], root: str) -> list[str]:
-    # processes, not threads: each registration is its own writer, as separate runs are
-    with multiprocessing.get_context("spawn").Pool(N) as pool:
+    # processes, not threads: each registration is its own writer, as separate runs are;
+    # forked, so that each does not import the stack again
+    with multiprocessing.get_context("fork").Pool(N) as pool:
         return pool.starmap(_register, [(u, root) for u in urls])
 
 

@@ -6,6 +6,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,8 +79,19 @@ def browser() -> Iterator[object]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
+def _set_date(driver: Any, id: str, value: str) -> None:
+    """Set a date input as a person picking a date would (an input event)."""
+    driver.execute_script(
+        "const e = document.getElementById(arguments[0]); e.value = arguments[1];"
+        "e.dispatchEvent(new Event('input'));",
+        id,
+        value,
+    )
+
+
 def test_site_in_a_browser(tmp_path: Path, browser: object) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
 
     driver = browser
     root = _catalog(tmp_path)
@@ -98,29 +110,21 @@ def test_site_in_a_browser(tmp_path: Path, browser: object) -> None:
     assert visible() == ["row-sst-daily"] and find(By.ID, "count").text == "1 of 2 datasets"
     find(By.ID, "search").clear()
     find(By.ID, "search").send_keys(" ")  # an input event with an empty query
-    find(By.CSS_SELECTOR, "#status option[value='']")
-    for option in find(By.ID, "status").find_elements(By.TAG_NAME, "option"):
-        if option.text == "retracted":
-            option.click()
+    assert len(visible()) == 2
+    Select(find(By.ID, "status")).select_by_visible_text("retracted")
     assert visible() == ["row-ice-360"]
-    for option in find(By.ID, "status").find_elements(By.TAG_NAME, "option"):
-        if option.text == "any":
-            option.click()
-    for option in find(By.ID, "variable").find_elements(By.TAG_NAME, "option"):
-        if option.text == "anom":
-            option.click()
+    Select(find(By.ID, "status")).select_by_visible_text("any")
+    Select(find(By.ID, "variable")).select_by_visible_text("anom")
     assert visible() == ["row-sst-daily"]
-    driver.execute_script(  # type: ignore[attr-defined]
-        "const e = document.getElementById('from'); e.value = '2020-06-01';"
-        "e.dispatchEvent(new Event('input'));"
-    )
+    _set_date(driver, "from", "2020-06-01")  # after its last day
     assert visible() == []
-
-    find(By.ID, "variable").find_elements(By.TAG_NAME, "option")[0].click()
-    driver.execute_script(  # type: ignore[attr-defined]
-        "const e = document.getElementById('from'); e.value = '';"
-        "e.dispatchEvent(new Event('input'));"
-    )
+    _set_date(driver, "from", "2019-12-01")
+    assert visible() == ["row-sst-daily"]
+    Select(find(By.ID, "variable")).select_by_visible_text("any")
+    _set_date(driver, "to", "2010-01-01")  # before sst-daily, after ice-360 ends
+    _set_date(driver, "from", "")
+    assert visible() == ["row-ice-360"]
+    _set_date(driver, "to", "")
     find(By.LINK_TEXT, "sst-daily").click()
     assert find(By.ID, "title").text == "Synthetic daily sea surface temperature analysis"
     assert "2020-01-01 – 2020-01-05" in find(By.ID, "time").text

@@ -7,7 +7,7 @@ import io
 import numpy as np
 import xarray as xr
 
-from arcoforge.catalog.extents import find_lat_lon, time_coordinate
+from arcoforge.catalog.extents import find_lat_lon, iso, time_coordinate, to_datetime
 
 #: The most values a preview reads: larger grids are strided down to about this many.
 MAX_POINTS = 1_000_000
@@ -58,7 +58,9 @@ def render_preview(ds: xr.Dataset) -> bytes | None:
     axes = figure.add_subplot()
     mesh = axes.pcolormesh(lon, lat, np.ma.masked_invalid(values), shading="auto", cmap="viridis")
     figure.colorbar(mesh, ax=axes, label=str(var.attrs.get("units", "")))
-    when = f" at {picked[time].values}"[:40] if time and time in picked.coords else ""
+    when = ""
+    if time and time in picked.coords:
+        when = f" at {str(iso(to_datetime(picked[time].values[()])))[:16].replace('T', ' ')}"
     axes.set_title(f"{var.attrs.get('long_name', name)}{when}", fontsize=9)
     axes.set_xlabel("longitude")
     axes.set_ylabel("latitude")

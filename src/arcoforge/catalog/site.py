@@ -52,6 +52,7 @@ function render() {
 }
 for (const id of ['search', 'variable', 'status', 'from', 'to']) {
   q(id).addEventListener('input', render);
+  q(id).addEventListener('change', render);
 }
 render();
 """
