@@ -87,7 +87,7 @@ def _run(server: SourceServer, tmp_path: Path, name: str) -> tuple[Path, Any, li
 def test_every_kind_registers_validates_and_opens_both_ways(
     http_server: SourceServer, tmp_path: Path, stac_schemas: Path, name: str
 ) -> None:
-    root, result, files, engine = _run(http_server, tmp_path, name)
+    root, _, files, engine = _run(http_server, tmp_path, name)
     id = f"sst-{name}"
     sources = open_sources(files, "time", engine=engine)
 
@@ -169,7 +169,7 @@ def test_retract_and_supersede_keep_entries_listed(
 
     with pytest.raises(CatalogError, match="either a reason"):
         retract(str(root), "sst-json")
-    with pytest.raises(CatalogError, match="'nope'.*sst-json, sst-parquet"):
+    with pytest.raises(CatalogError, match=r"'nope'.*sst-json, sst-parquet"):
         retract(str(root), "nope", reason="x")
 
 

@@ -48,7 +48,8 @@ def browser() -> Iterator[object]:
     """Headless Chromium driven by Selenium through Debian's matching chromium-driver."""
     if not (Path(CHROMIUM).exists() and Path(DRIVER).exists()):
         pytest.skip(
-            "Chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)"
+            "Chromium and chromium-driver are not installed "
+            "(apt-get install chromium chromium-driver)"
         )
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service

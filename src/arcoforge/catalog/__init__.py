@@ -24,7 +24,14 @@ _LAZY = {
     "validate_catalog": "arcoforge.catalog.validate",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = [
+    "build_site",
+    "open_entry",
+    "register",
+    "register_run",
+    "retract",
+    "validate_catalog",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -47,7 +47,7 @@ def register(
 ) -> None:
     """Register existing outputs of `forge run` into a catalog (again: update in place).
 
-    Example: `forge catalog register forge-output/sst.zarr forge-output/sst.json --recipe recipes/sst`
+    Example: `forge catalog register forge-output/sst.zarr --recipe recipes/sst`
     """
     from arcoforge.catalog.registry import register as do_register
     from arcoforge.cli import out
@@ -87,9 +87,11 @@ def list_datasets(
     if as_json:
         print(json.dumps([r.to_json() for r in found], indent=2))
         return
-    table = Table(title=f"{len(found)} datasets in {escape(root)}")
+    noun = "dataset" if len(found) == 1 else "datasets"
+    table = Table(title=f"{len(found)} {noun} in {escape(root)}")
     for column in ("id", "title", "dims", "size", "time", "status"):
-        table.add_column(column, overflow="fold")
+        # the id, size and dates stay whole; titles and dims wrap on narrow terminals
+        table.add_column(column, no_wrap=column in ("id", "size", "time"))
     for r in found:
         style = {"retracted": "red", "superseded": "yellow"}.get(r.status, "green")
         table.add_row(
@@ -176,7 +178,8 @@ def html(
         _fail(e)
         return
     out.print(
-        f"[bold green]✓[/] {len(pages)} pages in {escape(str(out_dir))}: open {escape(str(pages[0]))}"
+        f"[bold green]✓[/] {len(pages)} pages in {escape(str(out_dir))}: "
+        f"open {escape(str(pages[0]))}"
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pystac
@@ -90,7 +91,7 @@ def _ours(
         "arcoforge:status": ACTIVE,
         "arcoforge:provenance": provenance(dict(ds.attrs), result),
         "arcoforge:version": ds.attrs.get("arcoforge_version"),
-        "arcoforge:created": ds.attrs.get("arcoforge_created") or stamp,
+        "arcoforge:created": _utc(ds.attrs.get("arcoforge_created")) or stamp,
         "arcoforge:updated": stamp,
         "arcoforge:sizes": {str(k): int(v) for k, v in ds.sizes.items()},
         "arcoforge:nbytes": int(ds.nbytes),
@@ -106,6 +107,18 @@ def _ours(
         if citation := getattr(meta, "citation", None):
             fields["arcoforge:citation"] = citation
     return fields
+
+
+def _utc(text: str | None) -> str | None:
+    """An ISO 8601 time as STAC writes it (``2026-01-01T00:00:00Z``), or None."""
+    if not text:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(str(text))
+    except ValueError:
+        return None
+    when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def merge(new: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:

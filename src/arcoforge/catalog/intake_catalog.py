@@ -7,7 +7,7 @@ Icechunk repositories by :class:`IcechunkReader`, which authorises their virtual
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 from intake.readers import datatypes
@@ -22,7 +22,7 @@ class IcechunkReader(BaseReader):
     """Reads an Icechunk repository of virtual chunks, authorising the chunks' locations."""
 
     output_instance = "xarray:Dataset"
-    imports = {"arcoforge", "icechunk", "xarray"}
+    imports: ClassVar[set[str]] = {"arcoforge", "icechunk", "xarray"}
     func = "arcoforge.open:open_dataset"
 
     def _read(self, url: str, storage_options: dict[str, Any] | None = None, **kwargs: Any) -> Any:

@@ -31,6 +31,6 @@ def open_entry(root: str, id: str, *, storage_options: dict[str, Any] | None = N
 
     catalog = CatalogRoot(root, storage_options)
     collection = catalog.collection(id)
-    key, asset = data_asset(collection)
+    _, asset = data_asset(collection)
     options = {**asset.get("xarray:storage_options", {}), **(storage_options or {})}
     return open_dataset(catalog.asset_url(id, asset["href"]), storage_options=options)

@@ -125,9 +125,10 @@ def _index(root: CatalogRoot, listing: list[Row]) -> str:
         f"<td><span class='status {r.status}'>{r.status}</span></td></tr>"
         for r in listing
     )
+    stac = html.escape(root.url_of(CATALOG))
     body = f"""
 <h1>ARCO Forge datasets</h1>
-<p>STAC catalog: <a href="{html.escape(root.url_of(CATALOG))}">{html.escape(root.url_of(CATALOG))}</a></p>
+<p>STAC catalog: <a href="{stac}">{stac}</a></p>
 <div class="filters">
 <label>Search<input id="search" type="search" placeholder="id, title or variable"></label>
 <label>Variable<select id="variable"><option value="">any</option>{options}</select></label>
@@ -143,88 +144,134 @@ def _index(root: CatalogRoot, listing: list[Row]) -> str:
     return _page("ARCO Forge datasets", body, _INDEX_SCRIPT)
 
 
+def _table(id: str, headers: list[str], rows: list[list[str]]) -> str:
+    """An HTML table of plain text cells (escaped here)."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
+    )
+    return f"<table id='{id}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _definitions(id: str, pairs: list[tuple[str, str, str]]) -> str:
+    """An HTML definition list of (label, element id, already escaped HTML) triples."""
+    items = "".join(
+        f"<dt>{html.escape(label)}</dt><dd" + (f' id="{key}"' if key else "") + f">{value}</dd>"
+        for label, key, value in pairs
+    )
+    return f"<dl id='{id}'>{items}</dl>"
+
+
+def _banner(collection: dict[str, Any], status: str) -> str:
+    """The retracted or superseded notice at the top of a dataset page."""
+    e = html.escape
+    if status == "retracted":
+        reason = str(collection.get("arcoforge:retracted_reason", ""))
+        return f"<div class='banner retracted' id='status'>Retracted: {e(reason)}</div>"
+    if status == "superseded":
+        other = e(str(collection.get("arcoforge:superseded_by", "")))
+        link = f"<a href='{other}.html'>{other}</a>"
+        return f"<div class='banner' id='status'>Superseded by {link}</div>"
+    return ""
+
+
+def _facts(collection: dict[str, Any], entry: Row) -> list[tuple[str, str, str]]:
+    """The dataset's description list: licence, providers, extents, size, citation."""
+    e = html.escape
+    bbox = ", ".join(f"{x:g}" for x in collection["extent"]["spatial"]["bbox"][0])
+    if not collection.get("arcoforge:spatial_extent_known", True):
+        bbox += " (not known: whole globe)"
+    calendar = collection.get("arcoforge:calendar")
+    facts = [
+        ("id", "", e(entry.id)),
+        ("status", "", f"<span class='status {entry.status}'>{entry.status}</span>"),
+        ("license", "", e(collection.get("license", ""))),
+        ("providers", "", e(", ".join(p["name"] for p in collection.get("providers", [])))),
+        ("keywords", "", e(", ".join(collection.get("keywords", [])))),
+        ("time", "time", e(entry.time_range + (f" ({calendar} calendar)" if calendar else ""))),
+        ("bounding box", "bbox", e(bbox)),
+        ("size", "", e(entry.size)),
+    ]
+    if citation := collection.get("arcoforge:citation"):
+        facts.append(("citation", "citation", e(str(citation))))
+    return facts
+
+
+def _provenance(collection: dict[str, Any]) -> list[tuple[str, str, str]]:
+    prov = collection.get("arcoforge:provenance", {})
+    size = prov.get("input_bytes")
+    versions = ", ".join(f"{k} {v}" for k, v in prov.get("versions", {}).items())
+    pairs = [
+        ("recipe hash", prov.get("recipe_hash")),
+        ("inputs", prov.get("inputs")),
+        ("input bytes", "not recorded" if size is None else size),
+        ("run seconds", prov.get("run_seconds")),
+        ("versions", versions),
+        ("created", collection.get("arcoforge:created")),
+        ("updated", collection.get("arcoforge:updated")),
+    ]
+    return [(label, "", html.escape(str(value))) for label, value in pairs]
+
+
 def _dataset_page(
     root: CatalogRoot, collection: dict[str, Any], entry: Row, preview: str | None
 ) -> str:
     e = html.escape
-    id = entry.id
     urls = asset_urls(root, collection)
-    code = snippets(root.url, id, collection, urls)
-    banner = ""
-    if entry.status == "retracted":
-        banner = (
-            "<div class='banner retracted' id='status'>Retracted: "
-            f"{e(str(collection.get('arcoforge:retracted_reason', '')))}</div>"
-        )
-    elif entry.status == "superseded":
-        other = str(collection.get("arcoforge:superseded_by", ""))
-        banner = (
-            "<div class='banner' id='status'>Superseded by "
-            f"<a href='{e(other)}.html'>{e(other)}</a></div>"
-        )
-    spatial = collection["extent"]["spatial"]["bbox"][0]
-    known = collection.get("arcoforge:spatial_extent_known", True)
-    prov = collection.get("arcoforge:provenance", {})
-    dims = "".join(
-        f"<tr><td>{e(k)}</td><td>{e(str(d.get('type')))}</td><td>{entry.dims.get(k, '')}</td>"
-        f"<td>{e(_extent(d))}</td><td>{e(str(d.get('step') or ''))}</td></tr>"
-        for k, d in collection.get("cube:dimensions", {}).items()
+    dims = _table(
+        "dims",
+        ["name", "type", "size", "extent", "step"],
+        [
+            [
+                k,
+                str(d.get("type")),
+                str(entry.dims.get(k, "")),
+                _extent(d),
+                str(d.get("step") or ""),
+            ]
+            for k, d in collection.get("cube:dimensions", {}).items()
+        ],
     )
-    variables = "".join(
-        f"<tr><td>{e(k)}</td><td>{e(str(v.get('description', '')))}</td>"
-        f"<td>{e(str(v.get('unit', '')))}</td><td>{e(', '.join(v['dimensions']))}</td>"
-        f"<td>{e(str(v.get('arcoforge:dtype', '')))}</td>"
-        f"<td>{e(' × '.join(map(str, v.get('arcoforge:chunks', []))))}</td></tr>"
-        for k, v in collection.get("cube:variables", {}).items()
+    variables = _table(
+        "variables",
+        ["name", "long name", "units", "dims", "dtype", "chunks"],
+        [
+            [
+                k,
+                str(v.get("description", "")),
+                str(v.get("unit", "")),
+                ", ".join(v["dimensions"]),
+                str(v.get("arcoforge:dtype", "")),
+                " × ".join(map(str, v.get("arcoforge:chunks", []))),
+            ]
+            for k, v in collection.get("cube:variables", {}).items()
+        ],
     )
     assets = "".join(
-        f"<li><a href='{e(urls[k])}'>{e(a.get('title', k))}</a> <code>{e(a.get('type', ''))}</code></li>"
+        f"<li><a href='{e(urls[k])}'>{e(a.get('title', k))}</a> <code>{e(a.get('type', ''))}</code>"
         for k, a in collection.get("assets", {}).items()
     )
-    providers = ", ".join(p["name"] for p in collection.get("providers", []))
     picture = (
-        f"<img class='preview' id='preview' src='{e(preview)}' alt='Preview of {e(id)}'>"
+        f"<img class='preview' id='preview' src='{e(preview)}' alt='Preview of {e(entry.id)}'>"
         if preview
         else "<p>No preview: the dataset has no latitude and longitude.</p>"
     )
-    citation = collection.get("arcoforge:citation")
+    code = snippets(root.url, entry.id, collection, urls)
+    stac = root.url_of(collection_name(entry.id))
     body = f"""
 <p><a href="../index.html">← all datasets</a></p>
-<h1 id="title">{e(entry.title)}</h1>{banner}
+<h1 id="title">{e(entry.title)}</h1>{_banner(collection, entry.status)}
 <p id="description">{e(collection.get("description", ""))}</p>
-<dl>
-<dt>id</dt><dd>{e(id)}</dd>
-<dt>status</dt><dd><span class='status {entry.status}'>{entry.status}</span></dd>
-<dt>license</dt><dd>{e(collection.get("license", ""))}</dd>
-<dt>providers</dt><dd>{e(providers)}</dd>
-<dt>keywords</dt><dd>{e(", ".join(collection.get("keywords", [])))}</dd>
-<dt>time</dt><dd id="time">{e(entry.time_range)} ({e(str(collection.get("arcoforge:calendar", "")))} calendar)</dd>
-<dt>bounding box</dt><dd id="bbox">{e(", ".join(f"{x:g}" for x in spatial))}{"" if known else " (not known: whole globe)"}</dd>
-<dt>size</dt><dd>{e(entry.size)}</dd>
-{f"<dt>citation</dt><dd>{e(str(citation))}</dd>" if citation else ""}
-</dl>
+{_definitions("facts", _facts(collection, entry))}
 <h2>Open it</h2>
 <button id="copy" type="button">Copy</button>
 <pre><code id="snippet">{e(code)}</code></pre>
 <h2>Preview</h2>{picture}
-<h2>Dimensions</h2>
-<table id="dims"><thead><tr><th>name</th><th>type</th><th>size</th><th>extent</th><th>step</th></tr></thead>
-<tbody>{dims}</tbody></table>
-<h2>Variables</h2>
-<table id="variables"><thead><tr><th>name</th><th>long name</th><th>units</th><th>dims</th><th>dtype</th><th>chunks</th></tr></thead>
-<tbody>{variables}</tbody></table>
+<h2>Dimensions</h2>{dims}
+<h2>Variables</h2>{variables}
 <h2>Data</h2><ul id="assets">{assets}</ul>
-<h2>Provenance</h2>
-<dl id="provenance">
-<dt>recipe hash</dt><dd>{e(str(prov.get("recipe_hash")))}</dd>
-<dt>inputs</dt><dd>{e(str(prov.get("inputs")))}</dd>
-<dt>input bytes</dt><dd>{e(str(prov.get("input_bytes") if prov.get("input_bytes") is not None else "not recorded"))}</dd>
-<dt>run seconds</dt><dd>{e(str(prov.get("run_seconds")))}</dd>
-<dt>versions</dt><dd>{e(", ".join(f"{k} {v}" for k, v in prov.get("versions", {}).items()))}</dd>
-<dt>created</dt><dd>{e(str(collection.get("arcoforge:created")))}</dd>
-<dt>updated</dt><dd>{e(str(collection.get("arcoforge:updated")))}</dd>
-</dl>
-<p>STAC: <a href="{e(root.url_of(collection_name(id)))}">collection.json</a></p>
+<h2>Provenance</h2>{_definitions("provenance", _provenance(collection))}
+<p>STAC: <a href="{e(stac)}">collection.json</a></p>
 """
     return _page(entry.title, body, _COPY_SCRIPT)
 

@@ -10,6 +10,7 @@ refers to, comes with pyproj.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import urllib.request
 from dataclasses import dataclass
@@ -111,6 +112,8 @@ def validate_catalog(root: CatalogRoot, schemas: Path | None = None) -> list[Che
     elif not folder.is_dir():
         raise CatalogError(f"--schemas {folder}: expected a folder of JSON schemas. Found none.")
     validator = OfflineValidator(load_schemas(folder), str(folder))
+    # pystac logs each failure with its traceback before raising; the error says it all
+    logging.getLogger("pystac").setLevel(logging.CRITICAL)
     checked = []
     names = [CATALOG] + [collection_name(id) for id in root.ids()]
     for name in names:
