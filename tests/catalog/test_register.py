@@ -53,6 +53,7 @@ KINDS = {
 META_FULL = {
     **META,
     "tags": ["sea-surface-temperature", "ocean"],
+    "citation": "Test Person (2026): Synthetic daily SST. https://doi.org/10.5281/zenodo.0000000",
     "providers": [
         {
             "name": "NOAA NCEI",
@@ -101,6 +102,7 @@ def test_every_kind_registers_validates_and_opens_both_ways(
         ["host", "processor"],
     ]
     assert doc["arcoforge:maintainers"] == [{"name": "Test Person", "github": "test-person"}]
+    assert doc["arcoforge:citation"] == META_FULL["citation"]
     assert doc["arcoforge:provenance"]["inputs"] == len(files)
     assert doc["arcoforge:provenance"]["recipe_hash"] == load_recipe(tmp_path / id).fingerprint
     assert doc["arcoforge:status"] == "active"
