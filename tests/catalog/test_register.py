@@ -198,3 +198,71 @@ def test_register_without_meta_uses_dataset_attrs(tmp_path: Path, stac_schemas: 
     assert [link["href"] for link in written["links"] if link["rel"] == "child"] == [
         "./collections/plain/collection.json"
     ]
+
+
+def _rotated_pole(days: int = 3) -> xr.Dataset:
+    """A small rotated-pole grid (as regional climate models write), 2-D lat/lon in 0–360°."""
+    import numpy as np
+
+    rlat, rlon = np.linspace(-4.0, 4.0, 9), np.linspace(-6.0, 6.0, 13)
+    pole_lat, pole_lon = np.deg2rad(39.25), np.deg2rad(-162.0)
+    la, lo = np.meshgrid(np.deg2rad(rlat), np.deg2rad(rlon), indexing="ij")
+    # rotated-pole to geographic coordinates (CF's rotated_latitude_longitude)
+    sin_lat = np.sin(la) * np.sin(pole_lat) + np.cos(la) * np.cos(lo) * np.cos(pole_lat)
+    lat = np.rad2deg(np.arcsin(sin_lat))
+    lon = (
+        np.rad2deg(
+            pole_lon
+            + np.pi
+            + np.arctan2(
+                np.cos(la) * np.sin(lo),
+                np.sin(pole_lat) * np.cos(la) * np.cos(lo) - np.cos(pole_lat) * np.sin(la),
+            )
+        )
+        % 360.0
+    )
+    time = xr.date_range("2030-01-01", periods=days, freq="D", calendar="noleap", use_cftime=True)
+    tas = 280.0 + lat[None] * 0.1 + np.arange(days)[:, None, None]
+    return xr.Dataset(
+        {"tas": (("time", "rlat", "rlon"), tas, {"units": "K", "long_name": "Air temperature"})},
+        coords={
+            "time": time,
+            "rlat": ("rlat", rlat, {"standard_name": "grid_latitude", "units": "degrees"}),
+            "rlon": ("rlon", rlon, {"standard_name": "grid_longitude", "units": "degrees"}),
+            "lat": (("rlat", "rlon"), lat, {"standard_name": "latitude", "units": "degrees_north"}),
+            "lon": (("rlat", "rlon"), lon, {"standard_name": "longitude", "units": "degrees_east"}),
+        },
+        attrs={"title": "Rotated-pole air temperature"},
+    )
+
+
+def test_rotated_pole_grid_gets_its_extent_and_preview(tmp_path: Path, stac_schemas: Path) -> None:
+    ds = _rotated_pole()
+    ds.to_zarr(tmp_path / "rcm-tas.zarr", zarr_format=3)
+    doc = register([str(tmp_path / "rcm-tas.zarr")])
+    west, south, east, north = doc["extent"]["spatial"]["bbox"][0]
+    lon = ((ds.lon.values + 180) % 360) - 180
+    assert (south, north) == (float(ds.lat.min()), float(ds.lat.max()))
+    assert (west, east) == (float(lon.min()), float(lon.max())) and -180 <= west < east <= 180
+    assert doc["arcoforge:spatial_extent_known"] is True
+    assert doc["cube:dimensions"]["rlat"]["type"] == "other"
+    assert doc["cube:variables"]["lat"]["dimensions"] == ["rlat", "rlon"]
+    assert doc["extent"]["temporal"]["interval"][0] == [
+        "2030-01-01T00:00:00Z",
+        "2030-01-03T00:00:00Z",
+    ]
+    assert (tmp_path / "collections" / "rcm-tas" / "preview.png").read_bytes()[:4] == b"\x89PNG"
+    validate_catalog(CatalogRoot(str(tmp_path)), stac_schemas)
+
+
+def test_data_without_lat_lon_covers_the_globe_marked_unknown(tmp_path: Path) -> None:
+    import numpy as np
+
+    ds = xr.Dataset({"flow": (("station",), np.arange(4.0), {"units": "m3 s-1"})})
+    ds.to_zarr(tmp_path / "gauges.zarr", zarr_format=3)
+    doc = register([str(tmp_path / "gauges.zarr")])
+    assert doc["extent"]["spatial"]["bbox"] == [[-180.0, -90.0, 180.0, 90.0]]
+    assert doc["arcoforge:spatial_extent_known"] is False
+    assert "thumbnail" not in doc["assets"] and doc["extent"]["temporal"]["interval"] == [
+        [None, None]
+    ]
