@@ -63,3 +63,5 @@ def test_catalog_from_a_web_server(http_server: SourceServer, tmp_path: Path) ->
         assert compare(arcoforge.open_dataset(f"{web.url}/catalog.json", "sst-refs"), sources) == []
         opened = arcoforge.open_dataset(web.url, "sst-copy")
         assert compare(opened, xr.open_zarr(local / "sst-copy.zarr")) == []
+        read = intake.from_yaml_file(f"{web.url}/intake.yaml")["sst-copy"].read()
+        assert compare(read, xr.open_zarr(local / "sst-copy.zarr")) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,6 +123,12 @@ def test_every_kind_registers_validates_and_opens_both_ways(
     assert compare(arcoforge.open_dataset(str(root / "catalog.json"), id), sources) == []
     read = intake.from_yaml_file(str(root / "intake.yaml"))[id].read()
     assert compare(read, sources) == []
+
+    # both catalogs hold relative locations: a copy of the root opens on its own
+    moved = Path(shutil.copytree(root, tmp_path / "moved"))
+    shutil.rmtree(root)
+    assert compare(arcoforge.open_dataset(str(moved), id), sources) == []
+    assert compare(intake.from_yaml_file(str(moved / "intake.yaml"))[id].read(), sources) == []
 
 
 def _first_time(ds: xr.Dataset) -> str:

@@ -47,6 +47,16 @@ def reader_for(url: str, asset: dict[str, Any], metadata: dict[str, Any]) -> Bas
     return XArrayDatasetReader(data, metadata=metadata, **kwargs)
 
 
+def _beside(root: CatalogRoot, url: str) -> str:
+    """``url`` relative to the intake catalog's folder where it lies below it.
+
+    intake fills in ``{CATALOG_DIR}`` when it reads the file, so the catalog keeps
+    working when the root is moved, copied to object storage or served over HTTP.
+    """
+    prefix = root.url_of("")
+    return "{CATALOG_DIR}/" + url[len(prefix) :] if url.startswith(prefix) else url
+
+
 def add_entries(old: bytes | None, root: CatalogRoot, id: str, collection: dict[str, Any]) -> bytes:
     """``intake.yaml`` (``old``, or a new one) with dataset ``id``'s entry added or replaced."""
     cat = Catalog.from_dict(yaml.safe_load(old)) if old else Catalog()
@@ -62,5 +72,5 @@ def add_entries(old: bytes | None, root: CatalogRoot, id: str, collection: dict[
         metadata["retracted_reason"] = reason
     if other := collection.get("arcoforge:superseded_by"):
         metadata["superseded_by"] = other
-    cat[id] = reader_for(root.asset_url(id, asset["href"]), asset, metadata)
+    cat[id] = reader_for(_beside(root, root.asset_url(id, asset["href"])), asset, metadata)
     return yaml.safe_dump(cat.to_dict(), sort_keys=True).encode()
