@@ -183,6 +183,8 @@ def run(
         from arcoforge.progress import print_summary
 
         print_summary(out, result)
+        if catalog:
+            out.print(f"  catalog     {escape(output.rstrip('/'))}/catalog.json ({loaded.id})")
 
 
 @app.command()

@@ -47,8 +47,8 @@ def test_run_registers_and_catalog_commands_read_it(
     assert row["start"] == "2020-01-01T12:00:00Z" and row["variables"] == ["anom", "sst"]
 
     table = forge("catalog", "ls", str(root))
-    assert "1 dataset in" in table.stdout and "│ sst-360 │" in table.stdout
-    assert "2020-01-01 – 2020-01-06" in table.stdout
+    assert "1 dataset in" in table.stdout and "sst-360  active" in table.stdout
+    assert "time 6, lat 12, lon 24 · 13.69 kiB · 2020-01-01 – 2020-01-06" in table.stdout
 
     show = forge("catalog", "show", "sst-360", "--root", str(root))
     assert show.returncode == 0, show.stderr
@@ -59,6 +59,7 @@ def test_run_registers_and_catalog_commands_read_it(
     valid = forge("catalog", "validate", str(root), "--schemas", str(stac_schemas))
     assert valid.returncode == 0, valid.stderr
     assert "2 objects valid" in valid.stdout
+    assert "(STAC collection 1.1.0, datacube v2.2.0, xarray-assets v1.0.0)" in valid.stdout
 
     site = forge("catalog", "html", str(root), "--out", str(tmp_path / "site"))
     assert site.returncode == 0 and (tmp_path / "site" / "datasets" / "sst-360.html").exists()

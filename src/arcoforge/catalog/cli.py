@@ -88,9 +88,18 @@ def list_datasets(
         print(json.dumps([r.to_json() for r in found], indent=2))
         return
     noun = "dataset" if len(found) == 1 else "datasets"
-    table = Table(title=f"{len(found)} {noun} in {escape(root)}")
+    title = f"{len(found)} {noun} in {escape(root)}"
+    if out.width < 110:  # a table this wide would wrap every cell: one block per dataset
+        out.print(title)
+        for r in found:
+            style = {"retracted": "red", "superseded": "yellow"}.get(r.status, "green")
+            out.print(f"[bold]{escape(r.id)}[/]  [{style}]{r.status}[/]")
+            out.print(f"  {escape(r.title)}")
+            out.print(f"  {escape(r.dims_text)} · {r.size} · {r.time_range}")
+        return
+    table = Table(title=title)
     for column in ("id", "title", "dims", "size", "time", "status"):
-        # the id, size and dates stay whole; titles and dims wrap on narrow terminals
+        # the id, size and dates stay whole; titles and dims wrap
         table.add_column(column, no_wrap=column in ("id", "size", "time"))
     for r in found:
         style = {"retracted": "red", "superseded": "yellow"}.get(r.status, "green")
@@ -144,7 +153,7 @@ def validate(
     Example: `forge catalog validate forge-output --schemas stac-schemas/`
     """
     from arcoforge.catalog.store import CatalogRoot
-    from arcoforge.catalog.validate import validate_catalog
+    from arcoforge.catalog.validate import schema_name, validate_catalog
     from arcoforge.cli import out
 
     try:
@@ -153,7 +162,8 @@ def validate(
         _fail(e)
         return
     for c in checked:
-        out.print(f"[bold green]✓[/] {escape(c.href)} ({len(c.schemas)} schemas)")
+        names = ", ".join(schema_name(s) for s in c.schemas)
+        out.print(f"[bold green]✓[/] {escape(c.href)} ({escape(names)})")
     out.print(f"{len(checked)} objects valid")
 
 

@@ -36,6 +36,7 @@ def describe(console: Console, root: CatalogRoot, collection: dict[str, Any]) ->
         ("size", r.size),
         ("recipe hash", prov.get("recipe_hash")),
         ("inputs", f"{prov.get('inputs')} ({_bytes(prov.get('input_bytes'))})"),
+        ("run", f"{prov.get('run_seconds')} s" if prov.get("run_seconds") else "-"),
         ("made with", ", ".join(f"{k} {v}" for k, v in prov.get("versions", {}).items())),
         ("created", collection.get("arcoforge:created")),
         ("updated", collection.get("arcoforge:updated")),

@@ -96,6 +96,16 @@ def fill_cache(folder: Path) -> None:
         (folder / name).write_bytes(data)
 
 
+def schema_name(uri: str) -> str:
+    """A short name for a schema URL: ``STAC collection 1.1.0``, ``datacube v2.2.0``."""
+    parts = uri.rstrip("#").split("/")
+    if "schemas.stacspec.org" in uri:
+        return f"STAC {parts[-1].removesuffix('.json')} {parts[3].lstrip('v')}"
+    if "stac-extensions.github.io" in uri:
+        return f"{parts[3]} {parts[4]}"
+    return uri
+
+
 @dataclass(frozen=True)
 class Checked:
     """One validated object: where it is and the schemas it was checked against."""
