@@ -15,7 +15,7 @@ from intake.readers.entry import Catalog
 from intake.readers.readers import BaseReader, XArrayDatasetReader
 
 from arcoforge.catalog.opening import data_asset
-from arcoforge.catalog.store import CatalogRoot
+from arcoforge.catalog.store import CatalogRoot, collection_name
 
 
 class IcechunkReader(BaseReader):
@@ -66,7 +66,7 @@ def add_entries(old: bytes | None, root: CatalogRoot, id: str, collection: dict[
         "title": collection.get("title"),
         "description": collection.get("description"),
         "status": collection.get("arcoforge:status", "active"),
-        "stac": root.url_of(f"collections/{id}/collection.json"),
+        "stac": collection_name(id),  # relative to this file, as in the STAC catalog
     }
     if reason := collection.get("arcoforge:retracted_reason"):
         metadata["retracted_reason"] = reason
