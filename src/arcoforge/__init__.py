@@ -13,6 +13,7 @@ from arcoforge.errors import (
     ForgeError,
     IncompatibleInputsError,
     InputFormatError,
+    InternalError,
     PipelineError,
     PlanError,
     RecipeError,
@@ -21,6 +22,7 @@ from arcoforge.errors import (
     SourceNotFoundError,
     TargetError,
     TargetExistsError,
+    UnrepresentableError,
     UnsafeUrlError,
 )
 
@@ -72,6 +74,11 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
+def __dir__() -> list[str]:
+    """The public names, loaded or not (not the submodules imported so far)."""
+    return list(__all__)
+
+
 __all__ = [
     "ConcatDim",
     "FilePattern",
@@ -80,6 +87,7 @@ __all__ = [
     "IncompatibleInputsError",
     "Index",
     "InputFormatError",
+    "InternalError",
     "MergeDim",
     "Meta",
     "Outputs",
@@ -95,6 +103,7 @@ __all__ = [
     "SourceNotFoundError",
     "TargetError",
     "TargetExistsError",
+    "UnrepresentableError",
     "UnsafeUrlError",
     "ZarrOutput",
     "load_recipe",

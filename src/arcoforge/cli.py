@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from arcoforge.catalog.cli import app as catalog_app
-from arcoforge.errors import ForgeError
+from arcoforge.errors import ForgeError, InternalError, UsageError, origin
 from arcoforge.pipeline.runners import RunnerName, default_workers
 
 app = typer.Typer(
@@ -47,12 +47,30 @@ def _main(
     )
 
 
-def fail(error: BaseException) -> NoReturn:
-    """Print a ForgeError as one clear paragraph and exit non-zero (tracebacks with --debug)."""
+#: set by commands given --json: failures then print one JSON object on stdout
+_as_json = False
+
+
+def fail(error: ForgeError) -> NoReturn:
+    """Print a ForgeError as one clear paragraph and exit non-zero (tracebacks with --debug).
+
+    With --json, the error is also printed on stdout as ``{"error": {kind, message, where}}``.
+    """
     if _debug:
         err.print_exception()
-    err.print(f"[bold red]error:[/] {escape(str(error))}")
-    raise typer.Exit(1)
+    if _as_json:
+        print(json.dumps({"error": error.to_json()}))
+    label = "internal error" if isinstance(error, InternalError) else "error"
+    err.print(f"[bold red]{label}:[/] {escape(str(error))}")
+    if isinstance(error, InternalError):
+        err.print(_BUG)
+    raise typer.Exit(error.exit_code)
+
+
+_BUG = (
+    "This is a bug in ARCO Forge, not in your recipe. Run the same command with --debug "
+    "for the traceback and report it."
+)
 
 
 @app.command()
@@ -143,12 +161,14 @@ def run(
     from arcoforge.recipe import load_recipe
     from arcoforge.run import RunOptions, run_recipe
 
+    global _as_json
+    _as_json = as_json
     try:
         budget = int(parse_bytes(max_memory))
     except ValueError:
-        fail(ForgeError(f"--max-memory: expected a size such as 2GB. Got {max_memory!r}."))
+        fail(UsageError(f"--max-memory: expected a size such as 2GB. Got {max_memory!r}."))
     if scheduler and runner is not RunnerName.DASK:
-        fail(ForgeError("--scheduler needs --runner dask."))
+        fail(UsageError("--scheduler needs --runner dask."))
     try:
         loaded = load_recipe(recipe)
         options = RunOptions(
@@ -223,20 +243,26 @@ def main() -> None:
         app()
     except SystemExit as e:
         if e.code == 130:  # Typer ends a Ctrl-C this way, silently
-            err.print("[bold red]interrupted[/]: a run can be started again to finish.")
+            _interrupted()
         raise
     except KeyboardInterrupt:
-        err.print("[bold red]interrupted[/]: a run can be started again to finish.")
+        _interrupted()
         sys.exit(130)
     except Exception as e:
         if _debug:
             raise
-        err.print(
-            f"[bold red]internal error:[/] {type(e).__name__}: {escape(str(e))}\n"
-            "This is a bug in ARCO Forge, not in your recipe. Run the same command with "
-            "--debug for the traceback and report it."
-        )
+        bug = InternalError(f"{type(e).__name__}: {e}", where=origin(e))
+        if _as_json:
+            print(json.dumps({"error": bug.to_json()}))
+        err.print(f"[bold red]internal error:[/] {escape(str(bug))}\n{_BUG}")
         sys.exit(2)
+
+
+def _interrupted() -> None:
+    message = "interrupted: a run can be started again to finish."
+    if _as_json:
+        print(json.dumps({"error": {"kind": "interrupted", "message": message, "where": None}}))
+    err.print(f"[bold red]interrupted[/]: {message.split(': ', 1)[1]}")
 
 
 if __name__ == "__main__":

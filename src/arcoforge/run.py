@@ -12,9 +12,7 @@ from collections.abc import Callable
 from dataclasses import astuple, dataclass, field
 from typing import Any
 
-import apache_beam as beam
-
-from arcoforge.errors import ForgeError, PipelineError
+from arcoforge.errors import ForgeError, PipelineError, origin
 from arcoforge.pipeline.context import RunContext
 from arcoforge.pipeline.runners import RunnerName, default_workers, runner
 from arcoforge.pipeline.state import REFERENCES_RESULT, RunState
@@ -258,20 +256,20 @@ def run_recipe(
             poller.start()
         _execute(inputs, ctx, options, log_path)
     except ForgeError as e:
-        found = state.read_json("error.json")
-        if found and found["type"] == type(e).__name__:
+        reported = state.error()
+        if reported is not None and type(reported) is type(e):
             # as the stage reported it: in-process, Beam appends "[while running …]" to it
-            e = type(e)(found["message"])
-        raise e from None
+            raise reported from e
+        raise
     except Exception as e:
         if _interrupted(e):  # in-process, Beam re-raises Ctrl-C as a RuntimeError
             raise KeyboardInterrupt from None
         reported = state.error()
         if reported is not None:
-            raise reported from None
+            raise reported from e  # the chain keeps the worker's traceback for --debug
         keep_log = os.path.exists(log_path)  # an unexpected failure: its details are there
         logs = f" Worker logs: {log_path}" if keep_log else ""
-        raise PipelineError(f"{_last_line(e)}{logs}") from None
+        raise PipelineError(f"{_last_line(e)}{logs}", where=origin(e)) from e
     finally:
         if poller:
             poller.stop()
@@ -308,6 +306,8 @@ def _read_result(state: RunState, name: str) -> dict[str, Any]:
 
 
 def _execute(inputs: list[Any], ctx: RunContext, options: RunOptions, log_path: str) -> None:
+    import apache_beam as beam
+
     workers = workers_for(options, references_only=ctx.output is None)
     with runner(
         options.runner, workers=workers, scheduler=options.scheduler, log_path=log_path

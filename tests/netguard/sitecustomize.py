@@ -34,9 +34,21 @@ def is_loopback(host: Any) -> bool:
     if host in LOOPBACK_NAMES or host == "" or host in _hosts_file_names():
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    return address.is_loopback or address.is_unspecified  # 0.0.0.0 binds, or means this host
+
+
+def is_address(host: Any) -> bool:
+    """Whether ``host`` is an IP address, which needs no DNS lookup."""
+    if isinstance(host, bytes):
+        host = host.decode()
+    try:
+        ipaddress.ip_address(str(host).strip("[]").split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
 
 
 def _hosts_file_names() -> frozenset[str]:
@@ -68,7 +80,7 @@ def install() -> None:
     original_sendto = socket.socket.sendto
 
     def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-        if not is_loopback(host):
+        if not (is_loopback(host) or is_address(host)):  # an address alone asks no server
             refuse(f"a DNS lookup of {host!r}")
         return original_getaddrinfo(host, *args, **kwargs)
 

@@ -228,7 +228,9 @@ def test_output_and_cache_on_s3(s3_bucket: str, http_server: SourceServer, tmp_p
 def test_dask_runner_on_a_running_scheduler(tmp_path: Path, archive: list[Path]) -> None:
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster:
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address="127.0.0.1:0"
+    ) as cluster:
         result = run_folder(
             _recipe(tmp_path, archive),
             tmp_path / "out",
@@ -236,6 +238,8 @@ def test_dask_runner_on_a_running_scheduler(tmp_path: Path, archive: list[Path])
             scheduler=cluster.scheduler_address,
             workers=2,
         )
+        ran = dict(cluster.scheduler.task_prefixes)
+    assert ran, "the run did not use the scheduler it was given"
     assert (
         compare(xr.open_zarr(result.zarr.url), open_sources(list(map(str, archive)), "time")) == []
     )

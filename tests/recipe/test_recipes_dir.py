@@ -8,6 +8,8 @@ or frequency fails here. Nothing is fetched: loading a recipe only expands URLs.
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -53,17 +55,16 @@ OISST_BASE = (
     "https://www.ncei.noaa.gov/data/sea-surface-temperature-optimum-interpolation/"
     "v2.1/access/avhrr/"
 )
-# 1981-09-01 to 2024-12-31, one file a day:
-#   Sep-Dec 1981: 30 + 31 + 30 + 31 = 122 days
-#   1982-2024: 43 years x 365 + 11 leap days (1984, 1988, ..., 2024) = 15706 days
-OISST_COUNT = 122 + 43 * 365 + 11
+# 1981-09-01 to 2024-12-31, one file a day, counted by the calendar
+OISST_DAYS = (dt.date(2024, 12, 31) - dt.date(1981, 9, 1)).days + 1
 
 
 def test_oisst_inputs() -> None:
     recipe = load_recipe(RECIPES / OISST)
     urls = _urls(recipe)
-    assert OISST_COUNT == 15828
-    assert len(urls) == OISST_COUNT
+    assert len(urls) == OISST_DAYS
+    days = [dt.datetime.strptime(u.rsplit(".", 2)[-2], "%Y%m%d").date() for u in urls]
+    assert all(b - a == dt.timedelta(days=1) for a, b in itertools.pairwise(days))
     assert urls[0] == OISST_BASE + "198109/oisst-avhrr-v02r01.19810901.nc"
     assert urls[-1] == OISST_BASE + "202412/oisst-avhrr-v02r01.20241231.nc"
     # A leap day, and a month boundary that changes the folder.

@@ -83,7 +83,8 @@ def runner(
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=":0",
+            host="127.0.0.1",  # nothing of a local run listens beyond this machine
+            dashboard_address="127.0.0.1:0",
             silence_logs=logging.ERROR,
             preload=["arcoforge.pipeline.worker_setup"],
         )
@@ -91,9 +92,10 @@ def runner(
     try:
         # Beam's Dask runner keeps a bag's partitions through every stage: give it
         # a few per worker, or it puts up to 128 elements in one partition.
-        options = PipelineOptions(
-            flags=[], dask_client_address=scheduler, dask_npartitions=4 * workers, **common
-        )
+        # Keyword options are named by their destinations ('address', not the flag
+        # 'dask_client_address'): under the flag's name Beam drops them silently and
+        # starts a default cluster of its own instead of using this one.
+        options = PipelineOptions(flags=[], address=scheduler, npartitions=4 * workers, **common)
         yield DaskRunner(), options
     finally:
         if cluster is not None:

@@ -7,7 +7,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from arcoforge.errors import ForgeError, PipelineError, TargetExistsError
+from arcoforge.errors import (
+    ForgeError,
+    InternalError,
+    PipelineError,
+    TargetExistsError,
+    origin,
+)
 from arcoforge.pipeline.context import RunContext
 from arcoforge.plan.header import HeaderSet, InputHeader, read_header
 from arcoforge.plan.plan import Plan, TaskWork, make_plan
@@ -26,10 +32,13 @@ def reporting(ctx: RunContext, doing: str) -> Iterator[None]:
     try:
         yield
     except ForgeError as e:
+        e.where = e.where or f"{doing} ({origin(e)})"
         ctx.state().report(e)
         raise
     except Exception as e:
-        ctx.state().report(PipelineError(f"{doing} failed with {type(e).__name__}: {e}"))
+        ctx.state().report(
+            InternalError(f"{doing} failed with {type(e).__name__}: {e}", where=origin(e))
+        )
         raise
 
 

@@ -72,7 +72,7 @@ class RunState(Location):
 
         Workers fail at once when an input is bad; the first report wins, atomically.
         """
-        doc = {"type": type(error).__name__, "message": str(error)}
+        doc = {"type": type(error).__name__, "message": str(error), "where": error.where}
         if Conditional.supports(self):
             Conditional(self).create("error.json", json.dumps(doc, indent=1).encode())
         elif self.read_bytes("error.json") is None:
@@ -80,7 +80,9 @@ class RunState(Location):
 
     def error(self) -> ForgeError | None:
         found = self.read_json("error.json")
-        return None if found is None else error_from_name(found["type"], found["message"])
+        if found is None:
+            return None
+        return error_from_name(found["type"], found["message"], found.get("where"))
 
     def clear(self) -> None:
         """Remove the whole state folder."""

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from arcoforge.errors import IncompatibleInputsError
+from arcoforge.errors import IncompatibleInputsError, UnrepresentableError
 from arcoforge.plan.header import hash_values
 from arcoforge.plan.times import calendar_of, check_calendars, check_increasing
 from arcoforge.plan.times import target_time_encoding as time_encoding
@@ -30,10 +30,6 @@ from arcoforge.verify import same_attrs
 DECODING_ATTRS = ("scale_factor", "add_offset", "_FillValue", "missing_value", "_Unsigned")
 
 _USE_COPY = "Use the zarr output (a copy) for these inputs instead."
-
-
-class UnrepresentableError(IncompatibleInputsError):
-    """Inputs a virtual dataset cannot point into faithfully (a copy can)."""
 
 
 def combine_virtual(

@@ -12,7 +12,12 @@ from typing import Any
 import fsspec
 import xarray as xr
 
-from arcoforge.errors import IncompatibleInputsError, InputFormatError, RecipeError
+from arcoforge.errors import (
+    IncompatibleInputsError,
+    InputFormatError,
+    RecipeError,
+    SourceAccessError,
+)
 from arcoforge.recipe.pattern import FileType, Index
 from arcoforge.recipe.recipe import Preprocess
 from arcoforge.sources.cache import CachedInput
@@ -80,6 +85,10 @@ def open_local(
         ds.close()
 
 
+#: What xarray's engines raise for a file that is not of their format (h5py, scipy, netCDF4).
+_NOT_NETCDF = (OSError, ValueError, TypeError, KeyError, IndexError)
+
+
 def _open(path: str, cached: CachedInput, decode: bool) -> xr.Dataset:
     """Open with xarray; times whose units xarray cannot decode stay numbers.
 
@@ -97,10 +106,15 @@ def _open(path: str, cached: CachedInput, decode: bool) -> xr.Dataset:
                 return xr.open_dataset(
                     path, engine=engine, decode_times=False, chunks=None, cache=False
                 )
-            except Exception:
+            except _NOT_NETCDF:
                 pass
         error: Exception = first
-    except Exception as e:
+    except PermissionError as e:
+        raise SourceAccessError(
+            f"{cached.url}: its cached copy {path} cannot be read: permission denied. Check "
+            "the permissions of the cache folder (--cache)."
+        ) from e
+    except _NOT_NETCDF as e:  # what the engines raise for bytes that are not their format
         error = e
     raise InputFormatError(
         f"{cached.url}: could not open it as {cached.file_type.value}: "

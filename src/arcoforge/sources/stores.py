@@ -45,22 +45,31 @@ class source_errors:
         )
 
         cause = _first_line(error)
-        if isinstance(error, NotFoundError | FileNotFoundError) or (
-            "404" in cause or "not found" in cause.lower()
-        ):
-            raise SourceNotFoundError(f"{self.url}: not found (404).") from None
-        if isinstance(error, PermissionDeniedError | UnauthenticatedError) or (
-            "403" in cause or "401" in cause
-        ):
+        chain = _chain(error)
+        if any(isinstance(e, NotFoundError | FileNotFoundError) for e in chain):
+            raise SourceNotFoundError(f"{self.url}: not found (404).") from error
+        if any(isinstance(e, PermissionDeniedError | UnauthenticatedError) for e in chain):
             raise SourceAccessError(
                 f"{self.url}: access refused ({cause}). Check the credentials in the "
                 "environment or storage_options."
-            ) from None
+            ) from error
+        if isinstance(error, PermissionError | MemoryError):
+            return False  # about this machine, not the input
         if isinstance(error, OSError | ValueError | KeyError | TypeError):
             raise InputFormatError(
                 f"{self.url}: could not read its header as a virtual dataset: {cause}"
-            ) from None
+            ) from error
         return False
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    """``error`` and the errors it was raised from or while handling, innermost last."""
+    found: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and all(current is not e for e in found):
+        found.append(current)
+        current = current.__cause__ or current.__context__
+    return found
 
 
 def _first_line(error: BaseException) -> str:

@@ -1,0 +1,73 @@
+"""Leases: one holder at a time, renewed while held, taken over once expired."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from arcoforge.conditional import Conditional
+from arcoforge.errors import LeaseHeldError
+from arcoforge.lease import Lease
+from arcoforge.location import Location
+
+
+@pytest.fixture(params=["local", "s3"])
+def root(request: pytest.FixtureRequest, tmp_path: Path) -> Location:
+    if request.param == "local":
+        return Location(str(tmp_path / "root"))
+    bucket = request.getfixturevalue("s3_bucket")
+    return Location(f"s3://{bucket}/root")
+
+
+def test_one_holder_at_a_time(root: Location) -> None:
+    first = Lease(root, "leases/ds.json")
+    with first:
+        with pytest.raises(LeaseHeldError, match=r"leases/ds\.json: run [0-9a-f]{8} \(process"):
+            Lease(root, "leases/ds.json").acquire()
+        assert first.holder() is not None and first.holder().owner == first.owner  # type: ignore[union-attr]
+    assert first.holder() is None
+    with Lease(root, "leases/ds.json") as second:
+        assert second.held
+
+
+def test_a_held_lease_is_renewed_past_its_term(root: Location) -> None:
+    with Lease(root, "lease.json", term=0.9) as first:
+        time.sleep(2.0)
+        assert first.held
+        with pytest.raises(LeaseHeldError):
+            Lease(root, "lease.json", term=0.9).acquire()
+
+
+def test_an_expired_lease_is_taken_over(root: Location) -> None:
+    stale = {"owner": "0" * 32, "host": "gone", "pid": 1, "started": 0.0, "expires": 1.0}
+    Conditional(root).create("lease.json", json.dumps(stale).encode())
+    with Lease(root, "lease.json") as taker:
+        assert taker.holder() is not None and taker.holder().owner == taker.owner  # type: ignore[union-attr]
+
+
+def test_waiting_for_the_holder_to_finish(root: Location) -> None:
+    first = Lease(root, "lease.json")
+    first.acquire()
+    threading.Timer(0.5, first.release).start()
+    second = Lease(root, "lease.json")
+    second.acquire(wait=30)
+    try:
+        assert second.holder().owner == second.owner  # type: ignore[union-attr]
+    finally:
+        second.release()
+
+
+def test_releasing_a_lease_taken_over_leaves_the_new_holder(root: Location) -> None:
+    old = Lease(root, "lease.json", term=0.3)
+    old.acquire()
+    old._stop.set()  # as if frozen: it stops renewing
+    time.sleep(0.6)
+    new = Lease(root, "lease.json")
+    new.acquire()
+    old.release()
+    assert new.holder() is not None and new.holder().owner == new.owner  # type: ignore[union-attr]
+    new.release()
