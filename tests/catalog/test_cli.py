@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from arcoforge.demo.dataset import make_sst, write_files
 from tests.helpers import META, write_recipe
@@ -68,6 +69,16 @@ def test_run_registers_and_catalog_commands_read_it(
     assert retracted.returncode == 0 and "retracted" in retracted.stdout
     shown = forge("catalog", "show", "sst-360", "--root", str(root), "--json")
     assert json.loads(shown.stdout)["arcoforge:retracted_reason"] == "bad mask"
+
+    # registering again, with a changed meta.yaml: updated in place, still retracted
+    recipe = tmp_path / "sst-360"
+    (recipe / "meta.yaml").write_text(yaml.safe_dump({**META, "title": "Renamed SST"}))
+    again = forge("catalog", "register", str(root / "sst-360.zarr"), "--recipe", str(recipe))
+    assert again.returncode == 0, again.stderr
+    assert "registered sst-360 (zarr, json" in again.stdout
+    doc = json.loads(forge("catalog", "show", "sst-360", "--root", str(root), "--json").stdout)
+    assert doc["title"] == "Renamed SST" and doc["arcoforge:status"] == "retracted"
+    assert sorted(doc["assets"]) == ["json", "thumbnail", "zarr"]
 
 
 def test_no_catalog_opt_out(tmp_path: Path) -> None:
