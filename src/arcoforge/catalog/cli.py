@@ -14,7 +14,8 @@ from arcoforge.errors import ForgeError
 
 app = typer.Typer(
     name="catalog",
-    help="The STAC catalog of datasets: register, browse, validate, publish.",
+    help="The STAC catalog of datasets: register, browse, validate, publish.\n\n"
+    "Example: `forge catalog ls forge-output`",
     no_args_is_help=True,
     rich_markup_mode="markdown",
 )
