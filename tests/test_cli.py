@@ -158,6 +158,10 @@ def test_demo(tmp_path: Path) -> None:
     assert "verified: equal to the 4 source files" in done.stdout
     assert (tmp_path / "d" / "recipe" / "recipe.yaml").is_file()
     assert xr.open_zarr(tmp_path / "o" / "demo-sst-daily.zarr").sizes["time"] == 4
+    catalog = json.loads((tmp_path / "o" / "catalog.json").read_text())
+    assert [link["title"] for link in catalog["links"] if link["rel"] == "child"] == [
+        "ARCO Forge demo: synthetic daily sea surface temperature"
+    ]
 
 
 def test_a_bug_is_reported_as_one(monkeypatch: pytest.MonkeyPatch, capsys) -> None:

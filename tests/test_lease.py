@@ -71,3 +71,27 @@ def test_releasing_a_lease_taken_over_leaves_the_new_holder(root: Location) -> N
     old.release()
     assert new.holder() is not None and new.holder().owner == new.owner  # type: ignore[union-attr]
     new.release()
+
+
+def test_a_second_run_into_the_same_output_is_refused(tmp_path: Path) -> None:
+    from arcoforge.demo.dataset import make_sst, write_files
+    from tests.helpers import run_folder, write_recipe
+
+    files = write_files(make_sst(days=2, nlat=4, nlon=6), tmp_path / "src")
+    folder = write_recipe(
+        tmp_path / "tiny",
+        {
+            "sources": {"urls": [f.path.as_uri() for f in files], "concat_dim": "time"},
+            "outputs": {"zarr": {"chunks": {"time": 1}}},
+        },
+    )
+    out = tmp_path / "out"
+    with (
+        Lease(Location(str(out)), ".forge/leases/tiny.json"),
+        pytest.raises(LeaseHeldError, match=r"tiny\.json: run [0-9a-f]{8} \(process \d+ on "),
+    ):
+        run_folder(folder, out)
+    assert not (out / "tiny.zarr").exists()
+    result = run_folder(folder, out)  # the lease was let go: this one runs
+    assert result.zarr is not None and not result.zarr.up_to_date
+    assert not (out / ".forge" / "leases" / "tiny.json").exists()  # and let go again

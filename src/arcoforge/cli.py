@@ -15,6 +15,7 @@ from dask.utils import parse_bytes
 from rich.console import Console
 from rich.markup import escape
 
+from arcoforge.catalog.cli import app as catalog_app
 from arcoforge.errors import ForgeError, InternalError, UsageError, origin
 from arcoforge.pipeline.runners import RunnerName, default_workers
 
@@ -26,6 +27,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+app.add_typer(catalog_app)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 _debug = False
@@ -143,8 +145,11 @@ def run(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object instead of progress and summary.")
     ] = False,
+    catalog: Annotated[
+        bool, typer.Option(help="Register the result in the STAC catalog at ROOT/catalog.json.")
+    ] = True,
 ) -> None:
-    """Run a recipe: fetch its inputs, write the dataset, publish it.
+    """Run a recipe: fetch its inputs, write the dataset, publish it, register it.
 
     A Zarr copy lands at `ROOT/<id>.zarr`; a virtual dataset (references into the
     original files, nothing copied) at `ROOT/<id>.json`, `.parquet` or `.icechunk`.
@@ -190,6 +195,10 @@ def run(
             headers_only = loaded.outputs.zarr is None
             with ProgressDisplay(err, headers_only=headers_only) as display:
                 result = run_recipe(loaded, options, on_progress=display.update)
+        if catalog:
+            from arcoforge.catalog import register_run
+
+            register_run(loaded, result, output)
     except ForgeError as e:
         fail(e)
     if as_json:
@@ -198,6 +207,8 @@ def run(
         from arcoforge.progress import print_summary
 
         print_summary(out, result)
+        if catalog:
+            out.print(f"  catalog     {escape(output.rstrip('/'))}/catalog.json ({loaded.id})")
 
 
 @app.command()

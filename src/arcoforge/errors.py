@@ -132,6 +132,18 @@ class InternalError(ForgeError, RuntimeError):
     exit_code = 2
 
 
+class CatalogError(ForgeError, ValueError):
+    """A catalog, a catalog entry or an output to register is missing or invalid."""
+
+    kind = "catalog"
+
+
+class CatalogValidationError(CatalogError):
+    """Objects of a STAC catalog do not validate against their schemas."""
+
+    kind = "catalog-validation"
+
+
 def error_from_name(name: str, message: str, where: str | None = None) -> ForgeError:
     """Rebuild an error that a worker reported by class name."""
     cls = _BY_NAME.get(name, InternalError)
@@ -185,6 +197,8 @@ _BY_NAME: dict[str, type[ForgeError]] = {
         PipelineError,
         PartlyPublishedError,
         InternalError,
+        CatalogError,
+        CatalogValidationError,
     )
 }
 

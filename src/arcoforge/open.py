@@ -8,13 +8,21 @@ from typing import Any
 import xarray as xr
 
 
-def open_dataset(url: str, *, storage_options: dict[str, Any] | None = None) -> xr.Dataset:
+def open_dataset(
+    url: str, id: str | None = None, *, storage_options: dict[str, Any] | None = None
+) -> xr.Dataset:
     """Open a Zarr copy (``.zarr``), Kerchunk references (``.json``, ``.parquet``: its
     current version) or an Icechunk repository (``.icechunk``, its virtual chunk
     containers authorised).
 
-    ``storage_options`` reach the output's filesystem (e.g. an S3 endpoint).
+    With ``id``, ``url`` is a catalog (its root or ``catalog.json``) and the dataset
+    registered there as ``id`` is opened. ``storage_options`` reach the filesystem
+    (e.g. an S3 endpoint).
     """
+    if id is not None:
+        from arcoforge.catalog.opening import open_entry
+
+        return open_entry(url, id, storage_options=storage_options)
     options = dict(storage_options or {})
     path = url.rstrip("/")
     if path.endswith(".json"):

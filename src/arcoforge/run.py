@@ -12,7 +12,10 @@ from collections.abc import Callable
 from dataclasses import astuple, dataclass, field
 from typing import Any
 
+from arcoforge.conditional import Conditional
 from arcoforge.errors import ForgeError, PipelineError, origin
+from arcoforge.lease import Lease
+from arcoforge.location import Location
 from arcoforge.pipeline.context import RunContext
 from arcoforge.pipeline.runners import RunnerName, default_workers, runner
 from arcoforge.pipeline.state import REFERENCES_RESULT, RunState
@@ -258,9 +261,28 @@ def run_recipe(
     *,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> RunResult:
-    """Run ``recipe`` to completion and return what it made; raises a ForgeError on failure."""
+    """Run ``recipe`` to completion and return what it made; raises a ForgeError on failure.
+
+    The run holds a lease on its outputs while it works (see :mod:`arcoforge.lease`): a
+    second run of the same recipe into the same root refuses at once, naming this one.
+    """
     start = time.monotonic()
     ctx, inputs = run_context(recipe, options)
+    root = Location(output_root(options.output), options.storage_options)
+    if not Conditional.supports(root):  # no conditional writes there: no lease either
+        return _run(recipe, ctx, inputs, options, on_progress, start)
+    with Lease(root, f".forge/leases/{recipe.id}.json"):
+        return _run(recipe, ctx, inputs, options, on_progress, start)
+
+
+def _run(
+    recipe: Recipe,
+    ctx: RunContext,
+    inputs: list[Any],
+    options: RunOptions,
+    on_progress: Callable[[Progress], None] | None,
+    start: float,
+) -> RunResult:
     state = ctx.state()
     for stale in ("error.json", "result.json", REFERENCES_RESULT, "fetched", "virtual"):
         state.remove(stale)

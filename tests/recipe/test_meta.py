@@ -370,7 +370,7 @@ def test_unknown_top_level_keys_point_at_their_line(
     msg = dump_error(tmp_path, {**META, **extra})
     assert msg == (
         f"{line_of(tmp_path, key + ':')}: {key}: unknown field {key!r}; expected one of "
-        "description, id, license, maintainers, providers, tags, title."
+        "citation, description, id, license, maintainers, providers, tags, title."
         + (f" {hint}" if hint else "")
     )
 

@@ -13,10 +13,11 @@ import pytest
 import xarray as xr
 
 import arcoforge
-from arcoforge.pipeline import publishing, stages
+from arcoforge.pipeline import publishing, references, stages
 from arcoforge.plan.header import HeaderSet
 from arcoforge.recipe.recipe import Recipe
 from arcoforge.run import RunOptions, run_context
+from arcoforge.sources.manifest import InputIdentity
 from arcoforge.sources.virtual import open_virtual
 from arcoforge.targets.icechunk import IcechunkTarget
 from arcoforge.targets.kerchunk import KerchunkTarget
@@ -83,10 +84,20 @@ def run_stages(recipe: Recipe, options: RunOptions) -> list[dict[str, Any]]:
             open_virtual(index, url, file_type=ctx.file_type, storage_options=ctx.source_options)
             for index, url in inputs
         ]
-        items.append((publishing.REFERENCES, pickle.dumps(virtual)))
+        identities = [(index, _identity(url)) for index, url in inputs]
+        batch = references.VirtualBatch(virtual, identities)
+        items.append((publishing.REFERENCES, pickle.dumps(batch)))
     results = publishing.publish_outputs(ctx, items)
     ctx.state().clear()
     return results
+
+
+def _identity(url: str) -> InputIdentity:
+    """A local input's identity as a header read finds it: its size."""
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(url)
+    return InputIdentity(url, int(fs.size(path)))
 
 
 def seen(url: str) -> xr.Dataset | None:

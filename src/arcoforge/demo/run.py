@@ -67,7 +67,11 @@ def run_demo(
         options = RunOptions(output=output, workers=workers, overwrite=True)
         with ProgressDisplay(console) as display:
             result = run_recipe(recipe, options, on_progress=display.update)
+        from arcoforge.catalog import register_run
+
+        register_run(recipe, result, output)
     print_summary(out, result)
+    out.print(f"  catalog     {escape(output)}/catalog.json: `forge catalog ls {escape(output)}`")
     import xarray as xr
 
     problems = compare(

@@ -130,3 +130,5 @@ class Meta(StrictModel):
     providers: list[Provider] = Field(min_length=1)
     maintainers: list[Maintainer] = Field(min_length=1)
     tags: list[Annotated[str, AfterValidator(_tag)]] = Field(default_factory=list)
+    #: how to cite the dataset (free text or a DOI), shown in the catalog
+    citation: NonEmpty | None = None
