@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
@@ -39,6 +40,8 @@ class StrictModel(BaseModel):
 
 #: The error type of an unknown field; its context holds the field's ``key``.
 UNKNOWN_FIELD = "unknown_field"
+#: The error type of a URL template whose fields are not the combine dimensions.
+URL_FIELDS = "url_fields"
 
 
 def validate_doc[M: BaseModel](model: type[M], doc: YamlDoc) -> M:
@@ -55,22 +58,42 @@ def format_errors(error: ValidationError, doc: YamlDoc, prefix: Loc = ()) -> str
     ``prefix`` is put before every field path, for data validated on its own.
     """
     lines = []
+    for problem in describe_errors(error, doc, prefix):
+        where = f"{doc.path}:{problem.line}" if problem.line else str(doc.path)
+        lines.append(f"{where}: {problem.field}: {problem.message}")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One validation error of a YAML document, with its field path and line."""
+
+    loc: Loc
+    type: str
+    line: int | None
+    field: str
+    message: str
+
+
+def describe_errors(error: ValidationError, doc: YamlDoc, prefix: Loc = ()) -> list[Problem]:
+    """Every problem of ``error`` with the line of its field in ``doc``."""
+    problems = []
     for err in error.errors():
         loc = _data_loc(err["loc"])
         if err["type"] == UNKNOWN_FIELD:
             loc = (*loc, err["ctx"]["key"])
-        line = doc.line_of(loc)
-        where = f"{doc.path}:{line}" if line else str(doc.path)
         field = ".".join(str(p) for p in (*prefix, *loc)) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
-        if err["type"] not in ("value_error", "assertion_error", UNKNOWN_FIELD) and "input" in err:
+        # Our own errors (a message in their context) already say what was found.
+        own = "message" in err.get("ctx", {})
+        if err["type"] not in ("value_error", "assertion_error") and not own and "input" in err:
             shown = _short(err["input"])
             if shown is not None:
                 msg = f"{msg}. Got {shown} instead"
         if err["type"] == "missing":
             msg = "required field is missing"
-        lines.append(f"{where}: {field}: {msg}")
-    return "\n".join(lines)
+        problems.append(Problem(loc, err["type"], doc.line_of(loc), field, msg))
+    return problems
 
 
 def _data_loc(loc: tuple[str | int, ...]) -> Loc:
