@@ -6,8 +6,14 @@ import difflib
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from arcoforge.errors import RecipeError
 from arcoforge.recipe.yamlfile import Loc, YamlDoc
@@ -18,24 +24,49 @@ class StrictModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _refuse_unknown(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            known = set(cls.model_fields)
-            for key in data:
-                if key not in known:
-                    hint = difflib.get_close_matches(str(key), sorted(known), n=1)
-                    did_you_mean = f" Did you mean {hint[0]!r}?" if hint else ""
-                    message = (
-                        f"unknown field {key!r}; expected one of {', '.join(sorted(known))}."
-                        f"{did_you_mean}"
-                    )
-                    # The key travels in the context so the error can point at its line.
-                    raise PydanticCustomError(
-                        UNKNOWN_FIELD, "{message}", {"message": message, "key": key}
-                    )
-        return data
+    def _refuse_unknown(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        if not isinstance(data, dict):
+            return handler(data)
+        known = set(cls.model_fields)
+        unknown = [key for key in data if key not in known]
+        if not unknown:
+            return handler(data)
+        errors: list[InitErrorDetails] = []
+        meant: set[str] = set()
+        for key in unknown:
+            hint = difflib.get_close_matches(str(key), sorted(known), n=1)
+            meant.update(hint)
+            did_you_mean = f" Did you mean {hint[0]!r}?" if hint else ""
+            message = (
+                f"unknown field {key!r}; expected one of {', '.join(sorted(known))}.{did_you_mean}"
+            )
+            # The key travels in the context so the error can point at its line.
+            custom = PydanticCustomError(
+                UNKNOWN_FIELD, "{message}", {"message": message, "key": key}
+            )
+            errors.append({"type": custom, "loc": (), "input": data})
+        # The known fields are validated too, so every problem is reported in one pass.
+        try:
+            handler({k: v for k, v in data.items() if k in known})
+        except ValidationError as e:
+            # A field missing because it was misspelt is already reported as unknown.
+            errors += [
+                _again(err)
+                for err in e.errors()
+                if not (
+                    err["type"] == "missing" and len(err["loc"]) == 1 and err["loc"][0] in meant
+                )
+            ]
+        raise ValidationError.from_exception_data(cls.__name__, errors)
+
+
+def _again(err: ErrorDetails) -> InitErrorDetails:
+    """An error of a nested validation, to be raised again with the same type and text."""
+    ctx = {**err.get("ctx", {}), "text": err["msg"]}
+    custom = PydanticCustomError(err["type"], "{text}", ctx)
+    return {"type": custom, "loc": err["loc"], "input": err["input"]}
 
 
 #: The error type of an unknown field; its context holds the field's ``key``.

@@ -135,7 +135,7 @@ def validate(doc: YamlDoc, model: type[BaseModel], shown: str) -> tuple[object, 
             if rule is URL_TEMPLATE:  # point at the template rather than at `sources:`
                 line = doc.line_of((*problem.loc, "url")) or line
             findings.append(rule.finding(shown, f"{problem.field}: {problem.message}", line))
-        return None, findings
+        return None, sorted(findings, key=lambda f: f.line or 0)
 
 
 def check_schema(folder: RecipeFolder, ctx: LintContext) -> Iterator[Finding]:
