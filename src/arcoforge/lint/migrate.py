@@ -203,6 +203,7 @@ class _Module:
                     self.values[target.id] = node.value
             elif isinstance(node, ast.FunctionDef):
                 self.functions[node.name] = node
+        self.changed = _changed_names(module)
         self.calls = [n for n in module.body for n in ast.walk(n) if isinstance(n, ast.Call)]
         self.top_calls = [
             n
@@ -215,6 +216,8 @@ class _Module:
     def resolve(self, node: ast.expr, depth: int = 0) -> ast.expr:
         """Follow a name to the expression it was assigned at the top level."""
         while isinstance(node, ast.Name) and node.id in self.values and depth < 10:
+            if node.id in self.changed:
+                raise Untranslatable(f"{node.id} is changed after it is assigned")
             node, depth = self.values[node.id], depth + 1
         return node
 
@@ -234,6 +237,32 @@ class _Module:
             return ast.literal_eval(node)
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             raise Untranslatable(f"{ast.unparse(node)!r} is not a literal") from None
+
+
+def _changed_names(module: ast.Module) -> set[str]:
+    """Names bound more than once, or changed in place (``x += ...``, ``x.append(...)``)."""
+    bound: dict[str, int] = {}
+    changed: set[str] = set()
+    for node in ast.walk(module):
+        targets: list[ast.expr] = []
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, ast.AugAssign | ast.For | ast.AsyncFor):
+            targets = [node.target]
+            if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+                changed.add(node.target.id)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+            and node.func.attr in ("append", "extend", "insert", "update", "pop", "remove")
+        ):
+            changed.add(node.func.value.id)
+        for target in targets:
+            for name in ast.walk(target):
+                if isinstance(name, ast.Name):
+                    bound[name.id] = bound.get(name.id, 0) + 1
+    return changed | {name for name, count in bound.items() if count > 1}
 
 
 def _name(node: ast.expr) -> str | None:
@@ -346,7 +375,13 @@ def _keys(mod: _Module, node: ast.expr) -> Any:
             "freq": FREQ_ALIASES.get(freq, freq),
         }
     if isinstance(node, ast.Call) and _name(node.func) == "range":
-        args = [mod.literal(a) for a in node.args]
+        try:
+            args = [mod.literal(a) for a in node.args]
+        except Untranslatable:
+            raise Untranslatable(
+                f"the keys {ast.unparse(node)} are positions the format function turns into "
+                "values at run time"
+            ) from None
         if any(not isinstance(a, int) for a in args) or not args:
             raise Untranslatable(f"{ast.unparse(node)}: keys are positions computed at run time")
         start, stop, step = (
@@ -505,11 +540,23 @@ def _outputs(mod: _Module, notes: list[str]) -> dict[str, Any]:
 def _header(name: str, src: Path, notes: list[str]) -> str:
     lines = [f"# Drafted by `forge migrate` from the Pangeo Forge recipe in {src}."]
     if name == "recipe.yaml" and notes:
-        lines.append("# Not translated; finish by hand:")
+        lines.append("# Not translated, or to check; finish by hand:")
         lines += [f"#   - {n}" for n in notes]
     lines.append("# Check it with `forge lint` and a pruned `forge run --prune 2`.")
     return "\n".join(lines) + "\n"
 
 
+class _Dumper(yaml.SafeDumper):
+    """Writes text of several lines as a literal block, as a person would."""
+
+
+def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _text)
+
+
 def _dump(doc: dict[str, Any]) -> str:
-    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=88)
+    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=88)

@@ -19,17 +19,21 @@ CHUNK_SIZE = define(
     """
     Chunks of 1 to 100 MB (before compression) read well from object storage: smaller
     ones make millions of requests and files, larger ones make every read fetch more than
-    it needs. Lint reads no input, so it estimates: `chunk_size` is taken as given; for
-    `chunks`, the product of the lengths given times 4 bytes a value (float32; packed
-    int16 is half that). Dimensions not listed stay whole, so with `chunks` the estimate is
-    a lower bound, reported when it is above 100 MB; below 1 MB it is reported only when
-    three or more dimensions are listed, for variables with no other dimensions.
+    it needs. This hint appears when chunks are more than a factor of 2 outside that range
+    (below 0.5 MB or above 200 MB). Lint reads no input, so it estimates: `chunk_size` is
+    taken as given; for `chunks`, the product of the lengths given times 4 bytes a value
+    (float32; packed int16 is half that). Dimensions not listed stay whole, so with
+    `chunks` the estimate is a lower bound, reported when it is above 200 MB; below
+    0.5 MB it is reported only when three or more dimensions are listed, for variables
+    with no other dimensions.
     `forge run` and `forge test` report the real sizes from the inputs' headers.
     """,
 )
 
 MB = 1_000_000
+#: The range chunks should fall in; "far" from it is more than a factor of 2 outside.
 LOW, HIGH = 1 * MB, 100 * MB
+FAR = 2
 #: Bytes a value is assumed to take when no header has been read: float32.
 ITEMSIZE = 4
 
@@ -48,7 +52,7 @@ def check_chunk_size(folder: RecipeFolder, ctx: LintContext) -> Iterator[Finding
     shown = folder.show(RECIPE_YAML)
     if zarr.chunk_size is not None:
         line = folder.spec.line_of(("outputs", "zarr", "chunk_size"))
-        if not LOW <= zarr.chunk_size <= HIGH:
+        if not LOW / FAR <= zarr.chunk_size <= HIGH * FAR:
             yield CHUNK_SIZE.finding(
                 shown,
                 f"outputs.zarr.chunk_size: {_mb(zarr.chunk_size)} is outside 1-100 MB; "
@@ -62,7 +66,7 @@ def check_chunk_size(folder: RecipeFolder, ctx: LintContext) -> Iterator[Finding
     values = math.prod(zarr.chunks.values())
     estimate = values * ITEMSIZE
     shape = " × ".join(f"{dim} {n}" for dim, n in zarr.chunks.items())
-    if estimate > HIGH:
+    if estimate > HIGH * FAR:
         yield CHUNK_SIZE.finding(
             shown,
             f"outputs.zarr.chunks: {shape} is at least {_mb(estimate)} a chunk at 4 bytes a "
@@ -70,7 +74,7 @@ def check_chunk_size(folder: RecipeFolder, ctx: LintContext) -> Iterator[Finding
             "the longest dimension.",
             line,
         )
-    elif estimate < LOW and len(zarr.chunks) >= 3:
+    elif estimate < LOW / FAR and len(zarr.chunks) >= 3:
         yield CHUNK_SIZE.finding(
             shown,
             f"outputs.zarr.chunks: {shape} is about {_mb(estimate)} a chunk at 4 bytes a "
