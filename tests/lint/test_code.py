@@ -88,3 +88,29 @@ def preprocess(ds, index):
 """
     folder = write(tmp_path / "sst", spec={"outputs": SPEC["outputs"]}, files={"recipe.py": code})
     assert lint_paths([folder]).findings == []
+
+
+def test_what_recipe_py_defines_is_checked_unrun(tmp_path: Path) -> None:
+    code = """\
+outputs = {"zarr": {"chunk": {"time": 2}}, "references": {}}
+
+
+def preprocess(ds):
+    return ds
+"""
+    folder = write(tmp_path / "sst", spec=None, files={"recipe.py": code})
+    report = lint_paths([folder])
+    got = [(f.code, f.line, f.message) for f in report.findings]
+    assert got[0] == (
+        "FG003",
+        None,
+        "expected `sources` in recipe.yaml or `pattern = ...` at the top level of recipe.py. "
+        "Found neither.",
+    )
+    assert got[1][:2] == ("FG002", 1) and "outputs.zarr.chunk: unknown field 'chunk'" in got[1][2]
+    assert got[2] == (
+        "FG003",
+        4,
+        "`preprocess` must take two arguments, (ds, index). Got preprocess(ds) instead.",
+    )
+    assert got[3][:2] == ("FG003", 4) and "virtual dataset cannot show" in got[3][2]

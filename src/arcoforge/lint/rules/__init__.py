@@ -10,6 +10,7 @@ FOLDER_CHECKS: tuple[FolderCheck, ...] = (
     files.check_readable,
     files.check_layout,
     schema.check_schema,
+    files.check_code_parts,
     identity.check_id_taken,
     license.check_license_text,
     chunks.check_chunk_size,

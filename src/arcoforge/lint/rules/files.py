@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
+from pathlib import Path
 
 from arcoforge.lint.folder import META, RECIPE_PY, RECIPE_YAML, RecipeFolder
 from arcoforge.lint.registry import Finding, define
@@ -30,7 +31,9 @@ LAYOUT = define(
     say, a `recipe.py`). The inputs are given once: as `sources` in `recipe.yaml` or as
     a `pattern` in `recipe.py`; the outputs likewise, as `outputs` in either file.
     `recipe.py` is read without being run, so only names assigned at the top of the file
-    (`pattern = ...`, `outputs = ...`, `def preprocess`) count.
+    (`pattern = ...`, `outputs = ...`, `def preprocess`) count; an `outputs` written as a
+    literal is checked like recipe.yaml's. `preprocess` takes `(ds, index)`, and cannot go
+    with a `references` output: a virtual dataset shows the inputs' bytes as they are.
     """,
 )
 
@@ -94,3 +97,68 @@ def top_level_names(module: ast.Module) -> dict[str, int]:
                 if isinstance(name, ast.Name):
                     names.setdefault(name.id, node.lineno)
     return names
+
+
+def check_code_parts(folder: RecipeFolder, ctx: LintContext) -> Iterator[Finding]:
+    """FG002 and FG003 for what recipe.py defines, as far as it can be known unrun.
+
+    An ``outputs`` given as a literal is validated like recipe.yaml's; ``preprocess``
+    must take ``(ds, index)`` and cannot go with a virtual dataset.
+    """
+    if folder.code is None:
+        return
+    from arcoforge.lint.rules.schema import SCHEMA
+
+    shown = folder.show(RECIPE_PY)
+    outputs: object = folder.spec.data.get("outputs") if folder.spec else None
+    for node in folder.code.body:
+        if (
+            isinstance(node, ast.Assign)
+            and [t.id for t in node.targets if isinstance(t, ast.Name)] == ["outputs"]
+            and folder.spec is None
+        ):
+            try:
+                outputs = ast.literal_eval(node.value)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                continue  # computed: known only when run
+            for problem in _outputs_problems(outputs):
+                yield SCHEMA.finding(shown, problem, node.lineno)
+    preprocess = next(
+        (n for n in folder.code.body if isinstance(n, ast.FunctionDef) and n.name == "preprocess"),
+        None,
+    )
+    if preprocess is None:
+        return
+    args = preprocess.args
+    positional = len(args.posonlyargs) + len(args.args)
+    required = positional - len(args.defaults)
+    if not (args.vararg or positional >= 2) or required > 2:
+        yield LAYOUT.finding(
+            shown,
+            f"`preprocess` must take two arguments, (ds, index). Got "
+            f"preprocess({ast.unparse(args)}) instead.",
+            preprocess.lineno,
+        )
+    if isinstance(outputs, dict) and outputs.get("references", "absent") != "absent":
+        yield LAYOUT.finding(
+            shown,
+            "a `preprocess` function changes the data, which a virtual dataset cannot show: its "
+            "references point at the inputs' bytes as they are. Drop `references` from the "
+            "outputs (the zarr copy runs preprocess), or drop preprocess.",
+            preprocess.lineno,
+        )
+
+
+def _outputs_problems(outputs: object) -> list[str]:
+    from pydantic import ValidationError
+
+    from arcoforge.recipe.model import describe_errors
+    from arcoforge.recipe.spec import Outputs
+    from arcoforge.recipe.yamlfile import YamlDoc
+
+    try:
+        Outputs.model_validate(outputs)
+    except ValidationError as e:
+        no_lines = YamlDoc(Path(RECIPE_PY), {}, {})
+        return [f"{p.field}: {p.message}" for p in describe_errors(e, no_lines, ("outputs",))]
+    return []
