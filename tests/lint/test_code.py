@@ -114,3 +114,15 @@ def preprocess(ds):
         "`preprocess` must take two arguments, (ds, index). Got preprocess(ds) instead.",
     )
     assert got[3][:2] == ("FG003", 4) and "virtual dataset cannot show" in got[3][2]
+
+
+def test_code_nested_too_deeply_does_not_crash_lint(tmp_path: Path) -> None:
+    deep = "x = " + "(" * 5000 + "1" + ")" * 5000 + "\n"
+    folder = write(tmp_path / "sst", spec=SPEC, files={"recipe.py": deep})
+    report = lint_paths([folder])
+    assert [(f.code, Path(f.path).name) for f in report.findings] == [("FG001", "recipe.py")]
+
+
+def test_a_recipe_file_stands_for_its_folder(tmp_path: Path) -> None:
+    folder = write(tmp_path / "sst", spec=SPEC)
+    assert lint_paths([folder / "recipe.yaml"]).folders == [str(folder)]

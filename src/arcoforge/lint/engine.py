@@ -101,11 +101,13 @@ def lint_paths(
 
 
 def find_recipe_folders(path: Path) -> list[Path]:
-    """``path`` if it is a recipe folder, else the recipe folders below it, sorted.
+    """``path`` if it is a recipe folder (or a file in one), else the recipe folders below it.
 
     Hidden folders and those starting with ``_`` are skipped; a recipe folder's own
     subfolders are not searched.
     """
+    if path.is_file() and path.name in RECIPE_FILES:  # a file of a recipe: its folder
+        return [path.parent]
     if not path.is_dir():
         return []
     if _is_recipe_folder(path):

@@ -148,7 +148,15 @@ def check_recipe_code(folder: RecipeFolder, ctx: LintContext) -> Iterator[Findin
         return
     shown = folder.show(RECIPE_PY)
     yield from _network_imports(folder.code, shown)
-    yield from _reach_at_import(folder.code, shown)
+    try:
+        findings = list(_reach_at_import(folder.code, shown))
+    except RecursionError:  # code nested deeper than the walk can follow
+        findings = [
+            REACH_AT_IMPORT.finding(
+                shown, "nested too deeply to follow what it reaches at import; simplify it."
+            )
+        ]
+    yield from findings
 
 
 def _network_imports(module: ast.Module, shown: str) -> Iterator[Finding]:
