@@ -10,7 +10,7 @@ from tests.lint.conftest import SPEC, write
 RECIPE_PY = """\
 import os
 import subprocess
-import requests
+from urllib import request
 from os import environ as env
 
 TOKEN = os.environ["EARTHDATA_TOKEN"]
@@ -18,7 +18,7 @@ open("/tmp/marker-{name}", "w").write("ran")
 
 
 def list_urls():
-    return [link["href"] for link in requests.get("https://cmr.example.org").json()]
+    return [line for line in request.urlopen("https://cmr.example.org")]
 
 
 def urls():
@@ -61,23 +61,27 @@ def test_hints_for_what_import_reaches(tmp_path: Path) -> None:
     assert got == [
         ("FG013", 2, "imports subprocess at the top level. Let the platform fetch the inputs "
          "(list them in `sources`) rather than fetching or running programs in the recipe."),
-        ("FG013", 3, "imports requests at the top level. Let the platform fetch the inputs "
+        ("FG013", 3, "imports urllib at the top level. Let the platform fetch the inputs "
          "(list them in `sources`) rather than fetching or running programs in the recipe."),
         ("FG014", 6, "reaches the environment (os.environ)"),
         ("FG014", 7, "reaches files (open)"),
         ("FG014", 24, "calls urls()"),
     ]  # fmt: skip
-    assert "which reaches the network (requests.get, line 11)" in report.findings[-1].message
+    assert (
+        "which reaches the network (urllib.request.urlopen, line 11)" in report.findings[-1].message
+    )
 
 
 def test_a_clean_recipe_py_has_no_hints(tmp_path: Path) -> None:
     code = """\
+from urllib.parse import quote
+
 import pandas as pd
 from arcoforge import ConcatDim, FilePattern
 
 
 def make_url(time):
-    return f"https://data.example.org/{time:%Y%m%d}.nc"
+    return f"https://data.example.org/{quote('sea surface')}/{time:%Y%m%d}.nc"
 
 
 pattern = FilePattern(make_url, ConcatDim("time", pd.date_range("2020-01-01", "2020-01-03")))
