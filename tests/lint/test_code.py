@@ -130,3 +130,18 @@ def test_code_nested_too_deeply_does_not_crash_lint(tmp_path: Path) -> None:
 def test_a_recipe_file_stands_for_its_folder(tmp_path: Path) -> None:
     folder = write(tmp_path / "sst", spec=SPEC)
     assert lint_paths([folder / "recipe.yaml"]).folders == [str(folder)]
+
+
+def test_forge_lint_does_not_run_recipe_py_but_forge_run_does(tmp_path: Path) -> None:
+    from arcoforge.recipe import load_recipe
+    from tests.test_cli import forge
+
+    marker = tmp_path / "ran"
+    code = f"open({str(marker)!r}, 'w').write('ran')\n"
+    folder = write(tmp_path / "sst", spec=SPEC, files={"recipe.py": code})
+    done = forge("lint", str(folder))
+    assert done.returncode == 0, done.stdout  # a hint (FG014) only
+    assert "FG014 hint" in done.stdout and not marker.exists()
+    # Loading the recipe for a run imports it (nothing is fetched here).
+    load_recipe(folder)
+    assert marker.read_text() == "ran"
