@@ -130,7 +130,9 @@ def test_strftime_becomes_a_template_format(tmp_path: Path, body: str) -> None:
         "dates = pd.date_range('2020-01-30', '2020-02-02', freq='D')\n\n\n"
         f"def make_url(time, variable):\n    {body}\n\n\n"
         "variables = ['a', 'b']\n"
-        "pattern = FilePattern(make_url, ConcatDim('time', dates), MergeDim('variable', variables))\n"
+        "pattern = FilePattern(\n"
+        "    make_url, ConcatDim('time', dates), MergeDim('variable', variables)\n"
+        ")\n"
     )
     result = migrate_folder(legacy, tmp_path / "new")
     assert result.untranslated == []
