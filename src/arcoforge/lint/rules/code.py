@@ -22,10 +22,9 @@ NETWORK_IMPORT = define(
     `recipe.py` builds a pattern and reshapes datasets; fetching is the platform's job
     (retried, cached, checksummed, and limited per host). Importing `requests`,
     `urllib.request`, `socket`, `http.client`, `aiohttp`, `httpx`, `ftplib`, `subprocess`
-    and the like at the top
-    of the file suggests the recipe fetches or runs things itself. Describe the inputs in
-    `sources` instead; credentials come from the environment of the machine that runs the
-    recipe, never from the recipe.
+    and the like at the top of the file suggests the recipe fetches or runs things
+    itself. Describe the inputs in `sources` instead; credentials come from the
+    environment of the machine that runs the recipe, never from the recipe.
     """,
 )
 
