@@ -90,3 +90,12 @@ def test_a_legacy_meta_alone_is_recognised(tmp_path: Path) -> None:
     assert "role 'provider' is not a STAC role; use host" in messages
     assert "'Open' is not an SPDX id" in messages
     assert "add the maintainer's `github:` handle" in messages
+
+
+def test_one_plain_unknown_key_is_a_typo_not_legacy(tmp_path: Path) -> None:
+    from tests.helpers import META
+    from tests.lint.conftest import SPEC
+
+    report = lint_paths([write(tmp_path / "sst", meta={**META, "about": "x"}, spec=SPEC)])
+    assert [f.code for f in report.findings] == ["FG002"]
+    assert "unknown field 'about'" in report.findings[0].message

@@ -57,10 +57,16 @@ LEGACY_KEYS = (
 LEGACY_MODULES = ("pangeo_forge_recipes", "pangeo_forge", "apache_beam")
 
 
+#: Keys of the 2020 draft format that are plain words: a legacy sign only two together.
+_WEAK_KEYS = ("pipeline", "about", "dataset", "build")
+
+
 def is_legacy(folder: RecipeFolder) -> bool:
     """Whether the folder looks like a Pangeo Forge recipe rather than an ARCO Forge one."""
     meta = folder.meta.data if folder.meta else {}
-    return any(key in meta for key in LEGACY_KEYS) or bool(_legacy_imports(folder.code))
+    strong = [key for key in LEGACY_KEYS if key in meta and key not in _WEAK_KEYS]
+    weak = [key for key in _WEAK_KEYS if key in meta]
+    return bool(strong) or len(weak) >= 2 or bool(_legacy_imports(folder.code))
 
 
 def check_legacy(folder: RecipeFolder, ctx: LintContext) -> Iterator[Finding]:
