@@ -17,6 +17,7 @@ from rich.markup import escape
 
 from arcoforge.catalog.cli import app as catalog_app
 from arcoforge.errors import ForgeError, InternalError, UsageError, origin
+from arcoforge.lint import cli as lint_cli
 from arcoforge.pipeline.runners import RunnerName, default_workers
 
 app = typer.Typer(
@@ -71,39 +72,6 @@ _BUG = (
     "This is a bug in ARCO Forge, not in your recipe. Run the same command with --debug "
     "for the traceback and report it."
 )
-
-
-@app.command()
-def lint(
-    recipes: Annotated[list[Path], typer.Argument(help="Recipe folders to check.")],
-) -> None:
-    """Check that recipe folders are valid and expand their inputs' URLs.
-
-    Example: `forge lint recipes/noaa-oisst-avhrr-v2.1`
-    """
-    from arcoforge.recipe import load_recipe
-
-    failed = 0
-    for folder in recipes:
-        try:
-            recipe = load_recipe(folder)
-        except ForgeError as e:
-            failed += 1
-            err.print(f"[bold red]✗[/] {escape(str(folder))}")
-            for line in str(e).splitlines():
-                err.print(f"  {escape(line)}")
-            continue
-        pattern = recipe.pattern
-        dims = ", ".join(f"{d.name} × {len(d.keys)}" for d in pattern.dims)
-        urls = list(pattern.items())
-        out.print(
-            f"[bold green]✓[/] {escape(str(folder))}: {recipe.id}, {len(pattern)} inputs ({dims})"
-        )
-        out.print(f"  first: {escape(urls[0][1])}")
-        if len(urls) > 1:
-            out.print(f"  last:  {escape(urls[-1][1])}")
-    if failed:
-        raise typer.Exit(1)
 
 
 @app.command()
@@ -232,6 +200,10 @@ def demo(
         run_demo(folder, output=output, days=days, workers=workers, console=err, out=out)
     except ForgeError as e:
         fail(e)
+
+
+app.command(name="lint")(lint_cli.lint)
+app.command(name="migrate")(lint_cli.migrate)
 
 
 def main() -> None:

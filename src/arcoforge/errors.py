@@ -144,6 +144,12 @@ class CatalogValidationError(CatalogError):
     kind = "catalog-validation"
 
 
+class LintSetupError(ForgeError, ValueError):
+    """Lint cannot start as asked: a git base that does not exist, no repository."""
+
+    kind = "lint-setup"
+
+
 def error_from_name(name: str, message: str, where: str | None = None) -> ForgeError:
     """Rebuild an error that a worker reported by class name."""
     cls = _BY_NAME.get(name, InternalError)
@@ -199,6 +205,7 @@ _BY_NAME: dict[str, type[ForgeError]] = {
         InternalError,
         CatalogError,
         CatalogValidationError,
+        LintSetupError,
     )
 }
 
