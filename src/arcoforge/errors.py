@@ -78,3 +78,21 @@ _BY_NAME: dict[str, type[ForgeError]] = {
         PipelineError,
     )
 }
+
+
+class TestRunError(ForgeError, RuntimeError):
+    """A test run (``forge test``) went over its limits of bytes fetched or seconds."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+
+class GitRepositoryError(ForgeError, OSError):
+    """A recipe repository could not be cloned, or holds no recipe where expected."""
+
+
+class GitHubError(ForgeError, RuntimeError):
+    """GitHub refused or failed a request of the bot (token, permission, missing object)."""
+
+
+class FeedstockError(ForgeError, ValueError):
+    """A feedstock cannot be rendered or created as asked (template, files, names)."""
