@@ -199,6 +199,12 @@ def demo(
         fail(e)
 
 
+from arcoforge.bot import cli as _bot_cli  # noqa: E402 (the contribution flow's commands)
+
+app.command()(_bot_cli.test)
+app.add_typer(_bot_cli.bot_app)
+
+
 def main() -> None:
     """The ``forge`` entry point: clear words for interruptions and for bugs.
 

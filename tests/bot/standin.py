@@ -20,6 +20,8 @@ from typing import Any
 from aiohttp import web
 
 NOW = "2026-11-30T12:00:00Z"
+_BODY = web.RequestKey("body", object)
+_LOGIN = web.RequestKey("login", str)
 
 _USER_URLS = [
     "events_url",
@@ -290,8 +292,8 @@ class GitHubStandIn:
             self._failures.remove(failure)
             response = _error(failure[2], "Injected failure")
         else:
-            request["json"] = body
-            request["login"] = self.token_user[token]
+            request[_BODY] = body
+            request[_LOGIN] = self.token_user[token]
             response = await handler(request)
         self.requests.append(Recorded(request.method, path, body, response.status))
         return response
@@ -547,7 +549,7 @@ class GitHubStandIn:
         )
 
     def create_org_repo(self, request: web.Request, org: str) -> web.Response:
-        body = request["json"] or {}
+        body = request[_BODY] or {}
         full = f"{org}/{body['name']}"
         if full in self.repos:
             return _error(
@@ -562,7 +564,7 @@ class GitHubStandIn:
                     }
                 ],
             )
-        repo = self.add_repo(full, **{request["login"]: "admin"})
+        repo = self.add_repo(full, **{request[_LOGIN]: "admin"})
         return _json(self._repo_doc(repo), 201)
 
     def get_pull(self, request: web.Request, owner: str, name: str, number: str) -> web.Response:
@@ -583,7 +585,7 @@ class GitHubStandIn:
 
     def create_pull(self, request: web.Request, owner: str, name: str) -> web.Response:
         repo = self._repo_or_404(owner, name)
-        body = request["json"]
+        body = request[_BODY]
         _, _, branch = body["head"].rpartition(":")
         if branch not in repo.refs:
             return _error(422, "Validation Failed", [{"field": "head", "code": "invalid"}])
@@ -595,7 +597,7 @@ class GitHubStandIn:
             repo.refs[branch],
             repo.full_name,
             body["base"],
-            request["login"],
+            request[_LOGIN],
             body.get("body") or "",
         )
         repo.pulls[number] = pull
@@ -618,7 +620,7 @@ class GitHubStandIn:
     ) -> web.Response:
         self._repo_or_404(owner, name)
         cid = self.add_comment(
-            f"{owner}/{name}", int(number), request["login"], request["json"]["body"]
+            f"{owner}/{name}", int(number), request[_LOGIN], request[_BODY]["body"]
         )
         return _json(self._comment_doc(cid), 201)
 
@@ -631,13 +633,13 @@ class GitHubStandIn:
         comment = self.comments.get(int(cid))
         if comment is None:
             return _error(404, "Not Found")
-        comment["body"] = request["json"]["body"]
+        comment["body"] = request[_BODY]["body"]
         return _json(self._comment_doc(int(cid)))
 
     def react(self, request: web.Request, owner: str, name: str, cid: str) -> web.Response:
         comment = self.comments[int(cid)]
-        comment.setdefault("reactions", []).append(request["json"]["content"])
-        return _json({"id": self._next_id(), "content": request["json"]["content"]}, 201)
+        comment.setdefault("reactions", []).append(request[_BODY]["content"])
+        return _json({"id": self._next_id(), "content": request[_BODY]["content"]}, 201)
 
     def list_labels(self, request: web.Request, owner: str, name: str, number: str) -> web.Response:
         repo = self._repo_or_404(owner, name)
@@ -646,7 +648,7 @@ class GitHubStandIn:
     def add_labels(self, request: web.Request, owner: str, name: str, number: str) -> web.Response:
         repo = self._repo_or_404(owner, name)
         pull = repo.pulls[int(number)]
-        body = request["json"]
+        body = request[_BODY]
         names = body["labels"] if isinstance(body, dict) else body
         pull.labels += [n for n in names if n not in pull.labels]
         return _json([self._label(repo, n) for n in pull.labels])
@@ -663,7 +665,7 @@ class GitHubStandIn:
 
     def create_status(self, request: web.Request, owner: str, name: str, sha: str) -> web.Response:
         repo = self._repo_or_404(owner, name)
-        body = request["json"]
+        body = request[_BODY]
         status = {
             "id": self._next_id(),
             "url": f"{self.api}/repos/{repo.full_name}/statuses/{sha}",
@@ -673,7 +675,7 @@ class GitHubStandIn:
             "target_url": body.get("target_url"),
             "created_at": NOW,
             "updated_at": NOW,
-            "creator": self._user(request["login"]),
+            "creator": self._user(request[_LOGIN]),
         }
         repo.statuses.setdefault(sha, []).append(status)
         return _json(status, 201)
@@ -696,7 +698,7 @@ class GitHubStandIn:
         self, request: web.Request, owner: str, name: str, user: str
     ) -> web.Response:
         repo = self._repo_or_404(owner, name)
-        body = request["json"] or {}
+        body = request[_BODY] or {}
         if user in repo.permissions:
             return web.Response(status=204)
         # GitHub invites; the stand-in's users accept at once
@@ -705,7 +707,7 @@ class GitHubStandIn:
 
     def dispatch(self, request: web.Request, owner: str, name: str, workflow: str) -> web.Response:
         repo = self._repo_or_404(owner, name)
-        repo.dispatches.append({"workflow": workflow, **request["json"]})
+        repo.dispatches.append({"workflow": workflow, **request[_BODY]})
         return web.Response(status=204)
 
     def get_ref(self, request: web.Request, owner: str, name: str, branch: str) -> web.Response:
@@ -718,7 +720,7 @@ class GitHubStandIn:
 
     def create_ref(self, request: web.Request, owner: str, name: str) -> web.Response:
         repo = self._repo_or_404(owner, name)
-        body = request["json"]
+        body = request[_BODY]
         branch = body["ref"].removeprefix("refs/heads/")
         if branch in repo.refs:
             return _error(422, "Reference already exists")
@@ -729,11 +731,11 @@ class GitHubStandIn:
 
     def update_ref(self, request: web.Request, owner: str, name: str, branch: str) -> web.Response:
         repo = self._repo_or_404(owner, name)
-        sha = request["json"]["sha"]
+        sha = request[_BODY]["sha"]
         if branch not in repo.refs or sha not in repo.commits:
             return _error(422, "Reference cannot be updated")
         if (
-            not request["json"].get("force")
+            not request[_BODY].get("force")
             and repo.refs[branch] not in repo.commits[sha]["parents"]
         ):
             return _error(422, "Update is not a fast forward")
@@ -742,7 +744,7 @@ class GitHubStandIn:
 
     def create_blob(self, request: web.Request, owner: str, name: str) -> web.Response:
         repo = self._repo_or_404(owner, name)
-        body = request["json"]
+        body = request[_BODY]
         content = body["content"]
         data = base64.b64decode(content) if body.get("encoding") == "base64" else content.encode()
         sha = repo.put_blob(data)
@@ -750,7 +752,7 @@ class GitHubStandIn:
 
     def create_tree(self, request: web.Request, owner: str, name: str) -> web.Response:
         repo = self._repo_or_404(owner, name)
-        body = request["json"]
+        body = request[_BODY]
         flat = dict(repo.trees[body["base_tree"]]) if body.get("base_tree") else {}
         for entry in body["tree"]:
             if entry.get("sha") is None:
@@ -781,7 +783,7 @@ class GitHubStandIn:
 
     def create_commit(self, request: web.Request, owner: str, name: str) -> web.Response:
         repo = self._repo_or_404(owner, name)
-        body = request["json"]
+        body = request[_BODY]
         if body["tree"] not in repo.trees or any(p not in repo.commits for p in body["parents"]):
             return _error(422, "Invalid tree or parents")
         sha = repo.put_commit(body["message"], body["tree"], body["parents"])

@@ -18,7 +18,7 @@ _NAMES = {
     "post_report": "arcoforge.bot.report",
     "TestLimits": "arcoforge.bot.testrun",
     "TestReport": "arcoforge.bot.testrun",
-    "test_recipe": "arcoforge.bot.testrun",
+    "run_test": "arcoforge.bot.testrun",
 }
 
 __all__ = sorted(_NAMES)

@@ -6,13 +6,14 @@ every value is escaped: no HTML, no mentions, no links, no breaking out of table
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 
 #: The hidden line by which the bot finds its own comment on a pull request.
 MARKER = "<!-- arcoforge-bot:checks -->"
 
-_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
 _MAX = 600
 #: The only link the bot writes: the privileged workflow's own run, from GitHub's context.
 _RUN_URL = re.compile(r"^https://[A-Za-z0-9.-]+(:\d+)?/[A-Za-z0-9._/-]+$")
@@ -23,6 +24,7 @@ def md(value: object, limit: int = _MAX) -> str:
     text = " ".join(str(value).split())
     if len(text) > limit:
         text = text[: limit - 1] + "…"
+    text = html.escape(text, quote=False)  # no tags, no entities of the contributor's own
     text = _SPECIAL.sub(r"\\\1", text)
     # "&#64;" shows an @ without notifying anyone; "://" broken so nothing autolinks
     return text.replace("@", "&#64;").replace("://", ":&#47;&#47;")

@@ -151,7 +151,7 @@ class _Watchdog:
             _thread.interrupt_main()
 
 
-def test_recipe(
+def run_test(
     folder: str | Path, limits: TestLimits = TestLimits(), *, lint: bool = True
 ) -> TestReport:
     """Run the recipe in ``folder`` on its first inputs into a temporary root and check it.

@@ -1,0 +1,170 @@
+"""The command line of the contribution flow: ``forge test``, ``forge bot ...``.
+
+``arcoforge.cli`` registers these; each prints a ForgeError as one paragraph and exits 1.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from arcoforge.errors import ForgeError
+
+bot_app = typer.Typer(
+    name="bot",
+    help="The GitHub bot: report checks on pull requests, answer commands, create feedstocks.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+
+
+def _fail(error: BaseException) -> None:
+    from arcoforge.cli import fail
+
+    fail(error)
+
+
+def _bytes(value: str, option: str) -> int:
+    from dask.utils import parse_bytes
+
+    try:
+        return int(parse_bytes(value))
+    except ValueError:
+        _fail(ForgeError(f"{option}: expected a size such as 2GB. Got {value!r}."))
+        raise  # unreachable: _fail exits
+
+
+def test(
+    recipe: Annotated[
+        str, typer.Argument(help="A recipe folder, or a git URL of a recipe repository.")
+    ],
+    prune: Annotated[
+        int, typer.Option(help="Run on the first N inputs of each concat dim.", min=1)
+    ] = 2,
+    ref: Annotated[
+        str | None, typer.Option(help="Branch, tag or commit of a git URL [default: its HEAD].")
+    ] = None,
+    max_bytes: Annotated[str, typer.Option(help="Stop when inputs fetched exceed this.")] = "2GB",
+    max_seconds: Annotated[float, typer.Option(help="Stop a run that takes longer.")] = 600.0,
+    report_json: Annotated[
+        Path | None, typer.Option(help="Write the report as JSON here (what the bot reads).")
+    ] = None,
+    report_md: Annotated[
+        Path | None, typer.Option(help="Write the report as Markdown here.")
+    ] = None,
+    lint: Annotated[bool, typer.Option(help="Lint the recipe as part of the report.")] = True,
+) -> None:
+    """Run a recipe on its first inputs into a temporary folder, open and check the result.
+
+    Checks dims, dtypes, increasing time, that no variable is entirely missing, and
+    chunk sizes; stops at --max-bytes fetched or --max-seconds. This is what a recipe
+    pull request's CI runs. Exit status 1 when a check fails.
+
+    Example: `forge test recipes/noaa-oisst-avhrr-v2.1 --prune 2 --report-md report.md`
+    """
+    from arcoforge.bot.repos import resolve_recipe
+    from arcoforge.bot.testrun import TestLimits, run_test
+    from arcoforge.cli import err, out
+
+    limits = TestLimits(
+        prune=prune, max_bytes=_bytes(max_bytes, "--max-bytes"), max_seconds=max_seconds
+    )
+    try:
+        folder = resolve_recipe(recipe, ref=ref)
+        report = run_test(folder, limits, lint=lint)
+        if report_json is not None:
+            import json
+
+            report_json.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        if report_md is not None:
+            report_md.write_text(report.to_markdown() + "\n")
+    except ForgeError as e:
+        _fail(e)
+    mark = "[bold green]✓[/]" if report.ok else "[bold red]✗[/]"
+    dims = ", ".join(f"{k}={v}" for k, v in report.dims.items())
+    out.print(f"{mark} {escape(report.recipe)}: {report.inputs} inputs ({escape(dims)})")
+    if report.error:
+        err.print(f"  [bold red]error:[/] {escape(report.error)}")
+    for check in report.checks:
+        icon = "✓" if check.ok else ("✗" if check.level == "error" else "·")
+        out.print(f"  {icon} {escape(check.name)}: {escape(check.message)}")
+    if report.lint is not None and not report.lint["ok"]:
+        err.print(f"  ✗ lint: {len(report.lint['findings'])} findings (see the report)")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@bot_app.command("report")
+def bot_report(
+    repo: Annotated[str, typer.Option(help="The repository, OWNER/NAME.")],
+    pr: Annotated[int, typer.Option(help="The pull request's number.")],
+    report: Annotated[Path, typer.Option(help="A report from `forge test --report-json`.")],
+    sha: Annotated[
+        str | None, typer.Option(help="The commit the report is for; refused if not the head.")
+    ] = None,
+    run_url: Annotated[str | None, typer.Option(help="The workflow run to link to.")] = None,
+    bot_login: Annotated[
+        str, typer.Option(help="The account the token comments as.")
+    ] = "github-actions[bot]",
+) -> None:
+    """Post a test report on its pull request: one comment edited in place, statuses, labels.
+
+    Needs GITHUB_TOKEN with pull-requests, issues and statuses write permission.
+
+    Example: `forge bot report --repo forge-org/staged-recipes --pr 12 --report report.json`
+    """
+    from arcoforge.bot.github import connect
+    from arcoforge.bot.report import post_report, read_report
+    from arcoforge.cli import out
+
+    try:
+        doc = read_report(report)
+        posted = post_report(
+            connect(), repo, pr, doc, sha=sha, run_url=run_url, bot_login=bot_login
+        )
+    except ForgeError as e:
+        _fail(e)
+    out.print(
+        f"{repo}#{pr}: comment {posted.comment_id} {posted.action}; "
+        f"forge/lint {posted.lint_state or 'not run'}, forge/test {posted.test_state}"
+    )
+
+
+@bot_app.command("command")
+def bot_command(
+    repo: Annotated[str, typer.Option(help="The repository, OWNER/NAME.")],
+    pr: Annotated[int, typer.Option(help="The pull request commented on.")],
+    comment_id: Annotated[int, typer.Option(help="The comment's id.")],
+    author: Annotated[str, typer.Option(help="Who wrote the comment.")],
+    body_env: Annotated[
+        str, typer.Option(help="The environment variable holding the comment's text.")
+    ] = "COMMENT_BODY",
+    ref: Annotated[str, typer.Option(help="Branch whose recipes-pr.yaml runs.")] = "main",
+) -> None:
+    """Answer `/forge lint` or `/forge test` in a pull-request comment.
+
+    Commenters with write access get the checks run again (the untrusted workflow is
+    dispatched for the pull request's head); others get a polite refusal. The text is
+    read from an environment variable, never from the command line of a shell.
+
+    Example: `COMMENT_BODY="/forge test" forge bot command --repo o/r --pr 3 --comment-id 9 --author me`
+    """
+    from arcoforge.bot.commands import handle_comment
+    from arcoforge.bot.github import connect
+    from arcoforge.cli import out
+
+    body = os.environ.get(body_env, "")
+    try:
+        handled = handle_comment(connect(), repo, pr, comment_id, author, body, ref=ref)
+    except ForgeError as e:
+        _fail(e)
+    if handled.command is None:
+        out.print("no command in the comment")
+    elif handled.dispatched:
+        out.print(f"/forge {handled.command}: dispatched recipes-pr.yaml for {repo}#{pr}")
+    else:
+        out.print(f"/forge {handled.command}: refused ({author} has no write access)")

@@ -1,0 +1,130 @@
+"""``forge test``: a pruned run over a local HTTP server, opened, checked and reported."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from arcoforge.bot.testrun import TestLimits, run_test
+from arcoforge.demo.dataset import make_sst, write_files
+from arcoforge.demo.server import SourceServer
+from tests.helpers import write_recipe
+
+
+def _served_recipe(server: SourceServer, folder: Path, days: int = 6) -> Path:
+    write_files(make_sst(days=days), server.root, steps=1, name="sst.{time:%Y%m%d}.nc")
+    return write_recipe(
+        folder / "demo-sst",
+        {
+            "sources": {
+                "url": server.url + "/sst.{time:%Y%m%d}.nc",
+                "concat": {
+                    "time": {"start": "2020-01-01", "end": f"2020-01-{days:02d}", "freq": "D"}
+                },
+            },
+            "outputs": {"zarr": {"chunks": {"time": 2}}},
+        },
+    )
+
+
+def test_a_pruned_run_is_opened_checked_and_reported(
+    http_server: SourceServer, tmp_path: Path
+) -> None:
+    recipe = _served_recipe(http_server, tmp_path)
+    report = run_test(recipe, TestLimits(prune=3), lint=False)
+    assert report.error is None, report.error
+    assert report.ok
+    assert report.dims["time"] == 3 and report.inputs == 3
+    # only the first three files were fetched
+    fetched = {r.path for r in http_server.requests if r.method == "GET"}
+    assert fetched == {f"/sst.2020010{d}.nc" for d in (1, 2, 3)}
+    source = xr.open_mfdataset(
+        sorted(str(p) for p in http_server.root.glob("*.nc"))[:3], combine="by_coords"
+    )
+    assert report.dims == {k: int(v) for k, v in source.sizes.items()}
+    assert report.variables["sst"]["dtype"] == str(source.sst.dtype)
+    assert report.variables["sst"]["chunks"][0] == 2
+    itemsize = np.dtype(report.variables["sst"]["dtype"]).itemsize
+    assert (
+        report.variables["sst"]["chunk_bytes"]
+        == int(np.prod(report.variables["sst"]["chunks"])) * itemsize
+    )
+    assert report.time_range == [str(source.time.values[0]), str(source.time.values[-1])]
+    assert report.bytes_fetched == sum(
+        (http_server.root / p.lstrip("/")).stat().st_size for p in fetched
+    )
+    names = {c.name: c for c in report.checks}
+    assert names["zarr: dims"].ok and names["zarr: time increasing"].ok
+    assert names["zarr: no empty variables"].ok and names["zarr: dtypes"].ok
+    # tiny test chunks are far from 1-100 MB: a hint, which does not fail the run
+    assert not names["zarr: chunk sizes"].ok and names["zarr: chunk sizes"].level == "hint"
+    assert report.outputs[0]["open"] == 'xr.open_zarr("forge-output/demo-sst.zarr")'
+    doc = json.loads(json.dumps(report.to_json()))
+    assert doc["ok"] is True and doc["kind"] == "arcoforge-test-report"
+    md = report.to_markdown()
+    assert "| time | 3 |" not in md and "| size | 3 |" in md.replace(" 3 | 36 | 72 |", " 3 |")
+    assert 'xr.open_zarr("forge-output/demo-sst.zarr")' in md
+
+
+def test_a_variable_entirely_missing_fails_the_check(
+    http_server: SourceServer, tmp_path: Path
+) -> None:
+    ds = make_sst(days=2)
+    ds["sst"][:] = np.nan
+    write_files(ds, http_server.root, steps=1, name="sst.{time:%Y%m%d}.nc")
+    recipe = write_recipe(
+        tmp_path / "empty-sst",
+        {
+            "sources": {
+                "url": http_server.url + "/sst.{time:%Y%m%d}.nc",
+                "concat": {"time": {"start": "2020-01-01", "end": "2020-01-02", "freq": "D"}},
+            },
+            "outputs": {"zarr": {"chunks": {"time": 2}}},
+        },
+    )
+    report = run_test(recipe, TestLimits(prune=2), lint=False)
+    missing = next(c for c in report.checks if c.name == "zarr: no empty variables")
+    assert not missing.ok and "'sst'" in missing.message
+    assert not report.ok
+
+
+def test_a_run_over_the_byte_limit_is_stopped(http_server: SourceServer, tmp_path: Path) -> None:
+    recipe = _served_recipe(http_server, tmp_path)
+    one_file = (http_server.root / "sst.20200101.nc").stat().st_size
+    report = run_test(recipe, TestLimits(prune=4, max_bytes=one_file), lint=False)
+    assert report.error is not None and "more than the limit" in report.error
+    assert f"{one_file:,}" in report.error and not report.ok
+    assert report.bytes_fetched > one_file
+
+
+def test_a_run_over_the_time_limit_is_stopped(http_server: SourceServer, tmp_path: Path) -> None:
+    recipe = _served_recipe(http_server, tmp_path, days=2)
+    http_server.faults.delay["*"] = 3.0
+    report = run_test(recipe, TestLimits(prune=2, max_seconds=0.5), lint=False)
+    assert report.error is not None and "0.5 seconds" in report.error
+    assert not report.ok
+
+
+def test_a_broken_recipe_gives_a_failing_report(tmp_path: Path) -> None:
+    folder = write_recipe(tmp_path / "broken", {"sources": {"url": "not a url"}})
+    report = run_test(folder, lint=False)
+    assert not report.ok and report.error and "recipe.yaml" in report.error
+    assert report.checks == [] and "The run failed" in report.to_markdown()
+
+
+def test_markdown_escapes_what_a_contributor_wrote() -> None:
+    from arcoforge.bot.markdown import test_report_markdown
+
+    doc = {
+        "recipe": "x",
+        "ok": False,
+        "error": "<img src=x onerror=alert(1)> @everyone [link](https://evil.example) `code`",
+        "checks": [{"name": "a|b", "ok": False, "level": "error", "message": "<b>"}],
+    }
+    md = test_report_markdown(doc)
+    assert "<img" not in md and "<b>" not in md and "@everyone" not in md
+    assert "](https://" not in md and "a\\|b" in md and "&lt;img src=x" in md
+    assert "\\`code\\`" in md
