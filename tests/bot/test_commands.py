@@ -6,7 +6,7 @@ import pytest
 
 from arcoforge.bot.commands import Command, handle_comment, parse_command
 from arcoforge.bot.github import Github3Client
-from tests.bot.standin import GitHubStandIn
+from tests.bot.standin import GitHubStandIn, Pull
 
 REPO = "forge-org/staged-recipes"
 
@@ -32,7 +32,7 @@ def test_parse_command(body: str, expected: Command | None) -> None:
 
 
 @pytest.fixture
-def pull(github: GitHubStandIn):  # noqa: ANN201
+def pull(github: GitHubStandIn) -> Pull:
     return github.add_pull(
         REPO, 3, author="contributor", files={"recipes/x/meta.yaml": b"title: x\n"}
     )
@@ -40,7 +40,7 @@ def pull(github: GitHubStandIn):  # noqa: ANN201
 
 @pytest.mark.parametrize("user", ["maintainer", "owner1"])
 def test_a_maintainer_gets_the_untrusted_workflow_dispatched(
-    github: GitHubStandIn, client: Github3Client, pull, user: str
+    github: GitHubStandIn, client: Github3Client, pull: Pull, user: str
 ) -> None:
     cid = github.add_comment(REPO, 3, user, "/forge test")
     handled = handle_comment(client, REPO, 3, cid, user, "/forge test")
@@ -61,7 +61,7 @@ def test_a_maintainer_gets_the_untrusted_workflow_dispatched(
 
 @pytest.mark.parametrize("user", ["contributor", "stranger"])
 def test_others_get_a_polite_refusal_and_nothing_runs(
-    github: GitHubStandIn, client: Github3Client, pull, user: str
+    github: GitHubStandIn, client: Github3Client, pull: Pull, user: str
 ) -> None:
     if user == "contributor":
         github.repos[REPO].permissions["contributor"] = "read"
@@ -75,7 +75,7 @@ def test_others_get_a_polite_refusal_and_nothing_runs(
 
 
 def test_comments_without_commands_and_from_bots_are_ignored(
-    github: GitHubStandIn, client: Github3Client, pull
+    github: GitHubStandIn, client: Github3Client, pull: Pull
 ) -> None:
     assert handle_comment(client, REPO, 3, 1, "maintainer", "looks good").command is None
     assert handle_comment(client, REPO, 3, 1, "github-actions[bot]", "/forge test").command is None

@@ -131,5 +131,5 @@ def test_a_bad_token_is_a_clear_error(
     from arcoforge.bot.github import connect
 
     monkeypatch.setenv("GITHUB_TOKEN", "wrong")
-    with pytest.raises(GitHubError, match="401.*valid token"):
+    with pytest.raises(GitHubError, match=r"401.*valid token"):
         connect(github.api).pull_request(REPO, 7)

@@ -151,7 +151,8 @@ def bot_command(
     dispatched for the pull request's head); others get a polite refusal. The text is
     read from an environment variable, never from the command line of a shell.
 
-    Example: `COMMENT_BODY="/forge test" forge bot command --repo o/r --pr 3 --comment-id 9 --author me`
+    Example: `forge bot command --repo o/r --pr 3 --comment-id 9 --author me` (with
+    COMMENT_BODY set to the comment's text)
     """
     from arcoforge.bot.commands import handle_comment
     from arcoforge.bot.github import connect
