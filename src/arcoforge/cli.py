@@ -200,9 +200,12 @@ def demo(
 
 
 from arcoforge.bot import cli as _bot_cli  # noqa: E402 (the contribution flow's commands)
+from arcoforge.feedstock import cli as _feedstock_cli  # noqa: E402
 
 app.command()(_bot_cli.test)
 app.add_typer(_bot_cli.bot_app)
+app.command()(_feedstock_cli.new)
+app.command()(_feedstock_cli.rerender)
 
 
 def main() -> None:

@@ -169,3 +169,58 @@ def bot_command(
         out.print(f"/forge {handled.command}: dispatched recipes-pr.yaml for {repo}#{pr}")
     else:
         out.print(f"/forge {handled.command}: refused ({author} has no write access)")
+
+
+@bot_app.command("create-feedstock")
+def bot_create_feedstock(
+    recipe_ids: Annotated[list[str], typer.Argument(metavar="ID...", help="Merged recipes' ids.")],
+    repo: Annotated[str, typer.Option(help="The staged-recipes repository, OWNER/NAME.")],
+    org: Annotated[str, typer.Option(help="The organisation the feedstocks are created in.")],
+    checkout: Annotated[
+        Path, typer.Option(help="A checkout of the repository's main branch.")
+    ] = Path("."),
+    output: Annotated[
+        str, typer.Option(help="Where the feedstocks' runs write (forge-feedstock.yaml).")
+    ] = "forge-output",
+    catalog: Annotated[str, typer.Option(help="The catalog root they register in.")] = (
+        "forge-output/catalog"
+    ),
+    arcoforge: Annotated[
+        str, typer.Option(help="What the feedstocks' workflow pip-installs.")
+    ] = "arcoforge",
+    server: Annotated[
+        str, typer.Option(help="GitHub's web address, for the feedstocks' URLs.")
+    ] = "https://github.com",
+) -> None:
+    """Create the feedstock repository of each merged recipe, or finish an interrupted run.
+
+    Renders feedstock-template/, creates ORG/ID-feedstock, commits the files through the
+    Git Data API, adds the maintainers as collaborators, and opens a pull request adding
+    it to feedstocks.yaml and removing recipes/ID/. Needs GITHUB_TOKEN of the bot.
+
+    Example: `forge bot create-feedstock noaa-ersst-v5 --repo org/staged-recipes --org org`
+    """
+    from arcoforge.bot.feedstock import create_feedstock
+    from arcoforge.bot.github import connect
+    from arcoforge.cli import out
+    from arcoforge.feedstock.render import FeedstockConfig
+
+    config = FeedstockConfig(output=output, catalog=catalog, arcoforge=arcoforge)
+    failed = 0
+    try:
+        gh = connect()
+    except ForgeError as e:
+        _fail(e)
+    for recipe_id in recipe_ids:
+        try:
+            outcome = create_feedstock(gh, repo, org, recipe_id, checkout, config, server=server)
+        except ForgeError as e:  # one bad recipe does not stop the others
+            failed += 1
+            from arcoforge.cli import err
+
+            err.print(f"[bold red]✗[/] {escape(recipe_id)}: {escape(str(e))}")
+            continue
+        steps = "; ".join(f"{step} {what}" for step, what in outcome.steps)
+        out.print(f"[bold green]✓[/] {escape(outcome.feedstock)}: {escape(steps)}")
+    if failed:
+        raise typer.Exit(1)

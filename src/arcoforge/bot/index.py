@@ -1,0 +1,78 @@
+"""``feedstocks.yaml``: the platform's index of feedstocks (recipes in repositories of their own).
+
+Entries are appended as text, so the file's comments and order survive each edit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import yaml
+
+from arcoforge.errors import FeedstockError
+
+INDEX_FILE = "feedstocks.yaml"
+
+HEADER = """\
+# The platform's index of feedstocks: recipes that live in repositories of their own.
+# `forge bot create-feedstock` adds a merged recipe's feedstock; `forge register URL`
+# proposes a recipe repository. A new recipe may not take an id listed here.
+feedstocks:
+"""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One feedstock: its recipe id and its repository's URL."""
+
+    id: str
+    repository: str
+
+
+def parse_index(text: str, where: str = INDEX_FILE) -> list[Entry]:
+    """The entries of a ``feedstocks.yaml``."""
+    try:
+        doc = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        raise FeedstockError(f"{where}: expected YAML. {e}") from None
+    items = doc.get("feedstocks") if isinstance(doc, dict) else None
+    if items is None:
+        return []
+    if not isinstance(items, list) or not all(
+        isinstance(i, dict)
+        and isinstance(i.get("id"), str)
+        and isinstance(i.get("repository"), str)
+        for i in items
+    ):
+        raise FeedstockError(
+            f"{where}: expected `feedstocks:` as a list of {{id, repository}} entries."
+        )
+    return [Entry(i["id"], i["repository"]) for i in items]
+
+
+def add_entry(text: str | None, entry: Entry) -> str:
+    """``text`` with ``entry`` appended; unchanged when its id is already listed.
+
+    The list is expected last in the file (as in :data:`HEADER`); the result is parsed
+    again to make sure the entry landed in it.
+    """
+    text = text or HEADER
+    for found in parse_index(text):
+        if found.id == entry.id:
+            if found.repository != entry.repository:
+                raise FeedstockError(
+                    f"{INDEX_FILE}: id {entry.id!r} already lists {found.repository}, not "
+                    f"{entry.repository}. Choose another id."
+                )
+            return text
+    text = text.replace("feedstocks: []", "feedstocks:")
+    doc = yaml.safe_load(text)
+    if not isinstance(doc, dict) or "feedstocks" not in doc:
+        text = text.rstrip("\n") + "\nfeedstocks:\n"
+    updated = text.rstrip("\n") + f"\n  - id: {entry.id}\n    repository: {entry.repository}\n"
+    if entry not in parse_index(updated):
+        raise FeedstockError(
+            f"{INDEX_FILE}: could not append {entry.id!r}: keep `feedstocks:` as the file's "
+            "last key, a list of {id, repository} entries."
+        )
+    return updated
