@@ -57,6 +57,11 @@ def test(
         Path | None, typer.Option(help="Write the report as Markdown here.")
     ] = None,
     lint: Annotated[bool, typer.Option(help="Lint the recipe as part of the report.")] = True,
+    lint_only: Annotated[bool, typer.Option(help="Only lint; do not run the recipe.")] = False,
+    changed_from: Annotated[
+        str | None,
+        typer.Option(help="Git ref a pull request starts from, for lint's changed-files rule."),
+    ] = None,
 ) -> None:
     """Run a recipe on its first inputs into a temporary folder, open and check the result.
 
@@ -75,7 +80,7 @@ def test(
     )
     try:
         folder = resolve_recipe(recipe, ref=ref)
-        report = run_test(folder, limits, lint=lint)
+        report = run_test(folder, limits, lint=lint, run=not lint_only, changed_from=changed_from)
         if report_json is not None:
             import json
 

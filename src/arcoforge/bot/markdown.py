@@ -130,6 +130,7 @@ def comment_markdown(report: dict[str, Any], *, run_url: str | None = None) -> s
     ok = bool(report.get("ok"))
     lint = report.get("lint")
     lint_ok = lint is None or bool(lint.get("ok", True))
+    ran = report.get("ran") is not False
     test_ok = report.get("error") is None and all(
         c.get("ok") for c in report.get("checks") or [] if c.get("level") == "error"
     )
@@ -143,7 +144,7 @@ def comment_markdown(report: dict[str, Any], *, run_url: str | None = None) -> s
         "| check | result |",
         "|---|---|",
         f"| forge/lint | {'✅ passed' if lint_ok else '❌ errors'} |",
-        f"| forge/test | {'✅ passed' if test_ok else '❌ failed'} |",
+        f"| forge/test | {('✅ passed' if test_ok else '❌ failed') if ran else 'not run'} |",
         "",
         "### Lint",
         "",
@@ -151,7 +152,7 @@ def comment_markdown(report: dict[str, Any], *, run_url: str | None = None) -> s
         "",
         "### Test run",
         "",
-        test_report_markdown(report),
+        test_report_markdown(report) if ran else "_Not run: only lint was asked for._",
         "",
         "Comment `/forge lint` or `/forge test` to run the checks again "
         "(maintainers and collaborators with write access).",

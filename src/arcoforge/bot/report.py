@@ -31,7 +31,7 @@ class Posted:
     comment_id: int
     action: str  # created, edited or unchanged
     lint_state: str | None
-    test_state: str
+    test_state: str | None
 
 
 def read_report(path: Path) -> dict[str, Any]:
@@ -54,8 +54,8 @@ def read_report(path: Path) -> dict[str, Any]:
     return doc
 
 
-def states(doc: dict[str, Any]) -> tuple[str | None, str]:
-    """The commit states of lint (None when lint did not run) and of the test run."""
+def states(doc: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The commit states of lint and of the test run (None for what did not run)."""
     lint = doc.get("lint")
     lint_state = (
         None if not isinstance(lint, dict) else ("success" if lint.get("ok") else "failure")
@@ -63,6 +63,8 @@ def states(doc: dict[str, Any]) -> tuple[str | None, str]:
     failed = doc.get("error") is not None or any(
         not c.get("ok") for c in doc.get("checks", []) if c.get("level") == "error"
     )
+    if doc.get("ran") is False:
+        return lint_state, None
     return lint_state, "failure" if failed else "success"
 
 
@@ -103,10 +105,11 @@ def post_report(
     if lint_state is not None:
         words = "No lint errors." if lint_state == "success" else "The recipe has lint errors."
         gh.set_status(repo, pr.head_sha, LINT_STATUS, lint_state, words, run_url)
-    words = "The test run passed." if test_state == "success" else "The test run failed."
-    gh.set_status(repo, pr.head_sha, TEST_STATUS, test_state, words, run_url)
+    if test_state is not None:
+        words = "The test run passed." if test_state == "success" else "The test run failed."
+        gh.set_status(repo, pr.head_sha, TEST_STATUS, test_state, words, run_url)
 
-    passed = test_state == "success" and lint_state != "failure"
+    passed = test_state != "failure" and lint_state != "failure"
     have = gh.labels(repo, number)
     wanted = {RECIPE_LABEL} | (set() if passed else {NEEDS_WORK_LABEL})
     if wanted - have:

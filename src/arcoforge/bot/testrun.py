@@ -60,6 +60,8 @@ class TestReport:
     recipe: str
     path: str
     prune: int
+    #: False when only lint ran (``forge test --lint-only``)
+    ran: bool = True
     error: str | None = None
     inputs: int = 0
     dims: dict[str, int] = field(default_factory=dict)
@@ -86,6 +88,7 @@ class TestReport:
             "recipe": self.recipe,
             "path": self.path,
             "ok": self.ok,
+            "ran": self.ran,
             "error": self.error,
             "prune": self.prune,
             "inputs": self.inputs,
@@ -152,19 +155,29 @@ class _Watchdog:
 
 
 def run_test(
-    folder: str | Path, limits: TestLimits = TestLimits(), *, lint: bool = True
+    folder: str | Path,
+    limits: TestLimits = TestLimits(),
+    *,
+    lint: bool = True,
+    run: bool = True,
+    changed_from: str | None = None,
 ) -> TestReport:
     """Run the recipe in ``folder`` on its first inputs into a temporary root and check it.
 
-    Never raises for a bad recipe: the report says what went wrong.
+    ``run=False`` only lints; ``changed_from`` (a git ref) lets lint check which files a
+    pull request changes. Never raises for a bad recipe: the report says what went wrong.
     """
     from arcoforge.recipe import load_recipe
 
     folder = Path(folder)
     report = TestReport(recipe=folder.resolve().name, path=str(folder), prune=limits.prune)
     started = time.monotonic()
-    if lint:
-        report.lint = lint_summary(folder)
+    if lint or not run:
+        report.lint = lint_summary(folder, changed_from=changed_from)
+    if not run:
+        report.ran = False
+        report.timings["total"] = time.monotonic() - started
+        return report
     try:
         recipe = load_recipe(folder)
     except ForgeError as e:
@@ -339,13 +352,13 @@ def _check_chunks(result: RunResult) -> Check:
     return Check("chunk sizes", True, "every chunk between 1 and 100 MB", level="hint")
 
 
-def lint_summary(folder: Path) -> dict[str, Any] | None:
+def lint_summary(folder: Path, *, changed_from: str | None = None) -> dict[str, Any] | None:
     """The linter's findings on ``folder`` as plain data for the report (None without a linter)."""
     try:
         from arcoforge.lint import lint_paths
     except ImportError:  # an install without the linter: the report has no lint part
         return None
-    report = lint_paths([folder])
+    report = lint_paths([folder], changed_from=changed_from)
     return {
         "ok": bool(report.ok),
         "findings": [
