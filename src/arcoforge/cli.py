@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from arcoforge.errors import ForgeError
+from arcoforge.lint import cli as lint_cli
 from arcoforge.pipeline.runners import RunnerName, default_workers
 
 app = typer.Typer(
@@ -51,39 +52,6 @@ def fail(error: BaseException) -> NoReturn:
         err.print_exception()
     err.print(f"[bold red]error:[/] {escape(str(error))}")
     raise typer.Exit(1)
-
-
-@app.command()
-def lint(
-    recipes: Annotated[list[Path], typer.Argument(help="Recipe folders to check.")],
-) -> None:
-    """Check that recipe folders are valid and expand their inputs' URLs.
-
-    Example: `forge lint recipes/noaa-oisst-avhrr-v2.1`
-    """
-    from arcoforge.recipe import load_recipe
-
-    failed = 0
-    for folder in recipes:
-        try:
-            recipe = load_recipe(folder)
-        except ForgeError as e:
-            failed += 1
-            err.print(f"[bold red]✗[/] {escape(str(folder))}")
-            for line in str(e).splitlines():
-                err.print(f"  {escape(line)}")
-            continue
-        pattern = recipe.pattern
-        dims = ", ".join(f"{d.name} × {len(d.keys)}" for d in pattern.dims)
-        urls = list(pattern.items())
-        out.print(
-            f"[bold green]✓[/] {escape(str(folder))}: {recipe.id}, {len(pattern)} inputs ({dims})"
-        )
-        out.print(f"  first: {escape(urls[0][1])}")
-        if len(urls) > 1:
-            out.print(f"  last:  {escape(urls[-1][1])}")
-    if failed:
-        raise typer.Exit(1)
 
 
 @app.command()
@@ -198,6 +166,9 @@ def demo(
     except ForgeError as e:
         fail(e)
 
+
+app.command(name="lint")(lint_cli.lint)
+app.command(name="migrate")(lint_cli.migrate)
 
 from arcoforge.bot import cli as _bot_cli  # noqa: E402 (the contribution flow's commands)
 from arcoforge.feedstock import cli as _feedstock_cli  # noqa: E402

@@ -55,6 +55,10 @@ class PipelineError(ForgeError, RuntimeError):
     """The pipeline failed for a reason that is not one of the above."""
 
 
+class LintSetupError(ForgeError, ValueError):
+    """Lint cannot start as asked: a git base that does not exist, no repository."""
+
+
 def error_from_name(name: str, message: str) -> ForgeError:
     """Rebuild an error that a worker reported by class name."""
     cls = _BY_NAME.get(name, PipelineError)

@@ -84,9 +84,7 @@ def test_a_feedstock_is_created_completely(
     assert not any(p.startswith("recipes/demo-sst/") for p in after)
     assert "recipes/other/meta.yaml" in after and "README.md" in after
     index = yaml.safe_load(after["feedstocks.yaml"])
-    assert index["feedstocks"] == [
-        {"id": "demo-sst", "repository": "https://github.com/forge-org/demo-sst-feedstock"}
-    ]
+    assert index["feedstocks"] == [{"id": "demo-sst", "repo": "forge-org/demo-sst-feedstock"}]
 
 
 def test_running_twice_changes_nothing(

@@ -790,11 +790,14 @@ def test_other_compressions_are_refused(tmp_path: Path, name: str) -> None:
 
 
 def test_unknown_output_keys_point_at_their_line(tmp_path: Path) -> None:
+    # Both problems at once: an unknown key does not hide the errors of its siblings.
     text = "outputs:\n  zarr:\n    chunk: {time: 30}\n  netcdf: {}\n"
-    assert spec_error(tmp_path, text) == (
+    assert spec_error(tmp_path, text).splitlines() == [
         f"{where(tmp_path, 4)}: outputs.netcdf: unknown field 'netcdf'; "
-        "expected one of references, zarr."
-    )
+        "expected one of references, zarr.",
+        f"{where(tmp_path, 3)}: outputs.zarr.chunk: unknown field 'chunk'; expected one of "
+        "chunk_size, chunks, compression, zarr_format. Did you mean 'chunks'?",
+    ]
     text = "outputs:\n  zarr:\n    chunk: {time: 30}\n"
     assert spec_error(tmp_path, text) == (
         f"{where(tmp_path, 3)}: outputs.zarr.chunk: unknown field 'chunk'; expected one of "

@@ -68,7 +68,7 @@ def create_feedstock(
 
     _first_commit(gh, full, rendered.files, recipe_id, outcome)
     _collaborators(gh, full, recipe_dir, outcome)
-    _index_pull_request(gh, platform, recipe_id, f"{server}/{full}", outcome)
+    _index_pull_request(gh, platform, recipe_id, full, f"{server}/{full}", outcome)
     return outcome
 
 
@@ -106,7 +106,7 @@ def _collaborators(gh: GitHub, full: str, recipe_dir: Path, outcome: Outcome) ->
 
 
 def _index_pull_request(
-    gh: GitHub, platform: str, recipe_id: str, url: str, outcome: Outcome
+    gh: GitHub, platform: str, recipe_id: str, full: str, url: str, outcome: Outcome
 ) -> None:
     branch = f"feedstock/{recipe_id}"
     existing = gh.open_pull_request(platform, branch)
@@ -127,7 +127,7 @@ def _index_pull_request(
     if listed and not recipe_files:  # an earlier run's pull request was merged
         outcome.note("pull request", "merged already")
         return
-    index = add_entry(index_text.decode() if index_text else None, Entry(recipe_id, url))
+    index = add_entry(index_text.decode() if index_text else None, Entry(recipe_id, full))
     gh.commit_files(
         platform,
         branch,

@@ -14,19 +14,19 @@ from arcoforge.errors import FeedstockError
 INDEX_FILE = "feedstocks.yaml"
 
 HEADER = """\
-# The platform's index of feedstocks: recipes that live in repositories of their own.
-# `forge bot create-feedstock` adds a merged recipe's feedstock; `forge register URL`
-# proposes a recipe repository. A new recipe may not take an id listed here.
+# Recipes that live in a feedstock repository of their own.
+# Each entry is {id: <recipe id>, repo: <owner>/<name>}; `forge lint` refuses a new
+# recipe whose id is listed here (FG005). See docs/lints.md.
 feedstocks:
 """
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One feedstock: its recipe id and its repository's URL."""
+    """One feedstock: its recipe id and its repository (OWNER/NAME, or a git URL)."""
 
     id: str
-    repository: str
+    repo: str
 
 
 def parse_index(text: str, where: str = INDEX_FILE) -> list[Entry]:
@@ -41,13 +41,11 @@ def parse_index(text: str, where: str = INDEX_FILE) -> list[Entry]:
     if not isinstance(items, list) or not all(
         isinstance(i, dict)
         and isinstance(i.get("id"), str)
-        and isinstance(i.get("repository"), str)
+        and isinstance(i.get("repo"), str)
         for i in items
     ):
-        raise FeedstockError(
-            f"{where}: expected `feedstocks:` as a list of {{id, repository}} entries."
-        )
-    return [Entry(i["id"], i["repository"]) for i in items]
+        raise FeedstockError(f"{where}: expected `feedstocks:` as a list of {{id, repo}} entries.")
+    return [Entry(i["id"], i["repo"]) for i in items]
 
 
 def add_entry(text: str | None, entry: Entry) -> str:
@@ -59,20 +57,20 @@ def add_entry(text: str | None, entry: Entry) -> str:
     text = text or HEADER
     for found in parse_index(text):
         if found.id == entry.id:
-            if found.repository != entry.repository:
+            if found.repo != entry.repo:
                 raise FeedstockError(
-                    f"{INDEX_FILE}: id {entry.id!r} already lists {found.repository}, not "
-                    f"{entry.repository}. Choose another id."
+                    f"{INDEX_FILE}: id {entry.id!r} already lists {found.repo}, not "
+                    f"{entry.repo}. Choose another id."
                 )
             return text
     text = text.replace("feedstocks: []", "feedstocks:")
     doc = yaml.safe_load(text)
     if not isinstance(doc, dict) or "feedstocks" not in doc:
         text = text.rstrip("\n") + "\nfeedstocks:\n"
-    updated = text.rstrip("\n") + f"\n  - id: {entry.id}\n    repository: {entry.repository}\n"
+    updated = text.rstrip("\n") + f"\n  - id: {entry.id}\n    repo: {entry.repo}\n"
     if entry not in parse_index(updated):
         raise FeedstockError(
             f"{INDEX_FILE}: could not append {entry.id!r}: keep `feedstocks:` as the file's "
-            "last key, a list of {id, repository} entries."
+            "last key, a list of {id, repo} entries."
         )
     return updated

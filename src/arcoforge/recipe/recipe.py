@@ -54,18 +54,23 @@ class Recipe:
             object.__setattr__(self, "fingerprint", h.hexdigest())
 
     def check_urls(self) -> int:
-        """Validate every input URL and refuse repeats; returns how many inputs there are.
+        """Validate every input URL and refuse repeats; returns how many inputs there are."""
+        return check_urls(self.pattern)
 
-        Two inputs with one URL would read the same file twice: a template field that
-        does not vary, or a URL listed twice.
-        """
-        first: dict[str, Index] = {}
-        for index, url in self.pattern.items():
-            validate_url(url, where=f"input {index}")
-            if url in first:
-                raise RecipeError(
-                    f"input {index}: expected a URL of its own. Got {url!r}, the URL of "
-                    f"input {first[url]} too."
-                )
-            first[url] = index
-        return len(first)
+
+def check_urls(pattern: FilePattern) -> int:
+    """Validate every input URL of ``pattern`` and refuse repeats; returns the count.
+
+    Two inputs with one URL would read the same file twice: a template field that
+    does not vary, or a URL listed twice.
+    """
+    first: dict[str, Index] = {}
+    for index, url in pattern.items():
+        validate_url(url, where=f"input {index}")
+        if url in first:
+            raise RecipeError(
+                f"input {index}: expected a URL of its own. Got {url!r}, the URL of "
+                f"input {first[url]} too."
+            )
+        first[url] = index
+    return len(first)

@@ -23,8 +23,9 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
-from arcoforge.recipe.model import StrictModel
+from arcoforge.recipe.model import URL_FIELDS, StrictModel
 from arcoforge.recipe.pattern import ConcatDim, FilePattern, FileType, MergeDim
 from arcoforge.recipe.template import UrlTemplate
 
@@ -210,12 +211,12 @@ class TemplateSources(StrictModel):
         names = UrlTemplate.parse(self.url).names
         dims = set(self.concat) | set(self.merge)
         if names - dims:
-            raise ValueError(
+            raise _url_fields(
                 f"url: template field {{{sorted(names - dims)[0]}}} is not a dimension under "
                 f"concat or merge (dimensions: {', '.join(sorted(dims))})."
             )
         if dims - names:
-            raise ValueError(
+            raise _url_fields(
                 f"url: dimension {sorted(dims - names)[0]!r} does not appear in the template, "
                 "so every input would have the same URL."
             )
@@ -242,6 +243,11 @@ class TemplateSources(StrictModel):
             file_type=self.file_type,
             storage_options=self.storage_options,
         )
+
+
+def _url_fields(message: str) -> PydanticCustomError:
+    # A type of its own, so lint can tell this problem from other schema errors.
+    return PydanticCustomError(URL_FIELDS, "{message}", {"message": message})
 
 
 class UrlListSources(StrictModel):
