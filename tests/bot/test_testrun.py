@@ -128,3 +128,38 @@ def test_markdown_escapes_what_a_contributor_wrote() -> None:
     assert "<img" not in md and "<b>" not in md and "@everyone" not in md
     assert "](https://" not in md and "a\\|b" in md and "&lt;img src=x" in md
     assert "\\`code\\`" in md
+
+
+def test_the_command_line_writes_both_reports_with_lint(
+    http_server: SourceServer, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from arcoforge.cli import app
+
+    recipe = _served_recipe(http_server, tmp_path, days=3)
+    out_json, out_md = tmp_path / "report.json", tmp_path / "report.md"
+    args = ["test", str(recipe), "--prune", "2", "--report-json", str(out_json)]
+    done = CliRunner().invoke(app, [*args, "--report-md", str(out_md)])
+    assert done.exit_code == 0, done.output
+    doc = json.loads(out_json.read_text())
+    assert doc["ok"] and doc["dims"]["time"] == 2 and doc["lint"]["ok"] is True
+    # lint's hints (if any) are listed with their stable codes
+    assert all(f["code"].startswith("FG") for f in doc["lint"]["findings"])
+    assert "✓ zarr: dims" in done.output
+    assert out_md.read_text().startswith("✅ **demo-sst**")
+
+    lint_only = CliRunner().invoke(app, [*args, "--lint-only"])
+    assert lint_only.exit_code == 0, lint_only.output
+    doc = json.loads(out_json.read_text())
+    assert doc["ran"] is False and doc["checks"] == [] and doc["lint"]["ok"] is True
+
+
+def test_lint_errors_fail_the_report(http_server: SourceServer, tmp_path: Path) -> None:
+    recipe = _served_recipe(http_server, tmp_path, days=2)
+    meta = (recipe / "meta.yaml").read_text().replace("CC0-1.0", "not-a-license")
+    (recipe / "meta.yaml").write_text(meta)
+    report = run_test(recipe, TestLimits(prune=1), run=False)
+    assert report.lint is not None and not report.lint["ok"]
+    assert any(f["level"] == "error" and "license" in f["message"] for f in report.lint["findings"])
+    assert not report.ok
