@@ -522,6 +522,38 @@ class GitHubStandIn:
     def get_repo(self, request: web.Request, owner: str, name: str) -> web.Response:
         return _json(self._repo_doc(self._repo_or_404(owner, name)))
 
+    def get_user(self, request: web.Request) -> web.Response:
+        login = request[_LOGIN]
+        doc = self._user(login)
+        doc.update(
+            name=login,
+            bio="",
+            blog="",
+            company=None,
+            email=None,
+            followers=0,
+            following=0,
+            hireable=False,
+            location=None,
+            public_gists=0,
+            public_repos=0,
+            created_at=NOW,
+            updated_at=NOW,
+        )
+        return _json(doc)
+
+    def create_fork(self, request: web.Request, owner: str, name: str) -> web.Response:
+        """A fork under the token's user, holding the parent's objects and branches."""
+        parent = self._repo_or_404(owner, name)
+        full = f"{request[_LOGIN]}/{name}"
+        fork = self.repos.get(full) or self.add_repo(full, **{request[_LOGIN]: "admin"})
+        fork.blobs.update(parent.blobs)
+        fork.trees.update(parent.trees)
+        fork.commits.update(parent.commits)
+        for branch, sha in parent.refs.items():
+            fork.refs.setdefault(branch, sha)
+        return _json(self._repo_doc(fork), 202)
+
     def get_org(self, request: web.Request, org: str) -> web.Response:
         if org not in self.orgs:
             return _error(404, "Not Found")
@@ -586,19 +618,18 @@ class GitHubStandIn:
     def create_pull(self, request: web.Request, owner: str, name: str) -> web.Response:
         repo = self._repo_or_404(owner, name)
         body = request[_BODY]
-        _, _, branch = body["head"].rpartition(":")
-        if branch not in repo.refs:
+        head_owner, _, branch = body["head"].rpartition(":")
+        head = self.repos.get(f"{head_owner}/{repo.name}") if head_owner else repo
+        if head is None or branch not in head.refs:
             return _error(422, "Validation Failed", [{"field": "head", "code": "invalid"}])
+        if head is not repo:  # GitHub keeps a fork's pull request objects in its parent
+            repo.commits.update(head.commits)
+            repo.trees.update(head.trees)
+            repo.blobs.update(head.blobs)
         number = max([0, *repo.pulls]) + 1
+        title, base, text = body["title"], body["base"], body.get("body") or ""
         pull = Pull(
-            number,
-            body["title"],
-            branch,
-            repo.refs[branch],
-            repo.full_name,
-            body["base"],
-            request[_LOGIN],
-            body.get("body") or "",
+            number, title, branch, head.refs[branch], head.full_name, base, request[_LOGIN], text
         )
         repo.pulls[number] = pull
         return _json(self._pull_doc(repo, pull), 201)
@@ -826,6 +857,8 @@ class GitHubStandIn:
 
 _N = r"(?P<owner>[^/]+)/(?P<name>[^/]+)"
 _ROUTES = [
+    ("GET", r"/user", "get_user"),
+    ("POST", rf"/repos/{_N}/forks", "create_fork"),
     ("GET", rf"/repos/{_N}", "get_repo"),
     ("GET", r"/orgs/(?P<org>[^/]+)", "get_org"),
     ("POST", r"/orgs/(?P<org>[^/]+)/repos", "create_org_repo"),

@@ -77,10 +77,20 @@ class GitHub(Protocol):
     ) -> str: ...
     def is_collaborator(self, repo: str, user: str) -> bool: ...
     def add_collaborator(self, repo: str, user: str, permission: str) -> None: ...
-    def open_pull_request(self, repo: str, branch: str) -> int | None: ...
+    def open_pull_request(
+        self, repo: str, branch: str, head_owner: str | None = None
+    ) -> int | None: ...
     def create_pull_request(
-        self, repo: str, branch: str, base: str, title: str, body: str
+        self,
+        repo: str,
+        branch: str,
+        base: str,
+        title: str,
+        body: str,
+        head_owner: str | None = None,
     ) -> int: ...
+    def whoami(self) -> str: ...
+    def fork(self, repo: str) -> str: ...
 
 
 def blob_sha(content: bytes) -> str:
@@ -362,13 +372,35 @@ class Github3Client:
         with self._errors(f"adding {user} to {repo}"):
             self._repo(repo).add_collaborator(user, permission=permission)
 
-    def open_pull_request(self, repo: str, branch: str) -> int | None:
-        owner, _ = _split(repo)
+    def open_pull_request(
+        self, repo: str, branch: str, head_owner: str | None = None
+    ) -> int | None:
+        owner = head_owner or _split(repo)[0]
         with self._errors(f"pull requests of {repo}"):
             found = list(self._repo(repo).pull_requests(state="open", head=f"{owner}:{branch}"))
         return int(found[0].number) if found else None
 
-    def create_pull_request(self, repo: str, branch: str, base: str, title: str, body: str) -> int:
-        with self._errors(f"opening a pull request on {repo} from {branch}"):
-            pr = self._repo(repo).create_pull(title, base, branch, body)
+    def create_pull_request(
+        self,
+        repo: str,
+        branch: str,
+        base: str,
+        title: str,
+        body: str,
+        head_owner: str | None = None,
+    ) -> int:
+        head = f"{head_owner}:{branch}" if head_owner else branch
+        with self._errors(f"opening a pull request on {repo} from {head}"):
+            pr = self._repo(repo).create_pull(title, base, head, body)
         return int(pr.number)
+
+    def whoami(self) -> str:
+        with self._errors("the token's user"):
+            return str(self.gh.me().login)
+
+    def fork(self, repo: str) -> str:
+        """Fork ``repo`` to the token's user (or find the fork made before); its OWNER/NAME."""
+        with self._errors(f"forking {repo}"):
+            forked = self._repo(repo).create_fork()
+        self._repos[forked.full_name] = forked
+        return str(forked.full_name)

@@ -39,9 +39,7 @@ def parse_index(text: str, where: str = INDEX_FILE) -> list[Entry]:
     if items is None:
         return []
     if not isinstance(items, list) or not all(
-        isinstance(i, dict)
-        and isinstance(i.get("id"), str)
-        and isinstance(i.get("repo"), str)
+        isinstance(i, dict) and isinstance(i.get("id"), str) and isinstance(i.get("repo"), str)
         for i in items
     ):
         raise FeedstockError(f"{where}: expected `feedstocks:` as a list of {{id, repo}} entries.")
