@@ -56,7 +56,12 @@ def fail(error: BaseException) -> NoReturn:
 
 @app.command()
 def run(
-    recipe: Annotated[Path, typer.Argument(help="The recipe folder.")],
+    recipe: Annotated[
+        str, typer.Argument(help="The recipe folder, or a recipe repository's git URL.")
+    ],
+    ref: Annotated[
+        str | None, typer.Option(help="Branch, tag or commit of a git URL [default: its HEAD].")
+    ] = None,
     output: Annotated[
         str, typer.Option("--output", "-o", help="Root folder or URL (s3://bucket/prefix).")
     ] = "forge-output",
@@ -113,7 +118,9 @@ def run(
     if scheduler and runner is not RunnerName.DASK:
         fail(ForgeError("--scheduler needs --runner dask."))
     try:
-        loaded = load_recipe(recipe)
+        from arcoforge.bot.repos import resolve_recipe
+
+        loaded = load_recipe(resolve_recipe(recipe, ref=ref))
         options = RunOptions(
             output=output,
             prune=prune,
@@ -174,6 +181,7 @@ from arcoforge.bot import cli as _bot_cli  # noqa: E402 (the contribution flow's
 from arcoforge.feedstock import cli as _feedstock_cli  # noqa: E402
 
 app.command()(_bot_cli.test)
+app.command()(_bot_cli.register)
 app.add_typer(_bot_cli.bot_app)
 app.command()(_feedstock_cli.new)
 app.command()(_feedstock_cli.rerender)

@@ -229,3 +229,60 @@ def bot_create_feedstock(
         out.print(f"[bold green]✓[/] {escape(outcome.feedstock)}: {escape(steps)}")
     if failed:
         raise typer.Exit(1)
+
+
+@bot_app.command("index-changes")
+def bot_index_changes(
+    base: Annotated[str, typer.Option(help="The git revision the pull request starts from.")],
+    path: Annotated[Path, typer.Option(help="The index file.")] = Path("feedstocks.yaml"),
+) -> None:
+    """Print the clone URL of each feedstock the working tree's index adds since BASE.
+
+    Example: `forge bot index-changes --base origin/main`
+    """
+    import subprocess
+
+    from arcoforge.bot.index import added_entries, clone_url
+    from arcoforge.cli import out
+
+    shown = subprocess.run(
+        ["git", "show", f"{base}:{path.as_posix()}"], capture_output=True, text=True
+    )
+    old = shown.stdout if shown.returncode == 0 else None
+    try:
+        entries = added_entries(old, path.read_text()) if path.exists() else []
+    except ForgeError as e:
+        _fail(e)
+    for entry in entries:
+        out.print(clone_url(entry), highlight=False, soft_wrap=True)
+
+
+def register(
+    url: Annotated[str, typer.Argument(help="The recipe repository's git URL.")],
+    repo: Annotated[str, typer.Option(help="The platform's repository, OWNER/NAME.")],
+    ref: Annotated[str | None, typer.Option(help="Branch, tag or commit to check.")] = None,
+    prune: Annotated[int, typer.Option(help="Test on the first N inputs.", min=1)] = 2,
+    test: Annotated[bool, typer.Option(help="Test-run the recipe, not only lint it.")] = True,
+) -> None:
+    """Check a recipe repository (lint and a test run) and propose it for feedstocks.yaml.
+
+    Opens a pull request on the platform with your own GITHUB_TOKEN (from a fork when
+    you cannot write to the platform's repository). Running it again finds that pull
+    request instead of opening another.
+
+    Example: `forge register https://github.com/me/sst-feedstock --repo forge-org/staged-recipes`
+    """
+    from arcoforge.bot.github import connect
+    from arcoforge.bot.register import register as do_register
+    from arcoforge.bot.testrun import TestLimits
+    from arcoforge.cli import out
+
+    try:
+        done = do_register(connect(), repo, url, ref=ref, limits=TestLimits(prune=prune), test=test)
+    except ForgeError as e:
+        _fail(e)
+    verb = "opened" if done.created else "already open:"
+    out.print(
+        f"[bold green]✓[/] {escape(done.recipe)} ({done.commit[:12]}) passed its checks; "
+        f"pull request {verb} {escape(repo)}#{done.pull_request}"
+    )

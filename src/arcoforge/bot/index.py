@@ -72,3 +72,16 @@ def add_entry(text: str | None, entry: Entry) -> str:
             "last key, a list of {id, repo} entries."
         )
     return updated
+
+
+def added_entries(old: str | None, new: str) -> list[Entry]:
+    """Entries of ``new`` that ``old`` does not list (what a pull request adds)."""
+    before = {e.id for e in parse_index(old)} if old else set()
+    return [e for e in parse_index(new) if e.id not in before]
+
+
+def clone_url(entry: Entry, server: str = "https://github.com") -> str:
+    """A URL git can clone for an entry: OWNER/NAME means a repository on GitHub."""
+    if "://" in entry.repo or "@" in entry.repo:
+        return entry.repo
+    return f"{server}/{entry.repo}"
