@@ -294,7 +294,12 @@ class GitHubStandIn:
         else:
             request[_BODY] = body
             request[_LOGIN] = self.token_user[token]
-            response = await handler(request)
+            try:
+                response = await handler(request)
+            except web.HTTPException as e:  # raised by a handler: recorded like any answer
+                response = web.Response(
+                    status=e.status, text=e.text, content_type="application/json"
+                )
         self.requests.append(Recorded(request.method, path, body, response.status))
         return response
 

@@ -52,7 +52,9 @@ def test_a_pruned_run_is_opened_checked_and_reported(
         report.variables["sst"]["chunk_bytes"]
         == int(np.prod(report.variables["sst"]["chunks"])) * itemsize
     )
-    assert report.time_range == [str(source.time.values[0]), str(source.time.values[-1])]
+    assert report.time_range == [
+        np.datetime_as_string(source.time.values[i], unit="s") for i in (0, -1)
+    ]
     assert report.bytes_fetched == sum(
         (http_server.root / p.lstrip("/")).stat().st_size for p in fetched
     )
@@ -65,8 +67,8 @@ def test_a_pruned_run_is_opened_checked_and_reported(
     doc = json.loads(json.dumps(report.to_json()))
     assert doc["ok"] is True and doc["kind"] == "arcoforge-test-report"
     md = report.to_markdown()
-    assert "| time | 3 |" not in md and "| size | 3 |" in md.replace(" 3 | 36 | 72 |", " 3 |")
-    assert 'xr.open_zarr("forge-output/demo-sst.zarr")' in md
+    assert "| dims | time | lat | lon |" in md and "| size | 3 | 36 | 72 |" in md
+    assert '```python\nimport xarray as xr\n\nds = xr.open_zarr("forge-output/demo-sst.zarr")' in md
 
 
 def test_a_variable_entirely_missing_fails_the_check(

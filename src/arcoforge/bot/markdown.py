@@ -111,17 +111,15 @@ def test_report_markdown(doc: dict[str, Any]) -> str:
             lines.append(f"- {mark} {md(c.get('name', ''))}: {md(c.get('message', ''))}")
     opens = [o for o in doc.get("outputs") or [] if o.get("open")]
     if opens:
-        snippet = "\n".join(str(o["open"]).replace("`", "'")[:300] for o in opens)
-        lines += [
-            "",
-            "Once merged and run, open it with:",
-            "",
-            "```python",
-            "import xarray as xr",
-            "import arcoforge",
-            snippet,
-            "```",
+        codes = [str(o["open"]).replace("`", "'")[:300] for o in opens]
+        imports = [
+            line
+            for line, used in (("import arcoforge", "arcoforge."), ("import xarray as xr", "xr."))
+            if any(used in c for c in codes)
         ]
+        assigned = [f"ds = {c}" for c in codes]
+        lines += ["", "Once merged and run, open it with:", "", "```python", *imports, ""]
+        lines += [*assigned, "```"]
     return "\n".join(lines)
 
 

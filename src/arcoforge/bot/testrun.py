@@ -266,8 +266,15 @@ def check_outputs(
                 for c in check_dataset(ds, result, concat_dims)
             ]
             if time_range is None and "time" in ds.coords and ds.sizes.get("time"):
-                time_range = [str(ds.time.values[0]), str(ds.time.values[-1])]
+                time_range = [_instant(ds.time.values[0]), _instant(ds.time.values[-1])]
     return checks, time_range
+
+
+def _instant(value: Any) -> str:
+    """A time value as people read it: ISO 8601 to the second (cftime dates as they print)."""
+    if isinstance(value, np.datetime64):
+        return str(np.datetime_as_string(value, unit="s"))
+    return str(value)
 
 
 def check_dataset(ds: Any, result: RunResult, concat_dims: list[str]) -> list[Check]:
