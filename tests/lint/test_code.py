@@ -10,7 +10,7 @@ from tests.lint.conftest import SPEC, write
 RECIPE_PY = """\
 import os
 import subprocess
-import requests
+from urllib import request
 from os import environ as env
 
 TOKEN = os.environ["EARTHDATA_TOKEN"]
@@ -18,7 +18,7 @@ open("/tmp/marker-{name}", "w").write("ran")
 
 
 def list_urls():
-    return [link["href"] for link in requests.get("https://cmr.example.org").json()]
+    return [line for line in request.urlopen("https://cmr.example.org")]
 
 
 def urls():
@@ -61,23 +61,27 @@ def test_hints_for_what_import_reaches(tmp_path: Path) -> None:
     assert got == [
         ("FG013", 2, "imports subprocess at the top level. Let the platform fetch the inputs "
          "(list them in `sources`) rather than fetching or running programs in the recipe."),
-        ("FG013", 3, "imports requests at the top level. Let the platform fetch the inputs "
+        ("FG013", 3, "imports urllib at the top level. Let the platform fetch the inputs "
          "(list them in `sources`) rather than fetching or running programs in the recipe."),
         ("FG014", 6, "reaches the environment (os.environ)"),
         ("FG014", 7, "reaches files (open)"),
         ("FG014", 24, "calls urls()"),
     ]  # fmt: skip
-    assert "which reaches the network (requests.get, line 11)" in report.findings[-1].message
+    assert (
+        "which reaches the network (urllib.request.urlopen, line 11)" in report.findings[-1].message
+    )
 
 
 def test_a_clean_recipe_py_has_no_hints(tmp_path: Path) -> None:
     code = """\
+from urllib.parse import quote
+
 import pandas as pd
 from arcoforge import ConcatDim, FilePattern
 
 
 def make_url(time):
-    return f"https://data.example.org/{time:%Y%m%d}.nc"
+    return f"https://data.example.org/{quote('sea surface')}/{time:%Y%m%d}.nc"
 
 
 pattern = FilePattern(make_url, ConcatDim("time", pd.date_range("2020-01-01", "2020-01-03")))
@@ -114,3 +118,30 @@ def preprocess(ds):
         "`preprocess` must take two arguments, (ds, index). Got preprocess(ds) instead.",
     )
     assert got[3][:2] == ("FG003", 4) and "virtual dataset cannot show" in got[3][2]
+
+
+def test_code_nested_too_deeply_does_not_crash_lint(tmp_path: Path) -> None:
+    deep = "x = " + "(" * 5000 + "1" + ")" * 5000 + "\n"
+    folder = write(tmp_path / "sst", spec=SPEC, files={"recipe.py": deep})
+    report = lint_paths([folder])
+    assert [(f.code, Path(f.path).name) for f in report.findings] == [("FG001", "recipe.py")]
+
+
+def test_a_recipe_file_stands_for_its_folder(tmp_path: Path) -> None:
+    folder = write(tmp_path / "sst", spec=SPEC)
+    assert lint_paths([folder / "recipe.yaml"]).folders == [str(folder)]
+
+
+def test_forge_lint_does_not_run_recipe_py_but_forge_run_does(tmp_path: Path) -> None:
+    from arcoforge.recipe import load_recipe
+    from tests.test_cli import forge
+
+    marker = tmp_path / "ran"
+    code = f"open({str(marker)!r}, 'w').write('ran')\n"
+    folder = write(tmp_path / "sst", spec=SPEC, files={"recipe.py": code})
+    done = forge("lint", str(folder))
+    assert done.returncode == 0, done.stdout  # a hint (FG014) only
+    assert "FG014 hint" in done.stdout and not marker.exists()
+    # Loading the recipe for a run imports it (nothing is fetched here).
+    load_recipe(folder)
+    assert marker.read_text() == "ran"

@@ -106,3 +106,44 @@ def test_cli(tmp_path: Path) -> None:
     assert (tmp_path / "my-data" / "recipe.yaml").is_file()
     done = forge("migrate", str(tmp_path / "nothing"), cwd=tmp_path)
     assert done.returncode == 1 and "expected a legacy recipe folder" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        'return "https://h.example.org/{y}/{var}_{ymd}.nc".format('
+        'y=time.strftime("%Y"), var=variable, ymd=time.strftime("%Y%m%d"))',
+        "return f\"https://h.example.org/{time.strftime('%Y')}/{variable}_{time:%Y%m%d}.nc\"",
+    ],
+)
+def test_strftime_becomes_a_template_format(tmp_path: Path, body: str) -> None:
+    legacy = tmp_path / "old"
+    legacy.mkdir()
+    (legacy / "meta.yaml").write_text(
+        "title: T\ndescription: D\nrecipes: [{id: t, object: 'recipe:r'}]\n"
+        "provenance: {license: CC-BY-4.0, providers: [{name: P, roles: [host]}]}\n"
+        "maintainers: [{name: M, github: m}]\n"
+    )
+    (legacy / "recipe.py").write_text(
+        "import pandas as pd\n"
+        "from pangeo_forge_recipes.patterns import ConcatDim, FilePattern, MergeDim\n"
+        "dates = pd.date_range('2020-01-30', '2020-02-02', freq='D')\n\n\n"
+        f"def make_url(time, variable):\n    {body}\n\n\n"
+        "variables = ['a', 'b']\n"
+        "pattern = FilePattern(\n"
+        "    make_url, ConcatDim('time', dates), MergeDim('variable', variables)\n"
+        ")\n"
+    )
+    result = migrate_folder(legacy, tmp_path / "new")
+    assert result.untranslated == []
+    assert (
+        result.recipe["sources"]["url"]
+        == "https://h.example.org/{time:%Y}/{variable}_{time:%Y%m%d}.nc"
+    )
+    got = urls(tmp_path / "new")
+    assert got[:2] == [
+        "https://h.example.org/2020/a_20200130.nc",
+        "https://h.example.org/2020/b_20200130.nc",
+    ]
+    assert got[-1] == "https://h.example.org/2020/b_20200202.nc" and len(got) == 8
+    assert lint_paths([tmp_path / "new"]).findings == []

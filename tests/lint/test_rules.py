@@ -69,7 +69,10 @@ outputs:
         ("FG002", "recipe.yaml", 8),
     ]
     messages = [f.message for f in report.findings]
-    assert messages[0] == "description: required field is missing"
+    assert messages[0] == (
+        "description: required field is missing. Add it: docs/writing-a-recipe.md describes "
+        "every field."
+    )
     assert "Did you mean 'CC0-1.0'?" in messages[1]
     assert messages[2].startswith("titel: unknown field 'titel'") and "'title'" in messages[2]
     assert "Did you mean 'chunks'?" in messages[3]
@@ -199,7 +202,10 @@ def test_provider_roles_and_github_handles(tmp_path: Path) -> None:
         ("FG009", "meta.yaml", line(file, "github: not a handle")),
     ]
     assert "'licensor', 'producer', 'processor' or 'host'" in report.findings[0].message
-    assert report.findings[1].message == "maintainers.0.github: required field is missing"
+    assert report.findings[1].message == (
+        "maintainers.0.github: required field is missing. Add the maintainer's GitHub user "
+        "name, such as `github: octocat`."
+    )
 
 
 def test_url_template_fields_match_the_dims(tmp_path: Path) -> None:

@@ -23,6 +23,12 @@ forge lint recipes/ --changed-from origin/main --format markdown   # what the PR
 With `--changed-from BASE`, only the recipe folders with files changed since the merge
 base of `BASE` are linted, and every changed file outside `recipes/` is reported (FG012).
 
+In a pull request, the check posts the `--format markdown` rendering as a comment:
+**Lint failed** lists the errors (❌) to fix before the recipe can be merged, grouped by
+file with their lines; hints (💡) are suggestions that never block it. Fix, push, and the
+check runs again on the new commit. Legacy Pangeo Forge recipes fail with FG015: run
+`forge migrate FOLDER` for a first draft in the new format.
+
 Ids are checked against every folder under the repository's `recipes/` and against
 `feedstocks.yaml` at its root: a list, under `feedstocks:`, of the recipes that have
 moved to a repository of their own, each `{id: ..., repo: ...}`.

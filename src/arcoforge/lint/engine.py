@@ -9,8 +9,9 @@ from pathlib import Path
 
 import yaml
 
+from arcoforge.errors import LintSetupError
 from arcoforge.lint.folder import RECIPE_FILES, RecipeFolder, read_folder
-from arcoforge.lint.registry import RULES, Finding
+from arcoforge.lint.registry import Finding
 from arcoforge.lint.rules import FOLDER_CHECKS, LEGACY_CHECKS, LintContext, changes, legacy
 from arcoforge.lint.rules.files import LAYOUT, UNREADABLE
 from arcoforge.lint.rules.identity import recipe_id
@@ -58,8 +59,6 @@ def lint_paths(
     changed: list[str] | None = None
     if changed_from is not None:
         if root is None:
-            from arcoforge.errors import LintSetupError
-
             raise LintSetupError(
                 "--changed-from: expected the paths to be inside a git repository. Found none."
             )
@@ -101,11 +100,13 @@ def lint_paths(
 
 
 def find_recipe_folders(path: Path) -> list[Path]:
-    """``path`` if it is a recipe folder, else the recipe folders below it, sorted.
+    """``path`` if it is a recipe folder (or a file in one), else the recipe folders below it.
 
     Hidden folders and those starting with ``_`` are skipped; a recipe folder's own
     subfolders are not searched.
     """
+    if path.is_file() and path.name in RECIPE_FILES:  # a file of a recipe: its folder
+        return [path.parent]
     if not path.is_dir():
         return []
     if _is_recipe_folder(path):
@@ -186,4 +187,4 @@ def _read_feedstocks(path: Path, ctx: LintContext) -> Iterator[Finding]:
         ctx.feedstock_ids[fid] = str(repo or f"{fid}-feedstock")
 
 
-__all__ = ["RULES", "LintReport", "find_recipe_folders", "lint_paths"]
+__all__ = ["LintReport", "find_recipe_folders", "lint_paths"]

@@ -69,9 +69,9 @@ def read_folder(path: Path, shown: str) -> RecipeFolder:
         try:
             # Parsed only: recipe code is untrusted and lint never runs it.
             folder.code = ast.parse(source, filename=RECIPE_PY)
-        except (SyntaxError, ValueError) as e:
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as e:
             line = getattr(e, "lineno", None)
-            reason = getattr(e, "msg", None) or str(e)
+            reason = getattr(e, "msg", None) or str(e) or "nested too deeply to read"
             folder.unreadable.append(
                 Unreadable(RECIPE_PY, line, f"not valid Python: {reason}. Fix the syntax.")
             )

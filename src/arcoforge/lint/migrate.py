@@ -454,10 +454,11 @@ def _template(mod: _Module, fn: ast.FunctionDef, dims: set[str]) -> str:
             raise Untranslatable(f"{fn.name}() formats something that is not a string")
         renames = {}
         for kw in returned.keywords:
-            if not (kw.arg and isinstance(kw.value, ast.Name) and kw.value.id in params):
+            field = _key_field(kw.value, params, dims) if kw.arg else None
+            if kw.arg is None or field is None:
                 raise Untranslatable(f"{fn.name}() formats {ast.unparse(kw)}, not a key as it is")
-            renames[kw.arg] = kw.value.id
-        return _rename_fields(text, renames, dims, fn.name)
+            renames[kw.arg] = field
+        return _rename_fields(text, renames, fn.name)
     shown = ast.unparse(returned) if returned is not None else "nothing"
     raise Untranslatable(f"{fn.name}() returns {shown[:60]!r}, not a template")
 
@@ -469,19 +470,15 @@ def _fstring(mod: _Module, node: ast.JoinedStr, params: set[str], dims: set[str]
             out.append(str(part.value).replace("{", "{{").replace("}", "}}"))
             continue
         assert isinstance(part, ast.FormattedValue)
-        value = part.value
-        spec = ""
+        value, spec = part.value, ""
         if part.format_spec is not None:
-            spec = ":" + "".join(
-                str(v.value) for v in part.format_spec.values if isinstance(v, ast.Constant)
-            )
-        if (
-            isinstance(value, ast.Name)
-            and value.id in params
-            and value.id in dims
-            and part.conversion == -1
-        ):
-            out.append(f"{{{value.id}{spec}}}")
+            pieces = getattr(part.format_spec, "values", [])
+            if not pieces or not all(isinstance(v, ast.Constant) for v in pieces):
+                raise Untranslatable(f"{fn}() computes a format inside the URL")
+            spec = ":" + "".join(str(v.value) for v in pieces)
+        field = _key_field(value, params, dims) if part.conversion == -1 else None
+        if field is not None and not (spec and ":" in field):
+            out.append(f"{{{field}{spec}}}")
         elif isinstance(value, ast.Name) and value.id in mod.values:
             out.append(format(mod.literal(value), spec[1:]))
         else:
@@ -491,7 +488,28 @@ def _fstring(mod: _Module, node: ast.JoinedStr, params: set[str], dims: set[str]
     return "".join(out)
 
 
-def _rename_fields(text: str, renames: dict[str, str], dims: set[str], fn: str) -> str:
+def _key_field(value: ast.expr, params: set[str], dims: set[str]) -> str | None:
+    """``time`` for a key as it is, ``time:%Y`` for ``time.strftime("%Y")``; else None."""
+    if isinstance(value, ast.Name) and value.id in params and value.id in dims:
+        return value.id
+    if (
+        isinstance(value, ast.Call)
+        and isinstance(value.func, ast.Attribute)
+        and value.func.attr == "strftime"
+        and isinstance(value.func.value, ast.Name)
+        and value.func.value.id in params & dims
+        and len(value.args) == 1
+        and not value.keywords
+        and isinstance(value.args[0], ast.Constant)
+        and isinstance(value.args[0].value, str)
+        and not {"{", "}"} & set(value.args[0].value)
+    ):
+        return f"{value.func.value.id}:{value.args[0].value}"
+    return None
+
+
+def _rename_fields(text: str, renames: dict[str, str], fn: str) -> str:
+    """``text``'s fields filled by ``renames`` (field name to ``dim`` or ``dim:format``)."""
     import string
 
     out = []
@@ -499,9 +517,10 @@ def _rename_fields(text: str, renames: dict[str, str], dims: set[str], fn: str) 
         out.append(literal.replace("{", "{{").replace("}", "}}"))
         if name is None:
             continue
-        if name not in renames or renames[name] not in dims or conversion:
+        field = renames.get(name)
+        if field is None or conversion or (spec and ":" in field):
             raise Untranslatable(f"{fn}() fills {{{name}}} with something other than a key")
-        out.append(f"{{{renames[name]}{':' + spec if spec else ''}}}")
+        out.append(f"{{{field}{':' + spec if spec else ''}}}")
     return "".join(out)
 
 

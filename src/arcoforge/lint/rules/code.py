@@ -20,8 +20,9 @@ NETWORK_IMPORT = define(
     "recipe.py imports a module for the network or other programs",
     """
     `recipe.py` builds a pattern and reshapes datasets; fetching is the platform's job
-    (retried, cached, checksummed, and limited per host). Importing `requests`, `urllib`,
-    `socket`, `http`, `aiohttp`, `httpx`, `ftplib`, `subprocess` and the like at the top
+    (retried, cached, checksummed, and limited per host). Importing `requests`,
+    `urllib.request`, `socket`, `http.client`, `aiohttp`, `httpx`, `ftplib`, `subprocess`
+    and the like at the top
     of the file suggests the recipe fetches or runs things itself. Describe the inputs in
     `sources` instead; credentials come from the environment of the machine that runs the
     recipe, never from the recipe.
@@ -117,9 +118,9 @@ REACHES: dict[str, str] = {
 NETWORK_MODULES = frozenset(
     [
         "requests",
-        "urllib",
+        "urllib.request",
         "urllib3",
-        "http",
+        "http.client",
         "socket",
         "aiohttp",
         "httpx",
@@ -148,25 +149,36 @@ def check_recipe_code(folder: RecipeFolder, ctx: LintContext) -> Iterator[Findin
         return
     shown = folder.show(RECIPE_PY)
     yield from _network_imports(folder.code, shown)
-    yield from _reach_at_import(folder.code, shown)
+    try:
+        findings = list(_reach_at_import(folder.code, shown))
+    except RecursionError:  # code nested deeper than the walk can follow
+        findings = [
+            REACH_AT_IMPORT.finding(
+                shown, "nested too deeply to follow what it reaches at import; simplify it."
+            )
+        ]
+    yield from findings
 
 
 def _network_imports(module: ast.Module, shown: str) -> Iterator[Finding]:
     for node in _top_level(module.body):
         if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
+            names = [(a.name, a.name) for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names = [node.module]
+            names = [(node.module, f"{node.module}.{a.name}") for a in node.names]
         else:
             continue
-        for name in names:
-            if name.split(".")[0] in NETWORK_MODULES:
+        for shown_name, dotted in names:
+            parts = dotted.split(".")
+            if any(".".join(parts[:i]) in NETWORK_MODULES for i in range(1, len(parts) + 1)):
                 yield NETWORK_IMPORT.finding(
                     shown,
-                    f"imports {name} at the top level. Let the platform fetch the inputs (list "
-                    "them in `sources`) rather than fetching or running programs in the recipe.",
+                    f"imports {shown_name} at the top level. Let the platform fetch the inputs "
+                    "(list them in `sources`) rather than fetching or running programs in the "
+                    "recipe.",
                     node.lineno,
                 )
+                break
 
 
 def _reach_at_import(module: ast.Module, shown: str) -> Iterator[Finding]:

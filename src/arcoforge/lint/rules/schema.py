@@ -106,6 +106,22 @@ INPUTS = define(
 )
 
 
+#: What to do, added to validation messages that only say what is wrong.
+_ADVICE = {
+    "FG008": "A provider that serves the files has the role `host`.",
+    "FG009": "Add the maintainer's GitHub user name, such as `github: octocat`.",
+}
+_ADD_IT = "Add it: docs/writing-a-recipe.md describes every field."
+
+
+def _message(rule: Rule, problem: Problem) -> str:
+    text = f"{problem.field}: {problem.message}"
+    advice = _ADVICE.get(rule.code) or (_ADD_IT if problem.type == "missing" else "")
+    if advice:
+        text = f"{text.rstrip('.')}. {advice}"
+    return text
+
+
 def _classify(problem: Problem, model: type[BaseModel]) -> Rule:
     """The rule a validation problem belongs to."""
     loc = problem.loc
@@ -134,7 +150,7 @@ def validate(doc: YamlDoc, model: type[BaseModel], shown: str) -> tuple[object, 
             line = problem.line
             if rule is URL_TEMPLATE:  # point at the template rather than at `sources:`
                 line = doc.line_of((*problem.loc, "url")) or line
-            findings.append(rule.finding(shown, f"{problem.field}: {problem.message}", line))
+            findings.append(rule.finding(shown, _message(rule, problem), line))
         return None, sorted(findings, key=lambda f: f.line or 0)
 
 
