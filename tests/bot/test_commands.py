@@ -80,3 +80,24 @@ def test_comments_without_commands_and_from_bots_are_ignored(
     assert handle_comment(client, REPO, 3, 1, "maintainer", "looks good").command is None
     assert handle_comment(client, REPO, 3, 1, "github-actions[bot]", "/forge test").command is None
     assert github.requests == []
+
+
+def test_the_command_line_reads_the_comment_from_the_environment(
+    github: GitHubStandIn, pull: Pull, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from arcoforge.cli import app
+
+    monkeypatch.setenv("GITHUB_TOKEN", "bot-token")
+    monkeypatch.setenv("GITHUB_API_URL", github.api)
+    monkeypatch.setenv("COMMENT_BODY", "Fixed the URL.\n/forge lint")
+    cid = github.add_comment(REPO, 3, "maintainer", "Fixed the URL.\n/forge lint")
+    args = ["bot", "command", "--repo", REPO, "--pr", "3", "--comment-id", str(cid)]
+    done = CliRunner().invoke(app, [*args, "--author", "maintainer"])
+    assert done.exit_code == 0, done.output
+    assert "dispatched recipes-pr.yaml" in done.output
+    assert github.repos[REPO].dispatches[0]["inputs"]["task"] == "lint"
+    refused = CliRunner().invoke(app, [*args, "--author", "stranger"])
+    assert refused.exit_code == 0 and "refused" in refused.output
+    assert len(github.repos[REPO].dispatches) == 1
