@@ -165,3 +165,28 @@ def test_lint_errors_fail_the_report(http_server: SourceServer, tmp_path: Path) 
     assert report.lint is not None and not report.lint["ok"]
     assert any(f["level"] == "error" and "license" in f["message"] for f in report.lint["findings"])
     assert not report.ok
+
+
+def test_a_virtual_dataset_is_opened_and_checked_too(
+    http_server: SourceServer, tmp_path: Path
+) -> None:
+    write_files(make_sst(days=4), http_server.root, steps=1, name="sst.{time:%Y%m%d}.nc")
+    recipe = write_recipe(
+        tmp_path / "virtual-sst",
+        {
+            "sources": {
+                "url": http_server.url + "/sst.{time:%Y%m%d}.nc",
+                "concat": {"time": {"start": "2020-01-01", "end": "2020-01-04", "freq": "D"}},
+            },
+            "outputs": {"zarr": {"chunks": {"time": 2}}, "references": {"format": "json"}},
+        },
+    )
+    report = run_test(recipe, TestLimits(prune=3), lint=False)
+    assert report.error is None and report.ok
+    kinds = {c.name.split(":")[0] for c in report.checks}
+    assert kinds == {"zarr", "references"}
+    assert all(c.ok for c in report.checks if c.level == "error")
+    assert [o["kind"] for o in report.outputs] == ["zarr", "references"]
+    assert report.outputs[1]["open"].endswith(
+        '("forge-output/virtual-sst.json", engine="kerchunk")'
+    )
