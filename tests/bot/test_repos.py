@@ -191,3 +191,49 @@ def test_forge_lint_accepts_a_git_url(
     _git(recipe_repo, "commit", "-qam", "break it")
     broken = CliRunner().invoke(app, ["lint", recipe_repo.as_uri()])
     assert broken.exit_code == 1 and "not-a-license" in broken.output
+
+
+def test_forge_test_finds_the_recipe_a_pull_request_brings(
+    recipe_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    monkeypatch.setenv("FORGE_REPO_CACHE", str(tmp_path / "cache"))
+    platform = tmp_path / "platform"
+    (platform / "recipes").mkdir(parents=True)
+    (platform / "feedstocks.yaml").write_text("feedstocks: []\n")
+    _git(platform, "init", "-q", "-b", "main")
+    _git(platform, "add", "-A")
+    _git(platform, "commit", "-qm", "base")
+    _git(platform, "checkout", "-qb", "pr")
+    spec = yaml.safe_load((recipe_repo / "feedstock" / "recipe.yaml").read_text())
+    write_recipe(platform / "recipes" / "one", spec)
+    monkeypatch.chdir(platform)
+    report = tmp_path / "report.json"
+    args = ["test", "--changed-from", "main", "--prune", "1", "--report-json", str(report)]
+
+    one = CliRunner().invoke(app, args)
+    assert one.exit_code == 0, one.output
+    assert json.loads(report.read_text())["recipe"] == "one"
+
+    write_recipe(platform / "recipes" / "two", spec)
+    two = CliRunner().invoke(app, args)
+    assert two.exit_code == 1
+    doc = json.loads(report.read_text())  # a failing report, for the bot to post
+    assert doc["ok"] is False and "Found 2: one, two" in doc["error"]
+
+    for name in ("one", "two"):
+        for f in (platform / "recipes" / name).iterdir():
+            f.unlink()
+        (platform / "recipes" / name).rmdir()
+    (platform / "feedstocks.yaml").write_text(
+        f"feedstocks:\n  - id: sst-repo\n    repo: {recipe_repo.as_uri()}\n"
+    )
+    registered = CliRunner().invoke(app, args)
+    assert registered.exit_code == 0, registered.output
+    assert json.loads(report.read_text())["recipe"] == "sst-repo"
+
+    (platform / "feedstocks.yaml").write_text("feedstocks: []\n")
+    nothing = CliRunner().invoke(app, args)
+    assert nothing.exit_code == 1
+    assert "Found neither" in json.loads(report.read_text())["error"]

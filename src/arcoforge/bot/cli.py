@@ -40,8 +40,12 @@ def _bytes(value: str, option: str) -> int:
 
 def test(
     recipe: Annotated[
-        str, typer.Argument(help="A recipe folder, or a git URL of a recipe repository.")
-    ],
+        str | None,
+        typer.Argument(
+            help="A recipe folder, or a git URL of a recipe repository [default: the one "
+            "recipe changed since --changed-from]."
+        ),
+    ] = None,
     prune: Annotated[
         int, typer.Option(help="Run on the first N inputs of each concat dim.", min=1)
     ] = 2,
@@ -60,7 +64,10 @@ def test(
     lint_only: Annotated[bool, typer.Option(help="Only lint; do not run the recipe.")] = False,
     changed_from: Annotated[
         str | None,
-        typer.Option(help="Git ref a pull request starts from, for lint's changed-files rule."),
+        typer.Option(
+            help="Git revision a pull request starts from: lint reports files changed outside "
+            "recipes/, and without RECIPE the changed recipe is tested."
+        ),
     ] = None,
 ) -> None:
     """Run a recipe on its first inputs into a temporary folder, open and check the result.
@@ -71,16 +78,33 @@ def test(
 
     Example: `forge test recipes/noaa-oisst-avhrr-v2.1 --prune 2 --report-md report.md`
     """
-    from arcoforge.bot.repos import resolve_recipe
-    from arcoforge.bot.testrun import TestLimits, run_test
+    from arcoforge.bot.repos import is_git_url, resolve_recipe
+    from arcoforge.bot.testrun import TestLimits, TestReport, run_test
     from arcoforge.cli import err, out
+    from arcoforge.errors import RecipeError
 
     limits = TestLimits(
         prune=prune, max_bytes=_bytes(max_bytes, "--max-bytes"), max_seconds=max_seconds
     )
+    if recipe is None and changed_from is None:
+        _fail(ForgeError("forge test: expected a RECIPE folder or URL, or --changed-from BASE."))
     try:
-        folder = resolve_recipe(recipe, ref=ref)
-        report = run_test(folder, limits, lint=lint, run=not lint_only, changed_from=changed_from)
+        if recipe is None:
+            from arcoforge.bot.changed import changed_recipe
+
+            try:
+                from arcoforge.lint.rules.changes import repo_root
+
+                root = repo_root(Path.cwd()) or Path.cwd()
+                recipe = changed_recipe(root, str(changed_from))
+            except RecipeError as e:  # reported like any failing recipe, for the bot to post
+                recipe = None
+                report = TestReport(recipe="?", path=".", prune=prune, error=str(e))
+        if recipe is not None:
+            folder = resolve_recipe(recipe, ref=ref)
+            # lint's changed-files rule reads this repository's history, not a clone's
+            base = None if is_git_url(recipe) else changed_from
+            report = run_test(folder, limits, lint=lint, run=not lint_only, changed_from=base)
         if report_json is not None:
             import json
 
