@@ -98,9 +98,9 @@ def draft(src: Path) -> Migration:
 
 
 def _meta(legacy: dict[str, Any], src: Path, notes: list[str]) -> dict[str, Any]:
-    about = legacy.get("about") if isinstance(legacy.get("about"), dict) else {}
-    source = about.get("source") if isinstance(about.get("source"), dict) else {}
-    provenance = legacy.get("provenance") if isinstance(legacy.get("provenance"), dict) else {}
+    about = _mapping(legacy.get("about"))
+    source = _mapping(about.get("source"))
+    provenance = _mapping(legacy.get("provenance"))
     ids = [
         e["id"]
         for e in legacy.get("recipes") or []
@@ -109,7 +109,7 @@ def _meta(legacy: dict[str, Any], src: Path, notes: list[str]) -> dict[str, Any]
     if len(legacy.get("recipes") or []) > 1 or (legacy.get("recipes") and not ids):
         notes.append("meta.yaml lists several recipes (or a dict of them): one folder per dataset")
     recipe_id = slug(ids[0] if ids else src.resolve().name)
-    dataset = legacy.get("dataset") if isinstance(legacy.get("dataset"), dict) else {}
+    dataset = _mapping(legacy.get("dataset"))
     title = legacy.get("title") or source.get("summary") or dataset.get("name") or recipe_id
     description = str(legacy.get("description") or source.get("description") or title).strip()
     license_, description = _license(
@@ -127,6 +127,10 @@ def _meta(legacy: dict[str, Any], src: Path, notes: list[str]) -> dict[str, Any]
         "maintainers": _maintainers(legacy, notes),
     }
     return meta
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _license(value: Any, link: Any, description: str, notes: list[str]) -> tuple[str, str]:
@@ -204,7 +208,9 @@ class _Module:
             elif isinstance(node, ast.FunctionDef):
                 self.functions[node.name] = node
         self.changed = _changed_names(module)
-        self.calls = [n for n in module.body for n in ast.walk(n) if isinstance(n, ast.Call)]
+        self.calls = [
+            node for stmt in module.body for node in ast.walk(stmt) if isinstance(node, ast.Call)
+        ]
         self.top_calls = [
             n
             for stmt in module.body
@@ -565,8 +571,9 @@ def _header(name: str, src: Path, notes: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-class _Dumper(yaml.SafeDumper):
-    """Writes text of several lines as a literal block, as a person would."""
+#: PyYAML's safe dumper, writing text of several lines as a literal block as a person would
+#: (a class of its own, so the library's dumper is left as it is).
+_Dumper: Any = type("_Dumper", (yaml.SafeDumper,), {})
 
 
 def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
@@ -578,4 +585,5 @@ _Dumper.add_representer(str, _text)
 
 
 def _dump(doc: dict[str, Any]) -> str:
-    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=88)
+    text: str = yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=88)
+    return text

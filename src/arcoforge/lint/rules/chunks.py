@@ -25,8 +25,7 @@ CHUNK_SIZE = define(
     (float32; packed int16 is half that). Dimensions not listed stay whole, so with
     `chunks` the estimate is a lower bound, reported when it is above 200 MB; below
     0.5 MB it is reported only when three or more dimensions are listed, for variables
-    with no other dimensions.
-    `forge run` and `forge test` report the real sizes from the inputs' headers.
+    with no other dimensions. A run reads the inputs' headers and knows the real sizes.
     """,
 )
 

@@ -7,7 +7,7 @@ through imports and the functions the file defines.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from arcoforge.lint.folder import RECIPE_PY, RecipeFolder
@@ -22,10 +22,9 @@ NETWORK_IMPORT = define(
     `recipe.py` builds a pattern and reshapes datasets; fetching is the platform's job
     (retried, cached, checksummed, and limited per host). Importing `requests`,
     `urllib.request`, `socket`, `http.client`, `aiohttp`, `httpx`, `ftplib`, `subprocess`
-    and the like at the top
-    of the file suggests the recipe fetches or runs things itself. Describe the inputs in
-    `sources` instead; credentials come from the environment of the machine that runs the
-    recipe, never from the recipe.
+    and the like at the top of the file suggests the recipe fetches or runs things
+    itself. Describe the inputs in `sources` instead; credentials come from the
+    environment of the machine that runs the recipe, never from the recipe.
     """,
 )
 
@@ -301,7 +300,7 @@ def _uses(body: list[ast.stmt], aliases: dict[str, str], shadowed: set[str]) -> 
     return found
 
 
-def _called(body: list[ast.stmt], functions: dict[str, ast.AST]) -> set[str]:
+def _called(body: list[ast.stmt], functions: Mapping[str, ast.AST]) -> set[str]:
     return {
         node.func.id
         for stmt in body
@@ -327,7 +326,7 @@ def _closure(direct: dict[str, list[Reach]], calls: dict[str, set[str]]) -> dict
     return out
 
 
-def _calls_at_import(stmt: ast.stmt, functions: dict[str, ast.AST]) -> Iterator[tuple[int, str]]:
+def _calls_at_import(stmt: ast.stmt, functions: Mapping[str, ast.AST]) -> Iterator[tuple[int, str]]:
     """Calls in ``stmt`` to the file's own functions, outside lambdas and nested defs."""
 
     def visit(node: ast.AST) -> Iterator[tuple[int, str]]:

@@ -75,8 +75,8 @@ MAINTAINER_GITHUB = define(
     "error",
     "A maintainer has no GitHub handle",
     """
-    Every maintainer has a `github:` user name (a leading `@` is dropped): the bot asks
-    them about failures, and a recipe's maintainers become its feedstock's collaborators.
+    Every maintainer has a `github:` user name (a leading `@` is dropped): reviewers
+    reach them by it, and a recipe's maintainers become its feedstock's collaborators.
     An `orcid:` is welcome as well, but does not replace the handle.
     """,
 )
