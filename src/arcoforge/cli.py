@@ -76,7 +76,12 @@ _BUG = (
 
 @app.command()
 def run(
-    recipe: Annotated[Path, typer.Argument(help="The recipe folder.")],
+    recipe: Annotated[
+        str, typer.Argument(help="The recipe folder, or a recipe repository's git URL.")
+    ],
+    ref: Annotated[
+        str | None, typer.Option(help="Branch, tag or commit of a git URL [default: its HEAD].")
+    ] = None,
     output: Annotated[
         str, typer.Option("--output", "-o", help="Root folder or URL (s3://bucket/prefix).")
     ] = "forge-output",
@@ -142,7 +147,9 @@ def run(
     if scheduler and runner is not RunnerName.DASK:
         fail(UsageError("--scheduler needs --runner dask."))
     try:
-        loaded = load_recipe(recipe)
+        from arcoforge.bot.repos import resolve_recipe
+
+        loaded = load_recipe(resolve_recipe(recipe, ref=ref))
         options = RunOptions(
             output=output,
             prune=prune,
@@ -204,6 +211,15 @@ def demo(
 
 app.command(name="lint")(lint_cli.lint)
 app.command(name="migrate")(lint_cli.migrate)
+
+from arcoforge.bot import cli as _bot_cli  # noqa: E402 (the contribution flow's commands)
+from arcoforge.feedstock import cli as _feedstock_cli  # noqa: E402
+
+app.command()(_bot_cli.test)
+app.command()(_bot_cli.register)
+app.add_typer(_bot_cli.bot_app)
+app.command()(_feedstock_cli.new)
+app.command()(_feedstock_cli.rerender)
 
 
 def main() -> None:

@@ -150,6 +150,31 @@ class LintSetupError(ForgeError, ValueError):
     kind = "lint-setup"
 
 
+class TestRunError(ForgeError, RuntimeError):
+    """A test run (``forge test``) went over its limits of bytes fetched or seconds."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+    kind = "test-limits"
+
+
+class GitRepositoryError(ForgeError, OSError):
+    """A recipe repository could not be cloned, or holds no recipe where expected."""
+
+    kind = "git-repository"
+
+
+class GitHubError(ForgeError, RuntimeError):
+    """GitHub refused or failed a request of the bot (token, permission, missing object)."""
+
+    kind = "github"
+
+
+class FeedstockError(ForgeError, ValueError):
+    """A feedstock cannot be rendered or created as asked (template, files, names)."""
+
+    kind = "feedstock"
+
+
 def error_from_name(name: str, message: str, where: str | None = None) -> ForgeError:
     """Rebuild an error that a worker reported by class name."""
     cls = _BY_NAME.get(name, InternalError)
@@ -206,6 +231,10 @@ _BY_NAME: dict[str, type[ForgeError]] = {
         CatalogError,
         CatalogValidationError,
         LintSetupError,
+        TestRunError,
+        GitRepositoryError,
+        GitHubError,
+        FeedstockError,
     )
 }
 

@@ -22,8 +22,14 @@ class OutputFormat(StrEnum):
 
 def lint(
     paths: Annotated[
-        list[Path] | None,
-        typer.Argument(help="Recipe folders, or folders holding recipe folders (e.g. recipes/)."),
+        list[str] | None,
+        typer.Argument(
+            help="Recipe folders, folders holding recipe folders (e.g. recipes/), or git URLs "
+            "of recipe repositories."
+        ),
+    ] = None,
+    ref: Annotated[
+        str | None, typer.Option(help="Branch, tag or commit of git URLs [default: HEAD].")
     ] = None,
     fmt: Annotated[
         OutputFormat, typer.Option("--format", help="text, json, or markdown (the PR comment).")
@@ -63,7 +69,10 @@ def lint(
     if not paths:
         fail(ForgeError("forge lint: expected at least one PATH (e.g. recipes/). Got none."))
     try:
-        report = lint_paths(paths, changed_from=changed_from, repo=repo)
+        from arcoforge.bot.repos import is_git_url, resolve_recipe
+
+        folders = [resolve_recipe(p, ref=ref) if is_git_url(p) else Path(p) for p in paths]
+        report = lint_paths(folders, changed_from=changed_from, repo=repo)
     except ForgeError as e:
         fail(e)
     sys.stdout.write(render(report, fmt.value))
