@@ -39,6 +39,10 @@ class IncompatibleInputsError(ForgeError, ValueError):
     """Inputs that cannot be combined into one dataset."""
 
 
+class UnrepresentableError(IncompatibleInputsError):
+    """Inputs a virtual dataset cannot point into faithfully (a copy can)."""
+
+
 class PlanError(ForgeError, ValueError):
     """The target cannot be planned as asked (chunks, memory budget)."""
 

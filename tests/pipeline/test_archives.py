@@ -12,8 +12,9 @@ import xarray as xr
 
 import arcoforge
 from arcoforge.demo.server import SourceServer
+from arcoforge.errors import UnrepresentableError
 from arcoforge.verify import compare, open_sources
-from tests.archives import NC_FILL_INT, scalar_files
+from tests.archives import NC_FILL_INT, cmip_files, scalar_files
 from tests.helpers import run_folder, write_recipe
 
 FORMATS = ["json", "parquet", "icechunk"]
@@ -59,3 +60,59 @@ def test_scalar_variables_in_a_copy(http_server: SourceServer, tmp_path: Path) -
     sources = open_sources([str(p) for p in paths], "time", engine="h5netcdf")
     assert compare(xr.open_zarr(result.zarr.url), sources) == []
     assert np.asarray(xr.open_zarr(result.zarr.url).rotated_latitude_longitude) == NC_FILL_INT
+
+
+def _cmip_sources(paths: list[Path], engine: str) -> xr.Dataset:
+    return open_sources([str(p) for p in paths], "time", engine=engine)
+
+
+UNEVEN = {
+    # CMIP6-like: contiguous, uncompressed, split by decade with a short last file
+    "netcdf4 contiguous by decade": ({"lengths": (24, 24, 12)}, "h5netcdf", 12),
+    # daily files of a leap year and two others: only one step divides them all
+    "netcdf4 contiguous years": ({"lengths": (366, 365, 365)}, "h5netcdf", 1),
+    "netcdf3 fixed time": ({"lengths": (30, 30, 18), "fmt": "netcdf3"}, "scipy", 6),
+    "netcdf3 records": ({"lengths": (5, 7, 3), "fmt": "netcdf3", "record": True}, "scipy", 1),
+}
+
+
+#: Every layout as JSON; two of them in every format.
+UNEVEN_RUNS = [(name, "json") for name in UNEVEN] + [
+    (name, fmt)
+    for name in ("netcdf4 contiguous by decade", "netcdf3 records")
+    for fmt in FORMATS[1:]
+]
+
+
+@pytest.mark.parametrize(("name", "fmt"), UNEVEN_RUNS)
+def test_uneven_uncompressed_files_are_cut_and_read_back(
+    http_server: SourceServer, tmp_path: Path, name: str, fmt: str
+) -> None:
+    kwargs, engine, length = UNEVEN[name]
+    paths = cmip_files(http_server.root, **kwargs)
+    outputs = {"references": {"format": fmt}}
+    recipe = _recipe(tmp_path / "recipe", _served(http_server, paths), outputs)
+    result = run_folder(recipe, tmp_path / "out")
+    refs = result.references
+    assert refs is not None
+    assert compare(arcoforge.open_dataset(refs.url), _cmip_sources(paths, engine)) == []
+    assert result.to_json()["variables"]["tas"]["chunks"] == [length, 3, 4]
+    # one reference per cut chunk of tas, plus one per loaded variable
+    steps = sum(kwargs["lengths"])
+    assert refs.references == -(-steps // length) + len(result.to_json()["variables"]) - 1
+
+
+def test_compressed_chunks_of_other_shapes_are_refused(
+    http_server: SourceServer, tmp_path: Path
+) -> None:
+    zlib = {"zlib": True, "complevel": 1}
+    encodings = [{"tas": {**zlib, "chunksizes": (n, 3, 4)}} for n in (12, 12, 6)]
+    paths = cmip_files(http_server.root, (24, 24, 12), encodings=encodings)
+    recipe = _recipe(tmp_path / "recipe", _served(http_server, paths), {"references": {}})
+    with pytest.raises(UnrepresentableError) as e:
+        run_folder(recipe, tmp_path / "out")
+    message = str(e.value)
+    assert paths[0].name in message and paths[2].name in message
+    assert "chunks of [12, 3, 4]" in message and "chunks of [6, 3, 4]" in message
+    assert "compressed (bytes+zlib)" in message and "Use the zarr output" in message
+    assert not (tmp_path / "out" / "recipe.json").exists()

@@ -10,6 +10,7 @@ from arcoforge.errors import TargetExistsError
 from arcoforge.pipeline.context import RunContext
 from arcoforge.pipeline.stages import PLAN_ATTR, provenance, reporting
 from arcoforge.pipeline.state import REFERENCES_RESULT as RESULT
+from arcoforge.plan.subchunk import MAX_REFERENCES
 from arcoforge.plan.virtual import combine_virtual, content_hash, source_chunks
 from arcoforge.recipe.pattern import Index
 from arcoforge.recipe.spec import ReferenceFormat
@@ -109,11 +110,16 @@ def write_references(ctx: RunContext, inputs: list[VirtualInput]) -> dict[str, A
     assert ctx.references is not None
     with reporting(ctx, "writing the references"):
         inputs = with_full_firsts(ctx, inputs)
-        ds = combine_virtual(inputs, concat_dims=ctx.concat_dims, merge_dims=ctx.merge_dims)
+        fmt = ctx.references.format
+        ds = combine_virtual(
+            inputs,
+            concat_dims=ctx.concat_dims,
+            merge_dims=ctx.merge_dims,
+            max_references=None if fmt is ReferenceFormat.ICECHUNK else MAX_REFERENCES,
+        )
         urls = [url for vi in inputs for _, url in vi.parts]
         digest = content_hash(ds, ctx.fingerprint)
         target = ctx.references_target()
-        fmt = ctx.references.format
         result: dict[str, Any] = {
             "url": ctx.references_url,
             "format": fmt.value,

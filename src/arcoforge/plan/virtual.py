@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from arcoforge.errors import IncompatibleInputsError
+from arcoforge.errors import IncompatibleInputsError, UnrepresentableError
 from arcoforge.plan.header import hash_values
+from arcoforge.plan.subchunk import MAX_REFERENCES, Cut, check_count, subchunk
 from arcoforge.plan.times import calendar_of, check_calendars, check_increasing
 from arcoforge.plan.times import target_time_encoding as time_encoding
 from arcoforge.recipe.pattern import Index
@@ -31,9 +32,7 @@ DECODING_ATTRS = ("scale_factor", "add_offset", "_FillValue", "missing_value", "
 
 _USE_COPY = "Use the zarr output (a copy) for these inputs instead."
 
-
-class UnrepresentableError(IncompatibleInputsError):
-    """Inputs a virtual dataset cannot point into faithfully (a copy can)."""
+__all__ = ["UnrepresentableError", "combine_virtual", "content_hash", "source_chunks"]
 
 
 def combine_virtual(
@@ -41,17 +40,28 @@ def combine_virtual(
     *,
     concat_dims: tuple[str, ...],
     merge_dims: tuple[str, ...] = (),
+    max_references: int | None = MAX_REFERENCES,
 ) -> xr.Dataset:
-    """One virtual dataset of ``inputs``, concatenated along concat dims, merged along merge."""
+    """One virtual dataset of ``inputs``, concatenated along concat dims, merged along merge.
+
+    Uncompressed inputs of uneven length are cut into one chunk length (see
+    :mod:`arcoforge.plan.subchunk`); if that makes more than ``max_references``
+    references, they are refused.
+    """
     if not inputs:
         raise IncompatibleInputsError("there are no inputs to combine.")
     groups: dict[tuple[int, ...], list[VirtualInput]] = defaultdict(list)
     for vi in sorted(inputs, key=lambda v: v.index):
         groups[tuple(_pos(vi.index, d) for d in merge_dims)].append(vi)
     parts = []
-    for group in groups.values():
+    cuts: list[Cut] = []
+    for key, group in groups.items():
         for vi in group:
             _check_representable(vi)
+        for dim in concat_dims:
+            group, found = subchunk(group, dim, explain=_USE_COPY)
+            groups[key] = group
+            cuts.extend(found)
         _check_alike(group, concat_dims)
         _check_whole_chunks(group, concat_dims)
         parts.append(_concat(group, concat_dims))
@@ -59,6 +69,7 @@ def combine_virtual(
     combined = parts[0] if len(parts) == 1 else _merge(parts)
     for dim in concat_dims:
         _check_times(combined, dim, [v for g in groups.values() for v in g])
+    check_count(combined, cuts, max_references)
     return combined
 
 

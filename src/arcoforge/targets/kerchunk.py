@@ -20,8 +20,8 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
+from arcoforge.errors import UnrepresentableError
 from arcoforge.location import Location
-from arcoforge.plan.virtual import UnrepresentableError
 
 #: The document of a Parquet reference store that holds the metadata; written last.
 PARQUET_METADATA = ".zmetadata"
