@@ -6,13 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 import pytest
 import xarray as xr
 
 import arcoforge
 from arcoforge.demo.server import SourceServer
-from arcoforge.errors import UnrepresentableError
+from arcoforge.errors import IncompatibleInputsError, UnrepresentableError
 from arcoforge.verify import compare, open_sources
 from tests.archives import NC_FILL_INT, cmip_files, scalar_files
 from tests.helpers import run_folder, write_recipe
@@ -116,3 +117,85 @@ def test_compressed_chunks_of_other_shapes_are_refused(
     assert "chunks of [12, 3, 4]" in message and "chunks of [6, 3, 4]" in message
     assert "compressed (bytes+zlib)" in message and "Use the zarr output" in message
     assert not (tmp_path / "out" / "recipe.json").exists()
+
+
+def _merged_recipe(folder: Path, server: SourceServer, outputs: dict[str, Any]) -> Path:
+    name = "{variable}_Amon_ARCO-TEST_historical_r1i1p1f1_gn_{time}.nc"
+    spec = {
+        "sources": {
+            "url": f"{server.url}/{name}",
+            "concat": {"time": ["185001-185112", "185201-185312", "185401-185412"]},
+            "merge": {"variable": ["tas", "uas", "vas"]},
+        },
+        "outputs": outputs,
+    }
+    return write_recipe(folder, spec)
+
+
+def _merged_sources(by_variable: dict[str, list[Path]]) -> xr.Dataset:
+    parts = [
+        xr.open_mfdataset(
+            [str(p) for p in paths],
+            engine="h5netcdf",
+            combine="nested",
+            concat_dim="time",
+            data_vars="minimal",
+            coords="minimal",
+            compat="override",
+        )
+        for paths in by_variable.values()
+    ]
+    return xr.merge(parts, combine_attrs="override")
+
+
+@pytest.mark.parametrize("output", ["zarr", *FORMATS])
+def test_merged_variables_sharing_bounds(
+    http_server: SourceServer, tmp_path: Path, output: str
+) -> None:
+    """tas, uas and vas files each carry the same lat/lon/time bounds: kept once."""
+    by_variable = {v: cmip_files(http_server.root, variable=v) for v in ("tas", "uas", "vas")}
+    outputs = {"zarr": {}} if output == "zarr" else {"references": {"format": output}}
+    result = run_folder(_merged_recipe(tmp_path / "recipe", http_server, outputs), tmp_path / "out")
+    url = result.zarr.url if result.zarr is not None else result.references.url
+    out = xr.open_zarr(url) if output == "zarr" else arcoforge.open_dataset(url)
+    expected = _merged_sources(by_variable)
+    assert compare(out, expected) == []
+    assert {"tas", "uas", "vas", "lat_bnds", "lon_bnds", "time_bnds"} <= set(out.variables)
+
+
+def _shifted_bounds(folder: Path) -> dict[str, list[Path]]:
+    """tas and uas files whose lat_bnds differ in one value of the uas files."""
+    out = {"tas": cmip_files(folder, variable="tas")}
+    out["uas"] = cmip_files(folder, variable="uas")
+    for path in out["uas"]:
+        with h5py.File(path, "a") as f:
+            f["lat_bnds"][1, 0] = -31.5
+    return out
+
+
+@pytest.mark.parametrize("output", ["zarr", "json"])
+def test_merged_variables_that_differ_are_refused_alike(
+    http_server: SourceServer, tmp_path: Path, output: str
+) -> None:
+    paths = _shifted_bounds(http_server.root)
+    name = "{variable}_Amon_ARCO-TEST_historical_r1i1p1f1_gn_{time}.nc"
+    spec = {
+        "sources": {
+            "url": f"{http_server.url}/{name}",
+            "concat": {"time": ["185001-185112", "185201-185312", "185401-185412"]},
+            "merge": {"variable": ["tas", "uas"]},
+        },
+        "outputs": {"zarr": {}} if output == "zarr" else {"references": {"format": output}},
+    }
+    recipe = write_recipe(tmp_path / "recipe", spec)
+    with pytest.raises(IncompatibleInputsError) as e:
+        run_folder(recipe, tmp_path / "out")
+    first = paths["tas"][0].name
+    other = paths["uas"][0].name
+    assert str(e.value) == (
+        f"Variable 'lat_bnds' is in {http_server.url}/{first} and in {http_server.url}/{other}, "
+        "which are merged, but differs between them: 1 of 6 values differ, the first at "
+        "[lat=1, bnds=0]: -30.0 vs -31.5. A variable found in several merged inputs is kept "
+        "once only if it is equal in all of them; drop or fix it in a preprocess step of "
+        "recipe.py, or merge other files."
+    )

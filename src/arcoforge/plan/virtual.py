@@ -20,6 +20,7 @@ import xarray as xr
 
 from arcoforge.errors import IncompatibleInputsError, UnrepresentableError
 from arcoforge.plan.header import hash_values
+from arcoforge.plan.merge import Holding, check_shared
 from arcoforge.plan.subchunk import MAX_REFERENCES, Cut, check_count, subchunk
 from arcoforge.plan.times import calendar_of, check_calendars, check_increasing
 from arcoforge.plan.times import target_time_encoding as time_encoding
@@ -235,21 +236,22 @@ _COMBINE: dict[str, Any] = {
 
 
 def _check_shared(parts: list[xr.Dataset], urls: list[str]) -> None:
-    """Merged parts agree on the variables they share (the grid, the times)."""
+    """Merged parts share a variable only if it is equal in all (see :mod:`..merge`)."""
     ref = parts[0]
     for part, url in zip(parts[1:], urls[1:], strict=True):
-        for name in set(ref.variables) & set(part.variables):
+        for name in sorted(set(map(str, ref.variables)) & set(map(str, part.variables))):
             a, b = ref.variables[name], part.variables[name]
             if _is_virtual(a) or _is_virtual(b):
-                raise IncompatibleInputsError(
-                    f"{name!r} is in {urls[0]} and in {url}, which are merged; a variable "
-                    "may come from one merge key only."
+                raise UnrepresentableError(
+                    f"Variable {name!r} is in {urls[0]} and in {url}, which are merged, and "
+                    "references point at its bytes without reading them, so they cannot be "
+                    "compared to keep one. Merged inputs may share the variables that "
+                    f"references load (coordinates, their bounds, times). {_USE_COPY}"
                 )
-            if a.shape != b.shape or not _equal(a, b):
-                raise IncompatibleInputsError(
-                    f"{name!r} differs between {urls[0]} and {url}, which are merged "
-                    f"(values {_span(a)} and {_span(b)}); they must share coordinates."
-                )
+            check_shared(
+                name,
+                [Holding.of(urls[0], a.dims, a.values), Holding.of(url, b.dims, b.values)],
+            )
 
 
 def _merge(parts: list[xr.Dataset]) -> xr.Dataset:
