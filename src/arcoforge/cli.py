@@ -62,6 +62,7 @@ def lint(
     Example: `forge lint recipes/noaa-oisst-avhrr-v2.1`
     """
     from arcoforge.recipe import load_recipe
+    from arcoforge.recipe.urls import local_inputs_warning
 
     failed = 0
     for folder in recipes:
@@ -82,6 +83,9 @@ def lint(
         out.print(f"  first: {escape(urls[0][1])}")
         if len(urls) > 1:
             out.print(f"  last:  {escape(urls[-1][1])}")
+        warning = local_inputs_warning([url for _, url in urls])
+        if warning:
+            err.print(f"  [yellow]warning:[/] {escape(warning)}")
     if failed:
         raise typer.Exit(1)
 

@@ -199,3 +199,15 @@ def test_merged_variables_that_differ_are_refused_alike(
         "once only if it is equal in all of them; drop or fix it in a preprocess step of "
         "recipe.py, or merge other files."
     )
+
+
+def test_local_paths_as_inputs(tmp_path: Path) -> None:
+    paths = cmip_files(tmp_path / "data")
+    folder = tmp_path / "recipes" / "cmip-tas"
+    urls = ["../../data/" + paths[0].name, *(str(p) for p in paths[1:])]  # relative, absolute
+    recipe = _recipe(folder, urls, {"zarr": {}, "references": {"format": "json"}})
+    result = run_folder(recipe, tmp_path / "out")
+    assert result.zarr is not None and result.references is not None
+    sources = _cmip_sources(paths, "h5netcdf")
+    assert compare(xr.open_zarr(result.zarr.url), sources) == []
+    assert compare(arcoforge.open_dataset(result.references.url), sources) == []
