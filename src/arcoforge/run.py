@@ -21,6 +21,7 @@ from arcoforge.pipeline.state import REFERENCES_RESULT, RunState
 from arcoforge.pipeline.transforms import build
 from arcoforge.recipe.recipe import Recipe
 from arcoforge.recipe.urls import OUTPUT_SCHEMES, validate_url
+from arcoforge.sources.preview import check_copy_chunks
 from arcoforge.sources.retry import RetryPolicy
 
 DEFAULT_OUTPUT = "forge-output"
@@ -43,6 +44,8 @@ class RunOptions:
     overwrite: bool = False
     storage_options: dict[str, Any] = field(default_factory=dict)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: write a copy's chunks even if they are under 16 KiB (see arcoforge.plan.small)
+    allow_small_chunks: bool = False
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,8 @@ class ReferencesResult:
     stored_bytes: int
     prefixes: tuple[str, ...]
     snapshot: str | None = None
+    #: Icechunk: how many chunks are virtual and how many were written from the inputs
+    chunks: dict[str, int] | None = None
 
     kind = "references"
 
@@ -131,6 +136,7 @@ class ReferencesResult:
             stored_bytes=doc["stored_bytes"],
             prefixes=tuple(doc["prefixes"]),
             snapshot=doc.get("snapshot"),
+            chunks=doc.get("chunks"),
         )
 
     @property
@@ -158,6 +164,8 @@ class ReferencesResult:
         }
         if self.snapshot is not None:
             out["snapshot"] = self.snapshot
+        if self.chunks is not None:
+            out["chunks"] = dict(self.chunks)
         return out
 
 
@@ -244,6 +252,8 @@ def run_recipe(
         version=importlib.metadata.version("arcoforge"),
         run_id=uuid.uuid4().hex,
     )
+    if ctx.output is not None and not options.allow_small_chunks:
+        check_copy_chunks(pattern, ctx.output, storage_options=ctx.source_options, retry=ctx.retry)
     state = ctx.state()
     for stale in ("error.json", "result.json", REFERENCES_RESULT, "fetched", "virtual"):
         state.remove(stale)

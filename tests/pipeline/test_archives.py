@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import h5py
+import icechunk as ic
 import numpy as np
 import pytest
 import xarray as xr
 
 import arcoforge
+from arcoforge.demo.dataset import make_sst, write_files
 from arcoforge.demo.server import SourceServer
 from arcoforge.errors import IncompatibleInputsError, UnrepresentableError
+from arcoforge.plan.small import SmallChunksError
 from arcoforge.verify import compare, open_sources
 from tests.archives import NC_FILL_INT, cmip_files, scalar_files
 from tests.helpers import run_folder, write_recipe
@@ -115,7 +120,8 @@ def test_compressed_chunks_of_other_shapes_are_refused(
     message = str(e.value)
     assert paths[0].name in message and paths[2].name in message
     assert "chunks of [12, 3, 4]" in message and "chunks of [6, 3, 4]" in message
-    assert "compressed (bytes+zlib)" in message and "Use the zarr output" in message
+    assert "compressed (bytes+zlib)" in message and "Use format: icechunk" in message
+    assert "zarr output" in message
     assert not (tmp_path / "out" / "recipe.json").exists()
 
 
@@ -211,3 +217,82 @@ def test_local_paths_as_inputs(tmp_path: Path) -> None:
     sources = _cmip_sources(paths, "h5netcdf")
     assert compare(xr.open_zarr(result.zarr.url), sources) == []
     assert compare(arcoforge.open_dataset(result.references.url), sources) == []
+
+
+def test_tiny_copy_chunks_are_refused_before_fetching(
+    http_server: SourceServer, tmp_path: Path
+) -> None:
+    files = write_files(make_sst(days=4, nlat=36, nlon=72), http_server.root, steps=2)
+    urls = [f"{http_server.url}/{f.path.name}" for f in files]
+    chunks = {"time": 1, "lat": 4, "lon": 4}
+    recipe = _recipe(tmp_path / "recipe", urls, {"zarr": {"chunks": chunks}})
+    with pytest.raises(SmallChunksError) as e:
+        run_folder(recipe, tmp_path / "out", allow_small_chunks=False)
+    assert "chunks of {time: 1, lat: 4, lon: 4} make each chunk of 'sst' 64 B" in str(e.value)
+    assert "648 objects" in str(e.value) and "--allow-small-chunks" in str(e.value)
+    # only the first input's header was read, by ranges: no input was fetched whole
+    gets = [r for r in http_server.requests if r.method == "GET"]
+    assert gets and all(r.range for r in gets)
+    assert {r.path for r in gets} == {f"/{files[0].path.name}"}
+    assert not (tmp_path / "out" / "recipe.zarr").exists()
+    result = run_folder(recipe, tmp_path / "out", allow_small_chunks=True)
+    assert result.zarr is not None
+    out = xr.open_zarr(result.zarr.url)
+    assert out.sst.encoding["chunks"] == (1, 4, 4)
+    assert compare(out, open_sources([str(f.path) for f in files], "time")) == []
+
+
+def test_tiny_chunks_from_the_command_line(tmp_path: Path) -> None:
+    files = write_files(make_sst(days=2), tmp_path / "src", steps=1)
+    urls = [f.path.as_uri() for f in files]
+    recipe = _recipe(tmp_path / "recipe", urls, {"zarr": {"chunks": {"time": 1, "lat": 1}}})
+    command = [sys.executable, "-m", "arcoforge.cli", "run", str(recipe), "-o", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "--allow-small-chunks" in done.stderr and "288 B" in done.stderr
+    done = subprocess.run(
+        [*command, "--allow-small-chunks", "--workers", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert xr.open_zarr(tmp_path / "recipe.zarr").sst.encoding["chunks"] == (1, 1, 72)
+
+
+#: Archives references alone refuse, as files of each layout, in order.
+MIXED = {
+    # a short last file whose compressed chunks are shorter: written, the rest virtual
+    "short last file, compressed": ([24, 24, 12], [12, 12, 6], 4, 1),
+    # a file in the middle written contiguous among zlib-chunked ones
+    "one contiguous file among chunked ones": ([24, 24, 24], [12, None, 12], 4, 2),
+    # a file ending inside a chunk: it and the next, off the grid, are written
+    "other chunks, not on the grid": ([24, 18, 30], [12, 12, 12], 2, 4),
+}
+
+
+@pytest.mark.parametrize("name", list(MIXED))
+def test_icechunk_writes_the_chunks_references_cannot_hold(
+    http_server: SourceServer, tmp_path: Path, name: str
+) -> None:
+    lengths, chunks, virtual, written = MIXED[name]
+    zlib = {"zlib": True, "complevel": 1}
+    encodings = [
+        {"tas": {"contiguous": True} if c is None else {**zlib, "chunksizes": (c, 3, 4)}}
+        for c in chunks
+    ]
+    paths = cmip_files(http_server.root, tuple(lengths), encodings=encodings)
+    urls = _served(http_server, paths)
+    refused = _recipe(tmp_path / "json", urls, {"references": {"format": "json"}})
+    with pytest.raises(UnrepresentableError, match="format: icechunk"):
+        run_folder(refused, tmp_path / "out")
+    recipe = _recipe(tmp_path / "recipe", urls, {"references": {"format": "icechunk"}})
+    refs = run_folder(recipe, tmp_path / "out").references
+    assert refs is not None
+    assert refs.chunks == {"virtual": virtual, "written": written}
+    assert refs.to_json()["chunks"] == {"virtual": virtual, "written": written}
+    out = arcoforge.open_dataset(refs.url)
+    assert compare(out, _cmip_sources(paths, "h5netcdf")) == []
+    assert out.tas.encoding["chunks"] == (12, 3, 4)  # one grid: the one most inputs use
+    repo = ic.Repository.open(ic.local_filesystem_storage(refs.url))
+    assert len(list(repo.ancestry(branch="main"))) == 2  # the repository's first, and ours

@@ -150,6 +150,7 @@ def test_killed_run_leaves_no_dataset_and_resumes(tmp_path: Path, archive: list[
             str(out),
             "--workers",
             "2",
+            "--allow-small-chunks",
         ],
         env=env,
         start_new_session=True,

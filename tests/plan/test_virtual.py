@@ -165,6 +165,6 @@ def test_a_refused_run_writes_nothing(tmp_path: Path) -> None:
             "outputs": {"references": {"format": "json"}},
         },
     )
-    with pytest.raises(UnrepresentableError, match=r"Use the zarr output"):
+    with pytest.raises(UnrepresentableError, match=r"Use format: icechunk .* zarr output"):
         run_folder(recipe, tmp_path / "out")
     assert not (tmp_path / "out" / "recipe.json").exists()

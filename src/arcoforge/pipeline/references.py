@@ -10,8 +10,8 @@ from arcoforge.errors import TargetExistsError
 from arcoforge.pipeline.context import RunContext
 from arcoforge.pipeline.stages import PLAN_ATTR, provenance, reporting
 from arcoforge.pipeline.state import REFERENCES_RESULT as RESULT
-from arcoforge.plan.subchunk import MAX_REFERENCES
-from arcoforge.plan.virtual import combine_virtual, content_hash, source_chunks
+from arcoforge.plan.mixed import NativeRegion, virtual_chunks, written_chunks
+from arcoforge.plan.virtual import combine_mixed, combine_virtual, content_hash, source_chunks
 from arcoforge.recipe.pattern import Index
 from arcoforge.recipe.spec import ReferenceFormat
 from arcoforge.sources.cache import cache_key
@@ -111,12 +111,13 @@ def write_references(ctx: RunContext, inputs: list[VirtualInput]) -> dict[str, A
     with reporting(ctx, "writing the references"):
         inputs = with_full_firsts(ctx, inputs)
         fmt = ctx.references.format
-        ds = combine_virtual(
-            inputs,
-            concat_dims=ctx.concat_dims,
-            merge_dims=ctx.merge_dims,
-            max_references=None if fmt is ReferenceFormat.ICECHUNK else MAX_REFERENCES,
-        )
+        native: list[NativeRegion] = []
+        if fmt is ReferenceFormat.ICECHUNK:  # inputs that don't fit are written natively
+            ds, native = combine_mixed(
+                inputs, concat_dims=ctx.concat_dims, merge_dims=ctx.merge_dims
+            )
+        else:
+            ds = combine_virtual(inputs, concat_dims=ctx.concat_dims, merge_dims=ctx.merge_dims)
         urls = [url for vi in inputs for _, url in vi.parts]
         digest = content_hash(ds, ctx.fingerprint)
         target = ctx.references_target()
@@ -131,6 +132,11 @@ def write_references(ctx: RunContext, inputs: list[VirtualInput]) -> dict[str, A
             "references": int(sum(_chunk_count(v) for v in ds.variables.values())),
             "prefixes": container_prefixes(urls),
         }
+        if fmt is ReferenceFormat.ICECHUNK:
+            result["chunks"] = {
+                "virtual": virtual_chunks(ds),
+                "written": written_chunks(ds, native),
+            }
         found = target.published_attrs()
         if found is not None and found.get(PLAN_ATTR) == digest and not ctx.overwrite:
             result.update(up_to_date=True, stored_bytes=target.stored_bytes())
@@ -152,6 +158,7 @@ def write_references(ctx: RunContext, inputs: list[VirtualInput]) -> dict[str, A
                 source_options=ctx.source_options,
                 message=f"{ctx.recipe_id}: {len(urls)} inputs, references {digest[:12]}",
                 metadata={"recipe": ctx.recipe_id, "hash": digest, "inputs": len(urls)},
+                native=native,
             )
         else:
             target.write(ds)  # type: ignore[call-arg]
