@@ -296,3 +296,20 @@ def test_icechunk_writes_the_chunks_references_cannot_hold(
     assert out.tas.encoding["chunks"] == (12, 3, 4)  # one grid: the one most inputs use
     repo = ic.Repository.open(ic.local_filesystem_storage(refs.url))
     assert len(list(repo.ancestry(branch="main"))) == 2  # the repository's first, and ours
+
+
+def test_mixed_icechunk_from_the_command_line(tmp_path: Path) -> None:
+    zlib = {"zlib": True, "complevel": 1}
+    encodings = [{"tas": {**zlib, "chunksizes": (c, 3, 4)}} for c in (12, 12, 6)]
+    paths = cmip_files(tmp_path / "src", (24, 24, 12), encodings=encodings)
+    outputs = {"references": {"format": "icechunk"}}
+    recipe = _recipe(tmp_path / "recipe", [p.as_uri() for p in paths], outputs)
+    command = [sys.executable, "-m", "arcoforge.cli", "run", str(recipe), "-o", str(tmp_path)]
+    done = subprocess.run([*command, "--json"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    [refs] = json.loads(done.stdout)["outputs"]
+    assert refs["chunks"] == {"virtual": 4, "written": 1} and refs["references"] == 4 + 6
+    done = subprocess.run([*command, "--overwrite"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    summary = " ".join(done.stdout.split())
+    assert "4 virtual chunks into 3 inputs and 1 chunks written from the inputs" in summary

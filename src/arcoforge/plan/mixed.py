@@ -41,17 +41,6 @@ class NativeRegion:
     stop: int
 
 
-@dataclass(frozen=True)
-class Mixed:
-    """A virtual dataset whose arrays leave some regions to be written, and those regions."""
-
-    dataset: xr.Dataset
-    native: tuple[NativeRegion, ...]
-    #: chunks referenced into the inputs, and chunks the native regions will write
-    virtual_chunks: int
-    written_chunks: int
-
-
 def _layout_key(var: xr.Variable) -> str:
     meta = var.data.metadata
     codecs = json.dumps(meta.to_dict().get("codecs"), sort_keys=True, default=str)
