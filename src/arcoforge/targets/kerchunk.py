@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections import Counter
 from typing import Any, Literal
 
 import numpy as np
@@ -129,28 +130,29 @@ def completed(refs: dict[str, Any]) -> dict[str, Any]:
     chunks are inlined, full of the source's fill value.
     """
     docs = refs.get("refs", refs)
+    counts = Counter(k.rsplit("/", 1)[0] for k in docs if "/" in k)
     for key in [k for k in docs if k.endswith("/.zarray")]:
         name = key[: -len("/.zarray")]
         zarray = _doc(docs[key])
         if not zarray.get("shape") and f"{name}/" in docs:
             docs[f"{name}/0"] = docs.pop(f"{name}/")
-        _fill_missing(name, zarray, docs)
+        sizes = zip(zarray["shape"], zarray["chunks"], strict=True)
+        grid = [math.ceil(n / c) if c else 0 for n, c in sizes]
+        whole = counts[name] - 2 >= math.prod(grid)  # .zarray and .zattrs besides the chunks
+        if not whole and "_FillValue" not in _doc(docs.get(f"{name}/.zattrs", "{}")):
+            _fill_missing(name, zarray, grid, docs)
     return refs
 
 
-def _fill_missing(name: str, zarray: dict[str, Any], docs: dict[str, Any]) -> None:
+def _fill_missing(name: str, zarray: dict[str, Any], grid: list[int], docs: dict[str, Any]) -> None:
     """Inline the chunks of ``name`` that hold no reference, when its fill value is not 0."""
     fill = zarray.get("fill_value")
     if fill in (None, 0, "0", 0.0):
         return
-    shape, chunks = zarray["shape"], zarray["chunks"]
+    chunks = zarray["chunks"]
     sep = zarray.get("dimension_separator") or "."
-    grid = [range(math.ceil(n / c)) if c else range(0) for n, c in zip(shape, chunks, strict=True)]
-    missing = [
-        sep.join(map(str, pos)) or "0"
-        for pos in itertools.product(*grid)
-        if f"{name}/{sep.join(map(str, pos)) or '0'}" not in docs
-    ]
+    keys = (sep.join(map(str, pos)) or "0" for pos in itertools.product(*map(range, grid)))
+    missing = [k for k in keys if f"{name}/{k}" not in docs]
     if not missing:
         return
     dtype = np.dtype(zarray["dtype"])
