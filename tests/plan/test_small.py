@@ -30,6 +30,9 @@ def test_a_chunk_of_16_kib_or_a_small_variable_is_accepted() -> None:
     check_chunk_sizes([ERA], {"time": 4096, "latitude": 1, "longitude": 1})
     small = Planned("lat_bnds", ("latitude", "bnds"), (721, 2), 8)  # 11.5 KiB in whole
     check_chunk_sizes([small], {"latitude": 1, "bnds": 1})
+    # bounds along time follow the data's chunks: 480 B each, but few and not the data
+    bounds = Planned("time_bnds", ("time", "bnds"), (8760, 2), 8)
+    check_chunk_sizes([ERA, bounds], {"time": 30})
     dims = {"time": 1, "latitude": 721, "longitude": 1440}  # a whole grid per step
     check_chunk_sizes([ERA], dims)
 

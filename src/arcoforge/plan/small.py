@@ -43,12 +43,18 @@ def check_chunk_sizes(
     concat_dims: Sequence[str] = (),
     where: str = "outputs.zarr.chunks",
 ) -> None:
-    """Refuse ``chunks`` if any variable's chunk is under :data:`MIN_CHUNK_BYTES`.
+    """Refuse ``chunks`` if a data variable's chunk is under :data:`MIN_CHUNK_BYTES`.
 
-    A variable smaller than that in whole is written as one chunk anyway and is let be.
+    The data variables are those with the most dimensions, which hold the volume;
+    the others (bounds, 1-D series along time) follow their chunks along shared dims
+    and make as many objects at most. A variable smaller than that in whole is
+    written as one chunk anyway and is let be.
     """
+    widest = max((len(v.dims) for v in variables), default=0)
     for var in sorted(variables, key=lambda v: -v.itemsize * math.prod(v.shape)):
-        if not var.dims or var.itemsize * math.prod(var.shape) < MIN_CHUNK_BYTES:
+        if not var.dims or len(var.dims) < widest:
+            continue
+        if var.itemsize * math.prod(var.shape) < MIN_CHUNK_BYTES:
             continue
         shape = [max(1, min(chunks.get(d, n), n)) for d, n in zip(var.dims, var.shape, strict=True)]
         size = var.itemsize * math.prod(shape)
