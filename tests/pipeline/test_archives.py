@@ -74,7 +74,7 @@ def _cmip_sources(paths: list[Path], engine: str) -> xr.Dataset:
 
 UNEVEN = {
     # CMIP6-like: contiguous, uncompressed, split by decade with a short last file
-    "netcdf4 contiguous by decade": ({"lengths": (24, 24, 12)}, "h5netcdf", 12),
+    "netcdf4 contiguous by decade": ({"lengths": (24, 24, 24, 24, 12)}, "h5netcdf", 12),
     # daily files of a leap year and two others: only one step divides them all
     "netcdf4 contiguous years": ({"lengths": (366, 365, 365)}, "h5netcdf", 1),
     "netcdf3 fixed time": ({"lengths": (30, 30, 18), "fmt": "netcdf3"}, "scipy", 6),
@@ -151,7 +151,7 @@ def _merged_sources(by_variable: dict[str, list[Path]]) -> xr.Dataset:
         )
         for paths in by_variable.values()
     ]
-    return xr.merge(parts, combine_attrs="override")
+    return xr.merge(parts, compat="no_conflicts", join="exact", combine_attrs="override")
 
 
 @pytest.mark.parametrize("output", ["zarr", *FORMATS])
