@@ -313,3 +313,22 @@ def test_mixed_icechunk_from_the_command_line(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     summary = " ".join(done.stdout.split())
     assert "4 virtual chunks into 3 inputs and 1 chunks written from the inputs" in summary
+
+
+def test_mixed_icechunk_of_merged_variables(http_server: SourceServer, tmp_path: Path) -> None:
+    """tas, uas and vas, each with a short last file of shorter compressed chunks."""
+    zlib = {"zlib": True, "complevel": 1}
+    by_variable = {
+        v: cmip_files(
+            http_server.root,
+            variable=v,
+            encodings=[{v: {**zlib, "chunksizes": (c, 3, 4)}} for c in (12, 12, 6)],
+        )
+        for v in ("tas", "uas", "vas")
+    }
+    outputs = {"references": {"format": "icechunk"}}
+    refs = run_folder(_merged_recipe(tmp_path / "recipe", http_server, outputs), tmp_path / "out")
+    assert refs.references is not None
+    assert refs.references.chunks == {"virtual": 12, "written": 3}
+    out = arcoforge.open_dataset(refs.references.url)
+    assert compare(out, _merged_sources(by_variable)) == []
