@@ -85,6 +85,8 @@ def _cut_length(
     explain: str,
 ) -> int | None:
     """The chunk length along ``dim`` all inputs of ``name`` can be cut to, None if uncut."""
+    if any(v.dims != variables[0].dims or v.dtype != variables[0].dtype for v in variables):
+        return None  # not one variable: the combine's checks name what differs
     chunks = [tuple(v.data.metadata.chunks) for v in variables]
     axis = variables[0].dims.index(dim)
     sizes = [v.shape[axis] for v in variables]
