@@ -42,6 +42,9 @@ def write_recipe(
 def run_folder(folder: Path, output: Path, **options: Any) -> RunResult:
     """Load and run a recipe folder in-process (one worker unless told otherwise)."""
     options.setdefault("workers", 1)
+    # The tests' synthetic grids are small on purpose (e.g. 36 x 72 int16 per step); the
+    # tests of the chunk-size check pass allow_small_chunks=False.
+    options.setdefault("allow_small_chunks", True)
     return run_recipe(load_recipe(folder), RunOptions(output=str(output), **options))
 
 

@@ -121,6 +121,9 @@ def run(
     catalog: Annotated[
         bool, typer.Option(help="Register the result in the STAC catalog at ROOT/catalog.json.")
     ] = True,
+    allow_small_chunks: Annotated[
+        bool, typer.Option(help="Write a copy's chunks even if they are under 16 KiB.")
+    ] = False,
 ) -> None:
     """Run a recipe: fetch its inputs, write the dataset, publish it, register it.
 
@@ -159,6 +162,7 @@ def run(
             max_memory=budget,
             cache=cache,
             overwrite=overwrite,
+            allow_small_chunks=allow_small_chunks,
         )
         if as_json:
             result = run_recipe(loaded, options)

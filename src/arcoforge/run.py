@@ -22,6 +22,7 @@ from arcoforge.pipeline.state import REFERENCES_RESULT, RunState
 from arcoforge.pipeline.transforms import build
 from arcoforge.recipe.recipe import Recipe
 from arcoforge.recipe.urls import OUTPUT_SCHEMES, validate_url
+from arcoforge.sources.preview import check_copy_chunks
 from arcoforge.sources.retry import RetryPolicy
 
 DEFAULT_OUTPUT = "forge-output"
@@ -44,6 +45,8 @@ class RunOptions:
     overwrite: bool = False
     storage_options: dict[str, Any] = field(default_factory=dict)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: write a copy's chunks even if they are under 16 KiB (see arcoforge.plan.small)
+    allow_small_chunks: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,8 @@ class ReferencesResult:
     snapshot: str | None = None
     #: the summary of the input manifest recorded in it: count and total bytes
     manifest: dict[str, int] = field(default_factory=dict)
+    #: Icechunk: how many chunks are virtual and how many were written from the inputs
+    chunks: dict[str, int] | None = None
 
     kind = "references"
 
@@ -139,6 +144,7 @@ class ReferencesResult:
             prefixes=tuple(doc["prefixes"]),
             snapshot=doc.get("snapshot"),
             manifest=doc.get("manifest", {}),
+            chunks=doc.get("chunks"),
         )
 
     @property
@@ -162,6 +168,8 @@ class ReferencesResult:
         }
         if self.snapshot is not None:
             out["snapshot"] = self.snapshot
+        if self.chunks is not None:
+            out["chunks"] = dict(self.chunks)
         return out
 
 
@@ -268,6 +276,9 @@ def run_recipe(
     """
     start = time.monotonic()
     ctx, inputs = run_context(recipe, options)
+    if ctx.output is not None and not options.allow_small_chunks:
+        pattern = recipe.pattern.prune(options.prune) if options.prune else recipe.pattern
+        check_copy_chunks(pattern, ctx.output, storage_options=ctx.source_options, retry=ctx.retry)
     root = Location(output_root(options.output), options.storage_options)
     if not Conditional.supports(root):  # no conditional writes there: no lease either
         return _run(recipe, ctx, inputs, options, on_progress, start)

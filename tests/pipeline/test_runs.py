@@ -152,6 +152,7 @@ def test_killed_run_leaves_no_dataset_and_resumes(
             str(out),
             "--workers",
             "2",
+            "--allow-small-chunks",
         ],
         env=env,
         start_new_session=True,

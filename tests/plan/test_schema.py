@@ -182,10 +182,15 @@ def test_merge_groups(tmp_path: Path) -> None:
     assert schema.sizes["time"] == 4
 
 
-def test_merged_inputs_must_hold_different_variables(tmp_path: Path) -> None:
+def test_merged_inputs_share_only_equal_variables(tmp_path: Path) -> None:
     ds = make_sst(days=2)
     paths = [write(tmp_path, ds, "a.nc"), write(tmp_path, ds[["sst"]], "b.nc")]
-    with pytest.raises(IncompatibleInputsError, match=r"Variable 'sst' is in .*a.nc and in .*b.nc"):
+    schema = combine(headers(paths, merge=[0, 1]), merge_dims=("variable",))
+    assert schema.variables["sst"].group == (0,)  # equal in both: kept once, from the first
+    paths[1] = write(tmp_path, ds[["sst"]] + 1, "c.nc")
+    with pytest.raises(
+        IncompatibleInputsError, match=r"Variable 'sst' is in .*a.nc and in .*c.nc.*differs"
+    ):
         combine(headers(paths, merge=[0, 1]), merge_dims=("variable",))
 
 

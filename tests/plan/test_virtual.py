@@ -32,12 +32,19 @@ def _files(tmp_path: Path, **kwargs: Any) -> list[SampleFile]:
     return write_files(make_sst(days=kwargs.pop("days", 4)), tmp_path, **kwargs)
 
 
-def test_different_chunk_shapes(tmp_path: Path) -> None:
-    files = _files(tmp_path, days=5, steps=[2, 3])  # contiguous: one chunk per file
-    with pytest.raises(UnrepresentableError, match=r"chunks of \[2, 36, 72\].*\[3, 36, 72\]") as e:
+def test_different_compressed_chunk_shapes(tmp_path: Path) -> None:
+    files = _two_halves(tmp_path, {"sst": ZLIB}, {"sst": {**ZLIB, "chunksizes": (2, 36, 72)}})
+    with pytest.raises(UnrepresentableError, match=r"chunks of \[1, 36, 72\].*\[2, 36, 72\]") as e:
         _combine(files)
     assert files[0].path.name in str(e.value) and files[1].path.name in str(e.value)
-    assert "zarr output" in str(e.value)
+    assert "cannot be cut by byte range" in str(e.value) and "zarr output" in str(e.value)
+
+
+def test_contiguous_files_of_uneven_length_are_cut(tmp_path: Path) -> None:
+    files = _files(tmp_path, days=5, steps=[2, 3])  # contiguous: one chunk per file
+    ds = _combine(files)
+    assert ds.sst.data.metadata.chunks == (1, 36, 72) and ds.sizes["time"] == 5
+    assert len(ds.sst.data.manifest) == 5
 
 
 def test_different_codecs(tmp_path: Path) -> None:
@@ -76,17 +83,23 @@ def test_strings(tmp_path: Path) -> None:
         _combine(files)
 
 
-def test_partial_chunk_inside_the_dataset(tmp_path: Path) -> None:
+def test_partial_compressed_chunk_inside_the_dataset(tmp_path: Path) -> None:
+    enc = {"sst": {**ZLIB, "chunksizes": (2, 36, 72)}, "anom": {**ZLIB, "chunksizes": (2, 36, 72)}}
+    files = write_files(make_sst(days=6), tmp_path, steps=3, encoding=enc)
+    with pytest.raises(UnrepresentableError, match=r"3 steps along 'time'.*cannot be cut"):
+        _combine(files)
+
+
+def test_partial_uncompressed_chunk_inside_the_dataset_is_cut(tmp_path: Path) -> None:
     enc = {"sst": {"chunksizes": (2, 36, 72)}, "anom": {"chunksizes": (2, 36, 72)}}
     files = write_files(make_sst(days=6), tmp_path, steps=3, encoding=enc)
-    with pytest.raises(UnrepresentableError, match=r"3 steps along 'time' in chunks of 2"):
-        _combine(files)
+    assert _combine(files).sst.data.metadata.chunks == (1, 36, 72)
 
 
-def test_uneven_netcdf3_records(tmp_path: Path) -> None:
+def test_uneven_netcdf3_files(tmp_path: Path) -> None:
     files = write_files(make_sst(days=5), tmp_path, steps=[2, 3], fmt="netcdf3")
-    with pytest.raises(UnrepresentableError, match=r"chunks of"):
-        _combine(files)
+    ds = _combine(files)
+    assert ds.sst.data.metadata.chunks[0] == 1 and len(ds.sst.data.manifest) == 5
 
 
 def test_different_grids(tmp_path: Path) -> None:
@@ -142,7 +155,9 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_a_refused_run_writes_nothing(tmp_path: Path) -> None:
-    files = _files(tmp_path / "src", days=5, steps=[2, 3])
+    files = _two_halves(
+        tmp_path / "src", {"sst": ZLIB}, {"sst": {**ZLIB, "chunksizes": (2, 36, 72)}}
+    )
     recipe = write_recipe(
         tmp_path / "recipe",
         {
@@ -150,6 +165,6 @@ def test_a_refused_run_writes_nothing(tmp_path: Path) -> None:
             "outputs": {"references": {"format": "json"}},
         },
     )
-    with pytest.raises(UnrepresentableError, match=r"Use the zarr output"):
+    with pytest.raises(UnrepresentableError, match=r"Use format: icechunk .* zarr output"):
         run_folder(recipe, tmp_path / "out")
     assert not (tmp_path / "out" / "recipe.json").exists()

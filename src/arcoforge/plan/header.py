@@ -32,6 +32,11 @@ CF_KEYS = (
     "calendar",
     "_Unsigned",
 )
+#: Variables other than index coordinates are hashed when they hold at most this many
+#: values, so merged inputs that share them (CF bounds) can be compared.
+HASHED_VALUES = 100_000
+#: ... and their values kept (pooled) when they hold at most this many, to show differences.
+KEPT_VALUES = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +74,8 @@ class InputHeader:
     variables: dict[str, VariableHeader]
     attrs: dict[str, Any]
     coords: dict[str, Coord]
+    #: the other small variables' hashes (and values, if few), for the merge rule
+    small: dict[str, Coord] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -112,6 +119,7 @@ def describe(
     """The header of an input's decoded variables; loads index coordinates only."""
     out = {}
     coords = {}
+    small = {}
     sizes: dict[str, int] = {}
     for key, var in variables.items():
         name = str(key)
@@ -131,6 +139,9 @@ def describe(
         if dims == (name,):
             values = np.asarray(var.values)
             coords[name] = Coord(hash_values(values), values)
+        elif var.size <= HASHED_VALUES:
+            values = np.asarray(var.values)
+            small[name] = Coord(hash_values(values), values if values.size <= KEPT_VALUES else None)
     return InputHeader(
         index=index,
         input=cached,
@@ -138,6 +149,7 @@ def describe(
         variables=out,
         attrs=dict(attrs),
         coords=coords,
+        small=small,
     )
 
 
@@ -168,12 +180,21 @@ class HeaderSet:
                 continue
             self.pool.setdefault(coord.hash, coord.values)
             coords[name] = Coord(coord.hash, None)
-        self.headers.append(replace(header, coords=coords))
+        small = {}
+        for name, coord in header.small.items():
+            if coord.values is not None:
+                self.pool.setdefault(coord.hash, coord.values)
+            small[name] = Coord(coord.hash, None)
+        self.headers.append(replace(header, coords=coords, small=small))
 
     def merge(self, other: HeaderSet) -> None:
         self.headers.extend(other.headers)
         for key, values in other.pool.items():
             self.pool.setdefault(key, values)
+
+    def kept(self, coord: Coord) -> np.ndarray | None:
+        """The values of ``coord`` if they were kept, else None."""
+        return coord.values if coord.values is not None else self.pool.get(coord.hash)
 
     def values(self, coord: Coord) -> np.ndarray:
         """The values of ``coord``, from the pool if they were moved there."""

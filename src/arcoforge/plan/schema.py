@@ -22,6 +22,7 @@ import numpy as np
 
 from arcoforge.errors import IncompatibleInputsError
 from arcoforge.plan.header import HeaderSet, InputHeader, VariableHeader, hash_values
+from arcoforge.plan.merge import Holding, check_shared
 from arcoforge.plan.times import (
     calendar_of,
     check_calendars,
@@ -146,7 +147,7 @@ def combine(
     for h in ordered:
         groups[tuple(h.index[m] for m in merge_dims)].append(h)
     coords = _index_coords(headers, ordered, concat_dims, offsets)
-    variables = _variables(groups, set(coords) | set(concat_dims), sizes, preprocessed)
+    variables = _variables(headers, groups, set(coords) | set(concat_dims), sizes, preprocessed)
     inputs = tuple(
         InputLayout(
             index=h.index,
@@ -313,13 +314,14 @@ def _looks_like_time(var: VariableHeader) -> bool:
 
 
 def _variables(
+    headers: HeaderSet,
     groups: dict[tuple[int, ...], list[InputHeader]],
     index_names: set[str],
     sizes: dict[str, int],
     preprocessed: bool,
 ) -> dict[str, TargetVariable]:
     variables: dict[str, TargetVariable] = {}
-    where: dict[str, str] = {}
+    where: dict[str, list[InputHeader]] = {}
     for group, hs in groups.items():
         ref = hs[0]
         names = [n for n in ref.variables if n not in index_names]
@@ -329,12 +331,8 @@ def _variables(
             vh = [h.variables[name] for h in hs]
             _check_same_layout(name, hs, vh)
             if name in variables:
-                if variables[name].is_coord and vh[0].is_coord:
-                    continue  # a shared coordinate: the first group's is kept
-                raise IncompatibleInputsError(
-                    f"Variable {name!r} is in {where[name]} and in {ref.url}, which are merged "
-                    "(a merge dim). Merged inputs must hold different variables."
-                )
+                _check_shared(headers, name, where[name], hs)
+                continue  # equal in every merged input: the first group's is kept
             mode, encoding = _target_encoding(name, hs, vh, preprocessed)
             variables[name] = TargetVariable(
                 name=name,
@@ -347,8 +345,35 @@ def _variables(
                 group=group,
                 mode=mode,
             )
-            where[name] = ref.url
+            where[name] = hs
     return variables
+
+
+def _check_shared(
+    headers: HeaderSet, name: str, kept: list[InputHeader], other: list[InputHeader]
+) -> None:
+    """The merge rule (see :mod:`arcoforge.plan.merge`), input by input along the concat dims.
+
+    A variable along a concat dim is compared at each place both groups cover; one
+    without is taken from a group's first input, so the first inputs are compared.
+    """
+    concat = [d for d in headers.concat_dims if d in kept[0].variables[name].dims]
+    place = {_place(h, concat): h for h in kept}
+    pairs = [(place.get(_place(h, concat), kept[0]), h) for h in other] if concat else []
+    for a, b in pairs or [(kept[0], other[0])]:
+        check_shared(name, [_holding(headers, a, name), _holding(headers, b, name)])
+
+
+def _place(h: InputHeader, dims: list[str]) -> tuple[int, ...]:
+    return tuple(h.index[d] for d in dims)
+
+
+def _holding(headers: HeaderSet, h: InputHeader, name: str) -> Holding:
+    var = h.variables[name]
+    found = h.small.get(name)
+    values = None if found is None else headers.kept(found)
+    digest = None if found is None else found.hash
+    return Holding(h.url, var.dims, var.shape, str(var.dtype), digest, values)
 
 
 def _check_same_names(ref: InputHeader, h: InputHeader, names: set[str], skip: set[str]) -> None:

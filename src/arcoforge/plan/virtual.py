@@ -13,6 +13,7 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,9 @@ import xarray as xr
 
 from arcoforge.errors import IncompatibleInputsError, UnrepresentableError
 from arcoforge.plan.header import hash_values
+from arcoforge.plan.merge import Holding, check_shared
+from arcoforge.plan.mixed import NativeRegion, mix
+from arcoforge.plan.subchunk import MAX_REFERENCES, Cut, check_count, subchunk
 from arcoforge.plan.times import calendar_of, check_calendars, check_increasing
 from arcoforge.plan.times import target_time_encoding as time_encoding
 from arcoforge.recipe.pattern import Index
@@ -30,6 +34,19 @@ from arcoforge.verify import same_attrs
 DECODING_ATTRS = ("scale_factor", "add_offset", "_FillValue", "missing_value", "_Unsigned")
 
 _USE_COPY = "Use the zarr output (a copy) for these inputs instead."
+#: For chunks that don't fit one grid, which an Icechunk output writes instead of refusing.
+_USE_ICECHUNK = (
+    "Use format: icechunk (which writes the chunks that don't fit as native chunks) or the "
+    "zarr output (a copy) for these inputs instead."
+)
+
+__all__ = [
+    "UnrepresentableError",
+    "combine_mixed",
+    "combine_virtual",
+    "content_hash",
+    "source_chunks",
+]
 
 
 def combine_virtual(
@@ -37,25 +54,92 @@ def combine_virtual(
     *,
     concat_dims: tuple[str, ...],
     merge_dims: tuple[str, ...] = (),
+    max_references: int | None = MAX_REFERENCES,
 ) -> xr.Dataset:
-    """One virtual dataset of ``inputs``, concatenated along concat dims, merged along merge."""
+    """One virtual dataset of ``inputs``, concatenated along concat dims, merged along merge.
+
+    Uncompressed inputs of uneven length are cut into one chunk length (see
+    :mod:`arcoforge.plan.subchunk`); if that makes more than ``max_references``
+    references, they are refused.
+    """
+    combined, _ = _combine(inputs, concat_dims, merge_dims, max_references, mixed=False)
+    return combined
+
+
+def combine_mixed(
+    inputs: Sequence[VirtualInput],
+    *,
+    concat_dims: tuple[str, ...],
+    merge_dims: tuple[str, ...] = (),
+) -> tuple[xr.Dataset, list[NativeRegion]]:
+    """:func:`combine_virtual` for Icechunk: inputs whose chunks don't fit are left to write.
+
+    Where references alone would be refused for the layout of the chunks (shapes,
+    codecs, partial chunks), each array takes the grid most inputs use and the
+    regions of the other inputs are returned, to be written as native chunks (see
+    :mod:`arcoforge.plan.mixed`). Everything else is checked as for references.
+    """
+    return _combine(inputs, concat_dims, merge_dims, None, mixed=True)
+
+
+def _combine(
+    inputs: Sequence[VirtualInput],
+    concat_dims: tuple[str, ...],
+    merge_dims: tuple[str, ...],
+    max_references: int | None,
+    *,
+    mixed: bool,
+) -> tuple[xr.Dataset, list[NativeRegion]]:
     if not inputs:
         raise IncompatibleInputsError("there are no inputs to combine.")
     groups: dict[tuple[int, ...], list[VirtualInput]] = defaultdict(list)
     for vi in sorted(inputs, key=lambda v: v.index):
         groups[tuple(_pos(vi.index, d) for d in merge_dims)].append(vi)
     parts = []
-    for group in groups.values():
+    cuts: list[Cut] = []
+    native: list[NativeRegion] = []
+    for key, group in groups.items():
         for vi in group:
             _check_representable(vi)
-        _check_alike(group, concat_dims)
-        _check_whole_chunks(group, concat_dims)
-        parts.append(_concat(group, concat_dims))
+        try:
+            for dim in concat_dims:
+                group, found = subchunk(group, dim, explain=_USE_ICECHUNK)
+                groups[key] = group
+                cuts.extend(found)
+            _check_alike(group, concat_dims)
+            _check_whole_chunks(group, concat_dims)
+            parts.append(_concat(group, concat_dims))
+        except UnrepresentableError:
+            if not mixed or len(concat_dims) != 1:
+                raise
+            _check_alike(group, concat_dims, layouts=False)
+            part, regions = _mixed(group, concat_dims[0])
+            parts.append(part)
+            native.extend(regions)
     _check_shared(parts, [g[0].url for g in groups.values()])
     combined = parts[0] if len(parts) == 1 else _merge(parts)
     for dim in concat_dims:
         _check_times(combined, dim, [v for g in groups.values() for v in g])
-    return combined
+    check_count(combined, cuts, max_references)
+    return combined, native
+
+
+def _mixed(group: list[VirtualInput], dim: str) -> tuple[xr.Dataset, list[NativeRegion]]:
+    """The inputs of one merge key, their loaded variables concatenated, arrays mixed."""
+    along = [
+        str(n) for n, v in group[0].dataset.variables.items() if dim in v.dims and _is_virtual(v)
+    ]
+    slim = [replace(vi, dataset=vi.dataset.drop_vars(along)) for vi in group]
+    loaded = _concat(slim, (dim,))
+    combined, regions = mix(loaded, group, dim)
+    order = [str(n) for n in group[0].dataset.variables]
+    coords = [str(n) for n in group[0].dataset.coords]
+    ds = xr.Dataset(
+        {n: combined.variables[n] for n in order if n not in coords},
+        coords={n: combined.variables[n] for n in order if n in coords},
+        attrs=combined.attrs,
+    )
+    return ds, regions
 
 
 def _pos(index: Index, dim: str) -> int:
@@ -75,8 +159,11 @@ def _is_time(var: xr.Variable) -> bool:
     return var.dtype.kind == "M" or "calendar" in var.encoding
 
 
-def _check_alike(group: list[VirtualInput], concat_dims: tuple[str, ...]) -> None:
-    """Every input of ``group`` has the first one's variables, layout and decoding."""
+def _check_alike(
+    group: list[VirtualInput], concat_dims: tuple[str, ...], *, layouts: bool = True
+) -> None:
+    """Every input of ``group`` has the first one's variables, decoding and (``layouts``)
+    chunk shapes and codecs."""
     ref = group[0]
     for vi in group[1:]:
         names, ref_names = set(map(str, vi.dataset.variables)), set(map(str, ref.dataset.variables))
@@ -87,11 +174,11 @@ def _check_alike(group: list[VirtualInput], concat_dims: tuple[str, ...]) -> Non
                 "one of them). Every input along a concat dimension needs the same variables."
             )
         for name in sorted(ref_names):
-            _check_variable(name, ref, vi, concat_dims)
+            _check_variable(name, ref, vi, concat_dims, layouts)
 
 
 def _check_variable(
-    name: str, ref: VirtualInput, vi: VirtualInput, concat_dims: tuple[str, ...]
+    name: str, ref: VirtualInput, vi: VirtualInput, concat_dims: tuple[str, ...], layouts: bool
 ) -> None:
     a, b = ref.dataset.variables[name], vi.dataset.variables[name]
     pair = f"{ref.url} and {vi.url}"
@@ -111,19 +198,19 @@ def _check_variable(
         raise UnrepresentableError(
             f"{name!r} is small enough to load in one of {pair} but not in the other. {_USE_COPY}"
         )
-    if virtual_a and a.data.metadata is not b.data.metadata:  # one layout's share theirs
+    if layouts and virtual_a and a.data.metadata is not b.data.metadata:  # a layout's share
         ma, mb = a.data.metadata, b.data.metadata
         if ma.chunks != mb.chunks:
             raise UnrepresentableError(
                 f"{name!r} is stored in chunks of {list(ma.chunks)} in {ref.url} but "
                 f"{list(mb.chunks)} in {vi.url}; one virtual array needs one chunk shape. "
-                f"{_USE_COPY}"
+                f"{_USE_ICECHUNK}"
             )
         ca, cb = _codecs(ma), _codecs(mb)
         if ca != cb:
             raise UnrepresentableError(
                 f"{name!r} is compressed differently in {pair} ({ca} / {cb}); one virtual array "
-                f"needs one codec pipeline. {_USE_COPY}"
+                f"needs one codec pipeline. {_USE_ICECHUNK}"
             )
     if virtual_a:
         for key in DECODING_ATTRS:
@@ -183,7 +270,7 @@ def _check_whole_chunks(group: list[VirtualInput], concat_dims: tuple[str, ...])
                         raise UnrepresentableError(
                             f"{vi.url}: {name!r} has {size} steps along {dim!r} in chunks of "
                             f"{chunk}, so its last chunk is partial and the next input's would "
-                            f"not line up in one virtual array. {_USE_COPY}"
+                            f"not line up in one virtual array. {_USE_ICECHUNK}"
                         )
 
 
@@ -220,21 +307,22 @@ _COMBINE: dict[str, Any] = {
 
 
 def _check_shared(parts: list[xr.Dataset], urls: list[str]) -> None:
-    """Merged parts agree on the variables they share (the grid, the times)."""
+    """Merged parts share a variable only if it is equal in all (see :mod:`..merge`)."""
     ref = parts[0]
     for part, url in zip(parts[1:], urls[1:], strict=True):
-        for name in set(ref.variables) & set(part.variables):
+        for name in sorted(set(map(str, ref.variables)) & set(map(str, part.variables))):
             a, b = ref.variables[name], part.variables[name]
             if _is_virtual(a) or _is_virtual(b):
-                raise IncompatibleInputsError(
-                    f"{name!r} is in {urls[0]} and in {url}, which are merged; a variable "
-                    "may come from one merge key only."
+                raise UnrepresentableError(
+                    f"Variable {name!r} is in {urls[0]} and in {url}, which are merged, and "
+                    "references point at its bytes without reading them, so they cannot be "
+                    "compared to keep one. Merged inputs may share the variables that "
+                    f"references load (coordinates, their bounds, times). {_USE_COPY}"
                 )
-            if a.shape != b.shape or not _equal(a, b):
-                raise IncompatibleInputsError(
-                    f"{name!r} differs between {urls[0]} and {url}, which are merged "
-                    f"(values {_span(a)} and {_span(b)}); they must share coordinates."
-                )
+            check_shared(
+                name,
+                [Holding.of(urls[0], a.dims, a.values), Holding.of(url, b.dims, b.values)],
+            )
 
 
 def _merge(parts: list[xr.Dataset]) -> xr.Dataset:

@@ -128,7 +128,7 @@ def _pattern(
                 f"`pattern` in {RECIPE_PY}. Keep one."
             )
         try:
-            return spec.sources.pattern()
+            return spec.sources.located(folder).pattern()
         except ValidationError as e:  # a range that expands too far
             raise RecipeError(f"{folder / RECIPE_YAML}: sources: {e}") from None
     if from_py is None:

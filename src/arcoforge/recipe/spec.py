@@ -6,6 +6,7 @@ import datetime as dt
 import math
 import re
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pandas as pd
@@ -28,6 +29,7 @@ from pydantic_core import PydanticCustomError
 from arcoforge.recipe.model import URL_FIELDS, StrictModel
 from arcoforge.recipe.pattern import ConcatDim, FilePattern, FileType, MergeDim
 from arcoforge.recipe.template import UrlTemplate
+from arcoforge.recipe.urls import local_url
 
 #: The most inputs one recipe may expand to; a guard against a typo in a range.
 MAX_INPUTS = 1_000_000
@@ -231,6 +233,10 @@ class TemplateSources(StrictModel):
             )
         return self
 
+    def located(self, folder: Path) -> TemplateSources:
+        """These sources with a plain path as template made a ``file://`` URL (see local_url)."""
+        return self.model_copy(update={"url": local_url(self.url, folder)})
+
     def pattern(self) -> FilePattern:
         dims: list[ConcatDim | MergeDim] = [
             ConcatDim(name, _keys(keys), self.items_per_file.get(name))
@@ -258,6 +264,10 @@ class UrlListSources(StrictModel):
     items_per_file: PositiveInt | None = None
     file_type: FileType = FileType.AUTO
     storage_options: dict[str, Any] = Field(default_factory=dict)
+
+    def located(self, folder: Path) -> UrlListSources:
+        """These sources with plain paths made ``file://`` URLs (see local_url)."""
+        return self.model_copy(update={"urls": [local_url(u, folder) for u in self.urls]})
 
     def pattern(self) -> FilePattern:
         return FilePattern.from_urls(

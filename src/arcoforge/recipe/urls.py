@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
-from urllib.parse import unquote, urlsplit
+from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
 
 from arcoforge.errors import UnsafeUrlError
 
@@ -12,6 +14,10 @@ SOURCE_SCHEMES = frozenset({"http", "https", "s3", "gs", "gcs", "az", "abfs", "f
 #: Schemes an output root may use.
 OUTPUT_SCHEMES = frozenset({"s3", "gs", "gcs", "az", "abfs", "file", "memory"})
 _NEEDS_HOST = frozenset({"http", "https", "s3", "gs", "gcs", "az", "abfs"})
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+#: Characters a local path keeps as they are in its file:// URL (template fields included).
+_PATH_SAFE = "/{}:%-._~+,=@"
 
 _ID = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 _CONTROL = re.compile(r"[\x00-\x20\x7f\\]")
@@ -27,11 +33,41 @@ def validate_id(value: str, *, where: str) -> str:
     return value
 
 
+def local_url(value: str, folder: Path) -> str:
+    """``value`` as a URL: a plain path (absolute, or relative to ``folder``) as ``file://``.
+
+    Anything with a scheme (``https://``, ``s3://``, ``file://``) is returned as it is.
+    Template fields such as ``{time:%Y%m%d}`` are kept as they are.
+    """
+    if not isinstance(value, str) or not value or _SCHEME.match(value):
+        return value
+    path = os.path.normpath(os.path.join(os.path.abspath(folder), os.path.expanduser(value)))
+    return "file://" + quote(Path(path).as_posix(), safe=_PATH_SAFE)
+
+
+def is_local(url: str) -> bool:
+    """Whether ``url`` names a file on the machine that runs the recipe."""
+    return url.lower().startswith("file://")
+
+
+def local_inputs_warning(urls: list[str]) -> str | None:
+    """A warning when inputs are local files, which the platform's CI cannot read."""
+    local = [u for u in urls if is_local(u)]
+    if not local:
+        return None
+    return (
+        f"{len(local)} of {len(urls)} inputs are local files (e.g. {local[0]}): fine for "
+        "`forge run` on this machine, but a recipe meant for the platform needs URLs that "
+        "CI can reach (https://, s3://, gs://, ...)."
+    )
+
+
 def validate_url(url: str, *, where: str, schemes: frozenset[str] = SOURCE_SCHEMES) -> str:
     """Check that ``url`` is an absolute URL with an allowed scheme and no traversal.
 
-    Local files must be given as ``file://`` URLs, so a recipe can never name a
-    path relative to wherever it happens to run.
+    Local files are ``file:///absolute`` URLs (a recipe's plain paths are made so,
+    relative to its folder, by :func:`local_url`), so a recipe never names a path
+    relative to wherever it happens to run.
     """
     if not isinstance(url, str) or not url:
         raise UnsafeUrlError(f"{where}: expected a URL. Got {url!r} instead.")

@@ -9,14 +9,18 @@ authorise them (``arcoforge.open_dataset`` does).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import xarray as xr
 
 from arcoforge.errors import TargetError
 from arcoforge.sources.stores import s3_endpoint
+
+if TYPE_CHECKING:
+    from arcoforge.plan.mixed import NativeRegion
 
 BRANCH = "main"
 _MISSING = (
@@ -109,8 +113,14 @@ class IcechunkTarget:
         source_options: dict[str, Any],
         message: str,
         metadata: dict[str, Any],
+        native: Sequence[NativeRegion] = (),
     ) -> Staged:
-        """Write ``ds`` into an uncommitted session on ``main``: readers see none of it."""
+        """Write ``ds`` into an uncommitted session on ``main``: readers see none of it.
+
+        ``native`` regions (inputs whose chunks don't fit an array's grid) are read from
+        their inputs and written as native chunks with the array's codecs, in the same
+        session (and so the same commit) as the virtual ones.
+        """
         ic = icechunk_module()
         storage = self.storage()
         existing = ic.Repository.exists(storage)
@@ -129,6 +139,8 @@ class IcechunkTarget:
             repo = ic.Repository.create(storage, config, authorize_virtual_chunk_access=access)
         session = repo.writable_session(BRANCH)
         ds.vz.to_icechunk(session.store, mode="w")
+        if native:
+            write_native(session.store, native, source_options)
         return Staged(session, message, metadata)
 
     def publish(self, staged: Staged) -> str:
@@ -142,6 +154,25 @@ class IcechunkTarget:
 
         fs, path = fsspec.core.url_to_fs(self.url, **self.storage_options)
         return stored_bytes(fs, path)  # listed afresh: Icechunk writes through its own client
+
+
+def write_native(store: Any, native: Sequence[NativeRegion], options: dict[str, Any]) -> None:
+    """Write each region's stored values from its input into its array of ``store``."""
+    import zarr
+
+    from arcoforge.plan.mixed import read_stored
+
+    for region in native:
+        array = zarr.open_array(store, path=region.name, mode="r+")
+        values = read_stored(region.url, region.name, region.file_type, options)
+        where: list[slice] = [slice(None)] * array.ndim
+        where[region.axis] = slice(region.start, region.stop)
+        if values.shape[region.axis] != region.stop - region.start:
+            raise TargetError(
+                f"{region.url}: expected {region.stop - region.start} steps of {region.name!r} "
+                f"along axis {region.axis}. Found {values.shape[region.axis]}."
+            )
+        array[tuple(where)] = values.astype(array.dtype, copy=False)
 
 
 def container_store(prefix: str, options: dict[str, Any]) -> Any:

@@ -16,16 +16,21 @@ versions are removed after. Zarr format 2 metadata, as Kerchunk readers expect
 
 from __future__ import annotations
 
+import base64
+import itertools
 import json
+import math
 import os
 import shutil
 import tempfile
 import uuid
+from collections import Counter
 from typing import Any, Literal
 
+import numpy as np
 import xarray as xr
 
-from arcoforge.errors import TargetError
+from arcoforge.errors import TargetError, UnrepresentableError
 from arcoforge.location import Location, stored_bytes
 from arcoforge.sources.manifest import Manifest
 from arcoforge.targets.manifest import with_manifest, write_manifest
@@ -103,7 +108,7 @@ class KerchunkTarget(Location):
     def stage(self, ds: xr.Dataset, manifest: Manifest | None = None) -> dict[str, Any]:
         """Write what readers cannot see yet, with the manifest of its inputs; returns what
         :meth:`publish` needs."""
-        refs = unmasked(ds.vz.to_kerchunk(format="dict"))
+        refs = unmasked(completed(ds.vz.to_kerchunk(format="dict")))
         if self.format == "json":
             refs = with_manifest(refs, manifest)
             return {"json": json.dumps(refs, separators=(",", ":"))}
@@ -165,6 +170,78 @@ class KerchunkTarget(Location):
 
     def stored_bytes(self) -> int:
         return stored_bytes(self.fs, self.path())
+
+
+#: The most bytes of fill-value chunks inlined for one array's chunks that were never written.
+MAX_FILL_BYTES = 1 << 20
+
+
+def completed(refs: dict[str, Any]) -> dict[str, Any]:
+    """``refs`` with the chunk keys Zarr v2 readers look for, and no chunk left to chance.
+
+    A 0-d array's one chunk is ``name/0`` (VirtualiZarr writes ``name/``, which no
+    reader asks for). A chunk the source never wrote reads as the source's fill value
+    (a netCDF ``grid_mapping`` scalar holds the netCDF default fill); a reader of
+    references would give ``fill_value``, which :func:`unmasked` may clear, so such
+    chunks are inlined, full of the source's fill value.
+    """
+    docs = refs.get("refs", refs)
+    counts = Counter(k.rsplit("/", 1)[0] for k in docs if "/" in k)
+    for key in [k for k in docs if k.endswith("/.zarray")]:
+        name = key[: -len("/.zarray")]
+        zarray = _doc(docs[key])
+        if not zarray.get("shape") and f"{name}/" in docs:
+            docs[f"{name}/0"] = docs.pop(f"{name}/")
+        sizes = zip(zarray["shape"], zarray["chunks"], strict=True)
+        grid = [math.ceil(n / c) if c else 0 for n, c in sizes]
+        whole = counts[name] - 2 >= math.prod(grid)  # .zarray and .zattrs besides the chunks
+        if not whole and "_FillValue" not in _doc(docs.get(f"{name}/.zattrs", "{}")):
+            _fill_missing(name, zarray, grid, docs)
+    return refs
+
+
+def _fill_missing(name: str, zarray: dict[str, Any], grid: list[int], docs: dict[str, Any]) -> None:
+    """Inline the chunks of ``name`` that hold no reference, when its fill value is not 0."""
+    fill = zarray.get("fill_value")
+    if fill in (None, 0, "0", 0.0):
+        return
+    chunks = zarray["chunks"]
+    sep = zarray.get("dimension_separator") or "."
+    keys = (sep.join(map(str, pos)) or "0" for pos in itertools.product(*map(range, grid)))
+    missing = [k for k in keys if f"{name}/{k}" not in docs]
+    if not missing:
+        return
+    dtype = np.dtype(zarray["dtype"])
+    value = np.full(chunks, _fill_value(fill, dtype), dtype=dtype)
+    if len(missing) * value.nbytes > MAX_FILL_BYTES:
+        raise UnrepresentableError(
+            f"{name!r}: {len(missing):,} of its chunks were never written in the inputs, so they "
+            f"read as its fill value {fill!r}, which Kerchunk references would give as "
+            f"{len(missing) * value.nbytes:,} inlined bytes (at most {MAX_FILL_BYTES:,}). Use "
+            "format: icechunk or the zarr output (a copy) instead."
+        )
+    encoded = _encode(value.tobytes(), zarray)
+    inline = "base64:" + base64.b64encode(encoded).decode("ascii")
+    for position in missing:
+        docs[f"{name}/{position}"] = inline
+
+
+def _fill_value(fill: Any, dtype: np.dtype) -> Any:
+    if isinstance(fill, str) and dtype.kind == "f":  # "NaN", "Infinity", "-Infinity"
+        return float(fill.replace("Infinity", "inf"))
+    return fill
+
+
+def _encode(data: bytes, zarray: dict[str, Any]) -> bytes:
+    """``data`` through the array's filters and compressor, as a stored chunk is."""
+    import numcodecs
+
+    out: Any = data
+    for spec in zarray.get("filters") or []:
+        out = numcodecs.get_codec(spec).encode(out)
+    if zarray.get("compressor"):
+        out = numcodecs.get_codec(zarray["compressor"]).encode(out)
+    return bytes(out)
 
 
 def unmasked(refs: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from arcoforge.recipe.meta import Meta
 from arcoforge.recipe.model import URL_FIELDS, Problem, describe_errors
 from arcoforge.recipe.recipe import check_urls
 from arcoforge.recipe.spec import RecipeSpec
-from arcoforge.recipe.urls import validate_id
+from arcoforge.recipe.urls import local_inputs_warning, validate_id
 from arcoforge.recipe.yamlfile import YamlDoc
 
 SCHEMA = define(
@@ -105,6 +105,18 @@ INPUTS = define(
     """,
 )
 
+LOCAL_INPUTS = define(
+    "FG018",
+    "hint",
+    "Inputs are local files, which the platform's CI cannot read",
+    """
+    Plain paths (absolute, or relative to the recipe folder) and `file://` URLs work for
+    `forge run` on the machine that has the files. A recipe meant for the platform is
+    tested in CI and run by its feedstock elsewhere, so it needs URLs those machines can
+    reach: `https://`, `ftp://`, `s3://`, `gs://`.
+    """,
+)
+
 
 #: What to do, added to validation messages that only say what is wrong.
 _ADVICE = {
@@ -155,7 +167,7 @@ def validate(doc: YamlDoc, model: type[BaseModel], shown: str) -> tuple[object, 
 
 
 def check_schema(folder: RecipeFolder, ctx: LintContext) -> Iterator[Finding]:
-    """FG002, FG004, FG006, FG008, FG009, FG010, FG017: the schemas and the inputs."""
+    """FG002, FG004, FG006, FG008, FG009, FG010, FG017, FG018: the schemas and the inputs."""
     if folder.meta is not None:
         _, findings = validate(folder.meta, Meta, folder.show(META))
         yield from findings
@@ -174,8 +186,13 @@ def check_schema(folder: RecipeFolder, ctx: LintContext) -> Iterator[Finding]:
     spec, findings = validate(folder.spec, RecipeSpec, folder.show(RECIPE_YAML))
     yield from findings
     if isinstance(spec, RecipeSpec) and spec.sources is not None:
+        line = folder.spec.line_of(("sources",))
         try:
-            check_urls(spec.sources.pattern())
+            pattern = spec.sources.located(folder.path.resolve()).pattern()
+            check_urls(pattern)
         except (RecipeError, ValueError) as e:  # repeated keys, a range too long
-            line = folder.spec.line_of(("sources",))
             yield INPUTS.finding(folder.show(RECIPE_YAML), str(e), line)
+            return
+        warning = local_inputs_warning([url for _, url in pattern.items()])
+        if warning:
+            yield LOCAL_INPUTS.finding(folder.show(RECIPE_YAML), warning, line)
