@@ -8,6 +8,7 @@ grid's lat and lon) are kept once in a pool keyed by their hash.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -44,6 +45,9 @@ class VariableHeader:
     encoding: dict[str, Any]
     attrs: dict[str, Any]
     is_coord: bool
+    #: bytes of one source chunk, decompressed (0: contiguous), and whether it is filtered
+    source_chunk: int = 0
+    compressed: bool = False
 
     @property
     def is_time(self) -> bool:
@@ -127,6 +131,7 @@ def describe(
             encoding=encoding,
             attrs=dict(var.attrs),
             is_coord=name in coord_names or dims == (name,),
+            **storage(var.encoding, var.dtype),
         )
         if dims == (name,):
             values = np.asarray(var.values)
@@ -139,6 +144,20 @@ def describe(
         attrs=dict(attrs),
         coords=coords,
     )
+
+
+#: Encoding flags of xarray's netCDF4 backends that mean a filter decodes each chunk.
+_FILTERS = ("zlib", "szip", "bzip2", "blosc", "zstd", "compressed")
+
+
+def storage(encoding: Mapping[str, Any], dtype: np.dtype) -> dict[str, Any]:
+    """How the source stores a variable: its chunk's bytes and whether they are filtered."""
+    chunks = encoding.get("chunksizes")
+    if not chunks or encoding.get("contiguous"):
+        return {"source_chunk": 0, "compressed": False}
+    itemsize = np.dtype(encoding.get("dtype", dtype)).itemsize
+    filtered = any(encoding.get(k) for k in _FILTERS) or bool(encoding.get("compression"))
+    return {"source_chunk": itemsize * math.prod(chunks), "compressed": filtered}
 
 
 def hash_values(values: np.ndarray) -> str:
