@@ -90,10 +90,10 @@ def runner(
         scheduler = cluster.scheduler_address
     try:
         # Beam's Dask runner keeps a bag's partitions through every stage: give it
-        # a few per worker, or it puts up to 128 elements in one partition.
-        options = PipelineOptions(
-            flags=[], dask_client_address=scheduler, dask_npartitions=4 * workers, **common
-        )
+        # a few per worker, or it puts up to 128 elements in one partition. Options
+        # given as keywords go by their destination names (``address``, not
+        # ``dask_client_address``); any other name is silently dropped.
+        options = PipelineOptions(flags=[], address=scheduler, npartitions=4 * workers, **common)
         yield DaskRunner(), options
     finally:
         if cluster is not None:
