@@ -74,8 +74,9 @@ def test_the_estimate_grows_with_compressed_source_chunks() -> None:
     large = task_memory([_var(raw=False, source_chunk=400 * MB, compressed=True)], block)
     assert contiguous <= chunked <= contiguous + HDF5_CHUNK_CACHE
     assert large > small >= contiguous
-    # the read phase: block + two decoded pieces + the compressed and the decompressed chunk
-    assert large == 4 * block.values + 8 * block.piece + 2 * 400 * MB + HDF5_CHUNK_CACHE
+    # the write phase (block + compressed output), and the compressed and decompressed
+    # source chunk, which stay with the process after the read
+    assert large == 2 * 4 * block.values + 2 * 400 * MB + HDF5_CHUNK_CACHE
 
 
 def test_netcdf3_inputs_keep_the_pages_read_mapped() -> None:

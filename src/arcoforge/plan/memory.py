@@ -7,9 +7,7 @@ stored value and ``d`` per decoded one, three phases follow each other:
 
 * **read**: the block being assembled, plus one piece as the source library
   returns it (``s·P``; decoded, the stored slice and one decoded copy, or two
-  decoded copies, whichever is more), plus HDF5's buffers for a compressed
-  source chunk (the compressed bytes and the whole decompressed chunk, even
-  when a slice of it is needed) and its 1 MiB chunk cache;
+  decoded copies, whichever is more);
 * **encode** (decoded variables only): the decoded block, the CF encoding's
   whole-block temporaries (two for packing with ``scale_factor``/``add_offset``
   or times, one for a non-NaN fill value) and the stored-dtype result;
@@ -17,7 +15,10 @@ stored value and ``d`` per decoded one, three phases follow each other:
   its ``async.concurrency``, 10), a contiguous copy of the chunk (none when the
   block is a single chunk) and the compressor's output (at most the chunk's size).
 
-A variable's peak is the largest phase. The task's is the largest variable's,
+A variable's peak is the largest phase, plus HDF5's buffers for a compressed
+source chunk (the compressed bytes and the whole decompressed chunk, even when a
+slice of it is needed) and its 1 MiB chunk cache: measured, these stay with the
+process after the read, through the write. The task's is the largest variable's,
 plus what stays for the whole task: netCDF3 inputs are memory-mapped, so the
 source pages read stay mapped until the task closes them; and a ``preprocess``
 that computes on variables holds the whole input it was given, decoded (counted
@@ -89,16 +90,18 @@ def variable_peak(v: VarLayout, block: Block) -> int:
     """Peak bytes while one variable of a task is read, encoded and written."""
     s, d, e, p = v.stored_itemsize, v.decoded_itemsize, block.values, block.piece
     if v.raw:
-        read = s * e + s * p + source_buffers(v)
+        read = s * e + s * p
         encode = 0
     else:
-        read = d * e + max(s + d, 2 * d) * p + source_buffers(v)
+        read = d * e + max(s + d, 2 * d) * p
         encode = d * e * (1 + v.encode_copies) + (s * e if v.recast else 0)
     in_flight = min(ZARR_CHUNKS_IN_FLIGHT, block.chunks)
     # a block of one chunk is handed to the compressor as it is; others are sliced
     per_chunk = (1 if block.chunks == 1 else 2) * s * min(v.chunk_values, e)
     write = s * e + per_chunk * in_flight
-    return max(read, encode, write)
+    # the source chunk buffers outlive the read: measured, their pages stay with the
+    # process (HDF5's free lists, and malloc's trim threshold raised by large frees)
+    return max(read, encode, write) + source_buffers(v)
 
 
 def task_memory(variables: Sequence[VarLayout], block: Block, preprocess_input: int = 0) -> int:
