@@ -1,4 +1,4 @@
-"""Reading a task's blocks: the values of the sources, with one preprocessed input held at a time."""
+"""Reading a task's blocks: the sources' values, one preprocessed input held at a time."""
 
 from __future__ import annotations
 
