@@ -8,6 +8,7 @@ import pytest
 
 from arcoforge.demo.dataset import PACKED_INT16, make_sst, write_files
 from arcoforge.errors import PlanError
+from arcoforge.plan.header import read_header
 from arcoforge.plan.memory import (
     HDF5_CHUNK_CACHE,
     ZARR_CHUNKS_IN_FLIGHT,
@@ -18,7 +19,9 @@ from arcoforge.plan.memory import (
 )
 from arcoforge.plan.plan import make_plan
 from arcoforge.plan.tasks import InputBox, cut_tasks
+from arcoforge.recipe.pattern import Index
 from arcoforge.recipe.spec import ZarrOutput
+from arcoforge.sources.cache import InputCache
 from tests.plan.test_schema import headers
 
 MB = 10**6
@@ -133,3 +136,21 @@ def test_plans_read_source_chunks_from_the_headers(tmp_path: Path) -> None:
         preprocessed=True,
     )
     assert preprocessed.largest_task > plans[1].largest_task
+
+
+def _kelvin(ds, index):
+    return ds.assign(sst=ds["sst"] + 273.15, sst_k=ds["sst"] * 2)
+
+
+def test_variables_a_preprocess_computes_keep_the_files_chunks(tmp_path: Path) -> None:
+    ds = make_sst(days=2, nlat=36, nlon=72)
+    zlib = dict(PACKED_INT16, zlib=True, chunksizes=(1, 18, 72))
+    (first,) = write_files(ds, tmp_path, steps=2, encoding={"sst": zlib})
+    cached = InputCache(str(tmp_path / ".cache")).fetch(first.path.as_uri())
+    index = Index((("time", 0),))
+    header = read_header(cached, index, concat_dims=("time",), preprocess=_kelvin)
+    # computed variables have no encoding left, but are still read from zlib chunks
+    for name in ("sst", "sst_k"):  # a new name takes the file's largest chunks
+        v = header.variables[name]
+        assert (v.source_chunk, v.compressed) == (2 * 18 * 72, True)
+    assert header.variables["anom"].source_chunk == 0  # contiguous in the file

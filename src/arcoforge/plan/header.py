@@ -13,6 +13,7 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import h5py
 import numpy as np
 import xarray as xr
 
@@ -99,7 +100,39 @@ def read_header(
                         contents.variables, contents.coord_names, contents.attrs, index, cached
                     )
         with open_local(path, cached, index, concat_dims=concat_dims, preprocess=preprocess) as ds:
-            return describe(ds.variables, set(map(str, ds.coords)), ds.attrs, index, cached)
+            header = describe(ds.variables, set(map(str, ds.coords)), ds.attrs, index, cached)
+        if preprocess is not None and cached.file_type is FileType.NETCDF4:
+            header = _with_source_chunks(header, path)
+        return header
+
+
+def _with_source_chunks(header: InputHeader, path: str) -> InputHeader:
+    """The header, with the file's own chunks for variables a preprocess made anew.
+
+    Variables computed by a preprocess have no encoding left, yet their values are
+    still read from the file's chunks: each takes the chunks of the file's variable
+    of the same name, or, under a new name, the file's largest.
+    """
+    with h5py.File(path, "r") as f:
+        found = {
+            name: storage(
+                {
+                    "chunksizes": obj.chunks,
+                    "compressed": obj.id.get_create_plist().get_nfilters() > 0,
+                },
+                obj.dtype,
+            )
+            for name, obj in f.items()
+            if isinstance(obj, h5py.Dataset)
+        }
+    largest = max(
+        found.values(), key=lambda s: s["source_chunk"], default=storage({}, np.dtype("u1"))
+    )
+    variables = {
+        name: v if v.source_chunk else replace(v, **found.get(name, largest))
+        for name, v in header.variables.items()
+    }
+    return replace(header, variables=variables)
 
 
 def _has_dims(variables: Mapping[str, xr.Variable], dims: tuple[str, ...]) -> bool:
