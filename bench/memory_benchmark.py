@@ -60,6 +60,10 @@ SAMPLE_S = 0.05
 VIRTUAL_GRID = (90, 180)
 #: Inputs opened one by one, unfolded, for the worst case of the gathered element.
 UNFOLDED = 32
+#: Output chunks of the "small chunks" rows: 16 chunks per task, compressed 10 at a time.
+SMALL_CHUNKS = {"lat": 180, "lon": 360}
+#: (preprocess, small chunks) of each recipe run over each kind of sources.
+CONFIGS = [(False, False), (True, False), (False, True)]
 #: The preprocess of the "with preprocess" recipes: it computes, so each input is loaded.
 PREPROCESS = """
 def preprocess(ds, index):
@@ -140,7 +144,9 @@ class TreeSampler:
 # ---------------------------------------------------------------------------
 
 
-def write_recipe(folder: Path, base_url: str, files: int, kind: str, preprocess: bool) -> Path:
+def write_recipe(
+    folder: Path, base_url: str, files: int, kind: str, preprocess: bool, small: bool
+) -> Path:
     import pandas as pd
     import yaml
 
@@ -151,9 +157,9 @@ def write_recipe(folder: Path, base_url: str, files: int, kind: str, preprocess:
             "concat": {"time": {"start": START, "end": f"{end:%Y-%m-%d}", "freq": "D"}},
             "items_per_file": {"time": 1},
         },
-        "outputs": {"zarr": {"chunks": {"time": TIME_CHUNK}}},
+        "outputs": {"zarr": {"chunks": {"time": TIME_CHUNK, **(SMALL_CHUNKS if small else {})}}},
     }
-    recipe_id = f"mem-{kind}-{'pre' if preprocess else 'plain'}"
+    recipe_id = folder.name
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "meta.yaml").write_text(yaml.safe_dump({"id": recipe_id, **META}, sort_keys=False))
     (folder / "recipe.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
@@ -396,8 +402,8 @@ def report_markdown(report: dict[str, Any]) -> str:
         f"{m['ram_bytes'] / 2**30:.1f} GiB RAM; commit {m['commit'] or 'unknown'}",
         f"* Load average (1 min) before / after: {report['load'][0]:.2f} / {report['load'][1]:.2f}",
         f"* Sources: {report['files']} daily files of {FULL_GRID[0]}×{FULL_GRID[1]} float32 "
-        f"per kind, served on 127.0.0.1; output chunks time={TIME_CHUNK} × whole grid, "
-        "Zarr v3, Blosc lz4",
+        f"per kind, served on 127.0.0.1; output Zarr v3, Blosc lz4, chunks as in the table "
+        "(a task writes 10 days of the whole grid: one chunk, or 16 small ones)",
         "",
         "PSS sampled every 50 ms. **task**: the peak of a process writing the plan's largest "
         "tasks one after the other, above its PSS just before (libraries and plan loaded), "
@@ -407,17 +413,19 @@ def report_markdown(report: dict[str, Any]) -> str:
         "*baseline + estimate* is what a worker running one task at a time should stay "
         "near (a DirectRunner worker also holds Beam's harness, which the task job does not).",
         "",
-        "| sources | preprocess | values | estimate | measured (task) | estimate ÷ measured "
+        "| sources | preprocess | chunks | values | estimate | measured (task) "
+        "| estimate ÷ measured "
         "| target met | baseline PSS | run: tree peak | run: worker peaks "
         "| baseline + estimate |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in report["copies"]:
         t, r = c["task"], c["run"]
         ratio = t["ratio"]
         met = "yes" if ratio is not None and 1 <= ratio <= 2 else "**no**"
         lines.append(
-            f"| {c['kind']} | {'yes' if c['preprocess'] else 'no'} | {', '.join(t['modes'])} "
+            f"| {c['kind']} | {'yes' if c['preprocess'] else 'no'} "
+            f"| {'10×180×360' if c.get('small') else '10×721×1440'} | {', '.join(t['modes'])} "
             f"| {mb(t['largest'])} | {mb(t['measured'])} | {ratio:.2f} | {met} "
             f"| {mb(t['baseline_pss'])} | {mb(r['tree_peak_pss'])} "
             f"| {', '.join(mb(w) for w in r['worker_peak_pss'])} "
@@ -501,10 +509,10 @@ def main(argv: list[str] | None = None) -> int:
         folder = ensure_sources(args.work, kind, size, args.files, logs)
         server = Server(folder, logs.with_suffix(f".{kind}.server.log"))
         try:
-            for preprocess in (False, True):
-                name = f"{kind}-{'pre' if preprocess else 'plain'}"
+            for preprocess, small in CONFIGS:
+                name = f"{kind}-{'pre' if preprocess else 'plain'}{'-small' if small else ''}"
                 recipe = write_recipe(
-                    args.work / "memory" / name, server.url, args.files, kind, preprocess
+                    args.work / "memory" / name, server.url, args.files, kind, preprocess, small
                 )
                 say(f"{name}: task job ...")
                 task = measure_tasks(recipe, args.work / "memory" / f"{name}-task", args.tasks)
@@ -512,7 +520,15 @@ def main(argv: list[str] | None = None) -> int:
                 say(f"{name}: forge run ...")
                 run = measure_run(recipe, args.work / "memory" / f"{name}-run", args.workers)
                 say(f"  tree peak {mb(run['tree_peak_pss'])}")
-                copies.append({"kind": kind, "preprocess": preprocess, "task": task, "run": run})
+                copies.append(
+                    {
+                        "kind": kind,
+                        "preprocess": preprocess,
+                        "small": small,
+                        "task": task,
+                        "run": run,
+                    }
+                )
         finally:
             server.stop()
     if args.virtual:
