@@ -11,6 +11,7 @@ from arcoforge.errors import PlanError
 from arcoforge.plan.header import read_header
 from arcoforge.plan.memory import (
     HDF5_CHUNK_CACHE,
+    ZARR_CHUNKS_IN_FLIGHT,
     Block,
     VarLayout,
     task_memory,
@@ -49,9 +50,13 @@ def test_a_raw_copy_holds_its_block_and_each_chunk_twice_while_writing() -> None
     e = 10 * 720 * 1440
     # a block of one chunk goes to the compressor as it is: the block and the compressed output
     assert variable_peak(v, Block(values=e, piece=e // 10, chunks=1)) == 2 * 4 * e
-    # smaller chunks: a contiguous copy and the compressed output of every chunk
+    # smaller chunks: a copy and the compressed output of every chunk, and a second copy of
+    # each of the (at most 10) chunks zarr encodes at once
     small = _var(chunks=(10, 90, 90))
-    assert variable_peak(small, Block(e, e // 10, 128)) == 3 * 4 * e
+    chunk = 10 * 90 * 90
+    assert variable_peak(small, Block(e, e // 10, 128)) == 3 * 4 * e + 4 * chunk * 10
+    assert variable_peak(small, Block(3 * chunk, chunk, 3)) == 3 * 4 * 3 * chunk + 4 * chunk * 3
+    assert ZARR_CHUNKS_IN_FLIGHT == 10
 
 
 def test_decoded_values_count_their_decoding_and_encoding_temporaries() -> None:

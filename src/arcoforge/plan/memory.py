@@ -11,11 +11,12 @@ stored value and ``d`` per decoded one, three phases follow each other:
 * **encode** (decoded variables only): the decoded block, the CF encoding's
   whole-block temporaries (two for packing with ``scale_factor``/``add_offset``
   or times, one for a non-NaN fill value) and the stored-dtype result;
-* **write**: the stored block, plus, for every chunk of the block, a contiguous
-  copy of the chunk (none when the block is a single chunk) and the compressor's
-  output (at most the chunk's size). Zarr encodes up to 10 chunks at once, yet
-  with 16 chunks per block the pages of all of them were measured at the peak
-  (freed buffers stay with the compressor threads' allocator), so all count.
+* **write**: the stored block and the compressor's output (at most the chunk's
+  size) of each chunk; when the block holds more than one chunk, a copy of each
+  chunk too, and one more of each chunk zarr encodes at once (up to its
+  ``async.concurrency``, 10). Measured with 16 chunks per block, the pages of
+  all the chunks' copies and outputs were held at the peak, and more besides:
+  the last term covers that.
 
 A variable's peak is the largest phase, plus HDF5's buffers for a compressed
 source chunk (the compressed bytes and the whole decompressed chunk, even when a
@@ -35,6 +36,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+#: Chunks zarr encodes at once (its ``async.concurrency`` default).
+ZARR_CHUNKS_IN_FLIGHT = 10
 #: HDF5's default chunk cache of an open dataset (``rdcc_nbytes``).
 HDF5_CHUNK_CACHE = 1024**2
 
@@ -61,6 +64,11 @@ class VarLayout:
     encode_copies: int = 0
     #: whether encoding ends in a cast to another dtype (a stored-size result)
     recast: bool = False
+
+    @property
+    def chunk_values(self) -> int:
+        """Values in one (full) target chunk."""
+        return math.prod(min(c, n) for c, n in zip(self.chunks, self.shape, strict=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +98,11 @@ def variable_peak(v: VarLayout, block: Block) -> int:
     else:
         read = d * e + max(s + d, 2 * d) * p
         encode = d * e * (1 + v.encode_copies) + (s * e if v.recast else 0)
-    # a block of one chunk is handed to the compressor as it is; others are copied out
-    write = s * e + (1 if block.chunks == 1 else 2) * s * e
+    if block.chunks == 1:  # handed to the compressor as it is
+        write = 2 * s * e
+    else:
+        chunk = min(v.chunk_values, e)
+        write = 3 * s * e + s * chunk * min(ZARR_CHUNKS_IN_FLIGHT, block.chunks)
     # the source chunk buffers outlive the read: measured, their pages stay with the
     # process (HDF5's free lists, and malloc's trim threshold raised by large frees)
     return max(read, encode, write) + source_buffers(v)
