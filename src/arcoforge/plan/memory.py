@@ -26,8 +26,8 @@ plus what stays for the whole task: netCDF3 inputs are memory-mapped, so the
 source pages read stay mapped until the task closes them; and a ``preprocess``
 that computes on variables holds the whole input it was given, decoded (counted
 twice: the result and the operand it was computed from), one input at a time.
-Python, the libraries and the allocator's unreturned pages are not counted:
-about 0.3 GB per worker process, measured in ``bench/``.
+Python and the libraries are not counted: 150-190 MB per process before its
+first task, measured in ``bench/`` (``memory_benchmark.py``).
 """
 
 from __future__ import annotations
