@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 # Python 3.12 or newer (pyenv resolves python3.12 through .python-version).
 PYTHON ?= $(shell command -v python3.12 2>/dev/null || command -v python3)
 
-.PHONY: demo test lint format bench bench-references clean
+.PHONY: demo test lint format bench bench-references bench-memory clean
 
 $(BIN)/forge: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else \
@@ -39,6 +39,10 @@ bench: $(BIN)/forge
 ## bench-references: the references benchmark against kerchunk (about 3 minutes)
 bench-references: $(BIN)/forge
 	$(BIN)/python bench/references_benchmark.py
+
+## bench-memory: the memory estimate against the measured peak (about 10 minutes)
+bench-memory: $(BIN)/forge
+	$(BIN)/python bench/memory_benchmark.py
 
 clean:
 	rm -rf $(VENV) forge-output forge-demo

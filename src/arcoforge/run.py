@@ -18,6 +18,7 @@ from arcoforge.lease import Lease
 from arcoforge.location import Location
 from arcoforge.pipeline.context import RunContext
 from arcoforge.pipeline.runners import RunnerName, default_workers, runner
+from arcoforge.pipeline.slots import memory_share
 from arcoforge.pipeline.state import REFERENCES_RESULT, RunState
 from arcoforge.pipeline.transforms import build
 from arcoforge.recipe.recipe import Recipe
@@ -259,6 +260,7 @@ def run_context(recipe: Recipe, options: RunOptions) -> tuple[RunContext, list[A
         retry=options.retry,
         version=importlib.metadata.version("arcoforge"),
         run_id=uuid.uuid4().hex,
+        worker_memory=_worker_memory(options, references_only=recipe.outputs.zarr is None),
     )
     return ctx, inputs
 
@@ -387,6 +389,13 @@ def workers_for(options: RunOptions, *, references_only: bool) -> int:
     if references_only and options.runner is RunnerName.DIRECT:
         return 1
     return default_workers()
+
+
+def _worker_memory(options: RunOptions, *, references_only: bool) -> int:
+    """Each local worker's share of this machine's memory; 0 on a running Dask cluster."""
+    if options.scheduler is not None:
+        return 0
+    return memory_share(workers_for(options, references_only=references_only))
 
 
 def _interrupted(error: BaseException) -> bool:

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from arcoforge.errors import PlanError
+from arcoforge.plan.memory import Block, input_bytes, task_memory
 from arcoforge.plan.tasks import InputBox, Task, VarLayout, cut_tasks
 
 
@@ -68,7 +69,8 @@ def test_one_task_per_time_chunk_across_file_boundaries() -> None:
         (0, (0, 3), (0, 3)),
         (1, (0, 1), (3, 4)),
     ]
-    assert first.nbytes == 4 * 4 * 8 * 4 and first.memory == 3 * first.nbytes
+    # a block of one chunk: itself and the compressor's output
+    assert first.nbytes == 4 * 4 * 8 * 4 and first.memory == 2 * first.nbytes
 
 
 def test_variables_sharing_dims_share_tasks() -> None:
@@ -119,8 +121,15 @@ def layouts(draw):
     chunks = tuple(draw(st.integers(1, max(1, n))) for n in shape)
     n_groups = draw(st.integers(1, 2))
     raw = draw(st.booleans())
+    storage = {
+        "source_chunk": draw(st.integers(0, 2000)),
+        "compressed": draw(st.booleans()),
+        "mapped": draw(st.booleans()),
+        "encode_copies": 0 if raw else draw(st.integers(0, 2)),
+        "recast": not raw and draw(st.booleans()),
+    }
     variables = [
-        VarLayout(f"v{g}", dims, shape, chunks, (g,), 4, 2 if not raw else 4, raw)
+        VarLayout(f"v{g}", dims, shape, chunks, (g,), 4, 2 if not raw else 4, raw, **storage)
         for g in range(n_groups)
     ]
     starts = [[0, *itertools.accumulate(ls)] for ls in lengths]
@@ -129,16 +138,20 @@ def layouts(draw):
         for g in range(n_groups)
         for combo in itertools.product(*(list(itertools.pairwise(s)) for s in starts))
     ]
-    chunk_memory = max(v.bytes_per_item for v in variables) * math.prod(
-        min(c, n) for c, n in zip(chunks, shape, strict=True)
-    )
+    preprocess = draw(st.booleans())
+    held = 0
+    if preprocess:
+        extents = [{d: b - a for d, (a, b) in zip(concat_dims, x.box, strict=True)} for x in boxes]
+        held = max(input_bytes(variables[:1], e, concat_dims) for e in extents)
+    one = math.prod(min(c, n) for c, n in zip(chunks, shape, strict=True))
+    chunk_memory = task_memory(variables, Block(one, one, 1), held)
     budget = draw(st.integers(max(chunk_memory, 1), max(chunk_memory, 1) * 20))
-    return variables, boxes, concat_dims, budget
+    return variables, boxes, concat_dims, budget, preprocess
 
 
 @settings(max_examples=300, deadline=None)
 @given(layouts())
 def test_every_chunk_exactly_once_within_budget(case) -> None:
-    variables, boxes, concat_dims, budget = case
-    tasks = cut_tasks(variables, boxes, concat_dims, budget)
+    variables, boxes, concat_dims, budget, preprocess = case
+    tasks = cut_tasks(variables, boxes, concat_dims, budget, preprocess=preprocess)
     _check_plan(variables, boxes, tasks, budget)

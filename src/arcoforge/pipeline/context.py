@@ -45,6 +45,8 @@ class RunContext:
     version: str = ""
     #: tells this run's files in the state folder from an earlier run's
     run_id: str = ""
+    #: memory of each local worker process (0: each worker finds its own, see pipeline.slots)
+    worker_memory: int = 0
     #: what the recipe asks for apart from its outputs (sources, code): each output's
     #: hash is made from it and that output's own settings, so changing one output's
     #: settings leaves the others up to date

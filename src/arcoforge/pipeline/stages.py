@@ -192,6 +192,7 @@ def write_task(ctx: RunContext, work: TaskWork) -> int:
             storage_options=ctx.storage_options,
         ):
             target.write(work, var.name, block, ctx.zarr.zarr_format)
+            del block  # before the next variable's block is read (see plan.memory)
         ctx.state().mark("done", task.key)
         return task.nbytes
 

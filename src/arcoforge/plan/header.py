@@ -8,10 +8,12 @@ grid's lat and lon) are kept once in a pool keyed by their hash.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import h5py
 import numpy as np
 import xarray as xr
 
@@ -49,6 +51,9 @@ class VariableHeader:
     encoding: dict[str, Any]
     attrs: dict[str, Any]
     is_coord: bool
+    #: bytes of one source chunk, decompressed (0: contiguous), and whether it is filtered
+    source_chunk: int = 0
+    compressed: bool = False
 
     @property
     def is_time(self) -> bool:
@@ -102,7 +107,39 @@ def read_header(
                         contents.variables, contents.coord_names, contents.attrs, index, cached
                     )
         with open_local(path, cached, index, concat_dims=concat_dims, preprocess=preprocess) as ds:
-            return describe(ds.variables, set(map(str, ds.coords)), ds.attrs, index, cached)
+            header = describe(ds.variables, set(map(str, ds.coords)), ds.attrs, index, cached)
+        if preprocess is not None and cached.file_type is FileType.NETCDF4:
+            header = _with_source_chunks(header, path)
+        return header
+
+
+def _with_source_chunks(header: InputHeader, path: str) -> InputHeader:
+    """The header, with the file's own chunks for variables a preprocess made anew.
+
+    Variables computed by a preprocess have no encoding left, yet their values are
+    still read from the file's chunks: each takes the chunks of the file's variable
+    of the same name, or, under a new name, the file's largest.
+    """
+    with h5py.File(path, "r") as f:
+        found = {
+            name: storage(
+                {
+                    "chunksizes": obj.chunks,
+                    "compressed": obj.id.get_create_plist().get_nfilters() > 0,
+                },
+                obj.dtype,
+            )
+            for name, obj in f.items()
+            if isinstance(obj, h5py.Dataset)
+        }
+    largest = max(
+        found.values(), key=lambda s: s["source_chunk"], default=storage({}, np.dtype("u1"))
+    )
+    variables = {
+        name: v if v.source_chunk else replace(v, **found.get(name, largest))
+        for name, v in header.variables.items()
+    }
+    return replace(header, variables=variables)
 
 
 def _has_dims(variables: Mapping[str, xr.Variable], dims: tuple[str, ...]) -> bool:
@@ -135,6 +172,7 @@ def describe(
             encoding=encoding,
             attrs=dict(var.attrs),
             is_coord=name in coord_names or dims == (name,),
+            **storage(var.encoding, var.dtype),
         )
         if dims == (name,):
             values = np.asarray(var.values)
@@ -151,6 +189,20 @@ def describe(
         coords=coords,
         small=small,
     )
+
+
+#: Encoding flags of xarray's netCDF4 backends that mean a filter decodes each chunk.
+_FILTERS = ("zlib", "szip", "bzip2", "blosc", "zstd", "compressed")
+
+
+def storage(encoding: Mapping[str, Any], dtype: np.dtype) -> dict[str, Any]:
+    """How the source stores a variable: its chunk's bytes and whether they are filtered."""
+    chunks = encoding.get("chunksizes")
+    if not chunks or encoding.get("contiguous"):
+        return {"source_chunk": 0, "compressed": False}
+    itemsize = np.dtype(encoding.get("dtype", dtype)).itemsize
+    filtered = any(encoding.get(k) for k in _FILTERS) or bool(encoding.get("compression"))
+    return {"source_chunk": itemsize * math.prod(chunks), "compressed": filtered}
 
 
 def hash_values(values: np.ndarray) -> str:

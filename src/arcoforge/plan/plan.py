@@ -10,15 +10,17 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from arcoforge.plan.chunks import choose_chunks
 from arcoforge.plan.header import HeaderSet
-from arcoforge.plan.schema import Mode, TargetSchema, combine
+from arcoforge.plan.schema import Mode, TargetSchema, TargetVariable, combine
 from arcoforge.plan.tasks import InputBox, Task, VarLayout, cut_tasks
-from arcoforge.recipe.pattern import Index
+from arcoforge.recipe.pattern import FileType, Index
 from arcoforge.recipe.spec import ZarrOutput
 from arcoforge.sources.cache import CachedInput
 
@@ -45,6 +47,8 @@ class TaskWork:
     task: Task
     variables: tuple[WriteVar, ...]
     inputs: dict[int, tuple[Index, CachedInput]]
+    #: the memory estimate of the plan's largest task, which sets how many run at once
+    largest: int = 0
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,11 @@ class Plan:
         """Uncompressed bytes of the variables the tasks write."""
         return sum(t.nbytes for t in self.tasks)
 
+    @cached_property
+    def largest_task(self) -> int:
+        """The memory estimate of the largest task, in bytes."""
+        return max((t.memory for t in self.tasks), default=0)
+
     def work(self, task: Task) -> TaskWork:
         variables = tuple(
             WriteVar(
@@ -82,7 +91,7 @@ class Plan:
             p.input: (self.schema.inputs[p.input].index, self.schema.inputs[p.input].input)
             for p in task.pieces
         }
-        return TaskWork(task, variables, inputs)
+        return TaskWork(task, variables, inputs, self.largest_task)
 
 
 def make_plan(
@@ -100,21 +109,13 @@ def make_plan(
         headers, merge_dims=merge_dims, items_per_file=items_per_file, preprocessed=preprocessed
     )
     chunks = choose_chunks(schema, output)
+    netcdf3 = {i.group for i in schema.inputs if i.input.file_type is FileType.NETCDF3}
     layouts = [
-        VarLayout(
-            name=v.name,
-            dims=v.dims,
-            shape=v.shape,
-            chunks=tuple(chunks[d] for d in v.dims),
-            group=v.group,
-            decoded_itemsize=_itemsize(v.dtype),
-            stored_itemsize=v.stored_dtype.itemsize,
-            raw=v.mode is Mode.RAW,
-        )
+        layout(v, tuple(chunks[d] for d in v.dims), v.group in netcdf3)
         for v in schema.variables.values()
     ]
     boxes = [InputBox(i.group, i.box) for i in schema.inputs]
-    tasks = cut_tasks(layouts, boxes, schema.concat_dims, budget)
+    tasks = cut_tasks(layouts, boxes, schema.concat_dims, budget, preprocess=preprocessed)
     identity = {
         "format": PLAN_FORMAT,
         "recipe": fingerprint,
@@ -124,6 +125,33 @@ def make_plan(
     }
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
     return Plan(schema, chunks, tuple(tasks), output, budget, digest.hexdigest())
+
+
+def layout(v: TargetVariable, chunks: tuple[int, ...], mapped: bool) -> VarLayout:
+    """What the cutter and the memory estimate need to know of a target variable."""
+    enc = v.encoding
+    fill = enc.get("_FillValue", enc.get("missing_value"))
+    if "scale_factor" in enc or "add_offset" in enc or v.dtype.kind in "MO":
+        copies = 2  # packing (or times): a float copy, then its rounded copy
+    elif fill is not None and not pd.isnull(fill):
+        copies = 1  # fill values put in: one copy
+    else:
+        copies = 0
+    return VarLayout(
+        name=v.name,
+        dims=v.dims,
+        shape=v.shape,
+        chunks=chunks,
+        group=v.group,
+        decoded_itemsize=_itemsize(v.dtype),
+        stored_itemsize=v.stored_dtype.itemsize,
+        raw=v.mode is Mode.RAW,
+        source_chunk=v.source_chunk,
+        compressed=v.compressed,
+        mapped=mapped,
+        encode_copies=copies,
+        recast=v.stored_dtype != v.dtype,
+    )
 
 
 def _itemsize(dtype: np.dtype) -> int:

@@ -55,6 +55,10 @@ class TargetVariable:
     is_coord: bool
     group: tuple[int, ...]
     mode: Mode
+    #: the largest source chunk of any input, decompressed (0: contiguous everywhere)
+    source_chunk: int = 0
+    #: whether any input filters (compresses) its chunks
+    compressed: bool = False
 
     @property
     def stored_dtype(self) -> np.dtype:
@@ -344,6 +348,8 @@ def _variables(
                 is_coord=vh[0].is_coord,
                 group=group,
                 mode=mode,
+                source_chunk=max(v.source_chunk for v in vh),
+                compressed=any(v.compressed for v in vh),
             )
             where[name] = hs
     return variables

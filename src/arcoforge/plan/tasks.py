@@ -4,8 +4,9 @@ A task writes one block of target chunks of one or more variables that share
 their dims and their inputs. It reads the slices of the inputs that overlap
 the block (its pieces) into one buffer per variable and writes whole chunks,
 so no two tasks touch the same chunk and a task's memory is known before it
-runs. Blocks span one chunk along the concat dims and as many chunks along the
-other dims as the budget allows, so each input is read about once.
+runs (see :mod:`arcoforge.plan.memory`). Blocks span one chunk along the concat
+dims and as many chunks along the other dims as the budget allows, so each input
+is read about once.
 """
 
 from __future__ import annotations
@@ -20,29 +21,11 @@ from dataclasses import dataclass
 from dask.utils import format_bytes
 
 from arcoforge.errors import PlanError
+from arcoforge.plan.memory import Block, VarLayout, input_bytes, task_memory
+
+__all__ = ["InputBox", "Piece", "Task", "VarLayout", "cut_tasks"]
 
 Span = tuple[int, int]
-
-
-@dataclass(frozen=True, slots=True)
-class VarLayout:
-    """What the cutter needs to know of a variable."""
-
-    name: str
-    dims: tuple[str, ...]
-    shape: tuple[int, ...]
-    chunks: tuple[int, ...]
-    group: tuple[int, ...]
-    decoded_itemsize: int
-    stored_itemsize: int
-    raw: bool
-
-    @property
-    def bytes_per_item(self) -> int:
-        """Peak bytes per value while writing: buffers, one input slice, compressed chunks."""
-        if self.raw:
-            return 3 * self.stored_itemsize
-        return 2 * self.decoded_itemsize + 2 * self.stored_itemsize
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,16 +63,32 @@ def cut_tasks(
     inputs: Sequence[InputBox],
     concat_dims: tuple[str, ...],
     budget: int,
+    *,
+    preprocess: bool = False,
 ) -> list[Task]:
-    """Tasks that write every chunk of every variable exactly once, each within ``budget``."""
+    """Tasks that write every chunk of every variable exactly once, each within ``budget``.
+
+    With ``preprocess``, a task also holds the largest input it opens, decoded whole.
+    """
     groups: dict[tuple[tuple[int, ...], tuple[str, ...]], list[VarLayout]] = {}
     for v in variables:
         groups.setdefault((v.group, v.dims), []).append(v)
     tasks: list[Task] = []
     for (group, _dims), members in groups.items():
         boxes = [(i, b) for i, b in enumerate(inputs) if b.group == group]
-        tasks.extend(_group_tasks(members, boxes, concat_dims, budget))
+        held = 0
+        if preprocess:
+            everything = [v for v in variables if v.group == group]
+            held = max(
+                (input_bytes(everything, _extent(b, concat_dims), concat_dims) for _, b in boxes),
+                default=0,
+            )
+        tasks.extend(_group_tasks(members, boxes, concat_dims, budget, held))
     return tasks
+
+
+def _extent(box: InputBox, concat_dims: tuple[str, ...]) -> dict[str, int]:
+    return {d: b - a for d, (a, b) in zip(concat_dims, box.box, strict=True)}
 
 
 def _group_tasks(
@@ -97,14 +96,15 @@ def _group_tasks(
     boxes: list[tuple[int, InputBox]],
     concat_dims: tuple[str, ...],
     budget: int,
+    held: int,
 ) -> list[Task]:
     ref = members[0]
     dims, shape, chunks = ref.dims, ref.shape, ref.chunks
     if any(n == 0 for n in shape) or not boxes:
         return []
     axes = [concat_dims.index(d) if d in concat_dims else None for d in dims]
-    per_item = max(v.bytes_per_item for v in members)
-    steps = _block_steps(ref, axes, per_item, budget)
+    longest = [max(b.box[a][1] - b.box[a][0] for _, b in boxes) for a in range(len(concat_dims))]
+    steps = _block_steps(members, axes, longest, budget, held)
     ranges = [
         [(s, min(s + step * c, n)) for s in range(0, n, step * c)]
         for n, c, step in zip(shape, chunks, steps, strict=True)
@@ -113,7 +113,12 @@ def _group_tasks(
     tasks = []
     for region in itertools.product(*ranges):
         pieces = finder.pieces(region, axes)
-        elems = math.prod(b - a for a, b in region)
+        extents = [b - a for a, b in region]
+        block = Block(
+            values=math.prod(extents),
+            piece=max((math.prod(b - a for a, b in p.dest) for p in pieces), default=0),
+            chunks=math.prod(-(-n // c) for n, c in zip(extents, chunks, strict=True)),
+        )
         names = tuple(v.name for v in members)
         tasks.append(
             Task(
@@ -122,38 +127,59 @@ def _group_tasks(
                 dims=dims,
                 region=region,
                 pieces=pieces,
-                nbytes=elems * sum(v.decoded_itemsize for v in members),
-                memory=elems * per_item,
+                nbytes=block.values * sum(v.decoded_itemsize for v in members),
+                memory=task_memory(members, block, held),
             )
         )
     return tasks
 
 
-def _block_steps(ref: VarLayout, axes: list[int | None], per_item: int, budget: int) -> list[int]:
-    """Chunks per block along each dim: one along concat dims, the most that fit elsewhere."""
+def _block_steps(
+    members: list[VarLayout],
+    axes: list[int | None],
+    longest: list[int],
+    budget: int,
+    held: int,
+) -> list[int]:
+    """Chunks per block along each dim: one along concat dims, the most that fit elsewhere.
+
+    A block's pieces are bounded by the longest input along each concat dim, so the
+    memory reckoned here is never less than that of any task cut from it.
+    """
+    ref = members[0]
     steps = [
         1 if a is not None else math.ceil(n / c)
         for a, n, c in zip(axes, ref.shape, ref.chunks, strict=True)
     ]
 
     def memory() -> int:
-        return per_item * math.prod(
-            min(s * c, n) for s, c, n in zip(steps, ref.chunks, ref.shape, strict=True)
-        )
+        extents = [min(s * c, n) for s, c, n in zip(steps, ref.chunks, ref.shape, strict=True)]
+        piece = [e if a is None else min(e, longest[a]) for e, a in zip(extents, axes, strict=True)]
+        block = Block(math.prod(extents), math.prod(piece), math.prod(steps))
+        return task_memory(members, block, held)
 
     while memory() > budget:
         free = [i for i, a in enumerate(axes) if a is None and steps[i] > 1]
         if not free:
-            chunk = math.prod(min(c, n) for c, n in zip(ref.chunks, ref.shape, strict=True))
-            raise PlanError(
-                f"One chunk of {ref.name!r} ({' x '.join(map(str, ref.chunks))} values) needs "
-                f"about {format_bytes(chunk * per_item)} of memory to write, more than the "
-                f"budget of {format_bytes(budget)}. Choose smaller chunks in outputs.zarr or "
-                "raise --max-memory."
-            )
+            raise PlanError(_too_big(ref, memory(), budget, held))
         i = max(free, key=lambda j: steps[j])
         steps[i] = math.ceil(steps[i] / 2)
     return steps
+
+
+def _too_big(ref: VarLayout, memory: int, budget: int, held: int) -> str:
+    parts = []
+    if ref.source_chunk and ref.compressed:
+        parts.append(f"its compressed source chunks of {format_bytes(ref.source_chunk)} each")
+    if held:
+        parts.append(f"a preprocessed input of {format_bytes(held)} held whole")
+    including = f" (including {' and '.join(parts)})" if parts else ""
+    return (
+        f"One chunk of {ref.name!r} ({' x '.join(map(str, ref.chunks))} values) needs "
+        f"about {format_bytes(memory)} of memory to write{including}, more than the "
+        f"budget of {format_bytes(budget)}. Choose smaller chunks in outputs.zarr or "
+        "raise --max-memory."
+    )
 
 
 class _InputFinder:

@@ -97,7 +97,12 @@ def _raw_variables(f: h5py.File) -> dict[str, xr.Variable] | None:
                 return None  # unlimited dims of unequal lengths: xarray's rules apply
         attrs = _attributes(obj)
         data = indexing.LazilyIndexedArray(_Array(obj))
-        out[name] = xr.Variable(dims, data, attrs, encoding={"dtype": obj.dtype})
+        encoding = {
+            "dtype": obj.dtype,
+            "chunksizes": obj.chunks,
+            "compressed": obj.id.get_create_plist().get_nfilters() > 0,
+        }
+        out[name] = xr.Variable(dims, data, attrs, encoding=encoding)
     return out
 
 

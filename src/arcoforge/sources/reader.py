@@ -28,7 +28,10 @@ def read_blocks(
 ) -> Iterator[tuple[WriteVar, np.ndarray]]:
     """Yield each variable of the task with its block, encoded as the target stores it.
 
-    One variable's block is in memory at a time; each input is opened once.
+    One variable's block is in memory at a time (the caller drops each before asking
+    for the next); each input is opened once, or, with a ``preprocess``, once per
+    variable, so that only one preprocessed input is held at a time (see
+    :mod:`arcoforge.plan.memory`).
     """
     task = work.task
     shape = tuple(b - a for a, b in task.region)
@@ -42,7 +45,11 @@ def read_blocks(
                 block[tuple(slice(a, b) for a, b in piece.dest)] = sources.values(
                     piece.input, var.name, key, decode
                 )
-            yield var, encode(var, block) if decode else block
+            sources.release()
+            if decode:
+                block = encode(var, block)  # the decoded block goes once this is encoded
+            yield var, block
+            del block
 
 
 class _Sources:
@@ -62,6 +69,16 @@ class _Sources:
         self.paths: dict[int, str] = {}
         self.datasets: dict[tuple[int, bool], xr.Dataset] = {}
         self.files: dict[int, h5py.File] = {}
+        #: the preprocessed input open now, closed before the next is opened
+        self.held: ExitStack | None = None
+        stack.callback(self.release)
+
+    def release(self) -> None:
+        """Close the preprocessed input held, if any: its values may all be in memory."""
+        if self.held is not None:
+            self.held.close()
+            self.held = None
+            self.datasets = {k: v for k, v in self.datasets.items() if not k[1]}
 
     def values(self, i: int, name: str, key: tuple[slice, ...], decode: bool) -> np.ndarray:
         """Decoded values of ``name`` at ``key`` in input ``i``, or its stored ones."""
@@ -86,13 +103,19 @@ class _Sources:
     def _dataset(self, i: int, decode: bool) -> xr.Dataset:
         if (i, decode) not in self.datasets:
             index, cached = self.work.inputs[i]
-            self.datasets[(i, decode)] = self.stack.enter_context(
+            preprocess = self.preprocess if decode else None
+            stack = self.stack
+            if preprocess is not None:
+                # a preprocess that computes loads its input whole: hold one at a time
+                self.release()
+                stack = self.held = ExitStack()
+            self.datasets[(i, decode)] = stack.enter_context(
                 open_local(
                     self._path(i),
                     cached,
                     index,
                     concat_dims=self.concat_dims,
-                    preprocess=self.preprocess if decode else None,
+                    preprocess=preprocess,
                     decode=decode,
                 )
             )

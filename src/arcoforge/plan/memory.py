@@ -1,0 +1,133 @@
+"""What a task holds in memory at its peak: the estimate tasks are cut by.
+
+A task writes its variables one after another (see ``sources.reader.read_blocks``
+and ``targets.zarr.ZarrTarget.write``). For one variable over a block of ``E``
+values whose largest input slice (piece) has ``P`` values, with ``s`` bytes per
+stored value and ``d`` per decoded one, three phases follow each other:
+
+* **read**: the block being assembled, plus one piece as the source library
+  returns it (``s·P``; decoded, the stored slice and one decoded copy, or two
+  decoded copies, whichever is more);
+* **encode** (decoded variables only): the decoded block, the CF encoding's
+  whole-block temporaries (two for packing with ``scale_factor``/``add_offset``
+  or times, one for a non-NaN fill value) and the stored-dtype result;
+* **write**: the stored block and the compressor's output (at most the chunk's
+  size) of each chunk; when the block holds more than one chunk, a copy of each
+  chunk too, and one more of each chunk zarr encodes at once (up to its
+  ``async.concurrency``, 10). Measured with 16 chunks per block, the pages of
+  all the chunks' copies and outputs were held at the peak, and more besides:
+  the last term covers that.
+
+A variable's peak is the largest phase, plus HDF5's buffers for a compressed
+source chunk (the compressed bytes and the whole decompressed chunk, even when a
+slice of it is needed) and its 1 MiB chunk cache: measured, these stay with the
+process after the read, through the write. The task's is the largest variable's,
+plus what stays for the whole task: netCDF3 inputs are memory-mapped, so the
+source pages read stay mapped until the task closes them; and a ``preprocess``
+that computes on variables holds the whole input it was given, decoded (counted
+twice: the result and the operand it was computed from), one input at a time.
+Python and the libraries are not counted: 150-190 MB per process before its
+first task, measured in ``bench/`` (``memory_benchmark.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+#: Chunks zarr encodes at once (its ``async.concurrency`` default).
+ZARR_CHUNKS_IN_FLIGHT = 10
+#: HDF5's default chunk cache of an open dataset (``rdcc_nbytes``).
+HDF5_CHUNK_CACHE = 1024**2
+
+
+@dataclass(frozen=True, slots=True)
+class VarLayout:
+    """What the cutter needs to know of a variable, and of how its inputs store it."""
+
+    name: str
+    dims: tuple[str, ...]
+    shape: tuple[int, ...]
+    chunks: tuple[int, ...]
+    group: tuple[int, ...]
+    decoded_itemsize: int
+    stored_itemsize: int
+    raw: bool
+    #: bytes of the largest source chunk, decompressed; 0 for contiguous storage
+    source_chunk: int = 0
+    #: whether source chunks go through a filter (zlib, szip, ...) that needs buffers
+    compressed: bool = False
+    #: whether inputs are netCDF3, read through a memory map
+    mapped: bool = False
+    #: whole-block temporaries of CF encoding, in decoded values (decoded mode only)
+    encode_copies: int = 0
+    #: whether encoding ends in a cast to another dtype (a stored-size result)
+    recast: bool = False
+
+    @property
+    def chunk_values(self) -> int:
+        """Values in one (full) target chunk."""
+        return math.prod(min(c, n) for c, n in zip(self.chunks, self.shape, strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """The extent of a task's block: its values, its largest piece and its chunks."""
+
+    values: int
+    piece: int
+    chunks: int
+
+
+def source_buffers(v: VarLayout) -> int:
+    """HDF5's buffers while reading a slice: a compressed chunk, decompressed whole."""
+    if v.source_chunk <= 0:
+        return 0
+    if v.compressed:
+        return 2 * v.source_chunk + HDF5_CHUNK_CACHE
+    return HDF5_CHUNK_CACHE
+
+
+def variable_peak(v: VarLayout, block: Block) -> int:
+    """Peak bytes while one variable of a task is read, encoded and written."""
+    s, d, e, p = v.stored_itemsize, v.decoded_itemsize, block.values, block.piece
+    if v.raw:
+        read = s * e + s * p
+        encode = 0
+    else:
+        read = d * e + max(s + d, 2 * d) * p
+        encode = d * e * (1 + v.encode_copies) + (s * e if v.recast else 0)
+    if block.chunks == 1:  # handed to the compressor as it is
+        write = 2 * s * e
+    else:
+        chunk = min(v.chunk_values, e)
+        write = 3 * s * e + s * chunk * min(ZARR_CHUNKS_IN_FLIGHT, block.chunks)
+    # the source chunk buffers outlive the read: measured, their pages stay with the
+    # process (HDF5's free lists, and malloc's trim threshold raised by large frees)
+    return max(read, encode, write) + source_buffers(v)
+
+
+def task_memory(variables: Sequence[VarLayout], block: Block, preprocess_input: int = 0) -> int:
+    """Peak bytes of a task writing ``variables`` over ``block``.
+
+    ``preprocess_input`` is the decoded size of the largest input the task opens
+    when the recipe has a ``preprocess`` (0 without one).
+    """
+    peak = max(variable_peak(v, block) for v in variables)
+    mapped = sum(v.stored_itemsize * block.values for v in variables if v.mapped)
+    return peak + mapped + 2 * preprocess_input
+
+
+def input_bytes(
+    variables: Sequence[VarLayout], extent: dict[str, int], concat_dims: Sequence[str]
+) -> int:
+    """Decoded bytes of ``variables`` in one input spanning ``extent`` along the concat dims."""
+    total = 0
+    for v in variables:
+        sizes = (
+            extent.get(d, 0) if d in concat_dims else n
+            for d, n in zip(v.dims, v.shape, strict=True)
+        )
+        total += v.decoded_itemsize * math.prod(sizes)
+    return total
