@@ -381,8 +381,8 @@ def workers_for(options: RunOptions, *, references_only: bool) -> int:
     """The worker processes of a run: as asked, or one per core.
 
     A DirectRunner run that only writes references reads headers in this process:
-    starting worker processes (about 5 s on 2 cores, each importing the stack) costs
-    more than a thousand headers take to read here.
+    starting worker processes (each importing the stack) costs more than a thousand
+    headers take to read here (bench/README.md, *Measurements behind the design*).
     """
     if options.workers is not None:
         return options.workers

@@ -219,9 +219,9 @@ class VirtualizeInputs(beam.PTransform):
     Input: ``PCollection[list[tuple[Index, str]]]`` (batches); output:
     ``PCollection[bytes]``, each a pickled ``VirtualBatch`` (its virtual inputs and
     their identities). Beam's coders copy bytes cheaply, but pickle an object again at
-    every stage boundary and to estimate its size (2.5 ms per input, half the time of
-    reading its header); pickled together, the inputs of a batch share their layouts'
-    metadata.
+    every stage boundary and to estimate its size (half the time of reading a header:
+    bench/README.md, *Measurements behind the design*); pickled together, the inputs of
+    a batch share their layouts' metadata.
     """
 
     ctx: RunContext

@@ -390,8 +390,8 @@ def stamp(
 def _replaced(ds: xr.Dataset, new: dict[str, xr.Variable]) -> xr.Dataset:
     """``ds`` with some variables replaced by ones of the same dims and shape.
 
-    Through ``Dataset._replace``: ``assign`` aligns and merges, 2.5 ms a file where
-    this takes 0.1 ms, with nothing to align (xarray is pinned below 2027).
+    Through ``Dataset._replace``: ``assign`` aligns and merges, some twenty times slower
+    (bench/README.md), with nothing to align (xarray is pinned below 2027).
     """
     from xarray.core.indexes import PandasIndex
 
