@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -95,3 +96,33 @@ def test_a_second_run_into_the_same_output_is_refused(tmp_path: Path) -> None:
     result = run_folder(folder, out)  # the lease was let go: this one runs
     assert result.zarr is not None and not result.zarr.up_to_date
     assert not (out / ".forge" / "leases" / "tiny.json").exists()  # and let go again
+
+
+def test_a_lease_of_a_killed_process_on_this_machine_is_taken_over_at_once(
+    tmp_path: Path,
+) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        text=True,
+        capture_output=True,
+        check=True,
+    )
+    dead = {
+        "owner": "1" * 32,
+        "host": socket.gethostname(),
+        "pid": int(gone.stdout),
+        "started": time.time(),
+        "expires": time.time() + 3600,
+    }
+    root = Location(str(tmp_path))
+    Conditional(root).create("lease.json", json.dumps(dead).encode())
+    with Lease(root, "lease.json") as taker:
+        assert taker.holder().owner == taker.owner  # type: ignore[union-attr]
+    alive = {**dead, "pid": os.getpid()}  # this very process: alive
+    Conditional(root).create("lease.json", json.dumps(alive).encode())
+    with pytest.raises(LeaseHeldError):
+        Lease(root, "lease.json").acquire()

@@ -4,7 +4,8 @@ A lease is a small document (``ROOT/.forge/leases/<id>.json``) naming its owner
 and when it expires, taken with a create-if-absent write and renewed with a
 replace-if-unchanged one (see :mod:`arcoforge.conditional`). A run that finds a
 live lease names the run holding it; a lease whose holder was killed expires
-and is taken over, so a stale one never blocks for longer than its term.
+and is taken over, so a stale one never blocks for longer than its term (on the
+machine that took it, at once: its process is gone).
 """
 
 from __future__ import annotations
@@ -35,6 +36,18 @@ class Holder:
     pid: int
     started: float
     expires: float
+
+    def is_dead(self) -> bool:
+        """Whether the holder ran on this machine and its process no longer exists."""
+        if self.host != socket.gethostname():
+            return False  # another machine's process: only its expiry tells
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False  # alive, another user's
+        return False
 
     def describe(self) -> str:
         started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.started))
@@ -121,9 +134,10 @@ class Lease:
             if found is None:
                 return self._try_take()
         holder = _parse(found)
-        if holder is not None and holder.expires > time.time():
+        if holder is not None and holder.expires > time.time() and not holder.is_dead():
             return holder
-        # expired (its run was killed) or unreadable: take it over, unless someone is quicker
+        # expired, its process gone (a killed run), or unreadable: take it over, unless
+        # someone is quicker
         if self.docs.replace(self.name, self._doc(), found.version):
             self._held = True
             return None

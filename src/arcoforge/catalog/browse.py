@@ -83,8 +83,8 @@ def snippets(root_url: str, id: str, collection: dict[str, Any], assets: dict[st
         f'ds = intake.from_yaml_file("{root_url.rstrip("/")}/{INTAKE}")["{id}"].read()',
     ]
     for key, asset in collection.get("assets", {}).items():
-        if "data" not in asset.get("roles", []) or key == "icechunk":
-            continue
+        if "data" not in asset.get("roles", []) or asset.get("arcoforge:opener"):
+            continue  # Icechunk and versioned Parquet: only arcoforge opens them whole
         kwargs = dict(asset.get("xarray:open_kwargs", {}))
         options = asset.get("xarray:storage_options")
         if options:

@@ -1,8 +1,11 @@
 """``ROOT/intake.yaml``: an intake 2 catalog beside the STAC catalog, one entry per dataset.
 
-Zarr copies and Kerchunk references are read by intake's own ``XArrayDatasetReader``;
-Icechunk repositories by :class:`IcechunkReader`, which authorises their virtual chunks
-(intake's own Icechunk reading does not), so reading those needs arcoforge installed.
+Zarr copies and Kerchunk JSON references are read by intake's own
+``XArrayDatasetReader``; Icechunk repositories and Parquet references by
+:class:`ArcoforgeReader`, through ``arcoforge.open_dataset``: it authorises Icechunk's
+virtual chunks (intake's own Icechunk reading does not) and follows a Parquet output's
+pointer to its current version (a reader given the folder reads fixed paths under it).
+Reading those two kinds needs arcoforge installed.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from arcoforge.catalog.opening import data_asset
 from arcoforge.catalog.store import CatalogRoot, collection_name
 
 
-class IcechunkReader(BaseReader):
-    """Reads an Icechunk repository of virtual chunks, authorising the chunks' locations."""
+class ArcoforgeReader(BaseReader):
+    """Reads an output through ``arcoforge.open_dataset``: Icechunk (its virtual chunks
+    authorised) and versioned Parquet references (through their pointer)."""
 
     output_instance = "xarray:Dataset"
     imports: ClassVar[set[str]] = {"arcoforge", "icechunk", "xarray"}
@@ -35,13 +39,9 @@ def reader_for(url: str, asset: dict[str, Any], metadata: dict[str, Any]) -> Bas
     """The intake reader of one STAC data asset at ``url``."""
     options = dict(asset.get("xarray:storage_options") or {})
     kind = asset.get("arcoforge:kind")
-    if kind == "icechunk":
-        return IcechunkReader(url=url, storage_options=options or None, metadata=metadata)
+    if kind in ("icechunk", "parquet"):
+        return ArcoforgeReader(url=url, storage_options=options or None, metadata=metadata)
     kwargs = dict(asset.get("xarray:open_kwargs") or {})
-    if kind == "parquet":
-        # the Parquet references name their targets' protocol; the store's own options
-        # reach the references' filesystem beside it
-        options = {**kwargs.pop("storage_options", {}), **options}
     # Kerchunk references open like a Zarr store (xarray's "kerchunk" engine)
     data = datatypes.Zarr(url, storage_options=options or None)
     return XArrayDatasetReader(data, metadata=metadata, **kwargs)

@@ -103,6 +103,9 @@ def asset_fields(output: Output, ds: xr.Dataset) -> dict[str, Any]:
             "title": f"Kerchunk references ({output.kind.upper()})",
             "xarray:open_kwargs": open_kwargs,
         }
+        if output.kind == "parquet":
+            # versions behind a pointer (latest.json): xarray opens the version it names
+            fields["arcoforge:opener"] = "arcoforge.open_dataset"
     else:
         fields = {
             "type": "application/vnd.zarr+icechunk",
