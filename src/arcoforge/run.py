@@ -340,7 +340,10 @@ def _run(
         dataset = dataset or virtual
     state.clear()
     if poller:
-        poller.finish(dataset.get("tasks", 0), dataset["nbytes"] if ctx.output else 0)
+        headers = None if ctx.output is not None else dataset.get("header_bytes")
+        poller.finish(
+            dataset.get("tasks", 0), dataset["nbytes"] if ctx.output else 0, input_bytes=headers
+        )
     return RunResult(
         id=recipe.id,
         inputs=dataset["inputs"],
@@ -455,17 +458,20 @@ class _Poller:
         self._last = p
         self.callback(p)
 
-    def finish(self, tasks: int, nbytes: int) -> None:
-        """Report the end of a successful run."""
+    def finish(self, tasks: int, nbytes: int, *, input_bytes: int | None = None) -> None:
+        """Report the end of a successful run (with the bytes fetched, where known)."""
         last = self._last
-        fetched = last.input_bytes if last else 0
+        fetched = max(input_bytes or 0, last.input_bytes if last else 0)
         self.callback(Progress(self.total, self.total, fetched, tasks, tasks, nbytes, nbytes))
 
     def poll(self) -> Progress:
         fetched = self.state.marks(self.marker)
-        # a marker's suffix is the bytes fetched, or for headers the inputs it stands for
-        amounts = [int(name.rsplit(".", 1)[-1]) for name in fetched]
-        inputs, sizes = (sum(amounts), []) if self.marker == "virtual" else (len(fetched), amounts)
+        if self.marker == "virtual":  # <key>.<inputs>.<bytes of their headers>
+            counts = [name.rsplit(".", 2)[1:] for name in fetched]
+            inputs, sizes = sum(int(n) for n, _ in counts), [int(b) for _, b in counts]
+        else:  # <key>.<bytes>
+            sizes = [int(name.rsplit(".", 1)[-1]) for name in fetched]
+            inputs = len(fetched)
         if self._tasks is None:
             plan = self.state.read_json("plan.json")
             if (

@@ -102,6 +102,27 @@ def test_a_run_over_the_byte_limit_is_stopped(http_server: SourceServer, tmp_pat
     assert report.bytes_fetched > one_file
 
 
+def test_header_reads_of_references_count_against_the_byte_limit(
+    http_server: SourceServer, tmp_path: Path
+) -> None:
+    recipe = _served_recipe(http_server, tmp_path, days=4)
+    spec = recipe / "recipe.yaml"
+    spec.write_text(
+        spec.read_text().replace(
+            "zarr:\n    chunks:\n      time: 2", "references:\n    format: json"
+        )
+    )
+    fine = run_test(recipe, TestLimits(prune=4), lint=False)
+    assert fine.error is None, fine.error
+    assert (
+        0
+        < fine.bytes_fetched
+        <= sum((http_server.root / f"sst.2020010{d}.nc").stat().st_size for d in range(1, 5))
+    )
+    stopped = run_test(recipe, TestLimits(prune=4, max_bytes=100), lint=False)
+    assert stopped.error is not None and "more than the limit" in stopped.error
+
+
 def test_a_run_over_the_time_limit_is_stopped(http_server: SourceServer, tmp_path: Path) -> None:
     recipe = _served_recipe(http_server, tmp_path, days=2)
     http_server.faults.delay["*"] = 3.0

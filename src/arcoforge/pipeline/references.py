@@ -42,6 +42,8 @@ class VirtualBatch:
 
     inputs: list[VirtualInput]
     identities: list[tuple[Index, InputIdentity]]
+    #: bytes fetched to read the batch's headers
+    fetched_bytes: int = 0
 
 
 def virtualize_batch(
@@ -52,13 +54,13 @@ def virtualize_batch(
     Their headers' edges are fetched by ``feed``'s process while this one parses (see
     :mod:`arcoforge.sources.feed`); inputs laid out like one met before are made from
     it (see :mod:`arcoforge.sources.layout`), consecutive ones along the concat dim
-    together (see :mod:`arcoforge.sources.fold`). A marker named ``<key>.<n>`` stands
-    for ``n`` inputs read.
+    together (see :mod:`arcoforge.sources.fold`). A marker named ``<key>.<n>.<bytes>``
+    stands for ``n`` inputs read, and the bytes their headers took to fetch.
     """
     urls = [url for _, url in batch]
     out: list[VirtualInput | Stamp] = []
     identities: list[tuple[Index, InputIdentity]] = []
-    unmarked = 0
+    unmarked = unmarked_bytes = total_bytes = 0
     fetched = feed.fetch(urls)
     import_parsers()  # while the first edges are on their way
     for index, url in batch:
@@ -78,12 +80,15 @@ def virtualize_batch(
             )
         out.append(vi)
         unmarked += 1
+        held = source.held_bytes if isinstance(source, RangeFile) else 0
+        unmarked_bytes += held
+        total_bytes += held
         if unmarked == MARK_EVERY or len(out) == len(batch):
-            ctx.state().mark("virtual", f"{cache_key(url)}.{unmarked}")
-            unmarked = 0
+            ctx.state().mark("virtual", f"{cache_key(url)}.{unmarked}.{unmarked_bytes}")
+            unmarked = unmarked_bytes = 0
     dim = ctx.concat_dims[0] if len(ctx.concat_dims) == 1 else None
     with reporting(ctx, f"combining the headers of {urls[0]} and the next {len(urls) - 1}"):
-        return VirtualBatch(folded(out, dim), identities)
+        return VirtualBatch(folded(out, dim), identities, total_bytes)
 
 
 def identity_of(url: str, source: RangeFile) -> InputIdentity:
@@ -181,6 +186,7 @@ def stage_references(ctx: RunContext, batches: list[VirtualBatch]) -> StagedRefe
         "references": int(sum(_chunk_count(v) for v in ds.variables.values())),
         "prefixes": container_prefixes(urls),
         "manifest": manifest.summary(),
+        "header_bytes": sum(b.fetched_bytes for b in batches),
     }
     if fmt is ReferenceFormat.ICECHUNK:
         result["chunks"] = {"virtual": virtual_chunks(ds), "written": written_chunks(ds, native)}

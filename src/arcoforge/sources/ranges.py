@@ -57,6 +57,11 @@ class RangeFile(io.RawIOBase):
         self._pieces.insert(i, data)
 
     @property
+    def held_bytes(self) -> int:
+        """How many bytes of the file were fetched (its edges, and every miss since)."""
+        return sum(len(p) for p in self._pieces)
+
+    @property
     def pieces(self) -> dict[int, bytes]:
         """The bytes held so far, by the offset they start at."""
         return dict(zip(self._starts, self._pieces, strict=True))
