@@ -213,22 +213,16 @@ class _S3Backend(_Backend):
         return self._put(path, data, IfMatch=version)
 
     def delete(self, path: str, version: str) -> bool:
-        bucket, key = self._split(path)
-        try:
-            self.fs.call_s3("delete_object", Bucket=bucket, Key=key, IfMatch=version)
-        except FileNotFoundError:
-            return False
-        except OSError as e:
-            if _is_conflict(e):
-                return False
-            raise
-        self.fs.invalidate_cache(path)
-        return True
+        return self._call(path, "delete_object", IfMatch=version)
 
     def _put(self, path: str, data: bytes, **condition: str) -> bool:
+        return self._call(path, "put_object", Body=data, **condition)
+
+    def _call(self, path: str, method: str, **kwargs: Any) -> bool:
+        """Make a conditional request; whether its condition held and it was done."""
         bucket, key = self._split(path)
         try:
-            self.fs.call_s3("put_object", Bucket=bucket, Key=key, Body=data, **condition)
+            self.fs.call_s3(method, Bucket=bucket, Key=key, **kwargs)
         except (FileExistsError, FileNotFoundError):
             return False  # If-None-Match on an existing key; If-Match on a deleted one
         except OSError as e:

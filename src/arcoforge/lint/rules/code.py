@@ -46,21 +46,26 @@ REACH_AT_IMPORT = define(
 
 NETWORK, ENVIRONMENT, PROGRAMS, FILES = "the network", "the environment", "other programs", "files"
 
+#: Client libraries whose mere import means a recipe talks to the network.
+_NETWORK_CLIENTS = (
+    "requests",
+    "urllib.request",
+    "urllib3",
+    "http.client",
+    "socket",
+    "aiohttp",
+    "httpx",
+    "ftplib",
+    "smtplib",
+    "paramiko",
+    "pycurl",
+)
+
 #: Dotted names (and every name under them) and what using them reaches.
 REACHES: dict[str, str] = {
     **dict.fromkeys(
         [
-            "requests",
-            "urllib.request",
-            "urllib3",
-            "http.client",
-            "socket",
-            "aiohttp",
-            "httpx",
-            "ftplib",
-            "smtplib",
-            "paramiko",
-            "pycurl",
+            *_NETWORK_CLIENTS,
             "cmr",
             "earthaccess",
             "fsspec",
@@ -114,22 +119,7 @@ REACHES: dict[str, str] = {
     ),
 }
 #: Modules whose import alone earns FG013.
-NETWORK_MODULES = frozenset(
-    [
-        "requests",
-        "urllib.request",
-        "urllib3",
-        "http.client",
-        "socket",
-        "aiohttp",
-        "httpx",
-        "ftplib",
-        "smtplib",
-        "paramiko",
-        "pycurl",
-        "subprocess",
-    ]
-)
+NETWORK_MODULES = frozenset([*_NETWORK_CLIENTS, "subprocess"])
 _BUILTINS = frozenset(("open",))
 
 
