@@ -307,7 +307,7 @@ def virtual_job(base_url: str, count: int) -> None:
         feed.close()
     gc.collect()
     tracemalloc.start()
-    gathered = [vi for b in blobs for vi in pickle.loads(b)]
+    gathered = [vi for b in blobs for vi in pickle.loads(b).inputs]
     unpickled, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     # the worst case: inputs that share no layout, so none is folded into another
