@@ -147,16 +147,10 @@ class TreeSampler:
 def write_recipe(
     folder: Path, base_url: str, files: int, kind: str, preprocess: bool, small: bool
 ) -> Path:
-    import pandas as pd
     import yaml
 
-    end = pd.Timestamp(START) + pd.Timedelta(days=files - 1)
     spec = {
-        "sources": {
-            "url": base_url + "/sst.{time:%Y%m%d}.nc",
-            "concat": {"time": {"start": START, "end": f"{end:%Y-%m-%d}", "freq": "D"}},
-            "items_per_file": {"time": 1},
-        },
+        "sources": _daily_sources(base_url, files),
         "outputs": {"zarr": {"chunks": {"time": TIME_CHUNK, **(SMALL_CHUNKS if small else {})}}},
     }
     recipe_id = folder.name
@@ -352,17 +346,23 @@ def measure_references(args: argparse.Namespace, counts: list[int], logs: Path) 
     return out
 
 
-def write_references_recipe(folder: Path, base_url: str, files: int) -> Path:
+def _daily_sources(base_url: str, files: int) -> dict[str, Any]:
+    """The sources of a recipe over the first ``files`` served daily files."""
     import pandas as pd
-    import yaml
 
     end = pd.Timestamp(START) + pd.Timedelta(days=files - 1)
+    return {
+        "url": base_url + "/sst.{time:%Y%m%d}.nc",
+        "concat": {"time": {"start": START, "end": f"{end:%Y-%m-%d}", "freq": "D"}},
+        "items_per_file": {"time": 1},
+    }
+
+
+def write_references_recipe(folder: Path, base_url: str, files: int) -> Path:
+    import yaml
+
     spec = {
-        "sources": {
-            "url": base_url + "/sst.{time:%Y%m%d}.nc",
-            "concat": {"time": {"start": START, "end": f"{end:%Y-%m-%d}", "freq": "D"}},
-            "items_per_file": {"time": 1},
-        },
+        "sources": _daily_sources(base_url, files),
         "outputs": {"references": {"format": "json"}},
     }
     folder.mkdir(parents=True, exist_ok=True)
