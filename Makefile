@@ -22,7 +22,7 @@ demo: $(BIN)/forge
 test: $(BIN)/forge
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m tests
 
 lint: $(BIN)/forge
 	$(BIN)/ruff check .

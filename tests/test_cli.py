@@ -177,9 +177,7 @@ def test_a_bug_is_reported_as_one(monkeypatch: pytest.MonkeyPatch, capsys) -> No
 
     monkeypatch.setattr(arcoforge.recipe, "load_recipe", broken)
     monkeypatch.setattr(sys, "argv", ["forge", "run", "anything"])
-    with pytest.raises(SystemExit) as info:
-        cli.main()
-    assert info.value.code == 2
+    assert cli.invoke() == 2
     err = capsys.readouterr().err
     assert "internal error: TypeError: simulated bug" in err and "--debug" in err
 
@@ -193,7 +191,5 @@ def test_ctrl_c_says_the_run_can_be_started_again(monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(arcoforge.recipe, "load_recipe", interrupted)
     monkeypatch.setattr(sys, "argv", ["forge", "run", "anything"])
-    with pytest.raises(SystemExit) as info:
-        cli.main()
-    assert info.value.code == 130
+    assert cli.invoke() == 130
     assert "interrupted: a run can be started again to finish." in capsys.readouterr().err

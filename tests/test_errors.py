@@ -74,9 +74,7 @@ def test_a_bug_in_a_worker_is_internal_with_its_cause(
 def _main(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
     monkeypatch.setattr(sys, "argv", ["forge", *args])
     monkeypatch.setattr(cli, "_as_json", False)
-    with pytest.raises(SystemExit) as done:
-        cli.main()
-    return int(done.value.code or 0)
+    return cli.invoke()
 
 
 def test_json_failure_is_one_object_on_stdout(

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import atexit
-import gc
 import json
 import logging
-import sys
+import traceback
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -17,6 +15,7 @@ from rich.markup import escape
 
 from arcoforge.catalog.cli import app as catalog_app
 from arcoforge.errors import ForgeError, InternalError, UsageError, origin
+from arcoforge.exiting import code_of, exit_now
 from arcoforge.lint import cli as lint_cli
 from arcoforge.pipeline.runners import RunnerName, default_workers
 
@@ -226,32 +225,41 @@ app.command()(_feedstock_cli.new)
 app.command()(_feedstock_cli.rerender)
 
 
-def main() -> None:
-    """The ``forge`` entry point: clear words for interruptions and for bugs.
+def main() -> NoReturn:
+    """The ``forge`` entry point: :func:`invoke`, then the process ends.
 
-    Usage errors and exits are the command line's own (SystemExit); anything else
-    reaching here is a bug, reported as one.
+    It ends without the interpreter's teardown (:mod:`arcoforge.exiting`), which
+    could abort it after a run that fetched with obstore, and which took 0.5 s to
+    collect what a run made.
     """
-    # What a command made lives until the process ends: the interpreter's final
-    # collections would scan all of it (0.5 s after a run), so the OS frees it instead.
-    atexit.register(gc.freeze)
+    exit_now(invoke())
+
+
+def invoke() -> int:
+    """Run the command in ``sys.argv`` and return its exit status.
+
+    Usage errors and exits are the command line's own (SystemExit); interruptions
+    are said in clear words; anything else reaching here is a bug, reported as one.
+    """
     try:
         app()
     except SystemExit as e:
         if e.code == 130:  # Typer ends a Ctrl-C this way, silently
             _interrupted()
-        raise
+        return code_of(e)
     except KeyboardInterrupt:
         _interrupted()
-        sys.exit(130)
+        return 130
     except Exception as e:
         if _debug:
-            raise
+            traceback.print_exc()
+            return 1
         bug = InternalError(f"{type(e).__name__}: {e}", where=origin(e))
         if _as_json:
             print(json.dumps({"error": bug.to_json()}))
         err.print(f"[bold red]internal error:[/] {escape(str(bug))}\n{_BUG}")
-        sys.exit(2)
+        return 2
+    return 0
 
 
 def _interrupted() -> None:

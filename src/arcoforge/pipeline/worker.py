@@ -2,19 +2,22 @@
 
 Beam's harness returns once the runner closes its control channel. The
 interpreter's own teardown (collecting every loaded module) then took about a
-second per worker, while the runner waited for the process to end. All output
-is written and closed by then, so the worker flushes its logs and exits.
+second per worker, while the runner waited for the process to end, and could abort
+a worker that fetched with obstore (:mod:`arcoforge.exiting`). All output is written
+and closed by then, so the worker flushes its logs and exits.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import traceback
+from typing import NoReturn
+
+from arcoforge.exiting import flush
 
 
-def main() -> None:
+def main() -> NoReturn:
     """Run Beam's SDK harness with this process's arguments, then exit at once."""
     from apache_beam.runners.worker import sdk_worker_main
 
@@ -24,10 +27,7 @@ def main() -> None:
     except BaseException:
         traceback.print_exc()
         code = 1
-    finally:
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
+    flush()  # Beam's exit handlers stay unrun: the runner has closed the channels
     os._exit(code)
 
 

@@ -6,7 +6,7 @@ file. An :class:`EdgeFeed` starts a child process (``python -m arcoforge.sources
 that fetches both edges of each input it is sent (:mod:`arcoforge.sources.ranges`)
 and streams them back in order, each as soon as it and those before it are in, while
 this process parses. The child imports no more than obstore and this package's
-store helpers, and stops when its input closes.
+store helpers, and stops when its input closes (through :func:`~arcoforge.exiting.exit_now`).
 """
 
 from __future__ import annotations
@@ -16,12 +16,14 @@ import contextlib
 import pickle
 import subprocess
 import sys
+import traceback
 import weakref
 from collections.abc import Iterator
 from dataclasses import asdict
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 from arcoforge.errors import PipelineError, SourceError, error_from_name
+from arcoforge.exiting import exit_now
 from arcoforge.sources.ranges import MAX_IN_FLIGHT, RangeFile, fetch_one
 from arcoforge.sources.retry import RetryPolicy
 from arcoforge.sources.stores import range_reader, registry_for, source_errors
@@ -147,9 +149,10 @@ def _stop(proc: subprocess.Popen[bytes]) -> str:
 # --- the child process -------------------------------------------------------------
 
 
-def main() -> None:
+def main() -> NoReturn:
     """Answer each list of URLs read from stdin with one frame per URL on stdout."""
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    code = 0
     try:
         options, retry = pickle.load(stdin)
         policy = RetryPolicy(**retry)
@@ -157,10 +160,14 @@ def main() -> None:
             try:
                 urls = pickle.load(stdin)
             except EOFError:
-                return
+                break
             asyncio.run(_answer(urls, options, policy, stdout))
     except (BrokenPipeError, KeyboardInterrupt):
-        return
+        pass
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    exit_now(code)
 
 
 async def _answer(
