@@ -114,6 +114,13 @@ def run(
             "sources that changed since."
         ),
     ] = False,
+    update: Annotated[
+        bool,
+        typer.Option(
+            help="Grow the published dataset: append only the inputs new since it was made "
+            "(refuses overlaps, going back in time, schema changes)."
+        ),
+    ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object instead of progress and summary.")
     ] = False,
@@ -136,6 +143,8 @@ def run(
         forge run recipes/noaa-oisst-avhrr-v2.1 --prune 2
 
         forge run my-recipe -o s3://bucket/arco --runner dask --workers 8
+
+        forge run my-recipe -o s3://bucket/arco --update
     """
     from arcoforge.recipe import load_recipe
     from arcoforge.run import RunOptions, run_recipe
@@ -148,10 +157,13 @@ def run(
         fail(UsageError(f"--max-memory: expected a size such as 2GB. Got {max_memory!r}."))
     if scheduler and runner is not RunnerName.DASK:
         fail(UsageError("--scheduler needs --runner dask."))
+    if update and overwrite:
+        fail(UsageError("--update appends to the dataset; --overwrite replaces it: choose one."))
     try:
         from arcoforge.bot.repos import resolve_recipe
+        from arcoforge.recipe.latest import resolve_latest
 
-        loaded = load_recipe(resolve_recipe(recipe, ref=ref))
+        loaded = resolve_latest(load_recipe(resolve_recipe(recipe, ref=ref)))
         options = RunOptions(
             output=output,
             prune=prune,
@@ -161,6 +173,7 @@ def run(
             max_memory=budget,
             cache=cache,
             overwrite=overwrite,
+            update=update,
             allow_small_chunks=allow_small_chunks,
         )
         if as_json:

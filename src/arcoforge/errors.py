@@ -107,6 +107,12 @@ class TargetExistsError(TargetError, FileExistsError):
     kind = "target-exists"
 
 
+class UpdateRefusedError(ForgeError, ValueError):
+    """An update cannot only append: it would overlap, go back in time or change the schema."""
+
+    kind = "update-refused"
+
+
 class LeaseHeldError(TargetError):
     """Another run is writing the same output now."""
 
@@ -224,6 +230,7 @@ _BY_NAME: dict[str, type[ForgeError]] = {
         PlanError,
         TargetError,
         TargetExistsError,
+        UpdateRefusedError,
         LeaseHeldError,
         PipelineError,
         PartlyPublishedError,

@@ -21,6 +21,7 @@ from arcoforge.pipeline.runners import RunnerName, default_workers, runner
 from arcoforge.pipeline.slots import memory_share
 from arcoforge.pipeline.state import REFERENCES_RESULT, RunState
 from arcoforge.pipeline.transforms import build
+from arcoforge.recipe.latest import resolve_latest
 from arcoforge.recipe.recipe import Recipe
 from arcoforge.recipe.urls import OUTPUT_SCHEMES, validate_url
 from arcoforge.sources.preview import check_copy_chunks
@@ -44,6 +45,8 @@ class RunOptions:
     max_memory: int = DEFAULT_MAX_MEMORY
     cache: str | None = None
     overwrite: bool = False
+    #: append only the inputs that are new since the outputs were made
+    update: bool = False
     storage_options: dict[str, Any] = field(default_factory=dict)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     #: write a copy's chunks even if they are under 16 KiB (see arcoforge.plan.small)
@@ -77,6 +80,8 @@ class ZarrResult:
     stored_bytes: int
     #: the summary of the input manifest recorded in it: count and total bytes
     manifest: dict[str, int] = field(default_factory=dict)
+    #: with --update: how many inputs were appended (0: it was up to date)
+    appended: int | None = None
 
     kind = "zarr"
 
@@ -93,6 +98,7 @@ class ZarrResult:
             bytes_written=doc["written"],
             stored_bytes=doc["stored_bytes"],
             manifest=doc.get("manifest", {}),
+            appended=doc.get("appended"),
         )
 
     @property
@@ -112,6 +118,7 @@ class ZarrResult:
             "bytes_written": self.bytes_written,
             "stored_bytes": self.stored_bytes,
             "manifest": self.manifest,
+            **({} if self.appended is None else {"appended": self.appended}),
         }
 
 
@@ -210,8 +217,16 @@ class RunResult:
         """
         return next((o.manifest for o in self.outputs if o.manifest), {})
 
+    @property
+    def appended(self) -> int | None:
+        """With --update: the inputs appended (the most any output took); None otherwise."""
+        found = [o.appended for o in self.outputs if getattr(o, "appended", None) is not None]
+        return max(found) if found else None
+
     def to_json(self) -> dict[str, Any]:
+        appended = self.appended
         return {
+            **({} if appended is None else {"appended": appended}),
             "id": self.id,
             "outputs": [o.to_json() for o in self.outputs],
             "inputs": self.inputs,
@@ -256,6 +271,7 @@ def run_context(recipe: Recipe, options: RunOptions) -> tuple[RunContext, list[A
         preprocess=recipe.preprocess,
         budget=options.max_memory,
         overwrite=options.overwrite,
+        update=options.update,
         pruned=options.prune is not None,
         retry=options.retry,
         version=importlib.metadata.version("arcoforge"),
@@ -277,6 +293,7 @@ def run_recipe(
     second run of the same recipe into the same root refuses at once, naming this one.
     """
     start = time.monotonic()
+    recipe = resolve_latest(recipe)  # `end: latest`: the newest input there is now
     ctx, inputs = run_context(recipe, options)
     if ctx.output is not None and not options.allow_small_chunks:
         pattern = recipe.pattern.prune(options.prune) if options.prune else recipe.pattern

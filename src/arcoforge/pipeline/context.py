@@ -39,6 +39,8 @@ class RunContext:
     preprocess: Preprocess | None = None
     budget: int = 2 * 10**9
     overwrite: bool = False
+    #: append the inputs that are new since the published copy was made (forge run --update)
+    update: bool = False
     pruned: bool = False
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     fetch_concurrency: int = 4

@@ -12,9 +12,11 @@ from typing import Any
 
 from arcoforge.errors import (
     ForgeError,
+    IncompatibleInputsError,
     InternalError,
     PipelineError,
     TargetExistsError,
+    UpdateRefusedError,
     origin,
 )
 from arcoforge.pipeline.context import RunContext
@@ -25,12 +27,14 @@ from arcoforge.sources.cache import CachedInput, cache_key
 from arcoforge.sources.manifest import Manifest
 from arcoforge.sources.reader import read_blocks
 from arcoforge.targets.manifest import check_output, write_manifest
-from arcoforge.targets.zarr import Status
+from arcoforge.targets.zarr import ARRAY_DOCS, Status, root_documents
 
 #: Root attributes that record how a dataset was made.
 PLAN_ATTR = "arcoforge_plan"
 #: The run-state document holding the manifest of the inputs the plan was made from.
 MANIFEST = "manifest.json"
+#: The run-state document of an update (see arcoforge.pipeline.growing).
+GROW = "grow.json"
 
 
 @contextmanager
@@ -90,6 +94,8 @@ def header_name(ctx: RunContext, index: Index, cached: CachedInput) -> str:
 def plan_writes(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
     """Plan; then start, resume or skip the dataset; return the tasks still to run."""
     with reporting(ctx, "planning"):
+        if ctx.update and ctx.target().status() is Status.PUBLISHED:
+            return _plan_update(ctx, headers)
         plan = make_plan(
             headers,
             output=ctx.zarr,
@@ -132,11 +138,104 @@ def plan_writes(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
         # Recorded before anything is removed: a run killed while removing or preparing
         # leaves an unfinished run of this plan, which the next run starts afresh.
         state.remove("done")
+        state.remove(GROW)
         state.write_json("plan.json", {**summary, "status": "preparing"})
         target.remove()  # a replaced dataset, or an unfinished run never published
         state.write_json("root.json", target.prepare(plan))
         state.write_json("plan.json", {**summary, "status": "ready"})
         return [plan.work(t) for t in plan.tasks]
+
+
+def _plan_update(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
+    """Plan an update of the published copy: check that the inputs only append, write
+    the concat coordinate's new chunks, return the tasks past the old end still to run."""
+    from arcoforge.pipeline import growing
+
+    if len(ctx.concat_dims) != 1:
+        raise UpdateRefusedError(
+            f"--update appends along one concat dim; this recipe has {list(ctx.concat_dims)}. "
+            "Run without --update."
+        )
+    state, target, concat = ctx.state(), ctx.target(), ctx.concat_dims[0]
+    previous = state.read_json("plan.json")
+    published = growing.read_published(target)
+    recorded = growing.recorded_manifest(ctx, published)
+    try:
+        plan = make_plan(
+            headers,
+            output=ctx.zarr,
+            budget=ctx.budget,
+            fingerprint=ctx.sources_fingerprint,
+            merge_dims=ctx.merge_dims,
+            items_per_file=ctx.items_per_file,
+            preprocessed=ctx.preprocess is not None,
+            pinned=growing.pinned_chunks(published),
+        )
+    except IncompatibleInputsError as e:  # the dataset's inputs combined: new ones do not
+        raise UpdateRefusedError(
+            f"{ctx.target_url}: the new inputs cannot extend the dataset: {e} An update "
+            "only appends inputs with the dataset's variables, dtypes and grid after its "
+            "last one. Run without --update, with --overwrite, to rebuild it."
+        ) from e
+    manifest = input_manifest(plan)
+    state.write_json(MANIFEST, manifest.to_dict())
+    new = growing.new_inputs(ctx, recorded, manifest)
+    summary = {**plan_summary(ctx, plan), "appended": len(new), "update": True}
+    fmt = published.zarr_format
+    if not new:
+        # an update killed after its commit may not have rewritten the arrays' documents
+        target.write_array_docs(growing.stale_arrays(target, published), fmt)
+        state.write_json("plan.json", {**summary, "tasks": {}, "status": "up_to_date"})
+        return []
+    if fmt != ctx.zarr.zarr_format:
+        raise UpdateRefusedError(
+            f"{ctx.target_url} is Zarr format {fmt}; the recipe asks for format "
+            f"{ctx.zarr.zarr_format}. Run without --update, with --overwrite, to rebuild it."
+        )
+    old_length = published.length(concat)
+    growing.check_schema(ctx, plan, published)
+    growing.check_coords(ctx, plan, new, old_length)
+    arrays = growing.grown_arrays(published, concat, plan.schema.sizes[concat])
+    tasks = [
+        t for t in plan.tasks if concat in t.dims and t.region[t.dims.index(concat)][1] > old_length
+    ]
+    summary["tasks"] = {t.key: t.nbytes for t in tasks}
+    resumable = (
+        previous is not None
+        and previous.get("update")
+        and previous.get("hash") == plan.hash
+        and previous.get("status") == "ready"
+    )
+    if not resumable:
+        state.remove("done")
+    state.write_json("plan.json", {**summary, "status": "preparing"})
+    state.write_json(GROW, {"arrays": arrays, "old_length": old_length})
+    state.write_json("root.json", root_documents(published.root, arrays, fmt))
+    if concat in arrays:
+        meta = arrays[concat][ARRAY_DOCS[fmt][0]]
+        growing.write_concat_coord(ctx, plan, published, meta, old_length)
+    done = state.marks("done")
+    todo = [t for t in tasks if t.key not in done]
+    skipped = len(tasks) - len(todo)
+    state.write_json("plan.json", {**summary, "status": "ready", "skipped": skipped})
+    return [plan.work(t) for t in todo]
+
+
+def grown_array(ctx: RunContext, name: str) -> str | None:
+    """The document of array ``name`` an update writes through; None outside updates."""
+    if not ctx.update:
+        return None
+    key = (ctx.state_url, ctx.run_id)
+    if key not in _GROWN:
+        _GROWN.clear()
+        found = ctx.state().read_json(GROW)
+        _GROWN[key] = found["arrays"] if found else {}
+    docs = _GROWN[key].get(name)
+    return None if docs is None else docs[ARRAY_DOCS[ctx.zarr.zarr_format][0]]
+
+
+#: The arrays' documents of the update a worker process is writing, read once per run.
+_GROWN: dict[tuple[str, str], dict[str, dict[str, str]]] = {}
 
 
 def input_manifest(plan: Plan) -> Manifest:
@@ -191,7 +290,7 @@ def write_task(ctx: RunContext, work: TaskWork) -> int:
             preprocess=ctx.preprocess,
             storage_options=ctx.storage_options,
         ):
-            target.write(work, var.name, block, ctx.zarr.zarr_format)
+            target.write(work, var.name, block, ctx.zarr.zarr_format, grown_array(ctx, var.name))
             del block  # before the next variable's block is read (see plan.memory)
         ctx.state().mark("done", task.key)
         return task.nbytes
@@ -218,11 +317,19 @@ class StagedCopy:
         ctx, state, target = self.ctx, self.ctx.state(), self.ctx.target()
         if self.docs is not None:
             write_manifest(ctx.target_url, self.manifest, ctx.storage_options)
-            target.publish(self.docs, provenance(ctx, self.info), ctx.zarr.zarr_format)
+            attrs = provenance(ctx, self.info)
+            grown = state.read_json(GROW) if self.info.get("update") else None
+            if grown is not None:
+                from arcoforge.pipeline.growing import update_attrs
+
+                attrs = update_attrs(attrs)
+            target.publish(self.docs, attrs, ctx.zarr.zarr_format)
+            if grown is not None:  # the commit is made: now the arrays' own documents
+                target.write_array_docs(grown["arrays"], ctx.zarr.zarr_format)
         self.result.update(up_to_date=self.docs is None, stored_bytes=target.stored_bytes())
         state.write_json("result.json", self.result)
         if self.docs is not None:
-            for name in ("done", "fetched", "headers", "root.json"):
+            for name in ("done", "fetched", "headers", "root.json", GROW):
                 state.remove(name)
 
 
@@ -247,6 +354,8 @@ def stage_copy(ctx: RunContext, written: int) -> StagedCopy:
         )
     }
     result.update(tasks=len(info["tasks"]), written=written, hash=info["hash"])
+    if "appended" in info:
+        result.update(appended=info["appended"])
     manifest = Manifest.from_dict(state.read_json(MANIFEST))
     result.update(manifest=manifest.summary())
     if info["status"] == "up_to_date":

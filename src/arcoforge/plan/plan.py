@@ -103,12 +103,17 @@ def make_plan(
     merge_dims: tuple[str, ...] = (),
     items_per_file: dict[str, int | None] | None = None,
     preprocessed: bool = False,
+    pinned: dict[str, int] | None = None,
 ) -> Plan:
-    """Combine the headers, choose chunks, cut tasks; raises if any of it is impossible."""
+    """Combine the headers, choose chunks, cut tasks; raises if any of it is impossible.
+
+    ``pinned``: chunk lengths that override the chosen ones (those of a store to grow).
+    """
     schema = combine(
         headers, merge_dims=merge_dims, items_per_file=items_per_file, preprocessed=preprocessed
     )
     chunks = choose_chunks(schema, output)
+    chunks.update({d: c for d, c in (pinned or {}).items() if d in chunks})
     netcdf3 = {i.group for i in schema.inputs if i.input.file_type is FileType.NETCDF3}
     layouts = [
         layout(v, tuple(chunks[d] for d in v.dims), v.group in netcdf3)

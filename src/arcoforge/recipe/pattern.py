@@ -29,16 +29,27 @@ class ConcatDim:
     """Inputs laid end to end along dimension ``name``; one key per input.
 
     ``items_per_file``, when given, is checked against every input's header.
+    ``latest``: the keys run to today, and a run keeps those up to the newest input
+    that exists (see arcoforge.recipe.latest).
     """
 
     name: str
     keys: tuple[Hashable, ...]
     items_per_file: int | None = None
+    latest: bool = False
 
-    def __init__(self, name: str, keys: Sequence[Hashable], items_per_file: int | None = None):
+    def __init__(
+        self,
+        name: str,
+        keys: Sequence[Hashable],
+        items_per_file: int | None = None,
+        *,
+        latest: bool = False,
+    ):
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "keys", tuple(keys))
         object.__setattr__(self, "items_per_file", items_per_file)
+        object.__setattr__(self, "latest", latest)
         _check_dim(self)
 
 

@@ -78,12 +78,40 @@ def _timestamp(value: Any) -> dt.datetime:
     return ts.to_pydatetime()
 
 
+#: ``end: latest``: the newest input that exists, found when a run starts.
+LATEST = "latest"
+
+
+def _end(value: Any) -> dt.datetime | str:
+    """An end date; ``today`` is the UTC date now, ``latest`` is kept to be resolved."""
+    if value == LATEST:
+        return LATEST
+    if value == "today":
+        return today()
+    return _timestamp(value)
+
+
+def today() -> dt.datetime:
+    """The UTC date now, as a datetime at midnight."""
+    now = dt.datetime.now(dt.UTC)
+    return dt.datetime(now.year, now.month, now.day)
+
+
 class DateRange(StrictModel):
-    """Dates from ``start`` to ``end`` (both included) every ``freq`` (a pandas frequency)."""
+    """Dates from ``start`` to ``end`` (both included) every ``freq`` (a pandas frequency).
+
+    ``end`` may be ``today`` (the UTC date when the recipe is loaded) or ``latest``: the
+    dates run to today, and a run keeps those up to the newest input that exists.
+    """
 
     start: Annotated[dt.datetime, BeforeValidator(_timestamp)]
-    end: Annotated[dt.datetime, BeforeValidator(_timestamp)]
+    end: Annotated[dt.datetime | Literal["latest"], BeforeValidator(_end)]
     freq: str
+
+    @property
+    def last(self) -> dt.datetime:
+        """The last date the range may reach: ``end``, or today for ``latest``."""
+        return today() if self.end == LATEST else self.end  # type: ignore[return-value]
 
     @model_validator(mode="after")
     def _check(self) -> DateRange:
@@ -96,8 +124,8 @@ class DateRange(StrictModel):
                 f"freq: expected a pandas frequency such as 'D', 'MS', '6h' or '7D'. "
                 f"Got {self.freq!r} instead."
             )
-        if self.end < self.start:
-            raise ValueError(f"end {self.end.date()} is before start {self.start.date()}.")
+        if self.last < self.start:
+            raise ValueError(f"end {self.last.date()} is before start {self.start.date()}.")
         # Checked here rather than when expanding, so the error names the file and line.
         count = _estimate_count(self)
         if count > MAX_INPUTS:
@@ -106,13 +134,13 @@ class DateRange(StrictModel):
             )
         if len(self._range()) == 0:
             raise ValueError(
-                f"no date from {self.start} to {self.end} falls on freq {self.freq!r}; "
+                f"no date from {self.start} to {self.last} falls on freq {self.freq!r}; "
                 "expected at least one."
             )
         return self
 
     def _range(self) -> pd.DatetimeIndex:
-        return pd.date_range(self.start, self.end, freq=self.freq, inclusive="both")
+        return pd.date_range(self.start, self.last, freq=self.freq, inclusive="both")
 
     def values(self) -> list[pd.Timestamp]:
         count = _estimate_count(self)
@@ -129,7 +157,7 @@ def _estimate_count(r: DateRange) -> int:
         step = pd.Timedelta(offset)
     except ValueError:  # calendar offsets such as MS: at least a day apart
         step = pd.Timedelta(days=1)
-    span = pd.Timestamp(r.end) - pd.Timestamp(r.start)
+    span = pd.Timestamp(r.last) - pd.Timestamp(r.start)
     return int(span / step) + 1 if step > pd.Timedelta(0) else MAX_INPUTS + 1
 
 
@@ -239,7 +267,12 @@ class TemplateSources(StrictModel):
 
     def pattern(self) -> FilePattern:
         dims: list[ConcatDim | MergeDim] = [
-            ConcatDim(name, _keys(keys), self.items_per_file.get(name))
+            ConcatDim(
+                name,
+                _keys(keys),
+                self.items_per_file.get(name),
+                latest=isinstance(keys, DateRange) and keys.end == LATEST,
+            )
             for name, keys in self.concat.items()
         ]
         dims += [MergeDim(name, keys) for name, keys in self.merge.items()]

@@ -151,10 +151,52 @@ class ZarrTarget(Location):
             self._put(file.read_bytes(), name, *file.relative_to(source).parts)
         return {doc: (source / doc).read_text() for doc in ARRAY_DOCS[fmt]}
 
-    def write(self, work: TaskWork, name: str, values: np.ndarray, zarr_format: int) -> None:
-        """Write ``values`` to variable ``name`` over the task's region (whole chunks)."""
-        array = zarr.open_array(store=self.store(), path=name, mode="r+", zarr_format=zarr_format)
+    def write(
+        self,
+        work: TaskWork,
+        name: str,
+        values: np.ndarray,
+        zarr_format: int,
+        metadata: str | None = None,
+    ) -> None:
+        """Write ``values`` to variable ``name`` over the task's region (whole chunks).
+
+        ``metadata``: the array's document to write through instead of the stored one
+        (an update writes past the shape its readers still see).
+        """
+        array = self._array(name, zarr_format, metadata)
         array[tuple(slice(a, b) for a, b in work.task.region)] = values
+
+    def write_region(
+        self,
+        name: str,
+        metadata: str,
+        zarr_format: int,
+        region: tuple[tuple[int, int], ...],
+        values: np.ndarray,
+    ) -> None:
+        """Write ``values`` over ``region`` of array ``name``, through the array document
+        ``metadata`` rather than the stored one (the chunks written are whole)."""
+        array = self._array(name, zarr_format, metadata)
+        array[tuple(slice(a, b) for a, b in region)] = values
+
+    def _array(self, name: str, zarr_format: int, metadata: str | None) -> zarr.Array:
+        if metadata is None:
+            return zarr.open_array(
+                store=self.store(), path=name, mode="r+", zarr_format=zarr_format
+            )
+        from zarr.core.array import AsyncArray
+        from zarr.storage import StorePath
+
+        return zarr.Array(AsyncArray(json.loads(metadata), StorePath(self.store(), name)))
+
+    def write_array_docs(self, arrays: dict[str, dict[str, str]], zarr_format: int) -> None:
+        """Write the arrays' own documents (after an update's commit: readers that do not
+        use the consolidated metadata then see the new shapes too)."""
+        for name, docs in sorted(arrays.items()):
+            for doc in ARRAY_DOCS[zarr_format]:
+                if doc in docs:
+                    self._put(docs[doc].encode(), name, doc)
 
     def publish(self, docs: dict[str, str], attrs: dict[str, Any], zarr_format: int) -> None:
         """Write the root documents, with ``attrs`` added; the last one opens the dataset."""

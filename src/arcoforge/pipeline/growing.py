@@ -1,0 +1,294 @@
+"""Growing a published Zarr copy (``forge run --update``): append only the new inputs.
+
+The plan is made from every input, as a full run's would be, but with the chunks the
+store already has; only the tasks that reach past the store's end along the concat
+dim run. Until publishing, readers see the previous version whole:
+
+* chunks past the old end lie outside the shapes the published metadata records, so
+  no reader of the old version reads them;
+* the old partial last chunk is rewritten whole in one write (an atomic rename on
+  local disk, one PUT on object storage), with the same values wherever the old shape
+  reaches: a reader of the old version gets equal values from the old chunk or the new;
+* the arrays' own documents keep their old shapes: tasks write through arrays made
+  from the new documents held in the run state, and publishing writes the root
+  document (consolidated metadata with the new shapes) as its one commit, then the
+  arrays' documents.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from arcoforge.errors import UpdateRefusedError
+from arcoforge.pipeline.context import RunContext
+from arcoforge.plan.plan import Plan
+from arcoforge.sources.manifest import Manifest, check_unchanged
+from arcoforge.targets.manifest import read_manifest
+from arcoforge.targets.zarr import ARRAY_DOCS, ZarrTarget
+
+#: Inputs named in a refusal; the rest are counted.
+LISTED = 10
+#: Encoding keys that say how a coordinate's values are stored.
+_STORED = ("units", "calendar", "dtype", "scale_factor", "add_offset")
+
+
+@dataclass(frozen=True)
+class Published:
+    """A published Zarr store as its root document records it."""
+
+    zarr_format: int
+    #: the root document(s) without consolidated metadata, for :func:`root_documents`
+    root: dict[str, str]
+    #: every array's documents (name -> document name -> text)
+    arrays: dict[str, dict[str, str]]
+    attrs: dict[str, Any]
+
+    def dims(self, name: str) -> tuple[str, ...]:
+        doc = json.loads(self.arrays[name][ARRAY_DOCS[self.zarr_format][0]])
+        if self.zarr_format == 3:
+            return tuple(doc.get("dimension_names") or ())
+        attrs = json.loads(self.arrays[name].get(".zattrs", "{}"))
+        return tuple(attrs.get("_ARRAY_DIMENSIONS", ()))
+
+    def meta(self, name: str) -> dict[str, Any]:
+        return dict(json.loads(self.arrays[name][ARRAY_DOCS[self.zarr_format][0]]))
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return tuple(self.meta(name)["shape"])
+
+    def chunks(self, name: str) -> tuple[int, ...]:
+        meta = self.meta(name)
+        if self.zarr_format == 3:
+            return tuple(meta["chunk_grid"]["configuration"]["chunk_shape"])
+        return tuple(meta["chunks"])
+
+    def dtype(self, name: str) -> np.dtype | None:
+        """The stored dtype, or None where it is not a plain numpy type."""
+        found = self.meta(name)["data_type" if self.zarr_format == 3 else "dtype"]
+        try:
+            return np.dtype(found) if isinstance(found, str) else None
+        except TypeError:
+            return None
+
+    def length(self, dim: str) -> int:
+        """The store's length along ``dim``."""
+        for name in self.arrays:
+            if dim in self.dims(name):
+                return self.shape(name)[self.dims(name).index(dim)]
+        raise UpdateRefusedError(f"no array of the published store has the dimension {dim!r}.")
+
+
+def read_published(target: ZarrTarget) -> Published:
+    """The root and array documents of the store at ``target``, from its root document."""
+    fs = target.fs
+    if fs.exists(target.path("zarr.json")):
+        group = json.loads(fs.cat_file(target.path("zarr.json")))
+        consolidated = (group.pop("consolidated_metadata", None) or {}).get("metadata", {})
+        arrays = {n: {"zarr.json": json.dumps(d, indent=2)} for n, d in consolidated.items()}
+        attrs = dict(group.get("attributes", {}))
+        return Published(3, {"zarr.json": json.dumps(group, indent=2)}, arrays, attrs)
+    meta = json.loads(fs.cat_file(target.path(".zmetadata")))["metadata"]
+    arrays: dict[str, dict[str, str]] = {}
+    for key, doc in meta.items():
+        if "/" in key:
+            name, part = key.rsplit("/", 1)
+            arrays.setdefault(name, {})[part] = json.dumps(doc, indent=2)
+    root = {doc: json.dumps(meta.get(doc, {}), indent=2) for doc in (".zattrs", ".zgroup")}
+    return Published(2, root, arrays, dict(meta.get(".zattrs", {})))
+
+
+def recorded_manifest(ctx: RunContext, published: Published) -> Manifest:
+    """The manifest of the inputs the published version was made from.
+
+    Publishing writes the manifest just before the root document: a killed update may
+    leave one that also lists inputs the published version does not hold yet. Updates
+    only append, so the published version's inputs are its first ``arcoforge_inputs``.
+    """
+    found = read_manifest("zarr", ctx.target_url, ctx.storage_options)
+    if found is None:
+        raise UpdateRefusedError(
+            f"{ctx.target_url} records no input manifest (it was made by an older ARCO Forge), "
+            "so the inputs it holds are unknown. Run once with --overwrite to rebuild it; "
+            "later runs can use --update."
+        )
+    count = published.attrs.get("arcoforge_inputs")
+    if isinstance(count, int) and count < len(found):
+        return Manifest(dict(list(found.inputs.items())[:count]))
+    return found
+
+
+def new_inputs(ctx: RunContext, recorded: Manifest, current: Manifest) -> list[str]:
+    """The keys of the inputs to append; refuses any other change to the inputs.
+
+    Inputs are matched by URL: a recipe whose range starts earlier numbers every input
+    anew, and is refused for going back in time, not for changing them all.
+    """
+    key_of = {i.url: k for k, i in current.inputs.items()}
+    old = [i.url for i in recorded.inputs.values()]
+    now = [i.url for i in current.inputs.values()]
+    gone = [u for u in old if u not in key_of]
+    if gone:
+        raise UpdateRefusedError(
+            f"{ctx.target_url} holds inputs this recipe no longer lists: {_listed(gone)}. "
+            "Expected the recipe's inputs to be those of the dataset plus new ones after "
+            "them. Run without --update, with --overwrite, to rebuild it."
+        )
+    same = Manifest({key_of[i.url]: i for i in recorded.inputs.values()})
+    check_unchanged(ctx.target_url, same, current, overwrite=False)
+    if now[: len(old)] != old:
+        earlier = [u for u in now[: now.index(old[-1]) + 1] if u not in old]
+        raise UpdateRefusedError(
+            f"{ctx.target_url}: an update only appends after the inputs it holds, but "
+            f"{_listed(earlier)} would go before its last input {old[-1]} (going back in "
+            "time). Run without --update, with --overwrite, to rebuild it."
+        )
+    return [key_of[u] for u in now[len(old) :]]
+
+
+def check_schema(ctx: RunContext, plan: Plan, published: Published) -> None:
+    """Refuse if the plan's variables, dims, dtypes or grid differ from the store's."""
+    schema, concat = plan.schema, ctx.concat_dims[0]
+    names = set(schema.variables) | set(schema.coords)
+    problems = []
+    if names - set(published.arrays):
+        problems.append(f"new variables {sorted(names - set(published.arrays))}")
+    if set(published.arrays) - names:
+        problems.append(f"variables no longer there {sorted(set(published.arrays) - names)}")
+    for name, v in schema.variables.items():
+        if name not in published.arrays:
+            continue
+        if published.dims(name) != v.dims:
+            problems.append(f"{name}: dims {published.dims(name)} → {v.dims}")
+            continue
+        stored = published.dtype(name)
+        if stored is not None and stored != v.stored_dtype:
+            problems.append(f"{name}: dtype {stored} → {v.stored_dtype}")
+        for d, old, new in zip(v.dims, published.shape(name), v.shape, strict=True):
+            if d != concat and old != new:
+                problems.append(f"{name}: length of {d} {old} → {new}")
+    if problems:
+        raise UpdateRefusedError(
+            f"{ctx.target_url}: the inputs would change the dataset's schema, which an update "
+            f"cannot do: {'; '.join(problems)}. Expected new inputs with the variables, dtypes "
+            "and grid of those it holds. Run without --update, with --overwrite, to rebuild it."
+        )
+
+
+def check_coords(ctx: RunContext, plan: Plan, new: list[str], old_length: int) -> None:
+    """Refuse if the grid changed, or the new inputs overlap the dataset or go back in time."""
+    schema, concat = plan.schema, ctx.concat_dims[0]
+    with xr.open_zarr(ctx.target().store(read_only=True), consolidated=True) as ds:
+        for name, c in schema.coords.items():
+            before = ds[name].values
+            now = c.values[:old_length] if name == concat else c.values
+            if before.shape != now.shape or not np.array_equal(before, now):
+                if name != concat:
+                    raise UpdateRefusedError(
+                        f"{ctx.target_url}: the coordinate {name!r} of the inputs differs from "
+                        "the dataset's (another grid). Expected the grid of the inputs it "
+                        "holds. Run without --update, with --overwrite, to rebuild it."
+                    )
+                raise UpdateRefusedError(
+                    f"{ctx.target_url}: the {concat} values of the inputs it holds are not "
+                    f"the ones it recorded. Expected new inputs only after its last {concat} "
+                    f"{before[-1] if len(before) else None}. Run without --update, with "
+                    "--overwrite, to rebuild it."
+                )
+    if concat not in schema.coords or old_length == 0:
+        return
+    values = schema.coords[concat].values
+    last = values[old_length - 1]
+    k = schema.concat_dims.index(concat)
+    overlapping = []
+    for i in schema.inputs:
+        a, b = i.box[k]
+        if str(i.index) in new and b > a and bool(np.any(values[a:b] <= last)):
+            overlapping.append(f"{i.input.url} ({i.index})")
+    if overlapping:
+        raise UpdateRefusedError(
+            f"{ctx.target_url}: {_listed(overlapping)} overlap the dataset or go back in time "
+            f"(values of {concat} at or before its last, {last}). Expected new inputs after "
+            "it. Run without --update, with --overwrite, to rebuild it."
+        )
+
+
+def pinned_chunks(published: Published) -> dict[str, int]:
+    """The chunk length along each dim, as the published data variables have them
+    (a dimension coordinate is written in one chunk of its own, so it does not count)."""
+    chunks: dict[str, int] = {}
+    for name in published.arrays:
+        dims = published.dims(name)
+        if dims == (name,):
+            continue
+        for d, c in zip(dims, published.chunks(name), strict=True):
+            chunks.setdefault(d, c)
+    return chunks
+
+
+def grown_arrays(published: Published, concat: str, length: int) -> dict[str, dict[str, str]]:
+    """Every array's documents with its length along ``concat`` set to ``length``."""
+    fmt, out = published.zarr_format, {}
+    for name, docs in published.arrays.items():
+        dims = published.dims(name)
+        if concat not in dims:
+            out[name] = dict(docs)
+            continue
+        meta = published.meta(name)
+        meta["shape"][dims.index(concat)] = length
+        out[name] = {**docs, ARRAY_DOCS[fmt][0]: json.dumps(meta, indent=2)}
+    return out
+
+
+def write_concat_coord(
+    ctx: RunContext, plan: Plan, published: Published, meta: str, old_length: int
+) -> None:
+    """Write the concat dim's coordinate from the chunk the old end lies in to the new end,
+    encoded as the store encodes it, through its grown array document ``meta``."""
+    concat = ctx.concat_dims[0]
+    coord = plan.schema.coords.get(concat)
+    if coord is None:
+        return
+    target = ctx.target()
+    with xr.open_zarr(target.store(read_only=True), consolidated=True) as ds:
+        encoding = {k: v for k, v in ds[concat].encoding.items() if k in _STORED}
+    variable = xr.Variable((concat,), coord.values, encoding=encoding)
+    encoded = xr.conventions.encode_cf_variable(variable, name=concat).values
+    chunk = published.chunks(concat)[0]
+    start = (old_length // chunk) * chunk
+    target.write_region(
+        concat, meta, published.zarr_format, ((start, len(encoded)),), encoded[start:]
+    )
+
+
+def update_attrs(provenance: dict[str, Any]) -> dict[str, Any]:
+    """The root attributes an update sets: the run's provenance, but the dataset keeps the
+    date it was created (in its root document already) and records when it was updated."""
+    attrs = {k: v for k, v in provenance.items() if k != "arcoforge_created"}
+    attrs["arcoforge_updated"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    return attrs
+
+
+def stale_arrays(target: ZarrTarget, published: Published) -> dict[str, dict[str, str]]:
+    """The arrays whose own documents differ from the consolidated metadata (an update
+    killed after its commit, before it rewrote them)."""
+    out = {}
+    for name, docs in published.arrays.items():
+        doc = ARRAY_DOCS[published.zarr_format][0]
+        try:
+            found = json.loads(target.fs.cat_file(target.path(name, doc)))
+        except FileNotFoundError:
+            found = None
+        if found is None or found.get("shape") != json.loads(docs[doc]).get("shape"):
+            out[name] = docs
+    return out
+
+
+def _listed(names: list[str]) -> str:
+    shown = ", ".join(names[:LISTED])
+    return shown + (f" and {len(names) - LISTED} more" if len(names) > LISTED else "")
