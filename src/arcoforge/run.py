@@ -137,6 +137,8 @@ class ReferencesResult:
     manifest: dict[str, int] = field(default_factory=dict)
     #: Icechunk: how many chunks are virtual and how many were written from the inputs
     chunks: dict[str, int] | None = None
+    #: with --update: how many inputs were appended (0: it was up to date)
+    appended: int | None = None
 
     kind = "references"
 
@@ -153,6 +155,7 @@ class ReferencesResult:
             snapshot=doc.get("snapshot"),
             manifest=doc.get("manifest", {}),
             chunks=doc.get("chunks"),
+            appended=doc.get("appended"),
         )
 
     @property
@@ -178,6 +181,8 @@ class ReferencesResult:
             out["snapshot"] = self.snapshot
         if self.chunks is not None:
             out["chunks"] = dict(self.chunks)
+        if self.appended is not None:
+            out["appended"] = self.appended
         return out
 
 
@@ -220,7 +225,7 @@ class RunResult:
     @property
     def appended(self) -> int | None:
         """With --update: the inputs appended (the most any output took); None otherwise."""
-        found = [o.appended for o in self.outputs if getattr(o, "appended", None) is not None]
+        found = [o.appended for o in self.outputs if o.appended is not None]
         return max(found) if found else None
 
     def to_json(self) -> dict[str, Any]:

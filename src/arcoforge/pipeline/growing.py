@@ -123,7 +123,7 @@ def recorded_manifest(ctx: RunContext, published: Published) -> Manifest:
     return found
 
 
-def new_inputs(ctx: RunContext, recorded: Manifest, current: Manifest) -> list[str]:
+def new_inputs(url: str, recorded: Manifest, current: Manifest) -> list[str]:
     """The keys of the inputs to append; refuses any other change to the inputs.
 
     Inputs are matched by URL: a recipe whose range starts earlier numbers every input
@@ -135,16 +135,16 @@ def new_inputs(ctx: RunContext, recorded: Manifest, current: Manifest) -> list[s
     gone = [u for u in old if u not in key_of]
     if gone:
         raise UpdateRefusedError(
-            f"{ctx.target_url} holds inputs this recipe no longer lists: {_listed(gone)}. "
+            f"{url} holds inputs this recipe no longer lists: {_listed(gone)}. "
             "Expected the recipe's inputs to be those of the dataset plus new ones after "
             "them. Run without --update, with --overwrite, to rebuild it."
         )
     same = Manifest({key_of[i.url]: i for i in recorded.inputs.values()})
-    check_unchanged(ctx.target_url, same, current, overwrite=False)
+    check_unchanged(url, same, current, overwrite=False)
     if now[: len(old)] != old:
         earlier = [u for u in now[: now.index(old[-1]) + 1] if u not in old]
         raise UpdateRefusedError(
-            f"{ctx.target_url}: an update only appends after the inputs it holds, but "
+            f"{url}: an update only appends after the inputs it holds, but "
             f"{_listed(earlier)} would go before its last input {old[-1]} (going back in "
             "time). Run without --update, with --overwrite, to rebuild it."
         )
@@ -287,6 +287,43 @@ def stale_arrays(target: ZarrTarget, published: Published) -> dict[str, dict[str
         if found is None or found.get("shape") != json.loads(docs[doc]).get("shape"):
             out[name] = docs
     return out
+
+
+def check_extends(url: str, old: xr.Dataset, new: xr.Dataset, concat: str) -> None:
+    """Refuse unless ``new`` is ``old`` with values appended along ``concat``: the same
+    variables, dims, dtypes and grid, and the same ``concat`` values where ``old`` has them."""
+    problems = []
+    names_old, names_new = set(map(str, old.variables)), set(map(str, new.variables))
+    if names_new - names_old:
+        problems.append(f"new variables {sorted(names_new - names_old)}")
+    if names_old - names_new:
+        problems.append(f"variables no longer there {sorted(names_old - names_new)}")
+    for name in sorted(names_old & names_new):
+        a, b = old[name], new[name]
+        if a.dims != b.dims:
+            problems.append(f"{name}: dims {a.dims} → {b.dims}")
+        elif a.dtype != b.dtype:
+            problems.append(f"{name}: dtype {a.dtype} → {b.dtype}")
+    for d in set(map(str, old.dims)) - {concat}:
+        if old.sizes[d] != new.sizes.get(d):
+            problems.append(f"length of {d} {old.sizes[d]} → {new.sizes.get(d)}")
+        elif d in old.coords and not np.array_equal(old[d].values, new[d].values):
+            problems.append(f"values of {d} (another grid)")
+    if problems:
+        raise UpdateRefusedError(
+            f"{url}: the inputs would change the dataset's schema, which an update cannot "
+            f"do: {'; '.join(problems)}. Expected new inputs with the variables, dtypes and "
+            "grid of those it holds. Run without --update, with --overwrite, to rebuild it."
+        )
+    if concat in old.coords and concat in new.coords:
+        n = old.sizes[concat]
+        before, now = old[concat].values, new[concat].values
+        if n > new.sizes[concat] or not np.array_equal(before, now[:n]):
+            raise UpdateRefusedError(
+                f"{url}: the {concat} values of the inputs it holds are not the ones it "
+                f"recorded (new inputs overlap it or go back in time). Expected new inputs "
+                "only after its last one. Run without --update, with --overwrite, to rebuild it."
+            )
 
 
 def _listed(names: list[str]) -> str:

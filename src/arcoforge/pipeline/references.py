@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from arcoforge.errors import TargetExistsError
+from arcoforge.errors import IncompatibleInputsError, TargetExistsError, UpdateRefusedError
 from arcoforge.pipeline.context import RunContext
 from arcoforge.pipeline.stages import PLAN_ATTR, provenance, reporting
 from arcoforge.pipeline.state import REFERENCES_RESULT as RESULT
@@ -168,10 +168,21 @@ def stage_references(ctx: RunContext, batches: list[VirtualBatch]) -> StagedRefe
     inputs = with_full_firsts(ctx, [vi for b in batches for vi in b.inputs])
     fmt = ctx.references.format
     native: list[NativeRegion] = []
-    if fmt is ReferenceFormat.ICECHUNK:  # inputs that don't fit are written natively
-        ds, native = combine_mixed(inputs, concat_dims=ctx.concat_dims, merge_dims=ctx.merge_dims)
-    else:
-        ds = combine_virtual(inputs, concat_dims=ctx.concat_dims, merge_dims=ctx.merge_dims)
+    try:
+        if fmt is ReferenceFormat.ICECHUNK:  # inputs that don't fit are written natively
+            ds, native = combine_mixed(
+                inputs, concat_dims=ctx.concat_dims, merge_dims=ctx.merge_dims
+            )
+        else:
+            ds = combine_virtual(inputs, concat_dims=ctx.concat_dims, merge_dims=ctx.merge_dims)
+    except IncompatibleInputsError as e:
+        if ctx.update and ctx.references_target().published_attrs() is not None:
+            raise UpdateRefusedError(
+                f"{ctx.references_url}: the new inputs cannot extend the dataset: {e} An "
+                "update only appends inputs with the dataset's variables, dtypes and grid "
+                "after its last one. Run without --update, with --overwrite, to rebuild it."
+            ) from e
+        raise
     urls = [url for vi in inputs for _, url in vi.parts]
     digest = content_hash(ds, ctx.sources_fingerprint)
     target = ctx.references_target()
@@ -193,9 +204,19 @@ def stage_references(ctx: RunContext, batches: list[VirtualBatch]) -> StagedRefe
     options = ctx.storage_options
     check_output(fmt.value, ctx.references_url, manifest, options, overwrite=ctx.overwrite)
     found = target.published_attrs()
-    if found is not None and found.get(PLAN_ATTR) == digest and not ctx.overwrite:
+    message = f"{ctx.recipe_id}: {len(urls)} inputs, references {digest[:12]}"
+    if ctx.update:
+        result["appended"] = len(urls)
+    if ctx.update and found is not None:
+        added = _added(ctx, manifest, ds)
+        result["appended"] = len(added)
+        if not added:
+            return StagedReferences(ctx, result)
+        names = ", ".join(added[:10]) + (f" and {len(added) - 10} more" if len(added) > 10 else "")
+        message = f"{ctx.recipe_id}: appended {len(added)} inputs: {names}"
+    elif found is not None and found.get(PLAN_ATTR) == digest and not ctx.overwrite:
         return StagedReferences(ctx, result)
-    if (found is not None or target.exists()) and not ctx.overwrite:
+    elif (found is not None or target.exists()) and not ctx.overwrite:
         raise TargetExistsError(
             f"{ctx.references_url} already holds references made from other inputs or "
             f"another recipe (hash {str((found or {}).get(PLAN_ATTR))[:12]}, this run's "
@@ -209,7 +230,7 @@ def stage_references(ctx: RunContext, batches: list[VirtualBatch]) -> StagedRefe
             ds,
             prefixes=result["prefixes"],
             source_options=ctx.source_options,
-            message=f"{ctx.recipe_id}: {len(urls)} inputs, references {digest[:12]}",
+            message=message,
             metadata={
                 "recipe": ctx.recipe_id,
                 "hash": digest,
@@ -221,6 +242,33 @@ def stage_references(ctx: RunContext, batches: list[VirtualBatch]) -> StagedRefe
     else:
         staged = target.stage(ds, manifest)
     return StagedReferences(ctx, result, staged)
+
+
+def _added(ctx: RunContext, manifest: Manifest, ds: Any) -> list[str]:
+    """The URLs of the inputs an update appends to the published references; refuses
+    (UpdateRefusedError) any change other than new inputs after the last one."""
+    from arcoforge.open import open_dataset
+    from arcoforge.pipeline.growing import check_extends, new_inputs
+    from arcoforge.targets.manifest import read_manifest
+
+    assert ctx.references is not None
+    url = ctx.references_url
+    if len(ctx.concat_dims) != 1:
+        raise UpdateRefusedError(
+            f"--update appends along one concat dim; this recipe has {list(ctx.concat_dims)}. "
+            "Run without --update."
+        )
+    recorded = read_manifest(ctx.references.format.value, url, ctx.storage_options)  # type: ignore[arg-type]
+    if recorded is None:
+        raise UpdateRefusedError(
+            f"{url} records no input manifest, so the inputs it holds are unknown. Run once "
+            "with --overwrite to rebuild it; later runs can use --update."
+        )
+    added = new_inputs(url, recorded, manifest)
+    if added:
+        with open_dataset(url, storage_options=ctx.storage_options) as old:
+            check_extends(url, old, ds, ctx.concat_dims[0])
+    return [manifest.inputs[k].url for k in added]
 
 
 def container_prefixes(urls: list[str]) -> list[str]:

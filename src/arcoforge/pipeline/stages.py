@@ -179,7 +179,7 @@ def _plan_update(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
         ) from e
     manifest = input_manifest(plan)
     state.write_json(MANIFEST, manifest.to_dict())
-    new = growing.new_inputs(ctx, recorded, manifest)
+    new = growing.new_inputs(ctx.target_url, recorded, manifest)
     summary = {**plan_summary(ctx, plan), "appended": len(new), "update": True}
     fmt = published.zarr_format
     if not new:
