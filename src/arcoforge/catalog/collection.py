@@ -101,6 +101,8 @@ def _ours(
         "arcoforge:version": ds.attrs.get("arcoforge_version"),
         "arcoforge:created": _utc(ds.attrs.get("arcoforge_created")) or stamp,
         "arcoforge:updated": stamp,
+        # 1 when made, one more for each `forge run --update` that appended inputs
+        "arcoforge:dataset_version": int(ds.attrs.get("arcoforge_dataset_version", 1)),
         "arcoforge:sizes": {str(k): int(v) for k, v in ds.sizes.items()},
         "arcoforge:nbytes": int(ds.nbytes),
         "arcoforge:spatial_extent_known": space_known,

@@ -266,10 +266,22 @@ def write_concat_coord(
     )
 
 
-def update_attrs(provenance: dict[str, Any]) -> dict[str, Any]:
-    """The root attributes an update sets: the run's provenance, but the dataset keeps the
-    date it was created (in its root document already) and records when it was updated."""
+#: The root attribute counting the versions of a dataset: 1 when made, one more per update.
+VERSION_ATTR = "arcoforge_dataset_version"
+
+
+def next_version(attrs: dict[str, Any]) -> int:
+    """The version an update of a dataset with root attributes ``attrs`` makes."""
+    found = attrs.get(VERSION_ATTR, 1)
+    return (int(found) if isinstance(found, int | float | str) and str(found).isdigit() else 1) + 1
+
+
+def update_attrs(provenance: dict[str, Any], version: int) -> dict[str, Any]:
+    """The root attributes an update sets: the run's provenance and the dataset's new
+    version; the dataset keeps the date it was created (in its root document already)
+    and records when it was updated."""
     attrs = {k: v for k, v in provenance.items() if k != "arcoforge_created"}
+    attrs[VERSION_ATTR] = version
     attrs["arcoforge_updated"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     return attrs
 

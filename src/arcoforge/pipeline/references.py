@@ -224,6 +224,12 @@ def stage_references(ctx: RunContext, batches: list[VirtualBatch]) -> StagedRefe
             "or choose another --output."
         )
     attrs = provenance(ctx, {"hash": digest, "inputs": len(urls)})
+    if ctx.update and found is not None:
+        from arcoforge.pipeline.growing import next_version, update_attrs
+
+        attrs = {**attrs, **update_attrs(attrs, next_version(found))}
+        if found.get("arcoforge_created"):
+            attrs["arcoforge_created"] = found["arcoforge_created"]
     ds = ds.assign_attrs(attrs, arcoforge_sources=result["prefixes"])
     if isinstance(target, IcechunkTarget):
         staged = target.stage(

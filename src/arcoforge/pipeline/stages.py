@@ -209,7 +209,8 @@ def _plan_update(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
     if not resumable:
         state.remove("done")
     state.write_json("plan.json", {**summary, "status": "preparing"})
-    state.write_json(GROW, {"arrays": arrays, "old_length": old_length})
+    version = growing.next_version(published.attrs)
+    state.write_json(GROW, {"arrays": arrays, "old_length": old_length, "version": version})
     state.write_json("root.json", root_documents(published.root, arrays, fmt))
     if concat in arrays:
         meta = arrays[concat][ARRAY_DOCS[fmt][0]]
@@ -322,7 +323,7 @@ class StagedCopy:
             if grown is not None:
                 from arcoforge.pipeline.growing import update_attrs
 
-                attrs = update_attrs(attrs)
+                attrs = update_attrs(attrs, int(grown.get("version", 2)))
             target.publish(self.docs, attrs, ctx.zarr.zarr_format)
             if grown is not None:  # the commit is made: now the arrays' own documents
                 target.write_array_docs(grown["arrays"], ctx.zarr.zarr_format)
