@@ -33,6 +33,7 @@ def test_catalog_entry_follows_the_updates(http_server: SourceServer, tmp_path: 
         register_run(load_recipe(folder), result, str(out), preview=False)
         entries.append(json.loads((out / "collections" / "sst" / "collection.json").read_text()))
     first, grown, again = entries
+    assert again["extent"] == grown["extent"]
     assert first["extent"]["temporal"]["interval"][0][1].startswith("2020-01-03")
     assert grown["extent"]["temporal"]["interval"][0][1].startswith("2020-01-06")
     assert [e["arcoforge:dataset_version"] for e in entries] == [1, 2, 2]

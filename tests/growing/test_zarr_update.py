@@ -212,3 +212,21 @@ def _copy(src: Path, dst: Path) -> None:
     if dst.exists():
         shutil.rmtree(dst)
     shutil.copytree(src, dst)
+
+
+def test_grown_on_s3(served: list[str], tmp_path: Path, s3_bucket: str) -> None:
+    uris = [Path(p).as_uri() for p in served]
+    output = f"s3://{s3_bucket}/arco"
+
+    def recipe(n: int) -> Any:
+        spec = {
+            "sources": {"urls": uris[:n], "concat_dim": "time"},
+            "outputs": {"zarr": {"chunks": {"time": 3}}},
+        }
+        return load_recipe(write_recipe(tmp_path / f"r{n}" / "sst", spec))
+
+    run_stages(recipe(4), RunOptions(output=output))
+    [grown] = run_stages(recipe(7), RunOptions(output=output, update=True))
+    assert grown["appended"] == 3
+    got = seen(f"{output}/sst.zarr")
+    assert got is not None and compare(got, open_sources(served[:7], "time")) == []
