@@ -10,7 +10,7 @@ import xarray as xr
 
 from arcoforge.demo.dataset import make_sst, write_files
 from arcoforge.demo.server import SourceServer
-from arcoforge.errors import SourceNotFoundError
+from arcoforge.errors import SourceError, SourceNotFoundError
 from arcoforge.lint import lint_paths
 from arcoforge.recipe import load_recipe
 from arcoforge.recipe.latest import MOST_PROBES, resolve_latest
@@ -70,6 +70,17 @@ def test_latest_probes_at_most_64_inputs(http_server: SourceServer, tmp_path: Pa
     )
     with pytest.raises(SourceNotFoundError, match="none exists"):
         resolve_latest(recipe)
-    heads = [r for r in http_server.requests if r.method == "HEAD"]
-    assert len(heads) == MOST_PROBES
+    assert [r.method for r in http_server.requests] == ["HEAD"] * MOST_PROBES
     assert len({r.path for r in http_server.requests}) == MOST_PROBES
+
+
+def test_latest_with_an_unreachable_server_names_the_url(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a loopback port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    recipe = load_recipe(write_recipe(tmp_path / "sst", _spec(url, _days_ago(3), "latest")))
+    with pytest.raises(SourceError, match=rf"could not ask {url}/sst\.\d+\.nc"):
+        resolve_latest(recipe)

@@ -7,13 +7,15 @@ first, one HEAD request each, stepping back by the range's ``freq``, at most
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
 import fsspec
 
-from arcoforge.errors import SourceNotFoundError
+from arcoforge.errors import SourceAccessError, SourceError, SourceNotFoundError
 from arcoforge.recipe.pattern import ConcatDim, FilePattern
 from arcoforge.recipe.recipe import Recipe
 
@@ -39,8 +41,18 @@ def resolve_latest(recipe: Recipe, exists: Exists | None = None) -> Recipe:
         file_type=pattern.file_type,
         storage_options=pattern.storage_options,
     )
-    # the fingerprints are made again from the resolved inputs' URLs
-    return dataclasses.replace(recipe, pattern=resolved, fingerprint="", sources_fingerprint="")
+    # The fingerprints (of the recipe's text and code) also take the inputs it resolved to.
+    urls = hashlib.sha256("\n".join(url for _, url in resolved.items()).encode()).hexdigest()
+    return dataclasses.replace(
+        recipe,
+        pattern=resolved,
+        fingerprint=_mixed(recipe.fingerprint, urls),
+        sources_fingerprint=_mixed(recipe.sources_fingerprint, urls),
+    )
+
+
+def _mixed(fingerprint: str, urls: str) -> str:
+    return hashlib.sha256(f"{fingerprint}{urls}".encode()).hexdigest()
 
 
 def _cut(pattern: FilePattern, dim: ConcatDim, exists: Exists) -> ConcatDim:
@@ -65,7 +77,11 @@ def _keys_at(pattern: FilePattern, name: str, position: int) -> dict[str, Any]:
 
 
 def _exists_with(storage_options: dict[str, Any]) -> Exists:
+    """Whether an input exists: one HEAD request over HTTP, one stat elsewhere."""
+
     def exists(url: str) -> bool:
+        if url.startswith(("http://", "https://")):
+            return asyncio.run(_head(url, storage_options.get("headers") or {}))
         fs, path = fsspec.core.url_to_fs(url, **storage_options)
         try:
             fs.info(path)
@@ -74,3 +90,34 @@ def _exists_with(storage_options: dict[str, Any]) -> Exists:
         return True
 
     return exists
+
+
+async def _head(url: str, headers: dict[str, str]) -> bool:
+    """One HEAD request (redirects followed): True for 2xx, False for 404 and 410."""
+    import aiohttp
+
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session,
+            session.head(url, allow_redirects=True, headers=headers) as response,
+        ):
+            status = response.status
+    except (aiohttp.ClientError, TimeoutError) as e:
+        raise SourceError(
+            f"end: latest: could not ask {url} whether it exists ({type(e).__name__}: {e}). "
+            "Expected an answer from its server; check the URL and the network, or give an "
+            "end date."
+        ) from e
+    if status in (404, 410):
+        return False
+    if status in (401, 403):
+        raise SourceAccessError(
+            f"end: latest: {url} answered HEAD with {status}. Expected access to the source; "
+            "set its credentials (see docs/running.md, Storage and credentials)."
+        )
+    if not 200 <= status < 300:
+        raise SourceError(
+            f"end: latest: {url} answered HEAD with {status}. Expected 200 or 404; try "
+            "again later, or give an end date."
+        )
+    return True
