@@ -3,7 +3,9 @@ over HTTP twice (the second a no-op), equal to a single full run."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
+from typing import Any
 
 import icechunk
 import pytest
@@ -12,8 +14,11 @@ import arcoforge
 from arcoforge.demo.dataset import make_sst, write_files
 from arcoforge.demo.server import SourceServer
 from arcoforge.errors import UpdateRefusedError
+from arcoforge.recipe import load_recipe
+from arcoforge.run import RunOptions
 from arcoforge.verify import PROVENANCE_PREFIX, compare, open_sources
 from tests.helpers import run_folder, write_recipe
+from tests.targets.harness import Faults, InjectedFailure, run_stages, seen, which
 
 SUFFIX = {"json": ".json", "parquet": ".parquet", "icechunk": ".icechunk"}
 
@@ -67,3 +72,43 @@ def test_references_update_refuses_a_schema_change(
     write_files(later, http_server.root)
     with pytest.raises(UpdateRefusedError, match=r"sst\.20200104\.nc.*different variables"):
         run_folder(_recipe(tmp_path / "b", http_server.url, "2020-01-04", "json"), out, update=True)
+
+
+@pytest.mark.parametrize("fmt", ["json", "parquet", "icechunk"])
+def test_references_update_killed_at_every_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    files = write_files(make_sst(days=5, nlat=6, nlon=8, seed=2), tmp_path / "src")
+    uris = [f.path.as_uri() for f in files]
+
+    def recipe(n: int) -> Any:
+        spec = {
+            "sources": {"urls": uris[:n], "concat_dim": "time"},
+            "outputs": {"references": {"format": fmt}},
+        }
+        return load_recipe(write_recipe(tmp_path / f"r{n}" / "sst", spec))
+
+    output = str(tmp_path / "out")
+    url = f"{output}/sst{SUFFIX[fmt]}"
+    paths = [str(f.path) for f in files]
+    versions = {"old": open_sources(paths[:3], "time"), "new": open_sources(paths, "time")}
+    options = RunOptions(output=output, update=True)
+    run_stages(recipe(3), RunOptions(output=output))
+    start = tmp_path / "start"
+    shutil.copytree(output, start)
+    with Faults().installed(monkeypatch) as counted:
+        run_stages(recipe(5), options)
+    assert which(seen(url), versions) == "new"
+    assert counted.seen
+    for step in range(1, len(counted.seen) + 1):
+        shutil.rmtree(output)
+        shutil.copytree(start, output)
+        faults = Faults(fail_at=step)
+        with faults.installed(monkeypatch), pytest.raises(Exception) as failed:
+            run_stages(recipe(5), options)
+        assert isinstance(failed.value.__cause__ or failed.value, InjectedFailure)
+        now = which(seen(url), versions)
+        assert now in ("old", "new"), f"step {step} ({faults.seen[-1]}): reader saw {now}"
+        [result] = run_stages(recipe(5), options)  # run again: it finishes
+        assert result["appended"] == (0 if now == "new" else 2)
+        assert which(seen(url), versions) == "new"
