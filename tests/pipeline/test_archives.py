@@ -332,3 +332,57 @@ def test_mixed_icechunk_of_merged_variables(http_server: SourceServer, tmp_path:
     assert refs.references.chunks == {"virtual": 12, "written": 3}
     out = arcoforge.open_dataset(refs.references.url)
     assert compare(out, _merged_sources(by_variable)) == []
+
+
+def _labelled_files(folder: Path, chunks: list[int | None]) -> list[Path]:
+    """CMIP-like files with variable-length strings: a label per step, one per latitude."""
+    lengths = (24, 24, 12)
+    zlib = {"zlib": True, "complevel": 1}
+    encodings = [
+        {"tas": {"contiguous": True} if c is None else {**zlib, "chunksizes": (c, 3, 4)}}
+        for c in chunks
+    ]
+    paths = cmip_files(folder, lengths, encodings=encodings)
+    start = 0
+    for path, n in zip(paths, lengths, strict=True):
+        with h5py.File(path, "a") as f:
+            text = h5py.string_dtype()
+            labels = [f"month {m} é" for m in range(start, start + n)]
+            f.create_dataset("label", data=np.array(labels, dtype=object), dtype=text)
+            f["label"].dims[0].attach_scale(f["time"])
+            zones = np.array(["south", "equator", "north"], dtype=object)
+            f.create_dataset("zone", data=zones, dtype=text)
+            f["zone"].dims[0].attach_scale(f["lat"])
+        start += n
+    return paths
+
+
+@pytest.mark.parametrize(
+    ("name", "chunks", "chunk_counts"),
+    [
+        # only the strings are written; tas stays virtual, cut into 12 steps
+        ("contiguous files", [None, None, None], {"virtual": 5, "written": 0}),
+        # the short last file's tas chunks are written too
+        ("short last file, compressed", [12, 12, 6], {"virtual": 4, "written": 1}),
+    ],
+)
+def test_icechunk_writes_variable_length_strings(
+    http_server: SourceServer,
+    tmp_path: Path,
+    name: str,
+    chunks: list[int | None],
+    chunk_counts: dict[str, int],
+) -> None:
+    paths = _labelled_files(http_server.root / name.replace(" ", "_"), chunks)
+    urls = _served(http_server, paths)
+    refused = _recipe(tmp_path / "json", urls, {"references": {"format": "json"}})
+    with pytest.raises(UnrepresentableError, match=r"'label' holds strings.*format: icechunk"):
+        run_folder(refused, tmp_path / "out")
+    recipe = _recipe(tmp_path / "recipe", urls, {"references": {"format": "icechunk"}})
+    refs = run_folder(recipe, tmp_path / "out").references
+    assert refs is not None and refs.chunks == chunk_counts
+    out = arcoforge.open_dataset(refs.url)
+    sources = _cmip_sources(paths, "h5netcdf")
+    assert list(out.label.values) == [f"month {m} é" for m in range(60)]
+    assert list(out.zone.values) == ["south", "equator", "north"]
+    assert compare(out, sources) == []

@@ -11,7 +11,13 @@ from arcoforge.errors import TargetExistsError
 from arcoforge.pipeline.context import RunContext
 from arcoforge.pipeline.stages import PLAN_ATTR, provenance, reporting
 from arcoforge.pipeline.state import REFERENCES_RESULT as RESULT
-from arcoforge.plan.mixed import NativeRegion, virtual_chunks, written_chunks
+from arcoforge.plan.mixed import (
+    NativeRegion,
+    NativeTask,
+    plan_native,
+    virtual_chunks,
+    written_chunks,
+)
 from arcoforge.plan.virtual import combine_mixed, combine_virtual, content_hash, source_chunks
 from arcoforge.recipe.pattern import Index
 from arcoforge.recipe.spec import ReferenceFormat
@@ -168,8 +174,15 @@ def stage_references(ctx: RunContext, batches: list[VirtualBatch]) -> StagedRefe
     inputs = with_full_firsts(ctx, [vi for b in batches for vi in b.inputs])
     fmt = ctx.references.format
     native: list[NativeRegion] = []
+    tasks: list[NativeTask] = []
     if fmt is ReferenceFormat.ICECHUNK:  # inputs that don't fit are written natively
-        ds, native = combine_mixed(inputs, concat_dims=ctx.concat_dims, merge_dims=ctx.merge_dims)
+        ds, native = combine_mixed(
+            inputs,
+            concat_dims=ctx.concat_dims,
+            merge_dims=ctx.merge_dims,
+            storage_options=ctx.source_options,
+        )
+        tasks = plan_native(ds, native, ctx.budget)  # refused here if a chunk can't fit
     else:
         ds = combine_virtual(inputs, concat_dims=ctx.concat_dims, merge_dims=ctx.merge_dims)
     urls = [url for vi in inputs for _, url in vi.parts]
@@ -216,7 +229,7 @@ def stage_references(ctx: RunContext, batches: list[VirtualBatch]) -> StagedRefe
                 "inputs": len(urls),
                 **commit_metadata(manifest),
             },
-            native=native,
+            native=tasks,
         )
     else:
         staged = target.stage(ds, manifest)
