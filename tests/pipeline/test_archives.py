@@ -17,8 +17,12 @@ import xarray as xr
 import arcoforge
 from arcoforge.demo.dataset import make_sst, write_files
 from arcoforge.demo.server import SourceServer
-from arcoforge.errors import IncompatibleInputsError, UnrepresentableError
+from arcoforge.errors import IncompatibleInputsError, PlanError, UnrepresentableError
+from arcoforge.plan.mixed import plan_native
 from arcoforge.plan.small import SmallChunksError
+from arcoforge.plan.virtual import combine_mixed
+from arcoforge.recipe.pattern import Index
+from arcoforge.sources.virtual import open_virtual
 from arcoforge.verify import compare, open_sources
 from tests.archives import NC_FILL_INT, cmip_files, scalar_files
 from tests.helpers import run_folder, write_recipe
@@ -386,3 +390,26 @@ def test_icechunk_writes_variable_length_strings(
     assert list(out.label.values) == [f"month {m} é" for m in range(60)]
     assert list(out.zone.values) == ["south", "equator", "north"]
     assert compare(out, sources) == []
+
+
+def test_mixed_icechunk_native_writes_within_max_memory(
+    http_server: SourceServer, tmp_path: Path
+) -> None:
+    """With a budget below one block of the written file, its chunks are written in
+    several tasks (planned the same way here), and read back equal."""
+    zlib = {"zlib": True, "complevel": 1}
+    encodings = [{"tas": {**zlib, "chunksizes": (c, 30, 40)}} for c in (12, 12, 6)]
+    paths = cmip_files(http_server.root, (24, 24, 12), encodings=encodings, nlat=60, nlon=80)
+    urls = _served(http_server, paths)
+    inputs = [open_virtual(Index((("time", i),)), url) for i, url in enumerate(urls)]
+    ds, native = combine_mixed(inputs, concat_dims=("time",))
+    [whole] = plan_native(ds, native, 10**9)
+    budget = whole.memory - 1
+    assert len(plan_native(ds, native, budget)) == 2
+    recipe = _recipe(tmp_path / "recipe", urls, {"references": {"format": "icechunk"}})
+    refs = run_folder(recipe, tmp_path / "out", max_memory=budget).references
+    assert refs is not None and refs.chunks == {"virtual": 16, "written": 4}
+    assert compare(arcoforge.open_dataset(refs.url), _cmip_sources(paths, "h5netcdf")) == []
+    with pytest.raises(PlanError, match=r"One chunk of 'tas'"):
+        run_folder(recipe, tmp_path / "small", max_memory=100_000)
+    assert not (tmp_path / "small" / "recipe.icechunk").exists()

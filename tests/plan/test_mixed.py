@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 
-from arcoforge.errors import PlanError
+from arcoforge.errors import PlanError, UnrepresentableError
 from arcoforge.plan.mixed import NativeTask, plan_native, written_chunks
 from arcoforge.plan.virtual import combine_mixed
 from arcoforge.recipe.pattern import Index
 from arcoforge.sources.virtual import open_virtual
-from tests.archives import cmip_files
+from tests.archives import cmip_dataset, cmip_files
 
 #: Monthly files of 24, 24 and 12 steps on a 60 x 80 grid, zlib chunks of 12 x 30 x 40,
 #: the last file's 6 long: it is written, the others stay virtual.
@@ -70,3 +71,24 @@ def test_a_chunk_larger_than_the_budget_is_refused(mixed: tuple) -> None:
     ds, native = mixed
     with pytest.raises(PlanError, match=r"One chunk of 'tas' \(12 x 30 x 40 values\)"):
         plan_native(ds, native, 100_000)
+
+
+def test_layouts_that_differ_along_two_concat_dims_are_refused(tmp_path: Path) -> None:
+    """Native chunks are placed along one concat dim; along two, the refusal says so."""
+    ds = cmip_dataset(months=24, nlat=4, nlon=4).drop_vars(["lat_bnds", "time_bnds"])
+    zlib = {"zlib": True, "complevel": 1}
+    inputs = []
+    for i, j in itertools.product(range(2), range(2)):
+        piece = ds.isel(time=slice(12 * i, 12 * (i + 1)), lat=slice(2 * j, 2 * (j + 1)))
+        steps = 6 if (i, j) == (1, 1) else 12  # one file chunked otherwise
+        path = tmp_path / f"tas_{i}_{j}.nc"
+        piece.to_netcdf(
+            path, engine="h5netcdf", encoding={"tas": {**zlib, "chunksizes": (steps, 2, 4)}}
+        )
+        inputs.append(open_virtual(Index((("time", i), ("lat", j))), path.as_uri()))
+    with pytest.raises(UnrepresentableError) as refused:
+        combine_mixed(inputs, concat_dims=("time", "lat"))
+    message = str(refused.value)
+    assert "tas_1_1.nc" in message and "[12, 2, 4]" in message and "[6, 2, 4]" in message
+    assert "concatenates along 2 (time, lat)" in message
+    assert "Use format: icechunk" not in message  # it is one already
