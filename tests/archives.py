@@ -117,6 +117,8 @@ def cmip_files(
     fmt: str = "netcdf4",
     record: bool = False,
     encodings: list[dict[str, Any]] | None = None,
+    nlat: int = 3,
+    nlon: int = 4,
 ) -> list[Path]:
     """``variable`` split by "decade" into files of ``lengths`` months, the last one short.
 
@@ -124,7 +126,7 @@ def cmip_files(
     (unless ``encoding`` says otherwise); netCDF3 ones keep ``time`` fixed, or make it
     the record dimension with ``record``. ``encodings`` holds each file's own.
     """
-    ds = cmip_dataset(variable, months=sum(lengths))
+    ds = cmip_dataset(variable, months=sum(lengths), nlat=nlat, nlon=nlon)
     folder.mkdir(parents=True, exist_ok=True)
     paths, start = [], 0
     for i, n in enumerate(lengths):

@@ -35,6 +35,10 @@ def open_sources(
         )
 
 
+#: numpy dtype kinds that hold text: fixed-width, variable-width (StringDType), objects.
+_TEXT = {"U", "T", "O"}
+
+
 def compare(result: xr.Dataset, sources: xr.Dataset) -> list[str]:
     """The differences between a result and its sources; empty when they match.
 
@@ -61,6 +65,9 @@ def compare(result: xr.Dataset, sources: xr.Dataset) -> list[str]:
             continue
         if a.dtype != b.dtype and a.dtype.kind == b.dtype.kind == "f":
             a = a.astype(b.dtype)
+        elif a.dtype != b.dtype and {a.dtype.kind, b.dtype.kind} <= _TEXT:
+            # the same strings, held as numpy's fixed-width, variable-width or objects
+            a, b = a.astype(object), b.astype(object)
         elif a.dtype != b.dtype:
             problems.append(f"{name}: dtype {a.dtype} vs {b.dtype}")
             continue

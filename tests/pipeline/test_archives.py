@@ -17,8 +17,12 @@ import xarray as xr
 import arcoforge
 from arcoforge.demo.dataset import make_sst, write_files
 from arcoforge.demo.server import SourceServer
-from arcoforge.errors import IncompatibleInputsError, UnrepresentableError
+from arcoforge.errors import IncompatibleInputsError, PlanError, UnrepresentableError
+from arcoforge.plan.mixed import plan_native
 from arcoforge.plan.small import SmallChunksError
+from arcoforge.plan.virtual import combine_mixed
+from arcoforge.recipe.pattern import Index
+from arcoforge.sources.virtual import open_virtual
 from arcoforge.verify import compare, open_sources
 from tests.archives import NC_FILL_INT, cmip_files, scalar_files
 from tests.helpers import run_folder, write_recipe
@@ -332,3 +336,80 @@ def test_mixed_icechunk_of_merged_variables(http_server: SourceServer, tmp_path:
     assert refs.references.chunks == {"virtual": 12, "written": 3}
     out = arcoforge.open_dataset(refs.references.url)
     assert compare(out, _merged_sources(by_variable)) == []
+
+
+def _labelled_files(folder: Path, chunks: list[int | None]) -> list[Path]:
+    """CMIP-like files with variable-length strings: a label per step, one per latitude."""
+    lengths = (24, 24, 12)
+    zlib = {"zlib": True, "complevel": 1}
+    encodings = [
+        {"tas": {"contiguous": True} if c is None else {**zlib, "chunksizes": (c, 3, 4)}}
+        for c in chunks
+    ]
+    paths = cmip_files(folder, lengths, encodings=encodings)
+    start = 0
+    for path, n in zip(paths, lengths, strict=True):
+        with h5py.File(path, "a") as f:
+            text = h5py.string_dtype()
+            labels = [f"month {m} é" for m in range(start, start + n)]
+            f.create_dataset("label", data=np.array(labels, dtype=object), dtype=text)
+            f["label"].dims[0].attach_scale(f["time"])
+            zones = np.array(["south", "equator", "north"], dtype=object)
+            f.create_dataset("zone", data=zones, dtype=text)
+            f["zone"].dims[0].attach_scale(f["lat"])
+        start += n
+    return paths
+
+
+@pytest.mark.parametrize(
+    ("name", "chunks", "chunk_counts"),
+    [
+        # only the strings are written; tas stays virtual, cut into 12 steps
+        ("contiguous files", [None, None, None], {"virtual": 5, "written": 0}),
+        # the short last file's tas chunks are written too
+        ("short last file, compressed", [12, 12, 6], {"virtual": 4, "written": 1}),
+    ],
+)
+def test_icechunk_writes_variable_length_strings(
+    http_server: SourceServer,
+    tmp_path: Path,
+    name: str,
+    chunks: list[int | None],
+    chunk_counts: dict[str, int],
+) -> None:
+    paths = _labelled_files(http_server.root / name.replace(" ", "_"), chunks)
+    urls = _served(http_server, paths)
+    refused = _recipe(tmp_path / "json", urls, {"references": {"format": "json"}})
+    with pytest.raises(UnrepresentableError, match=r"'label' holds strings.*format: icechunk"):
+        run_folder(refused, tmp_path / "out")
+    recipe = _recipe(tmp_path / "recipe", urls, {"references": {"format": "icechunk"}})
+    refs = run_folder(recipe, tmp_path / "out").references
+    assert refs is not None and refs.chunks == chunk_counts
+    out = arcoforge.open_dataset(refs.url)
+    sources = _cmip_sources(paths, "h5netcdf")
+    assert list(out.label.values) == [f"month {m} é" for m in range(60)]
+    assert list(out.zone.values) == ["south", "equator", "north"]
+    assert compare(out, sources) == []
+
+
+def test_mixed_icechunk_native_writes_within_max_memory(
+    http_server: SourceServer, tmp_path: Path
+) -> None:
+    """With a budget below one block of the written file, its chunks are written in
+    several tasks (planned the same way here), and read back equal."""
+    zlib = {"zlib": True, "complevel": 1}
+    encodings = [{"tas": {**zlib, "chunksizes": (c, 30, 40)}} for c in (12, 12, 6)]
+    paths = cmip_files(http_server.root, (24, 24, 12), encodings=encodings, nlat=60, nlon=80)
+    urls = _served(http_server, paths)
+    inputs = [open_virtual(Index((("time", i),)), url) for i, url in enumerate(urls)]
+    ds, native = combine_mixed(inputs, concat_dims=("time",))
+    [whole] = plan_native(ds, native, 10**9)
+    budget = whole.memory - 1
+    assert len(plan_native(ds, native, budget)) == 2
+    recipe = _recipe(tmp_path / "recipe", urls, {"references": {"format": "icechunk"}})
+    refs = run_folder(recipe, tmp_path / "out", max_memory=budget).references
+    assert refs is not None and refs.chunks == {"virtual": 16, "written": 4}
+    assert compare(arcoforge.open_dataset(refs.url), _cmip_sources(paths, "h5netcdf")) == []
+    with pytest.raises(PlanError, match=r"One chunk of 'tas'"):
+        run_folder(recipe, tmp_path / "small", max_memory=100_000)
+    assert not (tmp_path / "small" / "recipe.icechunk").exists()

@@ -11,7 +11,13 @@ from arcoforge.errors import IncompatibleInputsError, TargetExistsError, UpdateR
 from arcoforge.pipeline.context import RunContext
 from arcoforge.pipeline.stages import PLAN_ATTR, provenance, reporting
 from arcoforge.pipeline.state import REFERENCES_RESULT as RESULT
-from arcoforge.plan.mixed import NativeRegion, virtual_chunks, written_chunks
+from arcoforge.plan.mixed import (
+    NativeRegion,
+    NativeTask,
+    plan_native,
+    virtual_chunks,
+    written_chunks,
+)
 from arcoforge.plan.virtual import combine_mixed, combine_virtual, content_hash, source_chunks
 from arcoforge.recipe.pattern import Index
 from arcoforge.recipe.spec import ReferenceFormat
@@ -168,10 +174,14 @@ def stage_references(ctx: RunContext, batches: list[VirtualBatch]) -> StagedRefe
     inputs = with_full_firsts(ctx, [vi for b in batches for vi in b.inputs])
     fmt = ctx.references.format
     native: list[NativeRegion] = []
+    tasks: list[NativeTask] = []
     try:
         if fmt is ReferenceFormat.ICECHUNK:  # inputs that don't fit are written natively
             ds, native = combine_mixed(
-                inputs, concat_dims=ctx.concat_dims, merge_dims=ctx.merge_dims
+                inputs,
+                concat_dims=ctx.concat_dims,
+                merge_dims=ctx.merge_dims,
+                storage_options=ctx.source_options,
             )
         else:
             ds = combine_virtual(inputs, concat_dims=ctx.concat_dims, merge_dims=ctx.merge_dims)
@@ -183,6 +193,8 @@ def stage_references(ctx: RunContext, batches: list[VirtualBatch]) -> StagedRefe
                 "after its last one. Run without --update, with --overwrite, to rebuild it."
             ) from e
         raise
+    if native:
+        tasks = plan_native(ds, native, ctx.budget)  # refused here if a chunk can't fit
     urls = [url for vi in inputs for _, url in vi.parts]
     digest = content_hash(ds, ctx.sources_fingerprint)
     target = ctx.references_target()
@@ -243,7 +255,7 @@ def stage_references(ctx: RunContext, batches: list[VirtualBatch]) -> StagedRefe
                 "inputs": len(urls),
                 **commit_metadata(manifest),
             },
-            native=native,
+            native=tasks,
         )
     else:
         staged = target.stage(ds, manifest)

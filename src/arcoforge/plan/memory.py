@@ -21,11 +21,13 @@ stored value and ``d`` per decoded one, three phases follow each other:
 A variable's peak is the largest phase, plus HDF5's buffers for a compressed
 source chunk (the compressed bytes and the whole decompressed chunk, even when a
 slice of it is needed) and its 1 MiB chunk cache: measured, these stay with the
-process after the read, through the write. The task's is the largest variable's,
-plus what stays for the whole task: netCDF3 inputs are memory-mapped, so the
-source pages read stay mapped until the task closes them; and a ``preprocess``
-that computes on variables holds the whole input it was given, decoded (counted
-twice: the result and the operand it was computed from), one input at a time.
+process after the read, through the write. A ``preprocess`` that computes on
+variables holds the whole input it was given, decoded (counted twice: the result
+and the operand it was computed from), one input at a time, during the read only:
+the input is closed once the block is assembled, before it is encoded and
+written. The task's peak is the largest variable's, plus what stays for the whole
+task: netCDF3 inputs are memory-mapped, so the source pages read stay mapped
+until the task closes them.
 Python and the libraries are not counted: 150-190 MB per process before its
 first task, measured in ``bench/`` (``memory_benchmark.py``).
 """
@@ -89,14 +91,17 @@ def source_buffers(v: VarLayout) -> int:
     return HDF5_CHUNK_CACHE
 
 
-def variable_peak(v: VarLayout, block: Block) -> int:
-    """Peak bytes while one variable of a task is read, encoded and written."""
+def variable_peak(v: VarLayout, block: Block, preprocess_input: int = 0) -> int:
+    """Peak bytes while one variable of a task is read, encoded and written.
+
+    ``preprocess_input``: the decoded bytes of the preprocessed input held while reading.
+    """
     s, d, e, p = v.stored_itemsize, v.decoded_itemsize, block.values, block.piece
     if v.raw:
-        read = s * e + s * p
+        read = s * e + s * p + 2 * preprocess_input
         encode = 0
     else:
-        read = d * e + max(s + d, 2 * d) * p
+        read = d * e + max(s + d, 2 * d) * p + 2 * preprocess_input
         encode = d * e * (1 + v.encode_copies) + (s * e if v.recast else 0)
     if block.chunks == 1:  # handed to the compressor as it is
         write = 2 * s * e
@@ -114,9 +119,9 @@ def task_memory(variables: Sequence[VarLayout], block: Block, preprocess_input: 
     ``preprocess_input`` is the decoded size of the largest input the task opens
     when the recipe has a ``preprocess`` (0 without one).
     """
-    peak = max(variable_peak(v, block) for v in variables)
+    peak = max(variable_peak(v, block, preprocess_input) for v in variables)
     mapped = sum(v.stored_itemsize * block.values for v in variables if v.mapped)
-    return peak + mapped + 2 * preprocess_input
+    return peak + mapped
 
 
 def input_bytes(

@@ -25,8 +25,11 @@ import numpy as np
 import xarray as xr
 
 from arcoforge.errors import UnrepresentableError
+from arcoforge.plan.tasks import InputBox, VarLayout, cut_tasks
 from arcoforge.recipe.pattern import FileType
 from arcoforge.sources.virtual import VirtualInput
+
+Span = tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,29 @@ class NativeRegion:
     axis: int
     start: int
     stop: int
+    #: bytes of one of the input's source chunks, decompressed (0: contiguous, uncompressed)
+    source_chunk: int = 0
+    #: whether the input's chunks go through a filter (zlib, ...) that needs buffers
+    compressed: bool = False
+
+
+@dataclass(frozen=True)
+class NativePiece:
+    """The slice ``source`` of the region's input lands at ``dest`` within a task's block."""
+
+    region: NativeRegion
+    source: tuple[Span, ...]
+    dest: tuple[Span, ...]
+
+
+@dataclass(frozen=True)
+class NativeTask:
+    """Write ``region`` of array ``name`` (whole chunks) from ``pieces``, within ``memory``."""
+
+    name: str
+    region: tuple[Span, ...]
+    pieces: tuple[NativePiece, ...]
+    memory: int
 
 
 def _layout_key(var: xr.Variable) -> str:
@@ -93,15 +119,30 @@ def mix(
                 lengths[tuple(where)] = manifest._lengths
                 continue
             size = (stop - start) // len(vi.parts)  # folded inputs are alike
+            chunk, compressed = _source_layout(var)
             for p, (_, url) in enumerate(vi.parts):
                 a = start + p * size
-                native.append(NativeRegion(name, url, vi.file_type, axis, a, a + size))
+                native.append(
+                    NativeRegion(name, url, vi.file_type, axis, a, a + size, chunk, compressed)
+                )
         manifest = ChunkManifest.from_arrays(
             paths=paths, offsets=offsets, lengths=lengths, validate_paths=False
         )
         array = ManifestArray(metadata=metadata, chunkmanifest=manifest)
         out = out.assign({name: xr.Variable(first.dims, array, first.attrs, first.encoding)})
     return out, native
+
+
+def _source_layout(var: xr.Variable) -> tuple[int, bool]:
+    """Bytes of one source chunk of ``var`` decompressed (0 if contiguous and
+    uncompressed), and whether its chunks are compressed."""
+    meta = var.data.metadata
+    codecs = meta.to_dict().get("codecs") or []
+    compressed = any(c.get("name") not in ("bytes", "endian") for c in codecs)
+    contiguous = tuple(meta.chunks) == tuple(var.shape)
+    if contiguous and not compressed:
+        return 0, False
+    return math.prod(meta.chunks) * var.dtype.itemsize, compressed
 
 
 def _spans(inputs: Sequence[VirtualInput], dim: str) -> list[tuple[int, int]]:
@@ -148,8 +189,15 @@ def virtual_chunks(ds: xr.Dataset) -> int:
     )
 
 
-def read_stored(url: str, name: str, file_type: FileType, options: dict[str, Any]) -> np.ndarray:
-    """The stored (undecoded) values of ``name`` in the input at ``url``."""
+def read_stored(
+    url: str,
+    name: str,
+    file_type: FileType,
+    options: dict[str, Any],
+    key: tuple[slice, ...] | None = None,
+) -> np.ndarray:
+    """The stored (undecoded) values of ``name`` at ``key`` (all of them if None) in the
+    input at ``url``; only that slice is read."""
     import fsspec
 
     engine = "scipy" if file_type is FileType.NETCDF3 else "h5netcdf"
@@ -159,4 +207,48 @@ def read_stored(url: str, name: str, file_type: FileType, options: dict[str, Any
     ):
         if name not in ds.variables:
             raise UnrepresentableError(f"{url}: expected a variable {name!r}. Found none.")
-        return np.asarray(ds.variables[name].values)
+        var = ds.variables[name]
+        return np.asarray((var if key is None else var[key]).values)
+
+
+def plan_native(ds: xr.Dataset, native: Sequence[NativeRegion], budget: int) -> list[NativeTask]:
+    """The tasks that write ``native``: blocks of whole chunks, each estimated within ``budget``.
+
+    They are cut as a copy's are (see :mod:`arcoforge.plan.tasks`): one chunk along the
+    concat dim, as many chunks across it as the budget allows; only the chunks the
+    regions cover are written (no chunk mixes a virtual input with a written one).
+    """
+    by_name: dict[str, list[NativeRegion]] = {}
+    for region in native:
+        by_name.setdefault(region.name, []).append(region)
+    out: list[NativeTask] = []
+    for name, regions in by_name.items():
+        var = ds.variables[name]
+        axis = regions[0].axis
+        dim = str(var.dims[axis])
+        itemsize = _stored_itemsize(var)
+        layout = VarLayout(
+            name=name,
+            dims=tuple(str(d) for d in var.dims),
+            shape=tuple(var.shape),
+            chunks=tuple(var.data.metadata.chunks),
+            group=(),
+            decoded_itemsize=itemsize,
+            stored_itemsize=itemsize,
+            raw=True,
+            source_chunk=max(r.source_chunk for r in regions),
+            compressed=any(r.compressed for r in regions),
+        )
+        boxes = [InputBox((), ((r.start, r.stop),)) for r in regions]
+        # scipy reads a netCDF3 file object whole: a task holds its largest input
+        netcdf3 = any(r.file_type is FileType.NETCDF3 for r in regions)
+        for task in cut_tasks([layout], boxes, (dim,), budget, preprocess=netcdf3):
+            pieces = tuple(NativePiece(regions[p.input], p.source, p.dest) for p in task.pieces)
+            if pieces:
+                out.append(NativeTask(name, task.region, pieces, task.memory))
+    return out
+
+
+def _stored_itemsize(var: xr.Variable) -> int:
+    """Bytes a stored value takes in memory (a variable-length string: its pointer)."""
+    return var.dtype.itemsize if var.dtype.kind not in "OT" else np.dtype(object).itemsize

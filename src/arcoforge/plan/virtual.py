@@ -22,7 +22,7 @@ import xarray as xr
 from arcoforge.errors import IncompatibleInputsError, UnrepresentableError
 from arcoforge.plan.header import hash_values
 from arcoforge.plan.merge import Holding, check_shared
-from arcoforge.plan.mixed import NativeRegion, mix
+from arcoforge.plan.mixed import NativeRegion, mix, read_stored
 from arcoforge.plan.subchunk import MAX_REFERENCES, Cut, check_count, subchunk
 from arcoforge.plan.times import calendar_of, check_calendars, check_increasing
 from arcoforge.plan.times import target_time_encoding as time_encoding
@@ -71,15 +71,40 @@ def combine_mixed(
     *,
     concat_dims: tuple[str, ...],
     merge_dims: tuple[str, ...] = (),
+    storage_options: dict[str, Any] | None = None,
 ) -> tuple[xr.Dataset, list[NativeRegion]]:
     """:func:`combine_virtual` for Icechunk: inputs whose chunks don't fit are left to write.
 
     Where references alone would be refused for the layout of the chunks (shapes,
     codecs, partial chunks), each array takes the grid most inputs use and the
     regions of the other inputs are returned, to be written as native chunks (see
-    :mod:`arcoforge.plan.mixed`). Everything else is checked as for references.
+    :mod:`arcoforge.plan.mixed`). Variable-length strings, which no reference can
+    describe, are read from the inputs (with ``storage_options``) and written as
+    Zarr 3 strings. Everything else is checked as for references.
     """
-    return _combine(inputs, concat_dims, merge_dims, None, mixed=True)
+    options = storage_options or {}
+    loaded = [_with_strings(vi, concat_dims, options) for vi in inputs]
+    return _combine(loaded, concat_dims, merge_dims, None, mixed=True)
+
+
+def _with_strings(
+    vi: VirtualInput, concat_dims: tuple[str, ...], options: dict[str, Any]
+) -> VirtualInput:
+    """``vi`` with its variable-length string variables read (from each of its parts)."""
+    names = [str(n) for n, v in vi.dataset.variables.items() if _is_virtual(v) and _is_text(v)]
+    if not names:
+        return vi
+    values: dict[str, xr.Variable] = {}
+    for name in names:
+        var = vi.dataset.variables[name]
+        parts = [read_stored(url, name, vi.file_type, options) for _, url in vi.parts]
+        along = [var.dims.index(d) for d in var.dims if d in concat_dims]
+        data = np.concatenate(parts, axis=along[0]) if along and len(parts) > 1 else parts[0]
+        values[name] = xr.Variable(var.dims, data.astype(object), var.attrs)
+    coords = {n: v for n, v in values.items() if n in vi.dataset.coords}
+    data_vars = {n: v for n, v in values.items() if n not in coords}
+    dataset = vi.dataset.assign(data_vars).assign_coords(coords)
+    return replace(vi, dataset=dataset, loaded=(*vi.loaded, *names))
 
 
 def _combine(
@@ -100,7 +125,7 @@ def _combine(
     native: list[NativeRegion] = []
     for key, group in groups.items():
         for vi in group:
-            _check_representable(vi)
+            _check_representable(vi, mixed=mixed)
         try:
             for dim in concat_dims:
                 group, found = subchunk(group, dim, explain=_USE_ICECHUNK)
@@ -109,9 +134,11 @@ def _combine(
             _check_alike(group, concat_dims)
             _check_whole_chunks(group, concat_dims)
             parts.append(_concat(group, concat_dims))
-        except UnrepresentableError:
-            if not mixed or len(concat_dims) != 1:
+        except UnrepresentableError as e:
+            if not mixed:
                 raise
+            if len(concat_dims) != 1:
+                raise _not_mixable(e, concat_dims) from None
             _check_alike(group, concat_dims, layouts=False)
             part, regions = _mixed(group, concat_dims[0])
             parts.append(part)
@@ -142,17 +169,36 @@ def _mixed(group: list[VirtualInput], dim: str) -> tuple[xr.Dataset, list[Native
     return ds, regions
 
 
+def _not_mixable(error: UnrepresentableError, concat_dims: tuple[str, ...]) -> UnrepresentableError:
+    """Why an Icechunk output refuses inputs that don't fit one grid along several dims."""
+    # Native chunks are placed by each input's span along the one concat dim; along
+    # several, an input's chunks could share a chunk with its neighbours' on any side.
+    found = str(error).replace(_USE_ICECHUNK, "").strip()
+    return UnrepresentableError(
+        f"{found} An Icechunk output writes the chunks that don't fit as native chunks only "
+        f"for inputs concatenated along one dimension; this recipe concatenates along "
+        f"{len(concat_dims)} ({', '.join(concat_dims)}). Give every input the same chunk "
+        f"layout (e.g. nccopy -c), or use the zarr output (a copy) for these inputs instead."
+    )
+
+
 def _pos(index: Index, dim: str) -> int:
     return dict(index.positions).get(dim, 0)
 
 
-def _check_representable(vi: VirtualInput) -> None:
+def _check_representable(vi: VirtualInput, *, mixed: bool) -> None:
+    """No strings, except those an Icechunk output read to write (``mixed``)."""
     for name, var in vi.dataset.variables.items():
-        if var.dtype.kind in "OUST" and not _is_time(var):
+        if _is_text(var) and not (mixed and not _is_virtual(var)):
             raise UnrepresentableError(
-                f"{vi.url}: {name!r} holds strings ({var.dtype}), which Kerchunk and Icechunk "
-                f"references cannot describe. {_USE_COPY}"
+                f"{vi.url}: {name!r} holds strings ({var.dtype}), which Kerchunk references "
+                f"cannot describe. Use format: icechunk (which writes them as Zarr strings) or "
+                f"the zarr output (a copy) for these inputs instead."
             )
+
+
+def _is_text(var: xr.Variable) -> bool:
+    return var.dtype.kind in "OUST" and not _is_time(var)
 
 
 def _is_time(var: xr.Variable) -> bool:

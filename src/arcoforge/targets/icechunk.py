@@ -20,7 +20,7 @@ from arcoforge.errors import TargetError
 from arcoforge.sources.stores import s3_endpoint
 
 if TYPE_CHECKING:
-    from arcoforge.plan.mixed import NativeRegion
+    from arcoforge.plan.mixed import NativeTask
 
 BRANCH = "main"
 _MISSING = (
@@ -113,13 +113,13 @@ class IcechunkTarget:
         source_options: dict[str, Any],
         message: str,
         metadata: dict[str, Any],
-        native: Sequence[NativeRegion] = (),
+        native: Sequence[NativeTask] = (),
     ) -> Staged:
         """Write ``ds`` into an uncommitted session on ``main``: readers see none of it.
 
-        ``native`` regions (inputs whose chunks don't fit an array's grid) are read from
-        their inputs and written as native chunks with the array's codecs, in the same
-        session (and so the same commit) as the virtual ones.
+        ``native`` tasks (the chunks of inputs that don't fit an array's grid) are read
+        from their inputs and written as native chunks with the array's codecs, in the
+        same session (and so the same commit) as the virtual ones.
         """
         ic = icechunk_module()
         storage = self.storage()
@@ -156,23 +156,42 @@ class IcechunkTarget:
         return stored_bytes(fs, path)  # listed afresh: Icechunk writes through its own client
 
 
-def write_native(store: Any, native: Sequence[NativeRegion], options: dict[str, Any]) -> None:
-    """Write each region's stored values from its input into its array of ``store``."""
+def write_native(store: Any, tasks: Sequence[NativeTask], options: dict[str, Any]) -> None:
+    """Run each task: read its pieces' stored values from their inputs, write its block.
+
+    Tasks run one after another, so this process holds one task's block at a time (its
+    estimate is within the run's ``--max-memory``, see :func:`arcoforge.plan.mixed.plan_native`).
+    """
+    import numpy as np
     import zarr
 
     from arcoforge.plan.mixed import read_stored
 
-    for region in native:
-        array = zarr.open_array(store, path=region.name, mode="r+")
-        values = read_stored(region.url, region.name, region.file_type, options)
-        where: list[slice] = [slice(None)] * array.ndim
-        where[region.axis] = slice(region.start, region.stop)
-        if values.shape[region.axis] != region.stop - region.start:
-            raise TargetError(
-                f"{region.url}: expected {region.stop - region.start} steps of {region.name!r} "
-                f"along axis {region.axis}. Found {values.shape[region.axis]}."
-            )
-        array[tuple(where)] = values.astype(array.dtype, copy=False)
+    for task in tasks:
+        array = zarr.open_array(store, path=task.name, mode="r+")
+        shape = tuple(b - a for a, b in task.region)
+        block = np.empty(shape, dtype=_block_dtype(array))
+        for piece in task.pieces:
+            region = piece.region
+            key = tuple(slice(a, b) for a, b in piece.source)
+            values = read_stored(region.url, region.name, region.file_type, options, key)
+            expected = tuple(b - a for a, b in piece.dest)
+            if values.shape != expected:
+                raise TargetError(
+                    f"{region.url}: expected {expected} values of {region.name!r} at "
+                    f"{list(piece.source)}. Found {values.shape}: the input changed while "
+                    "the run read it; run again."
+                )
+            block[tuple(slice(a, b) for a, b in piece.dest)] = values
+        array[tuple(slice(a, b) for a, b in task.region)] = block
+        del block
+
+
+def _block_dtype(array: Any) -> Any:
+    """The numpy dtype a block of ``array`` is assembled in (strings as Python objects)."""
+    import numpy as np
+
+    return np.dtype(object) if array.dtype.kind in "OTU" else array.dtype
 
 
 def container_store(prefix: str, options: dict[str, Any]) -> Any:
