@@ -14,13 +14,15 @@ from arcoforge.errors import (
     ForgeError,
     InternalError,
     PipelineError,
+    SourceError,
+    SourceNotFoundError,
     TargetExistsError,
     origin,
 )
 from arcoforge.pipeline.context import RunContext
 from arcoforge.plan.header import HeaderSet, InputHeader, read_header
 from arcoforge.plan.plan import Plan, TaskWork, make_plan
-from arcoforge.recipe.pattern import Index
+from arcoforge.recipe.pattern import Index, OnMissing
 from arcoforge.sources.cache import CachedInput, cache_key
 from arcoforge.sources.manifest import Manifest
 from arcoforge.sources.reader import read_blocks
@@ -31,6 +33,8 @@ from arcoforge.targets.zarr import Status
 PLAN_ATTR = "arcoforge_plan"
 #: The run-state document holding the manifest of the inputs the plan was made from.
 MANIFEST = "manifest.json"
+#: The run-state folder recording the inputs left out (``on_missing: skip``).
+MISSING = "missing"
 
 
 @contextmanager
@@ -49,14 +53,49 @@ def reporting(ctx: RunContext, doing: str) -> Iterator[None]:
         raise
 
 
-def fetch_input(ctx: RunContext, index: Index, url: str) -> tuple[Index, CachedInput]:
-    """Cache one input and leave a progress marker named after it and its size."""
+def fetch_input(ctx: RunContext, index: Index, url: str) -> tuple[Index, CachedInput] | None:
+    """Cache one input and leave a progress marker named after it and its size.
+
+    With ``on_missing: skip``, an input still missing after the retries is recorded
+    in the run state (see :func:`missing_inputs`) and None is returned.
+    """
     with reporting(ctx, f"fetching input {index} ({url})"):
-        cached = ctx.cache().fetch(
-            url, file_type=ctx.file_type, storage_options=ctx.source_options, retry=ctx.retry
-        )
+        try:
+            cached = ctx.cache().fetch(
+                url, file_type=ctx.file_type, storage_options=ctx.source_options, retry=ctx.retry
+            )
+        except SourceError as e:
+            if ctx.on_missing is not OnMissing.SKIP or not is_missing(e):
+                raise
+            record_missing(ctx, index, url, e)
+            return None
         ctx.state().mark("fetched", f"{cache_key(url)}.{cached.size}")
         return index, cached
+
+
+def is_missing(error: SourceError) -> bool:
+    """Whether ``error`` says an input is not there (not found, or not fetched in all
+    the attempts), rather than there and wrong (format, access, a mistyped host)."""
+    return type(error) in (SourceError, SourceNotFoundError)
+
+
+def record_missing(ctx: RunContext, index: Index, url: str, error: SourceError) -> None:
+    """Note in the run state an input left out of the run (``on_missing: skip``)."""
+    entry = {"index": str(index), "url": url, "reason": str(error)}
+    ctx.state().write_json(f"{MISSING}/{cache_key(url)}.json", entry)
+
+
+def missing_inputs(ctx: RunContext) -> list[dict[str, str]]:
+    """The inputs this run left out, in input order (see :func:`record_missing`)."""
+    state = ctx.state()
+    found = [state.read_json(f"{MISSING}/{name}") for name in state.marks(MISSING)]
+    return sorted((e for e in found if e), key=lambda e: _index_order(e["index"]))
+
+
+def _index_order(index: str) -> tuple[tuple[str, int], ...]:
+    return tuple(
+        (name, int(pos)) for name, _, pos in (part.partition("=") for part in index.split(","))
+    )
 
 
 def input_header(ctx: RunContext, index: Index, cached: CachedInput) -> InputHeader:
@@ -103,7 +142,7 @@ def plan_writes(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
         summary = plan_summary(ctx, plan)
         status = target.status()
         previous = state.read_json("plan.json")
-        manifest = input_manifest(plan)
+        manifest = input_manifest(plan, missing_inputs(ctx))
         state.write_json(MANIFEST, manifest.to_dict())
         if status is Status.PUBLISHED:
             check_output(
@@ -139,9 +178,13 @@ def plan_writes(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
         return [plan.work(t) for t in plan.tasks]
 
 
-def input_manifest(plan: Plan) -> Manifest:
-    """The identities of the inputs ``plan`` was made from, in input order."""
-    return Manifest({str(i.index): i.input.identity() for i in plan.schema.inputs})
+def input_manifest(plan: Plan, missing: list[dict[str, str]] | None = None) -> Manifest:
+    """The identities of the inputs ``plan`` was made from, in input order, and the
+    inputs left out as missing (``on_missing: skip``)."""
+    return Manifest(
+        {str(i.index): i.input.identity() for i in plan.schema.inputs},
+        missing={e["index"]: e["url"] for e in missing or []},
+    )
 
 
 def _remaining(ctx: RunContext, plan: Plan, summary: dict[str, Any]) -> list[TaskWork]:
@@ -248,7 +291,7 @@ def stage_copy(ctx: RunContext, written: int) -> StagedCopy:
     }
     result.update(tasks=len(info["tasks"]), written=written, hash=info["hash"])
     manifest = Manifest.from_dict(state.read_json(MANIFEST))
-    result.update(manifest=manifest.summary())
+    result.update(manifest=manifest.summary(), missing=manifest.missing_list())
     if info["status"] == "up_to_date":
         return StagedCopy(ctx, result, info, None, manifest)
     missing = set(info["tasks"]) - state.marks("done")

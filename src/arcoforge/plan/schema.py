@@ -145,6 +145,8 @@ def combine(
         raise IncompatibleInputsError("no inputs to combine.")
     concat_dims = headers.concat_dims
     offsets, lengths = _concat_layout(ordered, concat_dims, items_per_file or {})
+    # Positions with no input (left out as missing) take no room: each present one's rank
+    rank = {d: {p: r for r, p in enumerate(sorted(lengths[d]))} for d in concat_dims}
     sizes = {d: offsets[d][-1] for d in concat_dims}
     sizes.update(_grid_sizes(ordered, concat_dims))
     groups: dict[tuple[int, ...], list[InputHeader]] = defaultdict(list)
@@ -157,15 +159,20 @@ def combine(
             index=h.index,
             input=h.input,
             group=tuple(h.index[m] for m in merge_dims),
-            box=tuple(
-                (offsets[d][h.index[d]], offsets[d][h.index[d]] + lengths[d][h.index[d]])
-                for d in concat_dims
-            ),
+            box=tuple(_box(offsets[d], rank[d], lengths[d], h.index[d]) for d in concat_dims),
         )
         for h in ordered
     )
     ordered_sizes = {d: sizes[d] for d in _dim_order(ordered[0], sizes)}
     return TargetSchema(concat_dims, ordered_sizes, coords, variables, ordered[0].attrs, inputs)
+
+
+def _box(
+    offsets: list[int], rank: dict[int, int], lengths: dict[int, int], position: int
+) -> tuple[int, int]:
+    """Where the input at ``position`` of a concat dim lies along it: [start, end)."""
+    start = offsets[rank[position]]
+    return start, start + lengths[position]
 
 
 def _dim_order(first: InputHeader, sizes: dict[str, int]) -> list[str]:
