@@ -1,0 +1,90 @@
+"""Whole runs against servers that need care: inputs that stay missing, servers without
+Range, a per-host limit shared by the worker processes (a real aiohttp server)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import xarray as xr
+
+from arcoforge.demo.dataset import make_sst, write_files
+from arcoforge.demo.server import SourceServer
+from arcoforge.errors import SourceNotFoundError
+from arcoforge.recipe import load_recipe
+from arcoforge.run import RunOptions, run_context
+from arcoforge.targets.manifest import read_manifest
+from tests.helpers import run_folder, write_recipe
+
+
+def _recipe(tmp_path: Path, server: SourceServer, files: list[Path], **sources: object) -> Path:
+    spec = {
+        "sources": {
+            "urls": [f"{server.url}/{f.name}" for f in files],
+            "concat_dim": "time",
+            **sources,
+        },
+        "outputs": {"zarr": {"chunks": {"time": 2}}},
+    }
+    return write_recipe(tmp_path / "recipe", spec)
+
+
+@pytest.fixture
+def files(http_server: SourceServer) -> list[Path]:
+    return [f.path for f in write_files(make_sst(days=5), http_server.root, steps=1)]
+
+
+def test_skipped_inputs_are_left_out_and_listed(
+    http_server: SourceServer, files: list[Path], tmp_path: Path
+) -> None:
+    gone = files[2]
+    gone.unlink()
+    recipe = _recipe(tmp_path, http_server, files, on_missing="skip")
+    result = run_folder(recipe, tmp_path / "out")
+    url = f"{http_server.url}/{gone.name}"
+    assert result.missing == [{"index": "time=2", "url": url}]
+    assert result.to_json()["missing"] == [{"index": "time=2", "url": url}]
+    assert result.inputs == 4
+    out = xr.open_zarr(result.zarr.url)
+    kept = [f for f in files if f != gone]
+    sources = xr.open_mfdataset(kept, engine="h5netcdf", combine="by_coords")
+    xr.testing.assert_equal(out.load(), sources.load())
+    manifest = read_manifest("zarr", result.zarr.url)
+    assert manifest is not None and manifest.missing == {"time=2": url}
+    assert url not in {i.url for i in manifest.inputs.values()}
+
+
+def test_missing_inputs_fail_the_run_by_default(
+    http_server: SourceServer, files: list[Path], tmp_path: Path
+) -> None:
+    files[1].unlink()
+    with pytest.raises(SourceNotFoundError, match=files[1].name):
+        run_folder(_recipe(tmp_path, http_server, files), tmp_path / "out")
+
+
+def test_a_copy_from_a_server_without_range_keeps_to_the_limit(
+    http_server: SourceServer, files: list[Path], tmp_path: Path
+) -> None:
+    http_server.faults.no_range.add("*")
+    http_server.faults.delay["*"] = 0.3  # so that requests overlap if they may
+    recipe = _recipe(tmp_path, http_server, files, max_concurrency=2)
+    result = run_folder(recipe, tmp_path / "out", workers=2)
+    out = xr.open_zarr(result.zarr.url)
+    sources = xr.open_mfdataset(files, engine="h5netcdf", combine="by_coords")
+    xr.testing.assert_equal(out.load(), sources.load())
+    assert 1 <= http_server.max_in_flight <= 2  # each of the 2 workers sent 1 at a time
+
+
+@pytest.mark.parametrize(("limit", "workers", "share"), [(None, 2, 4), (6, 3, 2), (2, 4, 1)])
+def test_each_worker_gets_its_share_of_the_limit(
+    http_server: SourceServer,
+    files: list[Path],
+    tmp_path: Path,
+    limit: int | None,
+    workers: int,
+    share: int,
+) -> None:
+    extra = {} if limit is None else {"max_concurrency": limit}
+    recipe = load_recipe(_recipe(tmp_path, http_server, files, **extra))
+    ctx, _ = run_context(recipe, RunOptions(output=str(tmp_path / "out"), workers=workers))
+    assert ctx.retry.per_host == share
