@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import xarray as xr
 
 from arcoforge.demo.dataset import make_sst, write_files
 from arcoforge.demo.server import SourceServer
-from arcoforge.errors import SourceNotFoundError
+from arcoforge.errors import IncompatibleInputsError, SourceNotFoundError
 from arcoforge.recipe import load_recipe
 from arcoforge.run import RunOptions, run_context
 from arcoforge.targets.manifest import read_manifest
@@ -88,3 +89,45 @@ def test_each_worker_gets_its_share_of_the_limit(
     recipe = load_recipe(_recipe(tmp_path, http_server, files, **extra))
     ctx, _ = run_context(recipe, RunOptions(output=str(tmp_path / "out"), workers=workers))
     assert ctx.retry.per_host == share
+
+
+def test_where_keys_fix_time_skipped_steps_hold_the_fill_value(
+    http_server: SourceServer, files: list[Path], tmp_path: Path
+) -> None:
+    gone = files[2]
+    gone.unlink()
+    spec = {
+        "sources": {
+            "url": f"{http_server.url}/sst.{{time:%Y%m%d}}.nc",
+            "concat": {"time": {"start": "2020-01-01", "end": "2020-01-05", "freq": "D"}},
+            "items_per_file": {"time": 1},
+            "on_missing": "skip",
+        },
+        "outputs": {"zarr": {"chunks": {"time": 2}}},
+    }
+    result = run_folder(write_recipe(tmp_path / "recipe", spec), tmp_path / "out")
+    assert result.missing == [{"index": "time=2", "url": f"{http_server.url}/{gone.name}"}]
+    out = xr.open_zarr(result.zarr.url).load()
+    full = make_sst(days=5)
+    xr.testing.assert_equal(out.time, full.time)  # the skipped day keeps its place
+    assert out.sst.isel(time=2).isnull().all()
+    kept = xr.open_mfdataset(
+        [f for f in files if f != gone], engine="h5netcdf", combine="by_coords"
+    ).load()
+    xr.testing.assert_equal(out.drop_sel(time=full.time[2].values), kept)
+
+
+def test_uneven_steps_around_a_gap_are_refused(http_server: SourceServer, tmp_path: Path) -> None:
+    # Daily files of a year but one day a week: the missing file's time is unknown.
+    ds = make_sst(days=3).assign_coords(
+        time=[np.datetime64("2020-01-01"), np.datetime64("2020-01-02"), np.datetime64("2020-01-09")]
+    )
+    written = [f.path for f in write_files(ds, http_server.root, steps=1)]
+    urls = [f"{http_server.url}/{p.name}" for p in written]
+    urls.insert(2, f"{http_server.url}/sst.20200103.nc")  # never written
+    spec = {
+        "sources": {"urls": urls, "concat_dim": "time", "items_per_file": 1, "on_missing": "skip"},
+        "outputs": {"zarr": {"chunks": {"time": 2}}},
+    }
+    with pytest.raises(IncompatibleInputsError, match=r"sst\.20200103\.nc\).*not evenly spaced"):
+        run_folder(write_recipe(tmp_path / "recipe", spec), tmp_path / "out")

@@ -92,6 +92,19 @@ def missing_inputs(ctx: RunContext) -> list[dict[str, str]]:
     return sorted((e for e in found if e), key=lambda e: _index_order(e["index"]))
 
 
+def gaps_of(
+    missing: list[dict[str, str]], concat_dims: tuple[str, ...]
+) -> dict[str, dict[int, str]]:
+    """The positions along each concat dim of the inputs left out, with their URLs.
+
+    Only a recipe with one concat dim has gaps that fill values can stand for.
+    """
+    if len(concat_dims) != 1:
+        return {}
+    dim = concat_dims[0]
+    return {dim: {dict(_index_order(e["index"]))[dim]: e["url"] for e in missing}}
+
+
 def _index_order(index: str) -> tuple[tuple[str, int], ...]:
     return tuple(
         (name, int(pos)) for name, _, pos in (part.partition("=") for part in index.split(","))
@@ -129,6 +142,7 @@ def header_name(ctx: RunContext, index: Index, cached: CachedInput) -> str:
 def plan_writes(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
     """Plan; then start, resume or skip the dataset; return the tasks still to run."""
     with reporting(ctx, "planning"):
+        missing = missing_inputs(ctx)
         plan = make_plan(
             headers,
             output=ctx.zarr,
@@ -137,12 +151,13 @@ def plan_writes(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
             merge_dims=ctx.merge_dims,
             items_per_file=ctx.items_per_file,
             preprocessed=ctx.preprocess is not None,
+            gaps=gaps_of(missing, ctx.concat_dims),
         )
         state, target = ctx.state(), ctx.target()
         summary = plan_summary(ctx, plan)
         status = target.status()
         previous = state.read_json("plan.json")
-        manifest = input_manifest(plan, missing_inputs(ctx))
+        manifest = input_manifest(plan, missing)
         state.write_json(MANIFEST, manifest.to_dict())
         if status is Status.PUBLISHED:
             check_output(

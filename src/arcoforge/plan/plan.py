@@ -103,10 +103,18 @@ def make_plan(
     merge_dims: tuple[str, ...] = (),
     items_per_file: dict[str, int | None] | None = None,
     preprocessed: bool = False,
+    gaps: dict[str, dict[int, str]] | None = None,
 ) -> Plan:
-    """Combine the headers, choose chunks, cut tasks; raises if any of it is impossible."""
+    """Combine the headers, choose chunks, cut tasks; raises if any of it is impossible.
+
+    ``gaps``: the positions of inputs left out as missing (see :func:`combine`).
+    """
     schema = combine(
-        headers, merge_dims=merge_dims, items_per_file=items_per_file, preprocessed=preprocessed
+        headers,
+        merge_dims=merge_dims,
+        items_per_file=items_per_file,
+        preprocessed=preprocessed,
+        gaps=gaps,
     )
     chunks = choose_chunks(schema, output)
     netcdf3 = {i.group for i in schema.inputs if i.input.file_type is FileType.NETCDF3}
