@@ -131,3 +131,28 @@ def test_uneven_steps_around_a_gap_are_refused(http_server: SourceServer, tmp_pa
     }
     with pytest.raises(IncompatibleInputsError, match=r"sst\.20200103\.nc\).*not evenly spaced"):
         run_folder(write_recipe(tmp_path / "recipe", spec), tmp_path / "out")
+
+
+def test_references_leave_skipped_inputs_out(
+    http_server: SourceServer, files: list[Path], tmp_path: Path
+) -> None:
+    gone = files[3]
+    gone.unlink()
+    spec = {
+        "sources": {
+            "urls": [f"{http_server.url}/{f.name}" for f in files],
+            "concat_dim": "time",
+            "on_missing": "skip",
+        },
+        "outputs": {"references": {"format": "json"}},
+    }
+    result = run_folder(write_recipe(tmp_path / "recipe", spec), tmp_path / "out")
+    url = f"{http_server.url}/{gone.name}"
+    assert result.missing == [{"index": "time=3", "url": url}]
+    refs = xr.open_dataset(result.references.url, engine="kerchunk").load()
+    kept = xr.open_mfdataset(
+        [f for f in files if f != gone], engine="h5netcdf", combine="by_coords"
+    ).load()
+    xr.testing.assert_equal(refs, kept)
+    manifest = read_manifest("json", result.references.url)
+    assert manifest is not None and manifest.missing == {"time=3": url}
