@@ -24,11 +24,15 @@ class OnMissing(StrEnum):
 
 
 class FileType(StrEnum):
-    """How inputs are read; ``auto`` sniffs each file's magic bytes."""
+    """How inputs are read; ``auto`` sniffs each file's magic bytes.
+
+    ``opendap`` inputs are datasets on an OPeNDAP server, read by slices (copies only).
+    """
 
     AUTO = "auto"
     NETCDF3 = "netcdf3"
     NETCDF4 = "netcdf4"
+    OPENDAP = "opendap"
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,8 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -111,6 +113,8 @@ class InputCache(Location):
         validate_url(url, where="input")
         if url.startswith("file://"):
             return self._local(url, file_type)
+        if file_type is FileType.OPENDAP:
+            return self._opendap(url, retry)
         key = cache_key(url)
         data, sidecar = self._path(key), self._path(key + ".json")
         found = self._read_sidecar(sidecar)
@@ -148,6 +152,36 @@ class InputCache(Location):
                 h.update(block)
         cached = CachedInput(url, path, st.st_size, h.hexdigest(), ftype, None, modified)
         self._write_sidecar(sidecar, cached, mtime_ns=st.st_mtime_ns)
+        return cached
+
+    def _opendap(self, url: str, retry: RetryPolicy) -> CachedInput:
+        """Read an OPeNDAP dataset into the cache as netCDF4 (see :mod:`.opendap`).
+
+        A DAP server gives no validators for the values it serves, so the dataset is
+        read again on every fetch: a stale copy is never used.
+        """
+        from arcoforge.sources.opendap import fetch_opendap
+
+        key = cache_key(url)
+        data, sidecar = self._path(key), self._path(key + ".json")
+        folder = tempfile.mkdtemp(prefix="arcoforge-dap-")
+        try:
+            local = os.path.join(folder, "input.nc")
+            fetch_opendap(url, local, retry)
+            h = hashlib.sha256()
+            with open(local, "rb") as f:
+                while block := f.read(_BLOCK):
+                    h.update(block)
+            size = os.path.getsize(local)
+            if self.is_local:
+                os.makedirs(os.path.dirname(data), exist_ok=True)
+                os.replace(local, data)
+            else:
+                self.fs.put_file(local, data)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        cached = CachedInput(url, data, size, h.hexdigest(), FileType.NETCDF4)
+        self._write_sidecar(sidecar, cached, mtime_ns=None)
         return cached
 
     def _download(
