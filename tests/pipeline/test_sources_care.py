@@ -156,3 +156,23 @@ def test_references_leave_skipped_inputs_out(
     xr.testing.assert_equal(refs, kept)
     manifest = read_manifest("json", result.references.url)
     assert manifest is not None and manifest.missing == {"time=3": url}
+
+
+def test_the_command_lists_skipped_inputs(
+    http_server: SourceServer, files: list[Path], tmp_path: Path
+) -> None:
+    import json
+
+    from tests.test_cli import forge
+
+    files[1].unlink()
+    recipe = _recipe(tmp_path, http_server, files, on_missing="skip")
+    url = f"{http_server.url}/{files[1].name}"
+    out = str(tmp_path / "out")
+    done = forge("run", str(recipe), "-o", out, "--workers", "1", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["missing"] == [{"index": "time=1", "url": url}]
+    shown = forge("run", str(recipe), "-o", str(tmp_path / "out2"), "--workers", "1")
+    assert shown.returncode == 0, shown.stderr
+    assert "missing" in shown.stdout and "1 left out (on_missing: skip)" in shown.stdout
+    assert url in shown.stdout

@@ -176,12 +176,18 @@ async def _answer(
 ) -> None:
     limit = asyncio.Semaphore(MAX_IN_FLIGHT)
     requests = AsyncHostSlots(retry.per_host)
-    tasks = []
+    tasks: list[asyncio.Future[RangeFile] | Exception] = []
     for url in urls:
-        store, path = registry_for(url, options, retry).resolve(url)
+        try:  # a store for a host name that does not resolve is refused at once
+            store, path = registry_for(url, options, retry).resolve(url)
+        except Exception as e:
+            tasks.append(e)
+            continue
         tasks.append(asyncio.ensure_future(fetch_one(store, path, limit, requests(url))))
     for url, task in zip(urls, tasks, strict=True):
         try:
+            if isinstance(task, Exception):
+                raise task
             found = await task
             frame: tuple[Any, ...] = (
                 "edges",
