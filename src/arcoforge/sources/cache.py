@@ -464,7 +464,7 @@ async def _stream_http(
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as e:
             if _dns_failure(e) or not sink.received:
                 raise
-            if sink.expected is not None and sink.received >= sink.expected:
+            if sink.expected is not None and sink.received == sink.expected:
                 return  # every byte arrived; the connection dropped as it closed
             stalled = 0 if sink.received > start else stalled + 1
             if stalled >= retry.attempts:
