@@ -240,10 +240,14 @@ class InputCache(Location):
             except ftplib.Error as e:  # a 4xx reply (busy, too many connections) or garbled
                 last = e
         if isinstance(last, _Cut):
-            expected = f"{last.expected:,}" if last.expected is not None else "more than"
+            sizes = (
+                f"expected {last.expected:,} bytes, got {last.got:,}"
+                if last.expected is not None
+                else f"the connection closed after {last.got:,} bytes, with more to come"
+            )
             raise SourceError(
-                f"{url}: the source was cut short: expected {expected} bytes, got "
-                f"{last.got:,}, in each of {retry.attempts} attempts. Nothing of it was kept "
+                f"{url}: the source was cut short: {sizes}, in each of {retry.attempts} "
+                "attempts. Nothing of it was kept "
                 "in the cache. Run again; if it keeps happening, the file on the server is "
                 "probably truncated: tell its provider."
             )
