@@ -65,6 +65,12 @@ class SourceAccessError(SourceError, PermissionError):
     kind = "source-access"
 
 
+class UnresolvableHostError(SourceError):
+    """The host name of an input's URL does not resolve to an address."""
+
+    kind = "unresolvable-host"
+
+
 class InputFormatError(SourceError):
     """An input is not a NetCDF file ARCO Forge can read."""
 
@@ -223,6 +229,7 @@ _BY_NAME: dict[str, type[ForgeError]] = {
         SourceError,
         SourceNotFoundError,
         SourceAccessError,
+        UnresolvableHostError,
         InputFormatError,
         SourceChangedError,
         IncompatibleInputsError,

@@ -111,6 +111,11 @@ def print_summary(console: Console, result: run.RunResult) -> None:
     known = result.manifest.get("bytes")
     sized = f" ({format_bytes(known)} at their sources)" if known else ""
     say(f"  inputs      {result.inputs}{sized}")
+    if result.missing:
+        shown = ", ".join(escape(e["url"]) for e in result.missing[:5])
+        more = f" and {len(result.missing) - 5} more" if len(result.missing) > 5 else ""
+        count = len(result.missing)
+        say(f"  [yellow]missing[/]     {count} left out (on_missing: skip): {shown}{more}")
     say(f"  dimensions  {dims}")
     width = max((len(n) for n in result.variables), default=0)
     for i, (name, v) in enumerate(result.variables.items()):

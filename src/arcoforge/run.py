@@ -9,7 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import astuple, dataclass, field
+from dataclasses import astuple, dataclass, field, replace
 from typing import Any
 
 from arcoforge.conditional import Conditional
@@ -25,7 +25,7 @@ from arcoforge.recipe.latest import resolve_latest
 from arcoforge.recipe.recipe import Recipe
 from arcoforge.recipe.urls import OUTPUT_SCHEMES, validate_url
 from arcoforge.sources.preview import check_copy_chunks
-from arcoforge.sources.retry import RetryPolicy
+from arcoforge.sources.retry import DEFAULT_MAX_CONCURRENCY, RetryPolicy, share
 
 DEFAULT_OUTPUT = "forge-output"
 DEFAULT_MAX_MEMORY = 2 * 10**9
@@ -82,6 +82,8 @@ class ZarrResult:
     manifest: dict[str, int] = field(default_factory=dict)
     #: with --update: how many inputs were appended (0: it was up to date)
     appended: int | None = None
+    #: inputs left out as missing (``on_missing: skip``): ``{index, url}`` each
+    missing: tuple[dict[str, str], ...] = ()
 
     kind = "zarr"
 
@@ -99,6 +101,7 @@ class ZarrResult:
             stored_bytes=doc["stored_bytes"],
             manifest=doc.get("manifest", {}),
             appended=doc.get("appended"),
+            missing=tuple(doc.get("missing") or ()),
         )
 
     @property
@@ -119,6 +122,7 @@ class ZarrResult:
             "stored_bytes": self.stored_bytes,
             "manifest": self.manifest,
             **({} if self.appended is None else {"appended": self.appended}),
+            "missing": list(self.missing),
         }
 
 
@@ -139,6 +143,8 @@ class ReferencesResult:
     chunks: dict[str, int] | None = None
     #: with --update: how many inputs were appended (0: it was up to date)
     appended: int | None = None
+    #: inputs left out as missing (``on_missing: skip``): ``{index, url}`` each
+    missing: tuple[dict[str, str], ...] = ()
 
     kind = "references"
 
@@ -156,6 +162,7 @@ class ReferencesResult:
             manifest=doc.get("manifest", {}),
             chunks=doc.get("chunks"),
             appended=doc.get("appended"),
+            missing=tuple(doc.get("missing") or ()),
         )
 
     @property
@@ -215,6 +222,11 @@ class RunResult:
         return next((o for o in self.outputs if isinstance(o, ReferencesResult)), None)
 
     @property
+    def missing(self) -> list[dict[str, str]]:
+        """The inputs left out as missing (``on_missing: skip``), ``{index, url}`` each."""
+        return next((list(o.missing) for o in self.outputs if o.missing), [])
+
+    @property
     def manifest(self) -> dict[str, int]:
         """The summary of the run's input manifest (count, bytes), as its outputs record it.
 
@@ -236,6 +248,7 @@ class RunResult:
             "outputs": [o.to_json() for o in self.outputs],
             "inputs": self.inputs,
             "manifest": self.manifest,
+            "missing": self.missing,
             "seconds": round(self.seconds, 3),
             "up_to_date": self.up_to_date,
             "nbytes": self.nbytes,
@@ -257,6 +270,7 @@ def run_context(recipe: Recipe, options: RunOptions) -> tuple[RunContext, list[A
     inputs = list(pattern.items())
     root = output_root(options.output)
     references = recipe.outputs.references
+    references_only = recipe.outputs.zarr is None
     ctx = RunContext(
         recipe_id=recipe.id,
         fingerprint=recipe.fingerprint,
@@ -278,10 +292,11 @@ def run_context(recipe: Recipe, options: RunOptions) -> tuple[RunContext, list[A
         overwrite=options.overwrite,
         update=options.update,
         pruned=options.prune is not None,
-        retry=options.retry,
+        retry=_polite(options, pattern.max_concurrency, references_only=references_only),
+        on_missing=pattern.on_missing,
         version=importlib.metadata.version("arcoforge"),
         run_id=uuid.uuid4().hex,
-        worker_memory=_worker_memory(options, references_only=recipe.outputs.zarr is None),
+        worker_memory=_worker_memory(options, references_only=references_only),
     )
     return ctx, inputs
 
@@ -319,7 +334,7 @@ def _run(
     start: float,
 ) -> RunResult:
     state = ctx.state()
-    for stale in ("error.json", "result.json", REFERENCES_RESULT, "fetched", "virtual"):
+    for stale in ("error.json", "result.json", REFERENCES_RESULT, "fetched", "virtual", "missing"):
         state.remove(stale)
     marker = "fetched" if ctx.output is not None else "virtual"
     poller = (
@@ -414,6 +429,12 @@ def workers_for(options: RunOptions, *, references_only: bool) -> int:
     if references_only and options.runner is RunnerName.DIRECT:
         return 1
     return default_workers()
+
+
+def _polite(options: RunOptions, limit: int | None, *, references_only: bool) -> RetryPolicy:
+    """The run's retry policy with each worker's share of the per-host limit (limit ÷ workers)."""
+    workers = workers_for(options, references_only=references_only)
+    return replace(options.retry, per_host=share(limit or DEFAULT_MAX_CONCURRENCY, workers))
 
 
 def _worker_memory(options: RunOptions, *, references_only: bool) -> int:

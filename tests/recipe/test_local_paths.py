@@ -35,7 +35,7 @@ def test_plain_paths_become_file_urls(value: str, expected: str) -> None:
 
 
 def test_other_schemes_are_still_refused() -> None:
-    url = local_url("ftp://example.org/a.nc", Path("/recipes/x"))
+    url = local_url("sftp://example.org/a.nc", Path("/recipes/x"))
     with pytest.raises(UnsafeUrlError, match="expected a URL starting with one of"):
         validate_url(url, where="input 0")
 

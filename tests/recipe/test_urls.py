@@ -24,6 +24,7 @@ GOOD_SOURCES = [
     "az://container/a.nc",
     "abfs://container/a.nc",
     "file:///data/sst/a.nc",
+    "ftp://ftp.example.org/pub/a.nc",
 ]
 
 
@@ -33,7 +34,6 @@ def test_good_source_urls_are_returned_unchanged(url: str) -> None:
 
 
 BAD_SCHEMES = [
-    "ftp://example.org/a.nc",
     "sftp://example.org/a.nc",
     "memory://bucket/a.nc",
     "data:text/plain,hello",

@@ -143,7 +143,7 @@ def test_missing_local_file(tmp_path: Path) -> None:
         InputCache(str(tmp_path / "c")).fetch((tmp_path / "nope.nc").as_uri())
 
 
-@pytest.mark.parametrize("url", ["ftp://host/a.nc", "http://user:pw@host/a.nc", "/etc/passwd"])
+@pytest.mark.parametrize("url", ["sftp://host/a.nc", "http://user:pw@host/a.nc", "/etc/passwd"])
 def test_unsafe_urls_are_refused_before_any_request(tmp_path: Path, url: str) -> None:
     with pytest.raises(UnsafeUrlError):
         InputCache(str(tmp_path / "c")).fetch(url)

@@ -39,6 +39,14 @@ class Faults:
     basic_auth: str | None = None
     #: files served without ETag and Last-Modified, as some servers do: {"a.nc"}
     no_validators: set[str] = field(default_factory=set)
+    #: Retry-After (seconds) sent with 429 and 503 answers: {"a.nc": 2}; "*" for every file
+    retry_after: dict[str, float] = field(default_factory=dict)
+    #: close every response after this many body bytes, as a connection that drops
+    #: every so often does: {"a.nc": 100_000}
+    cut_after: dict[str, int] = field(default_factory=dict)
+    #: files whose Range requests are answered with the whole file, as
+    #: ``python -m http.server`` does: {"a.nc"}; "*" for every file
+    no_range: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,9 @@ class SourceServer:
         self.faults = Faults()
         self.requests: list[Request] = []
         self.answers: list[Answer] = []
+        #: requests being answered now, and the most there were at once
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
@@ -135,6 +146,14 @@ class SourceServer:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        self.in_flight += 1  # the server's one event loop: no lock needed
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._answer(request, handler)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         name = request.path.rsplit("/", 1)[-1]
         headers = request.headers
         self.requests.append(
@@ -155,14 +174,47 @@ class SourceServer:
             if request.headers.get("Authorization") != expected:
                 raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Basic realm="data"'})
         if name in f.status:
-            return web.Response(status=f.status[name], text=f"status {f.status[name]}")
+            return self._status_answer(name, f.status[name])
         if f.errors.get(name):
-            status = f.errors[name].pop(0)
-            return web.Response(status=status, text=f"status {status}")
+            return self._status_answer(name, f.errors[name].pop(0))
         if f.truncate.get(name, 0) > 0 and request.method == "GET":
             f.truncate[name] -= 1
             return await self._truncated(request)
+        if request.method == "GET" and (
+            name in f.cut_after or name in f.no_range or "*" in f.no_range
+        ):
+            return await self._body(request, name)
         return await handler(request)
+
+    def _status_answer(self, name: str, status: int) -> web.Response:
+        headers = {}
+        after = self.faults.retry_after.get(name, self.faults.retry_after.get("*"))
+        if after is not None and status in (429, 503):
+            headers["Retry-After"] = f"{after:g}"
+        return web.Response(status=status, text=f"status {status}", headers=headers)
+
+    async def _body(self, request: web.Request, name: str) -> web.StreamResponse:
+        """The file (or the range asked for, unless Range is ignored), cut if asked."""
+        path = self.root / request.path.lstrip("/")
+        if not path.is_file():
+            raise web.HTTPNotFound()
+        body = path.read_bytes()
+        ignore = name in self.faults.no_range or "*" in self.faults.no_range
+        span = None if ignore else _range(request.headers.get("Range"), len(body))
+        response = web.StreamResponse(status=200 if span is None else 206)
+        if span is not None:
+            start, end = span
+            response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{len(body)}"
+            body = body[start:end]
+        response.content_length = len(body)
+        response.content_type = "application/octet-stream"
+        await response.prepare(request)
+        cut = self.faults.cut_after.get(name)
+        await response.write(body if cut is None else body[:cut])
+        if cut is not None and cut < len(body):
+            assert request.transport is not None
+            request.transport.close()
+        return response
 
     async def _record_answer(self, request: web.Request, response: web.StreamResponse) -> None:
         # Recorded as headers go out: a static file's status (200, 206, 304) is set then.
@@ -182,6 +234,18 @@ class SourceServer:
         assert request.transport is not None
         request.transport.close()
         return response
+
+
+def _range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The ``[start, end)`` a single-range ``Range`` header asks for, if it is one."""
+    if not header or not header.startswith("bytes=") or "," in header:
+        return None
+    first, _, last = header[len("bytes=") :].partition("-")
+    if not first:
+        return (max(0, size - int(last)), size) if last else None
+    start = int(first)
+    end = min(size, int(last) + 1) if last else size
+    return (start, end) if start < end else None
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from arcoforge.pipeline.state import RunState
-from arcoforge.recipe.pattern import FileType
+from arcoforge.recipe.pattern import FileType, OnMissing
 from arcoforge.recipe.recipe import Preprocess
 from arcoforge.recipe.spec import ReferenceFormat, ReferencesOutput, ZarrOutput
 from arcoforge.sources.cache import InputCache
@@ -43,6 +43,8 @@ class RunContext:
     update: bool = False
     pruned: bool = False
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: what to do with inputs still missing after the retries
+    on_missing: OnMissing = OnMissing.FAIL
     fetch_concurrency: int = 4
     version: str = ""
     #: tells this run's files in the state folder from an earlier run's

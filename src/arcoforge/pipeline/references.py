@@ -7,9 +7,21 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from arcoforge.errors import IncompatibleInputsError, TargetExistsError, UpdateRefusedError
+from arcoforge.errors import (
+    IncompatibleInputsError,
+    SourceError,
+    TargetExistsError,
+    UpdateRefusedError,
+)
 from arcoforge.pipeline.context import RunContext
-from arcoforge.pipeline.stages import PLAN_ATTR, provenance, reporting
+from arcoforge.pipeline.stages import (
+    PLAN_ATTR,
+    is_missing,
+    missing_inputs,
+    provenance,
+    record_missing,
+    reporting,
+)
 from arcoforge.pipeline.state import REFERENCES_RESULT as RESULT
 from arcoforge.plan.mixed import (
     NativeRegion,
@@ -19,7 +31,7 @@ from arcoforge.plan.mixed import (
     written_chunks,
 )
 from arcoforge.plan.virtual import combine_mixed, combine_virtual, content_hash, source_chunks
-from arcoforge.recipe.pattern import Index
+from arcoforge.recipe.pattern import Index, OnMissing
 from arcoforge.recipe.spec import ReferenceFormat
 from arcoforge.sources.cache import cache_key
 from arcoforge.sources.feed import EdgeFeed
@@ -69,27 +81,31 @@ def virtualize_batch(
     unmarked = unmarked_bytes = total_bytes = 0
     fetched = feed.fetch(urls)
     import_parsers()  # while the first edges are on their way
-    for index, url in batch:
+    for n, (index, url) in enumerate(batch, 1):
+        held = 0
         with reporting(ctx, f"reading the header of {url}"):
             source = next(fetched)  # a lost feed process is reported like any failure
-            if isinstance(source, BaseException):
+            left_out = isinstance(source, SourceError) and skipped(ctx, index, url, source)
+            if isinstance(source, BaseException) and not left_out:
                 raise source
-            identities.append((index, identity_of(url, source)))
-            vi = read_virtual(
-                index,
-                url,
-                file_type=ctx.file_type,
-                storage_options=ctx.source_options,
-                retry=ctx.retry,
-                source=source,
-                layouts=layouts,
-            )
-        out.append(vi)
-        unmarked += 1
-        held = source.held_bytes if isinstance(source, RangeFile) else 0
+            if not left_out:
+                identities.append((index, identity_of(url, source)))
+                out.append(
+                    read_virtual(
+                        index,
+                        url,
+                        file_type=ctx.file_type,
+                        storage_options=ctx.source_options,
+                        retry=ctx.retry,
+                        source=source,
+                        layouts=layouts,
+                    )
+                )
+                held = source.held_bytes if isinstance(source, RangeFile) else 0
+        unmarked += 1  # an input left out counts as done, for progress
         unmarked_bytes += held
         total_bytes += held
-        if unmarked == MARK_EVERY or len(out) == len(batch):
+        if unmarked == MARK_EVERY or n == len(batch):
             ctx.state().mark("virtual", f"{cache_key(url)}.{unmarked}.{unmarked_bytes}")
             unmarked = unmarked_bytes = 0
     dim = ctx.concat_dims[0] if len(ctx.concat_dims) == 1 else None
@@ -97,15 +113,28 @@ def virtualize_batch(
         return VirtualBatch(folded(out, dim), identities, total_bytes)
 
 
+def skipped(ctx: RunContext, index: Index, url: str, error: SourceError) -> bool:
+    """Whether a missing input is left out (``on_missing: skip``), recording it if so."""
+    if ctx.on_missing is not OnMissing.SKIP or not is_missing(error):
+        return False
+    record_missing(ctx, index, url, error)
+    return True
+
+
 def identity_of(url: str, source: RangeFile) -> InputIdentity:
     """An input as its header reads found it: size, ETag, Last-Modified (no SHA-256)."""
     return InputIdentity(url, source.size, source.etag, source.last_modified)
 
 
-def input_manifest(batches: list[VirtualBatch]) -> Manifest:
-    """The identities of every input of ``batches``, in input order."""
+def input_manifest(
+    batches: list[VirtualBatch], missing: list[dict[str, str]] | None = None
+) -> Manifest:
+    """The identities of every input of ``batches``, in input order, and those left out."""
     found = sorted((i for b in batches for i in b.identities), key=lambda pair: pair[0])
-    return Manifest({str(index): identity for index, identity in found})
+    return Manifest(
+        {str(index): identity for index, identity in found},
+        missing={e["index"]: e["url"] for e in missing or []},
+    )
 
 
 def with_full_firsts(ctx: RunContext, inputs: list[VirtualInput]) -> list[VirtualInput]:
@@ -170,7 +199,8 @@ class StagedReferences:
 def stage_references(ctx: RunContext, batches: list[VirtualBatch]) -> StagedReferences:
     """Check and combine the virtual inputs, and stage their references (or keep them)."""
     assert ctx.references is not None
-    manifest = input_manifest(batches)
+    missing = missing_inputs(ctx)
+    manifest = input_manifest(batches, missing)
     inputs = with_full_firsts(ctx, [vi for b in batches for vi in b.inputs])
     fmt = ctx.references.format
     native: list[NativeRegion] = []
@@ -209,6 +239,7 @@ def stage_references(ctx: RunContext, batches: list[VirtualBatch]) -> StagedRefe
         "references": int(sum(_chunk_count(v) for v in ds.variables.values())),
         "prefixes": container_prefixes(urls),
         "manifest": manifest.summary(),
+        "missing": manifest.missing_list(),
         "header_bytes": sum(b.fetched_bytes for b in batches),
     }
     if fmt is ReferenceFormat.ICECHUNK:

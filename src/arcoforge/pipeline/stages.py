@@ -15,6 +15,8 @@ from arcoforge.errors import (
     IncompatibleInputsError,
     InternalError,
     PipelineError,
+    SourceError,
+    SourceNotFoundError,
     TargetExistsError,
     UpdateRefusedError,
     origin,
@@ -22,7 +24,7 @@ from arcoforge.errors import (
 from arcoforge.pipeline.context import RunContext
 from arcoforge.plan.header import HeaderSet, InputHeader, read_header
 from arcoforge.plan.plan import Plan, TaskWork, make_plan
-from arcoforge.recipe.pattern import Index
+from arcoforge.recipe.pattern import Index, OnMissing
 from arcoforge.sources.cache import CachedInput, cache_key
 from arcoforge.sources.manifest import Manifest
 from arcoforge.sources.reader import read_blocks
@@ -35,6 +37,8 @@ PLAN_ATTR = "arcoforge_plan"
 MANIFEST = "manifest.json"
 #: The run-state document of an update (see arcoforge.pipeline.growing).
 GROW = "grow.json"
+#: The run-state folder recording the inputs left out (``on_missing: skip``).
+MISSING = "missing"
 
 
 @contextmanager
@@ -53,14 +57,62 @@ def reporting(ctx: RunContext, doing: str) -> Iterator[None]:
         raise
 
 
-def fetch_input(ctx: RunContext, index: Index, url: str) -> tuple[Index, CachedInput]:
-    """Cache one input and leave a progress marker named after it and its size."""
+def fetch_input(ctx: RunContext, index: Index, url: str) -> tuple[Index, CachedInput] | None:
+    """Cache one input and leave a progress marker named after it and its size.
+
+    With ``on_missing: skip``, an input still missing after the retries is recorded
+    in the run state (see :func:`missing_inputs`) and None is returned.
+    """
     with reporting(ctx, f"fetching input {index} ({url})"):
-        cached = ctx.cache().fetch(
-            url, file_type=ctx.file_type, storage_options=ctx.source_options, retry=ctx.retry
-        )
+        try:
+            cached = ctx.cache().fetch(
+                url, file_type=ctx.file_type, storage_options=ctx.source_options, retry=ctx.retry
+            )
+        except SourceError as e:
+            if ctx.on_missing is not OnMissing.SKIP or not is_missing(e):
+                raise
+            record_missing(ctx, index, url, e)
+            return None
         ctx.state().mark("fetched", f"{cache_key(url)}.{cached.size}")
         return index, cached
+
+
+def is_missing(error: SourceError) -> bool:
+    """Whether ``error`` says an input is not there (not found, or not fetched in all
+    the attempts), rather than there and wrong (format, access, a mistyped host)."""
+    return type(error) in (SourceError, SourceNotFoundError)
+
+
+def record_missing(ctx: RunContext, index: Index, url: str, error: SourceError) -> None:
+    """Note in the run state an input left out of the run (``on_missing: skip``)."""
+    entry = {"index": str(index), "url": url, "reason": str(error)}
+    ctx.state().write_json(f"{MISSING}/{cache_key(url)}.json", entry)
+
+
+def missing_inputs(ctx: RunContext) -> list[dict[str, str]]:
+    """The inputs this run left out, in input order (see :func:`record_missing`)."""
+    state = ctx.state()
+    found = [state.read_json(f"{MISSING}/{name}") for name in state.marks(MISSING)]
+    return sorted((e for e in found if e), key=lambda e: _index_order(e["index"]))
+
+
+def gaps_of(
+    missing: list[dict[str, str]], concat_dims: tuple[str, ...]
+) -> dict[str, dict[int, str]]:
+    """The positions along each concat dim of the inputs left out, with their URLs.
+
+    Only a recipe with one concat dim has gaps that fill values can stand for.
+    """
+    if len(concat_dims) != 1:
+        return {}
+    dim = concat_dims[0]
+    return {dim: {dict(_index_order(e["index"]))[dim]: e["url"] for e in missing}}
+
+
+def _index_order(index: str) -> tuple[tuple[str, int], ...]:
+    return tuple(
+        (name, int(pos)) for name, _, pos in (part.partition("=") for part in index.split(","))
+    )
 
 
 def input_header(ctx: RunContext, index: Index, cached: CachedInput) -> InputHeader:
@@ -96,6 +148,7 @@ def plan_writes(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
     with reporting(ctx, "planning"):
         if ctx.update and ctx.target().status() is Status.PUBLISHED:
             return _plan_update(ctx, headers)
+        missing = missing_inputs(ctx)
         plan = make_plan(
             headers,
             output=ctx.zarr,
@@ -104,12 +157,13 @@ def plan_writes(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
             merge_dims=ctx.merge_dims,
             items_per_file=ctx.items_per_file,
             preprocessed=ctx.preprocess is not None,
+            gaps=gaps_of(missing, ctx.concat_dims),
         )
         state, target = ctx.state(), ctx.target()
         summary = plan_summary(ctx, plan)
         status = target.status()
         previous = state.read_json("plan.json")
-        manifest = input_manifest(plan)
+        manifest = input_manifest(plan, missing)
         state.write_json(MANIFEST, manifest.to_dict())
         if status is Status.PUBLISHED:
             check_output(
@@ -160,6 +214,7 @@ def _plan_update(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
     previous = state.read_json("plan.json")
     published = growing.read_published(target)
     recorded = growing.recorded_manifest(ctx, published)
+    missing = missing_inputs(ctx)
     try:
         plan = make_plan(
             headers,
@@ -170,6 +225,7 @@ def _plan_update(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
             items_per_file=ctx.items_per_file,
             preprocessed=ctx.preprocess is not None,
             pinned=growing.pinned_chunks(published),
+            gaps=gaps_of(missing, ctx.concat_dims),
         )
     except IncompatibleInputsError as e:  # the dataset's inputs combined: new ones do not
         raise UpdateRefusedError(
@@ -177,7 +233,7 @@ def _plan_update(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
             "only appends inputs with the dataset's variables, dtypes and grid after its "
             "last one. Run without --update, with --overwrite, to rebuild it."
         ) from e
-    manifest = input_manifest(plan)
+    manifest = input_manifest(plan, missing)
     state.write_json(MANIFEST, manifest.to_dict())
     new = growing.new_inputs(ctx.target_url, recorded, manifest)
     summary = {**plan_summary(ctx, plan), "appended": len(new), "update": True}
@@ -239,9 +295,13 @@ def grown_array(ctx: RunContext, name: str) -> str | None:
 _GROWN: dict[tuple[str, str], dict[str, dict[str, str]]] = {}
 
 
-def input_manifest(plan: Plan) -> Manifest:
-    """The identities of the inputs ``plan`` was made from, in input order."""
-    return Manifest({str(i.index): i.input.identity() for i in plan.schema.inputs})
+def input_manifest(plan: Plan, missing: list[dict[str, str]] | None = None) -> Manifest:
+    """The identities of the inputs ``plan`` was made from, in input order, and the
+    inputs left out as missing (``on_missing: skip``)."""
+    return Manifest(
+        {str(i.index): i.input.identity() for i in plan.schema.inputs},
+        missing={e["index"]: e["url"] for e in missing or []},
+    )
 
 
 def _remaining(ctx: RunContext, plan: Plan, summary: dict[str, Any]) -> list[TaskWork]:
@@ -358,7 +418,7 @@ def stage_copy(ctx: RunContext, written: int) -> StagedCopy:
     if "appended" in info:
         result.update(appended=info["appended"])
     manifest = Manifest.from_dict(state.read_json(MANIFEST))
-    result.update(manifest=manifest.summary())
+    result.update(manifest=manifest.summary(), missing=manifest.missing_list())
     if info["status"] == "up_to_date":
         return StagedCopy(ctx, result, info, None, manifest)
     missing = set(info["tasks"]) - state.marks("done")

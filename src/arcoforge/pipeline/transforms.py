@@ -58,7 +58,10 @@ class _FetchBatch(beam.DoFn):
     def process(self, batch: list[tuple[Index, str]]) -> Iterator[tuple[Index, CachedInput]]:
         with ThreadPoolExecutor(max_workers=max(1, len(batch))) as pool:
             results = list(pool.map(lambda item: _stages().fetch_input(self.ctx, *item), batch))
-        for index, cached in results:
+        for found in results:
+            if found is None:  # missing, and left out (on_missing: skip)
+                continue
+            index, cached = found
             self.inputs.inc()
             self.bytes.inc(cached.size)
             yield index, cached

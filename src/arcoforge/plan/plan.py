@@ -104,13 +104,19 @@ def make_plan(
     items_per_file: dict[str, int | None] | None = None,
     preprocessed: bool = False,
     pinned: dict[str, int] | None = None,
+    gaps: dict[str, dict[int, str]] | None = None,
 ) -> Plan:
     """Combine the headers, choose chunks, cut tasks; raises if any of it is impossible.
 
     ``pinned``: chunk lengths that override the chosen ones (those of a store to grow).
+    ``gaps``: the positions of inputs left out as missing (see :func:`combine`).
     """
     schema = combine(
-        headers, merge_dims=merge_dims, items_per_file=items_per_file, preprocessed=preprocessed
+        headers,
+        merge_dims=merge_dims,
+        items_per_file=items_per_file,
+        preprocessed=preprocessed,
+        gaps=gaps,
     )
     chunks = choose_chunks(schema, output)
     chunks.update({d: c for d, c in (pinned or {}).items() if d in chunks})

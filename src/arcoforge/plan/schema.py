@@ -138,34 +138,102 @@ def combine(
     merge_dims: tuple[str, ...] = (),
     items_per_file: dict[str, int | None] | None = None,
     preprocessed: bool = False,
+    gaps: dict[str, dict[int, str]] | None = None,
 ) -> TargetSchema:
-    """Combine every input's header into the target schema, or explain why not."""
+    """Combine every input's header into the target schema, or explain why not.
+
+    ``gaps`` gives, per concat dim, the positions of inputs left out as missing (and
+    their URLs). Along a dim with ``items_per_file`` they keep their steps, which the
+    target holds as fill values; elsewhere they take no room.
+    """
     ordered = headers.sorted()
     if not ordered:
         raise IncompatibleInputsError("no inputs to combine.")
     concat_dims = headers.concat_dims
-    offsets, lengths = _concat_layout(ordered, concat_dims, items_per_file or {})
+    declared = items_per_file or {}
+    offsets, lengths = _concat_layout(ordered, concat_dims, declared)
+    # positions with no input at all (another merge group's input may stand there)
+    kept = {
+        d: {p: url for p, url in found.items() if p not in lengths[d]}
+        for d, found in (gaps or {}).items()
+        if declared.get(d) and d in lengths
+    }
+    for d, found in kept.items():
+        for p in found:
+            lengths[d][p] = int(declared[d] or 0)
+        offsets[d] = [0, *itertools.accumulate(lengths[d][p] for p in sorted(lengths[d]))]
+    # Positions with no input (left out as missing) take no room: each present one's rank
+    rank = {d: {p: r for r, p in enumerate(sorted(lengths[d]))} for d in concat_dims}
     sizes = {d: offsets[d][-1] for d in concat_dims}
     sizes.update(_grid_sizes(ordered, concat_dims))
     groups: dict[tuple[int, ...], list[InputHeader]] = defaultdict(list)
     for h in ordered:
         groups[tuple(h.index[m] for m in merge_dims)].append(h)
     coords = _index_coords(headers, ordered, concat_dims, offsets)
+    for d, found in kept.items():
+        if found and d in coords:
+            coords[d] = _with_gaps(coords[d], lengths[d], found)
     variables = _variables(headers, groups, set(coords) | set(concat_dims), sizes, preprocessed)
     inputs = tuple(
         InputLayout(
             index=h.index,
             input=h.input,
             group=tuple(h.index[m] for m in merge_dims),
-            box=tuple(
-                (offsets[d][h.index[d]], offsets[d][h.index[d]] + lengths[d][h.index[d]])
-                for d in concat_dims
-            ),
+            box=tuple(_box(offsets[d], rank[d], lengths[d], h.index[d]) for d in concat_dims),
         )
         for h in ordered
     )
     ordered_sizes = {d: sizes[d] for d in _dim_order(ordered[0], sizes)}
     return TargetSchema(concat_dims, ordered_sizes, coords, variables, ordered[0].attrs, inputs)
+
+
+def _box(
+    offsets: list[int], rank: dict[int, int], lengths: dict[int, int], position: int
+) -> tuple[int, int]:
+    """Where the input at ``position`` of a concat dim lies along it: [start, end)."""
+    start = offsets[rank[position]]
+    return start, start + lengths[position]
+
+
+def _with_gaps(coord: IndexCoord, lengths: dict[int, int], gaps: dict[int, str]) -> IndexCoord:
+    """``coord`` with the steps of the missing inputs (``gaps``) put back, evenly spaced.
+
+    The present steps must be evenly spaced across the gaps too, so that the missing
+    ones are known from them; otherwise the gaps cannot be placed and this says so.
+    """
+    missing = {p for p in gaps if p in lengths}
+    present = np.asarray(coord.values)
+    where = np.concatenate(
+        [np.arange(start, start + n) for start, n, p in _spans(lengths) if p not in missing]
+    )
+    total = sum(lengths.values())
+    if len(present) >= 2:
+        step = (present[-1] - present[0]) / (where[-1] - where[0])
+        expected = np.asarray(present[0] + (where - where[0]) * step, dtype=present.dtype)
+        if present.dtype.kind == "f":
+            even = np.allclose(expected, present, rtol=0, atol=abs(step) * 1e-6)
+        else:
+            even = np.array_equal(expected, present)
+        if even:
+            values = present[0] + (np.arange(total) - where[0]) * step
+            values = np.asarray(values, dtype=present.dtype)
+            return IndexCoord(coord.name, values, coord.attrs, coord.encoding)
+    urls = ", ".join(gaps[p] for p in sorted(missing)[:3])
+    raise IncompatibleInputsError(
+        f"{coord.name!r}: the steps of the missing inputs ({urls}) cannot be placed: the "
+        f"{coord.name} steps of the other inputs are not evenly spaced, so theirs are unknown. "
+        f"Remove items_per_file for {coord.name!r} to leave their steps out instead, or set "
+        "on_missing: fail."
+    )
+
+
+def _spans(lengths: dict[int, int]) -> list[tuple[int, int, int]]:
+    """(start, length, position) of each position along a concat dim, in order."""
+    out, start = [], 0
+    for p in sorted(lengths):
+        out.append((start, lengths[p], p))
+        start += lengths[p]
+    return out
 
 
 def _dim_order(first: InputHeader, sizes: dict[str, int]) -> list[str]:

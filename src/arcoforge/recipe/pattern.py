@@ -16,12 +16,23 @@ from typing import Any
 from arcoforge.errors import RecipeError
 
 
+class OnMissing(StrEnum):
+    """What a run does with inputs still missing after its retries."""
+
+    FAIL = "fail"
+    SKIP = "skip"
+
+
 class FileType(StrEnum):
-    """How inputs are read; ``auto`` sniffs each file's magic bytes."""
+    """How inputs are read; ``auto`` sniffs each file's magic bytes.
+
+    ``opendap`` inputs are datasets on an OPeNDAP server, read by slices (copies only).
+    """
 
     AUTO = "auto"
     NETCDF3 = "netcdf3"
     NETCDF4 = "netcdf4"
+    OPENDAP = "opendap"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +126,9 @@ class FilePattern:
     dims: tuple[CombineDim, ...]
     file_type: FileType = FileType.AUTO
     storage_options: dict[str, Any] = field(default_factory=dict)
+    #: requests at once to one host for a whole run (None: the default)
+    max_concurrency: int | None = None
+    on_missing: OnMissing = OnMissing.FAIL
 
     def __init__(
         self,
@@ -122,6 +136,8 @@ class FilePattern:
         *dims: CombineDim,
         file_type: FileType | str = FileType.AUTO,
         storage_options: dict[str, Any] | None = None,
+        max_concurrency: int | None = None,
+        on_missing: OnMissing | str = OnMissing.FAIL,
     ):
         if not dims:
             raise RecipeError("FilePattern: expected at least one ConcatDim or MergeDim.")
@@ -139,6 +155,19 @@ class FilePattern:
         object.__setattr__(self, "dims", tuple(dims))
         object.__setattr__(self, "file_type", ftype)
         object.__setattr__(self, "storage_options", dict(storage_options or {}))
+        if max_concurrency is not None and (
+            not isinstance(max_concurrency, int) or max_concurrency < 1
+        ):
+            raise RecipeError(
+                "FilePattern: max_concurrency must be a whole number of at least 1. "
+                f"Got {max_concurrency!r} instead."
+            )
+        if on_missing not in tuple(OnMissing):
+            raise RecipeError(
+                f"FilePattern: on_missing must be 'fail' or 'skip'. Got {on_missing!r} instead."
+            )
+        object.__setattr__(self, "max_concurrency", max_concurrency)
+        object.__setattr__(self, "on_missing", OnMissing(on_missing))
 
     @classmethod
     def from_urls(
@@ -149,6 +178,8 @@ class FilePattern:
         items_per_file: int | None = None,
         file_type: FileType | str = FileType.AUTO,
         storage_options: dict[str, Any] | None = None,
+        max_concurrency: int | None = None,
+        on_missing: OnMissing | str = OnMissing.FAIL,
     ) -> FilePattern:
         """A pattern over an explicit list of URLs concatenated along ``concat_dim``."""
         dim = ConcatDim(concat_dim, list(range(len(urls))), items_per_file)
@@ -157,6 +188,8 @@ class FilePattern:
             dim,
             file_type=file_type,
             storage_options=storage_options,
+            max_concurrency=max_concurrency,
+            on_missing=on_missing,
         )
 
     @property
@@ -207,5 +240,10 @@ class FilePattern:
         if isinstance(fn, _UrlList):
             fn = _UrlList(fn.dim, fn.urls[:nkeep])
         return FilePattern(
-            fn, *dims, file_type=self.file_type, storage_options=self.storage_options
+            fn,
+            *dims,
+            file_type=self.file_type,
+            storage_options=self.storage_options,
+            max_concurrency=self.max_concurrency,
+            on_missing=self.on_missing,
         )

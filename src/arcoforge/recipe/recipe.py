@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from arcoforge.errors import RecipeError
 from arcoforge.recipe.meta import Meta
-from arcoforge.recipe.pattern import FilePattern, Index
+from arcoforge.recipe.pattern import FilePattern, FileType, Index
 from arcoforge.recipe.spec import Outputs
 from arcoforge.recipe.urls import validate_id, validate_url
 
@@ -48,6 +48,15 @@ class Recipe:
                 f"{where}: a `preprocess` function changes the data, which a virtual dataset "
                 "cannot show: its references point at the inputs' bytes as they are. Drop "
                 "`references` from the outputs (the zarr copy runs preprocess), or drop preprocess."
+            )
+        if self.pattern.file_type is FileType.OPENDAP and self.outputs.references is not None:
+            where = self.path / "recipe.yaml" if self.path else "recipe.yaml"
+            raise RecipeError(
+                f"{where}: OPeNDAP sources (file_type: opendap) are served as values through "
+                "the DAP protocol, not as the files' bytes, so a virtual dataset has no byte "
+                "ranges to point at. Drop `references` from the outputs (the zarr copy reads "
+                "OPeNDAP sources by slices), or give the files' own URLs if the server also "
+                "serves them."
             )
         if not self.sources_fingerprint:
             h = hashlib.sha256()

@@ -27,7 +27,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from arcoforge.recipe.model import URL_FIELDS, StrictModel
-from arcoforge.recipe.pattern import ConcatDim, FilePattern, FileType, MergeDim
+from arcoforge.recipe.pattern import ConcatDim, FilePattern, FileType, MergeDim, OnMissing
 from arcoforge.recipe.template import UrlTemplate
 from arcoforge.recipe.urls import local_url
 
@@ -224,6 +224,8 @@ class TemplateSources(StrictModel):
     items_per_file: dict[DimName, PositiveInt] = Field(default_factory=dict)
     file_type: FileType = FileType.AUTO
     storage_options: dict[str, Any] = Field(default_factory=dict)
+    max_concurrency: PositiveInt | None = None
+    on_missing: OnMissing = OnMissing.FAIL
 
     @model_validator(mode="after")
     def _check(self) -> TemplateSources:
@@ -281,6 +283,8 @@ class TemplateSources(StrictModel):
             *dims,
             file_type=self.file_type,
             storage_options=self.storage_options,
+            max_concurrency=self.max_concurrency,
+            on_missing=self.on_missing,
         )
 
 
@@ -297,6 +301,8 @@ class UrlListSources(StrictModel):
     items_per_file: PositiveInt | None = None
     file_type: FileType = FileType.AUTO
     storage_options: dict[str, Any] = Field(default_factory=dict)
+    max_concurrency: PositiveInt | None = None
+    on_missing: OnMissing = OnMissing.FAIL
 
     def located(self, folder: Path) -> UrlListSources:
         """These sources with plain paths made ``file://`` URLs (see local_url)."""
@@ -309,6 +315,8 @@ class UrlListSources(StrictModel):
             items_per_file=self.items_per_file,
             file_type=self.file_type,
             storage_options=self.storage_options,
+            max_concurrency=self.max_concurrency,
+            on_missing=self.on_missing,
         )
 
 

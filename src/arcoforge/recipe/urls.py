@@ -10,10 +10,10 @@ from urllib.parse import quote, unquote, urlsplit
 from arcoforge.errors import UnsafeUrlError
 
 #: Schemes a recipe may read its inputs from.
-SOURCE_SCHEMES = frozenset({"http", "https", "s3", "gs", "gcs", "az", "abfs", "file"})
+SOURCE_SCHEMES = frozenset({"http", "https", "ftp", "s3", "gs", "gcs", "az", "abfs", "file"})
 #: Schemes an output root may use.
 OUTPUT_SCHEMES = frozenset({"s3", "gs", "gcs", "az", "abfs", "file", "memory"})
-_NEEDS_HOST = frozenset({"http", "https", "s3", "gs", "gcs", "az", "abfs"})
+_NEEDS_HOST = frozenset({"http", "https", "ftp", "s3", "gs", "gcs", "az", "abfs"})
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 #: Characters a local path keeps as they are in its file:// URL (template fields included).

@@ -12,11 +12,15 @@ again while their size and modification time stay the same.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import ftplib
 import hashlib
 import json
 import os
 import re
+import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -37,8 +41,16 @@ from arcoforge.location import Location
 from arcoforge.recipe.pattern import FileType
 from arcoforge.recipe.urls import validate_url
 from arcoforge.sources.filetype import SNIFF_BYTES, check_declared, sniff
+from arcoforge.sources.hosts import (
+    check_resolves,
+    host_slot,
+    pause_host,
+    retry_after,
+    too_long,
+    unresolvable,
+)
 from arcoforge.sources.manifest import InputIdentity, http_date, iso_date
-from arcoforge.sources.retry import RetryPolicy
+from arcoforge.sources.retry import MAX_RETRY_AFTER, RetryPolicy
 
 _BLOCK = 8 << 20
 #: Blocks of a streamed download: big enough to cost nothing per call, small enough
@@ -101,6 +113,8 @@ class InputCache(Location):
         validate_url(url, where="input")
         if url.startswith("file://"):
             return self._local(url, file_type)
+        if file_type is FileType.OPENDAP:
+            return self._opendap(url, retry)
         key = cache_key(url)
         data, sidecar = self._path(key), self._path(key + ".json")
         found = self._read_sidecar(sidecar)
@@ -140,6 +154,36 @@ class InputCache(Location):
         self._write_sidecar(sidecar, cached, mtime_ns=st.st_mtime_ns)
         return cached
 
+    def _opendap(self, url: str, retry: RetryPolicy) -> CachedInput:
+        """Read an OPeNDAP dataset into the cache as netCDF4 (see :mod:`.opendap`).
+
+        A DAP server gives no validators for the values it serves, so the dataset is
+        read again on every fetch: a stale copy is never used.
+        """
+        from arcoforge.sources.opendap import fetch_opendap
+
+        key = cache_key(url)
+        data, sidecar = self._path(key), self._path(key + ".json")
+        folder = tempfile.mkdtemp(prefix="arcoforge-dap-")
+        try:
+            local = os.path.join(folder, "input.nc")
+            fetch_opendap(url, local, retry)
+            h = hashlib.sha256()
+            with open(local, "rb") as f:
+                while block := f.read(_BLOCK):
+                    h.update(block)
+            size = os.path.getsize(local)
+            if self.is_local:
+                os.makedirs(os.path.dirname(data), exist_ok=True)
+                os.replace(local, data)
+            else:
+                self.fs.put_file(local, data)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        cached = CachedInput(url, data, size, h.hexdigest(), FileType.NETCDF4)
+        self._write_sidecar(sidecar, cached, mtime_ns=None)
+        return cached
+
     def _download(
         self,
         url: str,
@@ -152,13 +196,18 @@ class InputCache(Location):
         """Fetch ``url`` into ``dest``; raises :class:`_Unchanged` if ``known`` is still current."""
         import aiohttp  # imported here: runs that only read headers never need it
 
+        check_resolves(url)  # a name that does not resolve will not start to: no retries
         fs, path = fsspec.core.url_to_fs(url, **_with_timeout(url, storage_options, retry))
         last: BaseException | None = None
+        wait: float | None = None
         for attempt in range(retry.attempts):
-            if attempt:
-                time.sleep(retry.delay(attempt - 1))
+            if attempt and wait is None:
+                _sleep(retry.delay(attempt - 1))
+            # a wait the server asked for is kept by host_slot, for every request to it
+            wait = None
             try:
-                return self._copy(fs, path, url, dest, declared, known)
+                with host_slot(url, retry.per_host):
+                    return self._copy(fs, path, url, dest, declared, known, retry)
             except (SourceError, _Unchanged):
                 raise
             except FileNotFoundError:
@@ -175,11 +224,33 @@ class InputCache(Location):
                     ) from None
                 if e.status not in _RETRY_STATUS:
                     raise SourceError(f"{url}: HTTP {e.status} {e.message}.") from None
+                wait = _asked_wait(url, e)
+                if wait is not None:
+                    pause_host(url, wait)
                 last = e
             except (aiohttp.ClientError, TimeoutError, OSError) as e:
+                if _dns_failure(e):
+                    host = urlsplit(url).hostname or url
+                    raise unresolvable(url, host, _dns_failure(e) or e) from None
                 last = e
             except fsspec.exceptions.FSTimeoutError as e:
                 last = e
+            except ftplib.error_perm as e:  # a 5xx reply: will not change if asked again
+                raise SourceError(f"{url}: the FTP server refused it ({e}).") from None
+            except ftplib.Error as e:  # a 4xx reply (busy, too many connections) or garbled
+                last = e
+        if isinstance(last, _Cut):
+            sizes = (
+                f"expected {last.expected:,} bytes, got {last.got:,}"
+                if last.expected is not None
+                else f"the connection closed after {last.got:,} bytes, with more to come"
+            )
+            raise SourceError(
+                f"{url}: the source was cut short: {sizes}, in each of {retry.attempts} "
+                "attempts. Nothing of it was kept "
+                "in the cache. Run again; if it keeps happening, the file on the server is "
+                "probably truncated: tell its provider."
+            )
         if isinstance(last, asyncio.TimeoutError | TimeoutError | fsspec.exceptions.FSTimeoutError):
             why = f"the server sent nothing for {retry.timeout:g} s"
         else:
@@ -196,6 +267,7 @@ class InputCache(Location):
         dest: str,
         declared: FileType,
         known: CachedInput | None,
+        retry: RetryPolicy,
     ) -> _Fetched:
         """Stream ``path`` into ``dest``, hashing as it goes; atomic on local disks.
 
@@ -222,7 +294,7 @@ class InputCache(Location):
             try:
                 if is_http:
                     headers = _conditions(known) if known is not None else {}
-                    fsspec.asyn.sync(fs.loop, _stream_http, fs, url, sink, headers)
+                    fsspec.asyn.sync(fs.loop, _stream_http, fs, url, sink, headers, retry)
                 else:
                     expected = info.get("size")
                     with fs.open(path, "rb", block_size=_BLOCK) as src:
@@ -232,12 +304,16 @@ class InputCache(Location):
             finally:
                 sink.release()
             if expected is not None and sink.size != expected:
-                raise OSError(f"got {sink.size} bytes of {expected}: the body was cut short")
+                raise _Cut(sink.size, expected)
             if self.is_local:
                 os.replace(tmp, dest)
         except BaseException:
             if self.is_local and os.path.exists(tmp):
                 os.remove(tmp)
+            elif not self.is_local and sink.out is not None:
+                # a part written in place is not kept: its sidecar is gone already
+                with contextlib.suppress(OSError):
+                    self.fs.rm_file(dest)
             raise
         assert sink.file_type is not None  # an empty file fails sniffing first
         digest = sink.hash.hexdigest()
@@ -301,7 +377,14 @@ class _Sink:
         self.last_modified: str | None = None
         #: whether writing may wait on fsspec's event loop (an object-store destination)
         self.blocking = False
+        #: the length the source announced, if it did
+        self.expected: int | None = None
         self._head = b""
+
+    @property
+    def received(self) -> int:
+        """Bytes taken so far, those held for sniffing included."""
+        return self.size + len(self._head)
 
     def write(self, block: bytes) -> None:
         """Take the next block; the first bytes are held until the format is known."""
@@ -337,34 +420,129 @@ class _Sink:
 
 
 async def _stream_http(
-    fs: fsspec.AbstractFileSystem, url: str, sink: _Sink, conditions: dict[str, str]
+    fs: fsspec.AbstractFileSystem,
+    url: str,
+    sink: _Sink,
+    conditions: dict[str, str],
+    retry: RetryPolicy,
 ) -> None:
-    """One GET on fsspec's session, blocks handed to ``sink`` as they arrive.
+    """GETs on fsspec's session, blocks handed to ``sink`` as they arrive.
 
     fsspec's file objects pass every read through a thread hand-off and report
     any failed HEAD, a 503 included, as FileNotFoundError; a plain streamed GET
-    is twice as fast and keeps the real status. aiohttp refuses a short body.
-    With ``conditions`` (If-None-Match, If-Modified-Since), a 304 answer means
-    the cached copy is current: :class:`_Unchanged` is raised.
+    is twice as fast and keeps the real status. With ``conditions`` (If-None-Match,
+    If-Modified-Since), a 304 answer means the cached copy is current: :class:`_Unchanged`
+    is raised. A body cut short (a dropped connection, a read timeout) is resumed from
+    the byte received last with a Range request, as long as each try brings bytes; a
+    server that answers it with the whole file cannot resume (:class:`_Cut`).
     """
+    import aiohttp
+
     session = await fs.set_session()
     kwargs = dict(fs.kwargs)
-    kwargs["headers"] = {**(kwargs.get("headers") or {}), **conditions}
-    async with session.get(fs.encode_url(url), **kwargs) as response:
-        if response.status == 304 and conditions:
-            raise _Unchanged
-        if response.status == 404:
-            raise FileNotFoundError(url)
-        response.raise_for_status()
-        sink.etag = response.headers.get("ETag") or None
-        sink.last_modified = iso_date(response.headers.get("Last-Modified"))
-        async for block in response.content.iter_chunked(_STREAM_BLOCK):
-            if sink.blocking:
-                # An object-store cache writes through fsspec, whose calls wait on the
-                # loop this runs on: they are made from another thread.
-                await asyncio.to_thread(sink.write, block)
-            else:
-                sink.write(block)
+    base = dict(kwargs.get("headers") or {})
+    stalled = 0
+    while True:
+        start = sink.received
+        kwargs["headers"] = {**base, **_resume_headers(sink)} if start else {**base, **conditions}
+        try:
+            async with session.get(fs.encode_url(url), **kwargs) as response:
+                if start:
+                    _check_resumed(response, sink)
+                else:
+                    if response.status == 304 and conditions:
+                        raise _Unchanged
+                    if response.status == 404:
+                        raise FileNotFoundError(url)
+                    response.raise_for_status()
+                    sink.etag = response.headers.get("ETag") or None
+                    sink.last_modified = iso_date(response.headers.get("Last-Modified"))
+                    sink.expected = response.content_length
+                async for block in response.content.iter_chunked(_STREAM_BLOCK):
+                    if sink.blocking:
+                        # An object-store cache writes through fsspec, whose calls wait on
+                        # the loop this runs on: they are made from another thread.
+                        await asyncio.to_thread(sink.write, block)
+                    else:
+                        sink.write(block)
+        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as e:
+            if _dns_failure(e) or not sink.received:
+                raise
+            if sink.expected is not None and sink.received == sink.expected:
+                return  # every byte arrived; the connection dropped as it closed
+            stalled = 0 if sink.received > start else stalled + 1
+            if stalled >= retry.attempts:
+                raise _Cut(sink.received, sink.expected) from e
+            if stalled:
+                await asyncio.sleep(retry.delay(stalled - 1))
+            continue
+        if sink.expected is not None and sink.received != sink.expected:
+            raise _Cut(sink.received, sink.expected)
+        return
+
+
+def _resume_headers(sink: _Sink) -> dict[str, str]:
+    """A request for the rest of the file, answered whole if the file changed meanwhile."""
+    headers = {"Range": f"bytes={sink.received}-"}
+    if sink.etag and not sink.etag.startswith("W/"):
+        headers["If-Range"] = sink.etag
+    elif sink.last_modified and (date := http_date(sink.last_modified)):
+        headers["If-Range"] = date
+    return headers
+
+
+def _check_resumed(response: Any, sink: _Sink) -> None:
+    """Accept only the rest of the same file; anything else starts the copy again."""
+    if response.status != 206:
+        if response.status >= 400:
+            response.raise_for_status()
+        # The whole file again: the server ignores Range, or the file changed.
+        raise _Cut(sink.received, sink.expected, resumable=False)
+    found = response.headers.get("Content-Range", "")
+    match = re.match(r"bytes (\d+)-", found)
+    if match is None or int(match.group(1)) != sink.received:
+        raise _Cut(sink.received, sink.expected, resumable=False)
+
+
+class _Cut(OSError):
+    """A body that ended before its length: ``got`` of ``expected`` bytes."""
+
+    def __init__(self, got: int, expected: int | None, *, resumable: bool = True):
+        super().__init__(f"got {got} bytes of {expected if expected is not None else '?'}")
+        self.got, self.expected, self.resumable = got, expected, resumable
+
+
+def _asked_wait(url: str, error: Any) -> float | None:
+    """The wait a 429 or 503 answer asked for (Retry-After), refused if too long."""
+    if error.status not in (429, 503):
+        return None
+    seconds = retry_after(error.headers)
+    if seconds is not None and too_long(seconds):
+        raise SourceError(
+            f"{url}: the server is busy (HTTP {error.status}) and asked to wait "
+            f"{seconds:g} s before asking again (Retry-After); this run waits at most "
+            f"{MAX_RETRY_AFTER:g} s. Run again later."
+        )
+    return seconds
+
+
+def _dns_failure(error: BaseException) -> BaseException | None:
+    """The name-lookup failure behind ``error``, if that is what it is."""
+    import socket
+
+    seen: list[BaseException] = []
+    found: BaseException | None = error
+    while found is not None and all(found is not e for e in seen):
+        if isinstance(found, socket.gaierror) or type(found).__name__ == "ClientConnectorDNSError":
+            return found
+        seen.append(found)
+        found = found.__cause__ or found.__context__
+    return None
+
+
+def _sleep(seconds: float) -> None:
+    """Wait before the next attempt (a function of its own, so tests can see the waits)."""
+    time.sleep(seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -454,7 +632,9 @@ def _same_object(known: CachedInput, info: dict[str, Any]) -> bool:
 
 
 def _with_timeout(url: str, options: dict[str, Any], retry: RetryPolicy) -> dict[str, Any]:
-    """Give HTTP sources a read timeout unless the recipe set its own client options."""
+    """Give HTTP and FTP sources a read timeout unless the recipe set its own."""
+    if url.startswith("ftp://"):
+        return {"timeout": retry.timeout, **options}
     if not url.startswith(("http://", "https://")) or "client_kwargs" in options:
         return options
     import aiohttp

@@ -22,8 +22,9 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from typing import IO, Any, NoReturn
 
-from arcoforge.errors import PipelineError, SourceError, error_from_name
+from arcoforge.errors import ForgeError, PipelineError, SourceError, error_from_name
 from arcoforge.exiting import exit_now
+from arcoforge.sources.hosts import AsyncHostSlots
 from arcoforge.sources.ranges import MAX_IN_FLIGHT, RangeFile, fetch_one
 from arcoforge.sources.retry import RetryPolicy
 from arcoforge.sources.stores import range_reader, registry_for, source_errors
@@ -174,12 +175,19 @@ async def _answer(
     urls: list[str], options: dict[str, Any], retry: RetryPolicy, out: IO[bytes]
 ) -> None:
     limit = asyncio.Semaphore(MAX_IN_FLIGHT)
-    tasks = []
+    requests = AsyncHostSlots(retry.per_host)
+    tasks: list[asyncio.Future[RangeFile] | Exception] = []
     for url in urls:
-        store, path = registry_for(url, options, retry).resolve(url)
-        tasks.append(asyncio.ensure_future(fetch_one(store, path, limit)))
+        try:  # a store for a host name that does not resolve is refused at once
+            store, path = registry_for(url, options, retry).resolve(url)
+        except Exception as e:
+            tasks.append(e)
+            continue
+        tasks.append(asyncio.ensure_future(fetch_one(store, path, limit, requests(url))))
     for url, task in zip(urls, tasks, strict=True):
         try:
+            if isinstance(task, Exception):
+                raise task
             found = await task
             frame: tuple[Any, ...] = (
                 "edges",
@@ -199,7 +207,7 @@ def _error_frame(url: str, error: Exception) -> tuple[str, str, str]:
     try:
         with source_errors(url):
             raise error
-    except SourceError as e:
+    except ForgeError as e:
         return ("error", type(e).__name__, str(e))
     except Exception as e:
         return ("error", "SourceError", f"{url}: {type(e).__name__}: {e}")

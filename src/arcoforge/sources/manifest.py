@@ -86,6 +86,8 @@ class Manifest:
     """The identities of an output's inputs, in input order, keyed by each input's index."""
 
     inputs: dict[str, InputIdentity] = field(default_factory=dict)
+    #: the inputs left out because they were missing (``on_missing: skip``): index → URL
+    missing: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.inputs)
@@ -119,7 +121,12 @@ class Manifest:
             "version": VERSION,
             **self.summary(),
             "inputs": [{"index": key, **i.to_dict()} for key, i in self.inputs.items()],
+            "missing": self.missing_list(),
         }
+
+    def missing_list(self) -> list[dict[str, str]]:
+        """The inputs left out as missing, as ``{index, url}`` entries in input order."""
+        return [{"index": key, "url": url} for key, url in self.missing.items()]
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Manifest:
@@ -130,7 +137,10 @@ class Manifest:
             raise ValueError(
                 f"manifest version {d['version']} is newer than this ARCO Forge reads ({VERSION})"
             )
-        return cls({str(e["index"]): InputIdentity.from_dict(e) for e in d["inputs"]})
+        return cls(
+            {str(e["index"]): InputIdentity.from_dict(e) for e in d["inputs"]},
+            missing={str(e["index"]): str(e["url"]) for e in d.get("missing") or []},
+        )
 
 
 def check_unchanged(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from arcoforge.plan.small import Planned, check_chunk_sizes
-from arcoforge.recipe.pattern import FilePattern
+from arcoforge.recipe.pattern import FilePattern, FileType
 from arcoforge.recipe.spec import ZarrOutput
 from arcoforge.sources.retry import RetryPolicy
 
@@ -23,8 +23,8 @@ def check_copy_chunks(
     dims are its own times the number of inputs along each. An input the header reader
     cannot parse is left to the run, whose errors name it.
     """
-    if output.chunks is None:
-        return
+    if output.chunks is None or pattern.file_type is FileType.OPENDAP:
+        return  # an OPeNDAP dataset has no header to read where it lies
     from arcoforge.sources.virtual import open_virtual
 
     index, url = next(iter(pattern.items()))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import io
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -115,30 +116,50 @@ class RangeFile(io.RawIOBase):
         return data
 
 
-def fetch_edges(store: Any, paths: Sequence[str]) -> list[RangeFile | BaseException]:
-    """A :class:`RangeFile` holding the edges of each of ``paths`` (or the error it met)."""
-    return asyncio.run(_fetch_all(store, list(paths)))
+def fetch_edges(
+    store: Any, paths: Sequence[str], per_host: int = MAX_IN_FLIGHT
+) -> list[RangeFile | BaseException]:
+    """A :class:`RangeFile` holding the edges of each of ``paths`` (or the error it met).
+
+    At most ``per_host`` requests are in flight at once (all ``paths`` are on one store).
+    """
+    return asyncio.run(_fetch_all(store, list(paths), per_host))
 
 
-async def _fetch_all(store: Any, paths: list[str]) -> list[RangeFile | BaseException]:
+async def _fetch_all(
+    store: Any, paths: list[str], per_host: int
+) -> list[RangeFile | BaseException]:
     limit = asyncio.Semaphore(MAX_IN_FLIGHT)
+    requests = asyncio.Semaphore(max(1, per_host))
     return await asyncio.gather(
-        *(fetch_one(store, path, limit) for path in paths), return_exceptions=True
+        *(fetch_one(store, path, limit, requests) for path in paths), return_exceptions=True
     )
 
 
-async def fetch_one(store: Any, path: str, limit: asyncio.Semaphore) -> RangeFile:
+async def fetch_one(
+    store: Any,
+    path: str,
+    limit: asyncio.Semaphore,
+    requests: asyncio.Semaphore | None = None,
+) -> RangeFile:
     """A :class:`RangeFile` holding both edges of ``path``, fetched at once.
 
     The two requests share one of ``limit``'s places, so files complete in the order
-    they were asked for. The tail is asked for as a suffix, whose size need not be known.
+    they were asked for; each also holds one of ``requests``' places (the per-host
+    limit) until its body is in. The tail is asked for as a suffix, whose size need
+    not be known.
     """
     import obstore
 
+    async def get(options: dict[str, Any]) -> tuple[bytes, Any]:
+        async with requests or contextlib.nullcontext():
+            response = await obstore.get_async(store, path, options=options)
+            return bytes(await response.bytes_async()), response.meta
+
     async with limit:
         head, tail = await asyncio.gather(
-            obstore.get_async(store, path, options={"range": (0, EDGE_BYTES)}),
-            obstore.get_async(store, path, options={"range": {"suffix": EDGE_BYTES}}),
+            get({"range": (0, EDGE_BYTES)}),
+            get({"range": {"suffix": EDGE_BYTES}}),
             return_exceptions=True,
         )
         if isinstance(head, BaseException):  # an empty file has no range to give
@@ -146,14 +167,14 @@ async def fetch_one(store: Any, path: str, limit: asyncio.Semaphore) -> RangeFil
             if int(meta["size"]):
                 raise head
             return RangeFile(_no_fetch, 0, **_validators(meta))
-        first = bytes(await head.bytes_async())
-        size = int(head.meta["size"])
-        validators = _validators(head.meta)
+        first, head_meta = head
+        size = int(head_meta["size"])
+        validators = _validators(head_meta)
         if size <= len(first):
             return RangeFile(_no_fetch, size, {0: first}, **validators)
         if isinstance(tail, BaseException):
             raise tail
-        last = bytes(await tail.bytes_async())
+        last = tail[0]
     tail_start = size - len(last)
     if tail_start <= len(first):  # the edges meet: the whole file
         pieces = {0: first + last[len(first) - tail_start :]}

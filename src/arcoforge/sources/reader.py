@@ -11,6 +11,7 @@ import numpy as np
 import xarray as xr
 from xarray.conventions import encode_cf_variable
 
+from arcoforge.errors import IncompatibleInputsError
 from arcoforge.plan.plan import TaskWork, WriteVar
 from arcoforge.plan.schema import Mode
 from arcoforge.recipe.pattern import FileType
@@ -39,7 +40,11 @@ def read_blocks(
         sources = _Sources(work, stack, concat_dims, preprocess, storage_options)
         for var in work.variables:
             decode = var.mode is Mode.DECODED
-            block = np.empty(shape, dtype=var.dtype if decode else var.stored_dtype)
+            dtype = var.dtype if decode else var.stored_dtype
+            if _covered(task.pieces, shape):
+                block = np.empty(shape, dtype=dtype)
+            else:  # steps of inputs left out as missing: they hold the fill value
+                block = np.full(shape, fill_value(var, decode), dtype=dtype)
             for piece in task.pieces:
                 key = tuple(slice(a, b) for a, b in piece.source)
                 block[tuple(slice(a, b) for a, b in piece.dest)] = sources.values(
@@ -120,6 +125,31 @@ class _Sources:
                 )
             )
         return self.datasets[(i, decode)]
+
+
+def _covered(pieces: Any, shape: tuple[int, ...]) -> bool:
+    """Whether ``pieces`` (which do not overlap) fill a block of ``shape`` entirely."""
+    covered = sum(int(np.prod([b - a for a, b in p.dest])) for p in pieces)
+    return covered == int(np.prod(shape))
+
+
+def fill_value(var: WriteVar, decode: bool) -> Any:
+    """What the steps of a missing input hold: missing values as the target stores them."""
+    dtype = var.dtype if decode else var.stored_dtype
+    if decode and dtype.kind in "fc":
+        return np.nan  # encoded as the target's _FillValue
+    if decode and dtype.kind in "mM":
+        return np.array("NaT", dtype=dtype)
+    found = var.encoding.get("_FillValue", var.encoding.get("missing_value"))
+    if found is not None:
+        return found
+    if dtype.kind in "fc":
+        return np.nan
+    raise IncompatibleInputsError(
+        f"{var.name!r} ({dtype}) has no fill value to hold the steps of the inputs left out "
+        "as missing. Give it a _FillValue in a preprocess step of recipe.py, or remove "
+        "items_per_file to leave those steps out."
+    )
 
 
 def encode(var: WriteVar, values: np.ndarray) -> np.ndarray:

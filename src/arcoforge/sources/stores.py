@@ -19,7 +19,9 @@ from arcoforge.errors import (
     SourceAccessError,
     SourceError,
     SourceNotFoundError,
+    UnrepresentableError,
 )
+from arcoforge.sources.hosts import check_resolves
 
 if TYPE_CHECKING:
     from obspec_utils.registry import ObjectStoreRegistry
@@ -47,6 +49,13 @@ class source_errors:
 
         cause = _first_line(error)
         chain = _chain(error)
+        if _no_range(chain):
+            raise UnrepresentableError(
+                f"{self.url}: the server does not answer Range requests (asked for part of "
+                "the file, it sends all of it), and the readers of a virtual dataset fetch "
+                "inputs by byte range. Make a copy instead (outputs: zarr), which downloads "
+                "whole files, or serve the inputs from a server that supports Range."
+            ) from error
         status = _status(chain)
         if status == 404 or any(isinstance(e, NotFoundError | FileNotFoundError) for e in chain):
             raise SourceNotFoundError(f"{self.url}: not found (404).") from error
@@ -64,6 +73,15 @@ class source_errors:
                 f"{self.url}: could not read its header as a virtual dataset: {cause}"
             ) from error
         return False
+
+
+def _no_range(chain: list[BaseException]) -> bool:
+    """Whether obstore refused an answer because the server ignored a Range request."""
+    from obstore.exceptions import NotSupportedError
+
+    return any(
+        isinstance(e, NotSupportedError) or "Range request not supported" in str(e) for e in chain
+    )
 
 
 def _chain(error: BaseException) -> list[BaseException]:
@@ -141,6 +159,7 @@ def _store(prefix: str, options: dict[str, Any], retry: RetryPolicy) -> Any:
     if scheme == "file":
         return LocalStore()
     if scheme in ("http", "https"):
+        check_resolves(prefix)  # a name that does not resolve fails now, not after retries
         client["allow_http"] = scheme == "http"
         return HTTPStore.from_url(prefix, client_options=client, retry_config=retries)
     if scheme == "s3":
