@@ -53,7 +53,11 @@ def fetch_input(ctx: RunContext, index: Index, url: str) -> tuple[Index, CachedI
     """Cache one input and leave a progress marker named after it and its size."""
     with reporting(ctx, f"fetching input {index} ({url})"):
         cached = ctx.cache().fetch(
-            url, file_type=ctx.file_type, storage_options=ctx.source_options, retry=ctx.retry
+            url,
+            file_type=ctx.file_type,
+            storage_options=ctx.source_options,
+            retry=ctx.retry,
+            guard=ctx.guard(),
         )
         ctx.state().mark("fetched", f"{cache_key(url)}.{cached.size}")
         return index, cached

@@ -104,6 +104,8 @@ class FilePattern:
     dims: tuple[CombineDim, ...]
     file_type: FileType = FileType.AUTO
     storage_options: dict[str, Any] = field(default_factory=dict)
+    #: the name of the auth profile its inputs are read with (see arcoforge.sources.auth)
+    auth: str | None = None
 
     def __init__(
         self,
@@ -111,6 +113,7 @@ class FilePattern:
         *dims: CombineDim,
         file_type: FileType | str = FileType.AUTO,
         storage_options: dict[str, Any] | None = None,
+        auth: str | None = None,
     ):
         if not dims:
             raise RecipeError("FilePattern: expected at least one ConcatDim or MergeDim.")
@@ -128,6 +131,7 @@ class FilePattern:
         object.__setattr__(self, "dims", tuple(dims))
         object.__setattr__(self, "file_type", ftype)
         object.__setattr__(self, "storage_options", dict(storage_options or {}))
+        object.__setattr__(self, "auth", auth)
 
     @classmethod
     def from_urls(
@@ -138,6 +142,7 @@ class FilePattern:
         items_per_file: int | None = None,
         file_type: FileType | str = FileType.AUTO,
         storage_options: dict[str, Any] | None = None,
+        auth: str | None = None,
     ) -> FilePattern:
         """A pattern over an explicit list of URLs concatenated along ``concat_dim``."""
         dim = ConcatDim(concat_dim, list(range(len(urls))), items_per_file)
@@ -146,6 +151,7 @@ class FilePattern:
             dim,
             file_type=file_type,
             storage_options=storage_options,
+            auth=auth,
         )
 
     @property
@@ -196,5 +202,9 @@ class FilePattern:
         if isinstance(fn, _UrlList):
             fn = _UrlList(fn.dim, fn.urls[:nkeep])
         return FilePattern(
-            fn, *dims, file_type=self.file_type, storage_options=self.storage_options
+            fn,
+            *dims,
+            file_type=self.file_type,
+            storage_options=self.storage_options,
+            auth=self.auth,
         )

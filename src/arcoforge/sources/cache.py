@@ -37,6 +37,7 @@ from arcoforge.location import Location
 from arcoforge.recipe.pattern import FileType
 from arcoforge.recipe.urls import validate_url
 from arcoforge.sources.filetype import SNIFF_BYTES, check_declared, sniff
+from arcoforge.sources.guarded import NO_GUARD, Guard, guarded_get
 from arcoforge.sources.manifest import InputIdentity, http_date, iso_date
 from arcoforge.sources.retry import RetryPolicy
 
@@ -96,9 +97,13 @@ class InputCache(Location):
         file_type: FileType = FileType.AUTO,
         storage_options: dict[str, Any] | None = None,
         retry: RetryPolicy = RetryPolicy(),
+        guard: Guard = NO_GUARD,
     ) -> CachedInput:
-        """The cached copy of ``url``, fetching it first if needed."""
+        """The cached copy of ``url``, fetching it first if needed (under ``guard``'s
+        credentials and address policy)."""
         validate_url(url, where="input")
+        if url.startswith("file://") and guard.policy is not None:
+            guard.policy.check_url(url)  # refuses: untrusted runs read no local files
         if url.startswith("file://"):
             return self._local(url, file_type)
         key = cache_key(url)
@@ -108,7 +113,7 @@ class InputCache(Location):
         if found is not None and found.url == url and self._size(data) == found.size:
             known = found.cached(data)
         try:
-            got = self._download(url, data, file_type, storage_options or {}, retry, known)
+            got = self._download(url, data, file_type, storage_options or {}, retry, known, guard)
         except _Unchanged:
             assert known is not None
             check_declared(file_type, known.file_type, url=url)
@@ -148,17 +153,19 @@ class InputCache(Location):
         storage_options: dict[str, Any],
         retry: RetryPolicy,
         known: CachedInput | None = None,
+        guard: Guard = NO_GUARD,
     ) -> _Fetched:
         """Fetch ``url`` into ``dest``; raises :class:`_Unchanged` if ``known`` is still current."""
         import aiohttp  # imported here: runs that only read headers never need it
 
-        fs, path = fsspec.core.url_to_fs(url, **_with_timeout(url, storage_options, retry))
+        options = guard.fsspec_options(url, _with_timeout(url, storage_options, retry))
+        fs, path = fsspec.core.url_to_fs(url, **options)
         last: BaseException | None = None
         for attempt in range(retry.attempts):
             if attempt:
                 time.sleep(retry.delay(attempt - 1))
             try:
-                return self._copy(fs, path, url, dest, declared, known)
+                return self._copy(fs, path, url, dest, declared, known, guard)
             except (SourceError, _Unchanged):
                 raise
             except FileNotFoundError:
@@ -196,6 +203,7 @@ class InputCache(Location):
         dest: str,
         declared: FileType,
         known: CachedInput | None,
+        guard: Guard = NO_GUARD,
     ) -> _Fetched:
         """Stream ``path`` into ``dest``, hashing as it goes; atomic on local disks.
 
@@ -222,7 +230,7 @@ class InputCache(Location):
             try:
                 if is_http:
                     headers = _conditions(known) if known is not None else {}
-                    fsspec.asyn.sync(fs.loop, _stream_http, fs, url, sink, headers)
+                    fsspec.asyn.sync(fs.loop, _stream_http, fs, url, sink, headers, guard)
                 else:
                     expected = info.get("size")
                     with fs.open(path, "rb", block_size=_BLOCK) as src:
@@ -337,7 +345,11 @@ class _Sink:
 
 
 async def _stream_http(
-    fs: fsspec.AbstractFileSystem, url: str, sink: _Sink, conditions: dict[str, str]
+    fs: fsspec.AbstractFileSystem,
+    url: str,
+    sink: _Sink,
+    conditions: dict[str, str],
+    guard: Guard = NO_GUARD,
 ) -> None:
     """One GET on fsspec's session, blocks handed to ``sink`` as they arrive.
 
@@ -350,7 +362,12 @@ async def _stream_http(
     session = await fs.set_session()
     kwargs = dict(fs.kwargs)
     kwargs["headers"] = {**(kwargs.get("headers") or {}), **conditions}
-    async with session.get(fs.encode_url(url), **kwargs) as response:
+    get = (
+        guarded_get(session, fs.encode_url(url), guard, **kwargs)
+        if guard.active
+        else session.get(fs.encode_url(url), **kwargs)
+    )
+    async with get as response:
         if response.status == 304 and conditions:
             raise _Unchanged
         if response.status == 404:

@@ -149,7 +149,8 @@ def _store(prefix: str, options: dict[str, Any], retry: RetryPolicy) -> Any:
             client["allow_http"] = True
         return S3Store(host, config=config, client_options=client, retry_config=retries)
     if scheme in ("gs", "gcs"):
-        return GCSStore(host, client_options=client, retry_config=retries)
+        anon = {"skip_signature": True} if options.get("token") == "anon" else {}
+        return GCSStore(host, config=anon, client_options=client, retry_config=retries)
     raise SourceError(
         f"{prefix}: virtual datasets read inputs over http(s), s3, gs or file URLs; "
         f"got {scheme!r}. Use the zarr output for these inputs."
@@ -182,6 +183,8 @@ def _s3_config(options: dict[str, Any]) -> tuple[dict[str, Any], str]:
         config["region"] = region
     if options.get("anon"):
         config["skip_signature"] = True
+    if options.get("requester_pays"):
+        config["request_payer"] = True
     if options.get("key") and options.get("secret"):
         config["access_key_id"] = options["key"]
         config["secret_access_key"] = options["secret"]
