@@ -123,6 +123,13 @@ def run(
     allow_small_chunks: Annotated[
         bool, typer.Option(help="Write a copy's chunks even if they are under 16 KiB.")
     ] = False,
+    untrusted: Annotated[
+        bool,
+        typer.Option(
+            help="A recipe from a stranger: public https/ftp/anonymous s3/gs sources only, no "
+            "credentials, capped bytes and time (docs/credentials.md)."
+        ),
+    ] = False,
 ) -> None:
     """Run a recipe: fetch its inputs, write the dataset, publish it, register it.
 
@@ -162,8 +169,13 @@ def run(
             cache=cache,
             overwrite=overwrite,
             allow_small_chunks=allow_small_chunks,
+            untrusted=untrusted,
         )
-        if as_json:
+        if untrusted:
+            from arcoforge.bot.testrun import run_capped
+
+            result = run_capped(loaded, options)
+        elif as_json:
             result = run_recipe(loaded, options)
         else:
             from arcoforge.progress import ProgressDisplay
