@@ -158,7 +158,7 @@ def run(
     try:
         from arcoforge.bot.repos import resolve_recipe
 
-        loaded = load_recipe(resolve_recipe(recipe, ref=ref))
+        loaded = load_recipe(resolve_recipe(recipe, ref=ref), sandbox=untrusted)
         options = RunOptions(
             output=output,
             prune=prune,

@@ -179,7 +179,7 @@ def run_test(
         report.timings["total"] = time.monotonic() - started
         return report
     try:
-        recipe = load_recipe(folder)
+        recipe = load_recipe(folder, sandbox=True)  # recipe.py only in a limited child
     except ForgeError as e:
         report.error = str(e)
         report.timings["total"] = time.monotonic() - started

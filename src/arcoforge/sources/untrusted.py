@@ -70,6 +70,13 @@ def check_sources(recipe: Recipe, ctx: RunContext, inputs: list[tuple[Any, str]]
 
 def _check_untrusted(recipe: Recipe, ctx: RunContext, inputs: list[tuple[Any, str]]) -> None:
     assert ctx.policy is not None
+    if recipe.preprocess is not None:
+        folder = recipe.path or "."
+        raise UntrustedRefusedError(
+            f"{folder}/recipe.py: an untrusted run does not run `preprocess` (recipe code "
+            "applied to every input). Run the recipe on a trusted machine (`forge run` "
+            "without --untrusted), or fix the inputs with recipe.yaml settings."
+        )
     if recipe.pattern.auth:
         raise UntrustedRefusedError(
             f"sources.auth: an untrusted run uses no credentials. Got the profile "
