@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from arcoforge.demo.dataset import make_sst, write_files
+from arcoforge.demo.server import SourceServer
 from arcoforge.errors import CredentialsError, SourceAccessError
 from arcoforge.recipe import load_recipe
 from arcoforge.redact import redact
@@ -149,3 +151,26 @@ def test_redaction_of_urls_headers_and_registered_secrets() -> None:
     for secret in ("hunter22", "abc123", "xyz.987", "s3cr3t-value-1234"):
         assert secret not in out
     assert "https://***@host/a.nc?token=***&x=1" in out
+
+
+def test_a_basic_profile_reaches_the_header_reader_of_virtual_datasets(
+    http_server: SourceServer, auth_file: Path, tmp_path: Path
+) -> None:
+    write_files(make_sst(days=3), http_server.root, steps=1, name="sst.{time:%Y%m%d}.nc")
+    http_server.faults.basic_auth = f"{USER}:{PASSWORD}"
+    spec = {
+        "sources": {
+            "url": http_server.url + "/sst.{time:%Y%m%d}.nc",
+            "concat": {"time": {"start": "2020-01-01", "end": "2020-01-03", "freq": "D"}},
+            "auth": "login",
+        },
+        "outputs": {"references": {"format": "json"}},
+    }
+    recipe = load_recipe(write_recipe(tmp_path / "refs", spec))
+    result = run_recipe(recipe, RunOptions(output=str(tmp_path / "out"), workers=1))
+    assert result.references is not None
+    text = Path(result.references.url).read_text()
+    assert PASSWORD not in text and base64.b64encode(PASSWORD.encode()).decode() not in text
+    http_server.faults.basic_auth = None  # readers bring their own access; here, none needed
+    with xr.open_dataset(result.references.url, engine="kerchunk") as got:
+        np.testing.assert_array_equal(got.sst.values, make_sst(days=3).sst.values)

@@ -77,6 +77,7 @@ def virtualize_batch(
                 retry=ctx.retry,
                 source=source,
                 layouts=layouts,
+                auth=ctx.auth,
             )
         out.append(vi)
         unmarked += 1
@@ -123,6 +124,7 @@ def with_full_firsts(ctx: RunContext, inputs: list[VirtualInput]) -> list[Virtua
                     file_type=ctx.file_type,
                     storage_options=ctx.source_options,
                     retry=ctx.retry,
+                    auth=ctx.auth,
                 )
                 for index, url in vi.parts
             )

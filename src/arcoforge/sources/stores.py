@@ -100,17 +100,19 @@ _REGISTRIES: dict[tuple[str, str], ObjectStoreRegistry] = {}
 
 
 def registry_for(
-    url: str, storage_options: dict[str, Any], retry: RetryPolicy
+    url: str, storage_options: dict[str, Any], retry: RetryPolicy, auth: str | None = None
 ) -> ObjectStoreRegistry:
-    """A registry that resolves ``url``; one per store prefix and options, per process."""
+    """A registry that resolves ``url``; one per store prefix, options and auth profile
+    name, per process."""
     from obspec_utils.registry import ObjectStoreRegistry
 
     prefix = store_prefix(url)
-    key = (prefix, repr(sorted(storage_options.items())))
+    key = (prefix, repr(sorted(storage_options.items())), auth or "")
     with _REGISTRY_LOCK:
         registry = _REGISTRIES.get(key)
         if registry is None:
-            registry = ObjectStoreRegistry({prefix: _store(prefix, storage_options, retry)})
+            store = _store(prefix, storage_options, retry, auth)
+            registry = ObjectStoreRegistry({prefix: store})
             _REGISTRIES[key] = registry
         return registry
 
@@ -123,7 +125,7 @@ def store_prefix(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}/"
 
 
-def _store(prefix: str, options: dict[str, Any], retry: RetryPolicy) -> Any:
+def _store(prefix: str, options: dict[str, Any], retry: RetryPolicy, auth: str | None) -> Any:
     from obstore.store import GCSStore, HTTPStore, LocalStore, S3Store
 
     scheme, _, host = prefix.partition("://")
@@ -142,6 +144,11 @@ def _store(prefix: str, options: dict[str, Any], retry: RetryPolicy) -> Any:
         return LocalStore()
     if scheme in ("http", "https"):
         client["allow_http"] = scheme == "http"
+        if auth:
+            from arcoforge.sources.auth import obstore_headers
+
+            # read here, in the process that makes requests; kept in the store alone
+            client["default_headers"] = obstore_headers(auth, prefix)
         return HTTPStore.from_url(prefix, client_options=client, retry_config=retries)
     if scheme == "s3":
         config, endpoint = _s3_config(options)
@@ -194,14 +201,14 @@ def _s3_config(options: dict[str, Any]) -> tuple[dict[str, Any], str]:
 
 
 def range_reader(
-    url: str, options: dict[str, Any], retry: RetryPolicy
+    url: str, options: dict[str, Any], retry: RetryPolicy, auth: str | None = None
 ) -> Callable[[int, int], bytes]:
     """A function that reads ``length`` bytes at ``offset`` of ``url``."""
 
     def read(offset: int, length: int) -> bytes:
         import obstore
 
-        store, path = registry_for(url, options, retry).resolve(url)
+        store, path = registry_for(url, options, retry, auth).resolve(url)
         return bytes(obstore.get_range(store, path, start=offset, length=length))
 
     return read
