@@ -19,7 +19,7 @@ _SECRET_PARAMS = (
     r"x-amz-security-token|x-goog-signature|x-goog-credential"
 )
 _PARAM = re.compile(rf"([?&;](?:{_SECRET_PARAMS})=)[^&#\s'\"]+", re.IGNORECASE)
-_USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s'\"]+@")
+_USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s'\"\\]+@")
 _HEADER = re.compile(
     r"((?:authorization|proxy-authorization|cookie|set-cookie|x-api-key)\s*[:=]\s*['\"]?)"
     r"[^'\"\n,}]+",
