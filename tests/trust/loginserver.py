@@ -6,6 +6,7 @@ a stub resolver, since aiohttp's cookie jar ignores cookies set by IP-literal ho
 
 * ``/bearer/NAME``: the file if ``Authorization: Bearer TOKEN``, else 401.
 * ``/basic/NAME``: the file if Basic ``USER:PASSWORD``, else 401.
+* ``/hop/NAME``: a redirect to the login host's ``/bearer/NAME`` (which answers 404).
 * ``/edl/NAME``: the file if the session cookie is set; else a redirect to the login
   host, which asks Basic credentials (from netrc), redirects back to the data host's
   callback with a code, which sets the cookie and redirects to the file.
@@ -106,6 +107,8 @@ class LoginServer:
         kind, name = request.match_info["kind"], request.match_info["name"]
         if host != DATA:
             return web.Response(status=404)
+        if kind == "hop":  # moved to another host, which must not get the data host's token
+            raise web.HTTPFound(self.url(LOGIN, f"/bearer/{name}"))
         if kind == "bearer":
             ok = request.headers.get("Authorization") == f"Bearer {self.token}"
         elif kind == "basic":

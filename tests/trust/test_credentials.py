@@ -13,7 +13,7 @@ import xarray as xr
 
 from arcoforge.demo.dataset import make_sst, write_files
 from arcoforge.demo.server import SourceServer
-from arcoforge.errors import CredentialsError, SourceAccessError
+from arcoforge.errors import CredentialsError, SourceAccessError, SourceNotFoundError
 from arcoforge.recipe import load_recipe
 from arcoforge.redact import redact
 from arcoforge.run import RunOptions, run_recipe
@@ -174,3 +174,55 @@ def test_a_basic_profile_reaches_the_header_reader_of_virtual_datasets(
     http_server.faults.basic_auth = None  # readers bring their own access; here, none needed
     with xr.open_dataset(result.references.url, engine="kerchunk") as got:
         np.testing.assert_array_equal(got.sst.values, make_sst(days=3).sst.values)
+
+
+def test_a_token_is_not_sent_to_the_host_a_redirect_leads_to(
+    login_server: LoginServer, auth_file: Path, tmp_path: Path
+) -> None:
+    recipe = load_recipe(_recipe(login_server, tmp_path, "hop", "token"))
+    with pytest.raises(SourceNotFoundError):
+        run_recipe(recipe, RunOptions(output=str(tmp_path / "out"), workers=1))
+    to_login = [s for s in login_server.seen if s.host == LOGIN]
+    assert to_login and all(s.authorization is None for s in to_login)
+    assert any(s.host == DATA and s.authorization == f"Bearer {TOKEN}" for s in login_server.seen)
+
+
+def test_an_s3_profile_reads_with_the_keys_it_names(
+    s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fsspec
+
+    fs = fsspec.filesystem("s3", skip_instance_cache=True)
+    src = tmp_path / "src"
+    write_files(make_sst(days=2), src, steps=1, name="sst.{time:%Y%m%d}.nc")
+    for path in sorted(src.glob("*.nc")):
+        fs.put_file(str(path), f"{s3_bucket}/{path.name}")
+    auth = tmp_path / "auth.yaml"
+    auth.write_text("profiles:\n  rp: {kind: s3, key_env: RP_KEY, secret_env: RP_SECRET}\n")
+    monkeypatch.setenv("ARCOFORGE_AUTH_FILE", str(auth))
+    monkeypatch.setenv("RP_KEY", "rp-key-0f9e8d7c")
+    monkeypatch.setenv("RP_SECRET", "rp-secret-6b5a4c3d")
+    spec = {
+        "sources": {
+            "url": f"s3://{s3_bucket}/sst.{{time:%Y%m%d}}.nc",
+            "concat": {"time": {"start": "2020-01-01", "end": "2020-01-02", "freq": "D"}},
+            "auth": "rp",
+        },
+        "outputs": {"zarr": {}},
+    }
+    out = tmp_path / "out"
+    result = run_recipe(
+        load_recipe(write_recipe(tmp_path / "s3", spec)), RunOptions(output=str(out), workers=1)
+    )
+    assert result.zarr is not None
+    with xr.open_zarr(result.zarr.url) as got:
+        np.testing.assert_array_equal(got.sst.values, make_sst(days=2).sst.values)
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert b"rp-secret-6b5a4c3d" not in path.read_bytes()
+    monkeypatch.delenv("RP_SECRET")
+    with pytest.raises(CredentialsError, match="RP_SECRET"):
+        run_recipe(
+            load_recipe(write_recipe(tmp_path / "s3", spec)),
+            RunOptions(output=str(tmp_path / "o2"), workers=1),
+        )
