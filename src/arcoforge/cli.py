@@ -130,6 +130,13 @@ def run(
     allow_small_chunks: Annotated[
         bool, typer.Option(help="Write a copy's chunks even if they are under 16 KiB.")
     ] = False,
+    untrusted: Annotated[
+        bool,
+        typer.Option(
+            help="A recipe from a stranger: public https/ftp/anonymous s3/gs sources only, no "
+            "credentials, capped bytes and time (docs/credentials.md)."
+        ),
+    ] = False,
 ) -> None:
     """Run a recipe: fetch its inputs, write the dataset, publish it, register it.
 
@@ -163,7 +170,7 @@ def run(
         from arcoforge.bot.repos import resolve_recipe
         from arcoforge.recipe.latest import resolve_latest
 
-        loaded = resolve_latest(load_recipe(resolve_recipe(recipe, ref=ref)))
+        loaded = resolve_latest(load_recipe(resolve_recipe(recipe, ref=ref), sandbox=untrusted))
         options = RunOptions(
             output=output,
             prune=prune,
@@ -175,8 +182,13 @@ def run(
             overwrite=overwrite,
             update=update,
             allow_small_chunks=allow_small_chunks,
+            untrusted=untrusted,
         )
-        if as_json:
+        if untrusted:
+            from arcoforge.bot.testrun import run_capped
+
+            result = run_capped(loaded, options)
+        elif as_json:
             result = run_recipe(loaded, options)
         else:
             from arcoforge.progress import ProgressDisplay

@@ -12,6 +12,8 @@ import os
 import traceback
 from typing import ClassVar
 
+from arcoforge.redact import redact
+
 
 class ForgeError(Exception):
     """Root of every error ARCO Forge raises on purpose."""
@@ -20,7 +22,8 @@ class ForgeError(Exception):
     exit_code: ClassVar[int] = 1
 
     def __init__(self, message: str = "", *, where: str | None = None):
-        super().__init__(message)
+        # Messages name URLs; none may carry a credential wherever it is shown or stored.
+        super().__init__(redact(message))
         #: where the error arose: a stage, or the file and line of its cause
         self.where = where
 
@@ -81,6 +84,18 @@ class SourceChangedError(SourceError):
     """Inputs changed at their source since an output was made from them."""
 
     kind = "source-changed"
+
+
+class CredentialsError(SourceError, PermissionError):
+    """A recipe's `sources.auth` profile is missing, malformed or lacks its secret."""
+
+    kind = "credentials"
+
+
+class UntrustedRefusedError(SourceError, PermissionError):
+    """An untrusted run (`--untrusted`, `forge test`) refused a source, address or setting."""
+
+    kind = "untrusted-refused"
 
 
 class IncompatibleInputsError(ForgeError, ValueError):
@@ -232,6 +247,8 @@ _BY_NAME: dict[str, type[ForgeError]] = {
         UnresolvableHostError,
         InputFormatError,
         SourceChangedError,
+        CredentialsError,
+        UntrustedRefusedError,
         IncompatibleInputsError,
         UnrepresentableError,
         PlanError,

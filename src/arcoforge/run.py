@@ -24,8 +24,10 @@ from arcoforge.pipeline.transforms import build
 from arcoforge.recipe.latest import resolve_latest
 from arcoforge.recipe.recipe import Recipe
 from arcoforge.recipe.urls import OUTPUT_SCHEMES, validate_url
+from arcoforge.sources.addresses import untrusted_policy
 from arcoforge.sources.preview import check_copy_chunks
 from arcoforge.sources.retry import DEFAULT_MAX_CONCURRENCY, RetryPolicy, share
+from arcoforge.sources.untrusted import check_sources, source_options
 
 DEFAULT_OUTPUT = "forge-output"
 DEFAULT_MAX_MEMORY = 2 * 10**9
@@ -51,6 +53,9 @@ class RunOptions:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     #: write a copy's chunks even if they are under 16 KiB (see arcoforge.plan.small)
     allow_small_chunks: bool = False
+    #: a recipe from a stranger: public https/ftp/anonymous s3/gs sources only, no
+    #: credentials (see arcoforge.sources.untrusted)
+    untrusted: bool = False
 
 
 @dataclass(frozen=True)
@@ -271,6 +276,7 @@ def run_context(recipe: Recipe, options: RunOptions) -> tuple[RunContext, list[A
     root = output_root(options.output)
     references = recipe.outputs.references
     references_only = recipe.outputs.zarr is None
+    policy = untrusted_policy() if options.untrusted else None
     ctx = RunContext(
         recipe_id=recipe.id,
         fingerprint=recipe.fingerprint,
@@ -285,7 +291,7 @@ def run_context(recipe: Recipe, options: RunOptions) -> tuple[RunContext, list[A
         merge_dims=tuple(d.name for d in pattern.merge_dims),
         items_per_file={d.name: d.items_per_file for d in pattern.concat_dims},
         file_type=pattern.file_type,
-        source_options=pattern.storage_options,
+        source_options=source_options(pattern, untrusted=options.untrusted),
         storage_options=options.storage_options,
         preprocess=recipe.preprocess,
         budget=options.max_memory,
@@ -297,6 +303,8 @@ def run_context(recipe: Recipe, options: RunOptions) -> tuple[RunContext, list[A
         version=importlib.metadata.version("arcoforge"),
         run_id=uuid.uuid4().hex,
         worker_memory=_worker_memory(options, references_only=references_only),
+        auth=pattern.auth,
+        policy=policy,
     )
     return ctx, inputs
 
@@ -315,6 +323,7 @@ def run_recipe(
     start = time.monotonic()
     recipe = resolve_latest(recipe)  # `end: latest`: the newest input there is now
     ctx, inputs = run_context(recipe, options)
+    check_sources(recipe, ctx, inputs)
     if ctx.output is not None and not options.allow_small_chunks:
         pattern = recipe.pattern.prune(options.prune) if options.prune else recipe.pattern
         check_copy_chunks(pattern, ctx.output, storage_options=ctx.source_options, retry=ctx.retry)

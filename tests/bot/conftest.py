@@ -10,6 +10,15 @@ from arcoforge.bot.github import Github3Client
 from tests.bot.standin import GitHubStandIn
 
 
+@pytest.fixture(autouse=True)
+def _local_sources() -> Iterator[None]:
+    """``forge test`` runs untrusted; these tests' sources are served on loopback."""
+    from arcoforge.sources.addresses import allow_loopback
+
+    with allow_loopback():
+        yield
+
+
 @pytest.fixture
 def github() -> Iterator[GitHubStandIn]:
     """A GitHub stand-in on 127.0.0.1 with an organisation and its staged-recipes repository."""

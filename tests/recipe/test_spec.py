@@ -638,7 +638,7 @@ BAD_URL_LISTS = [
     ),
     (
         {"urls": ["https://h/a.nc"], "concat_dim": "time", "concat": {"time": [1]}},
-        "sources.concat: unknown field 'concat'; expected one of concat_dim, file_type, "
+        "sources.concat: unknown field 'concat'; expected one of auth, concat_dim, file_type, "
         "items_per_file, max_concurrency, on_missing, storage_options, urls. "
         "Did you mean 'concat_dim'?",
     ),
@@ -663,7 +663,7 @@ outputs:
 """
     assert spec_error(tmp_path, text) == (
         f"{where(tmp_path, 3)}: sources.concats: unknown field 'concats'; expected one of "
-        "concat, file_type, items_per_file, max_concurrency, merge, on_missing, "
+        "auth, concat, file_type, items_per_file, max_concurrency, merge, on_missing, "
         "storage_options, url. Did you mean 'concat'?"
     )
 

@@ -179,14 +179,12 @@ def run_test(
         report.timings["total"] = time.monotonic() - started
         return report
     try:
-        recipe = load_recipe(folder)
+        recipe = load_recipe(folder, sandbox=True)  # recipe.py only in a limited child
     except ForgeError as e:
         report.error = str(e)
         report.timings["total"] = time.monotonic() - started
         return report
     report.recipe = recipe.id
-    # The untrusted run mode (address checks on every URL a recipe reaches) plugs in
-    # here when it lands; until then the limits below are what bounds a test run.
     with tempfile.TemporaryDirectory(prefix="forge-test-") as root:
         try:
             result = _run_within_limits(recipe, root, limits, report)
@@ -203,8 +201,23 @@ def run_test(
 
 
 def _run_within_limits(recipe: Any, root: str, limits: TestLimits, report: TestReport) -> Any:
-    options = RunOptions(output=root, prune=limits.prune, workers=limits.workers)
+    # A test run is an untrusted run: public sources only, no credentials.
+    options = RunOptions(output=root, prune=limits.prune, workers=limits.workers, untrusted=True)
     ran = time.monotonic()
+    try:
+        return run_capped(recipe, options, limits, report=report)
+    finally:
+        report.timings["run"] = time.monotonic() - ran
+
+
+def run_capped(
+    recipe: Any,
+    options: RunOptions,
+    limits: TestLimits = TestLimits(),
+    *,
+    report: TestReport | None = None,
+) -> RunResult:
+    """Run ``recipe`` stopped at ``limits``' bytes fetched and seconds (untrusted runs)."""
     with _Watchdog(limits) as watchdog:
         try:
             result = run_recipe(recipe, options, on_progress=watchdog.progress)
@@ -213,8 +226,8 @@ def _run_within_limits(recipe: Any, root: str, limits: TestLimits, report: TestR
                 raise  # the person pressed Ctrl-C
             raise TestRunError(f"{recipe.id}: stopped: {watchdog.exceeded}") from None
         finally:
-            report.bytes_fetched = watchdog.fetched
-            report.timings["run"] = time.monotonic() - ran
+            if report is not None:
+                report.bytes_fetched = watchdog.fetched
     if watchdog.exceeded is not None:  # tripped as the run ended
         raise TestRunError(f"{recipe.id}: stopped: {watchdog.exceeded}")
     return result

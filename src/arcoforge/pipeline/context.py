@@ -9,7 +9,9 @@ from arcoforge.pipeline.state import RunState
 from arcoforge.recipe.pattern import FileType, OnMissing
 from arcoforge.recipe.recipe import Preprocess
 from arcoforge.recipe.spec import ReferenceFormat, ReferencesOutput, ZarrOutput
+from arcoforge.sources.addresses import AddressPolicy
 from arcoforge.sources.cache import InputCache
+from arcoforge.sources.guarded import Guard
 from arcoforge.sources.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -55,6 +57,14 @@ class RunContext:
     #: hash is made from it and that output's own settings, so changing one output's
     #: settings leaves the others up to date
     sources_fingerprint: str = ""
+    #: the auth profile inputs are read with: its name only, each worker reads the secret
+    auth: str | None = None
+    #: an untrusted run's address policy (None: a trusted run)
+    policy: AddressPolicy | None = None
+
+    def guard(self) -> Guard:
+        """How inputs' requests are made: credentials and address checks."""
+        return Guard(self.auth, self.policy)
 
     def __post_init__(self) -> None:
         if not self.sources_fingerprint:

@@ -99,6 +99,7 @@ def virtualize_batch(
                         retry=ctx.retry,
                         source=source,
                         layouts=layouts,
+                        auth=ctx.auth,
                     )
                 )
                 held = source.held_bytes if isinstance(source, RangeFile) else 0
@@ -158,6 +159,7 @@ def with_full_firsts(ctx: RunContext, inputs: list[VirtualInput]) -> list[Virtua
                     file_type=ctx.file_type,
                     storage_options=ctx.source_options,
                     retry=ctx.retry,
+                    auth=ctx.auth,
                 )
                 for index, url in vi.parts
             )

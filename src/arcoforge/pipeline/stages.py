@@ -66,7 +66,11 @@ def fetch_input(ctx: RunContext, index: Index, url: str) -> tuple[Index, CachedI
     with reporting(ctx, f"fetching input {index} ({url})"):
         try:
             cached = ctx.cache().fetch(
-                url, file_type=ctx.file_type, storage_options=ctx.source_options, retry=ctx.retry
+                url,
+                file_type=ctx.file_type,
+                storage_options=ctx.source_options,
+                retry=ctx.retry,
+                guard=ctx.guard(),
             )
         except SourceError as e:
             if ctx.on_missing is not OnMissing.SKIP or not is_missing(e):

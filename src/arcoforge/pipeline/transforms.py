@@ -203,7 +203,7 @@ class _Virtualize(beam.DoFn):
             from arcoforge.sources.layout import Layouts
 
             self.layouts = Layouts()
-            self.feed = EdgeFeed(self.ctx.source_options, self.ctx.retry)
+            self.feed = EdgeFeed(self.ctx.source_options, self.ctx.retry, self.ctx.auth)
         # Parsed one after another (h5py runs one parse at a time in a process), while
         # the feed's process fetches the next files' headers.
         done = _references().virtualize_batch(self.ctx, batch, self.layouts, self.feed)

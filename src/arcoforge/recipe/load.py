@@ -27,11 +27,13 @@ RECIPE_YAML = "recipe.yaml"
 RECIPE_PY = "recipe.py"
 
 
-def load_recipe(folder: str | Path, *, run_code: bool = True) -> Recipe:
+def load_recipe(folder: str | Path, *, run_code: bool = True, sandbox: bool = False) -> Recipe:
     """Load and validate the recipe in ``folder``.
 
     ``recipe.py``, when present, is executed only if ``run_code`` is true: it is
-    untrusted code, to be run only where no secrets are held.
+    untrusted code, to be run only where no secrets are held. With ``sandbox`` it runs
+    only in a child process with a scrubbed environment and resource limits
+    (:mod:`arcoforge.recipe.sandbox`), and its ``preprocess`` is never called.
     """
     path = Path(folder)
     if not path.is_dir():
@@ -68,7 +70,11 @@ def load_recipe(folder: str | Path, *, run_code: bool = True) -> Recipe:
     if py_path.exists():
         fingerprint.update(py_path.read_bytes())
         sources.update(py_path.read_bytes())
-        if run_code:
+        if run_code and sandbox:
+            from arcoforge.recipe.sandbox import load_described
+
+            module = load_described(path)  # type: ignore[assignment]
+        elif run_code:
             module = _import_recipe_py(py_path, recipe_id)
 
     pattern = _pattern(spec, module, path, run_code)

@@ -129,6 +129,8 @@ class FilePattern:
     #: requests at once to one host for a whole run (None: the default)
     max_concurrency: int | None = None
     on_missing: OnMissing = OnMissing.FAIL
+    #: the name of the auth profile its inputs are read with (see arcoforge.sources.auth)
+    auth: str | None = None
 
     def __init__(
         self,
@@ -138,6 +140,7 @@ class FilePattern:
         storage_options: dict[str, Any] | None = None,
         max_concurrency: int | None = None,
         on_missing: OnMissing | str = OnMissing.FAIL,
+        auth: str | None = None,
     ):
         if not dims:
             raise RecipeError("FilePattern: expected at least one ConcatDim or MergeDim.")
@@ -168,6 +171,7 @@ class FilePattern:
             )
         object.__setattr__(self, "max_concurrency", max_concurrency)
         object.__setattr__(self, "on_missing", OnMissing(on_missing))
+        object.__setattr__(self, "auth", auth)
 
     @classmethod
     def from_urls(
@@ -180,6 +184,7 @@ class FilePattern:
         storage_options: dict[str, Any] | None = None,
         max_concurrency: int | None = None,
         on_missing: OnMissing | str = OnMissing.FAIL,
+        auth: str | None = None,
     ) -> FilePattern:
         """A pattern over an explicit list of URLs concatenated along ``concat_dim``."""
         dim = ConcatDim(concat_dim, list(range(len(urls))), items_per_file)
@@ -190,6 +195,7 @@ class FilePattern:
             storage_options=storage_options,
             max_concurrency=max_concurrency,
             on_missing=on_missing,
+            auth=auth,
         )
 
     @property
@@ -246,4 +252,5 @@ class FilePattern:
             storage_options=self.storage_options,
             max_concurrency=self.max_concurrency,
             on_missing=self.on_missing,
+            auth=self.auth,
         )

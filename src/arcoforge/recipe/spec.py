@@ -35,6 +35,8 @@ from arcoforge.recipe.urls import local_url
 MAX_INPUTS = 1_000_000
 
 DimName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+#: The name of an auth profile (see arcoforge.sources.auth): a name, not a secret.
+ProfileName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 
 #: The start of an ISO 8601 date, such as 1981-09-01 or 1981-09-01T06:00.
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
@@ -226,6 +228,8 @@ class TemplateSources(StrictModel):
     storage_options: dict[str, Any] = Field(default_factory=dict)
     max_concurrency: PositiveInt | None = None
     on_missing: OnMissing = OnMissing.FAIL
+    #: the name of an auth profile of the machine that runs it (never a secret)
+    auth: ProfileName | None = None
 
     @model_validator(mode="after")
     def _check(self) -> TemplateSources:
@@ -285,6 +289,7 @@ class TemplateSources(StrictModel):
             storage_options=self.storage_options,
             max_concurrency=self.max_concurrency,
             on_missing=self.on_missing,
+            auth=self.auth,
         )
 
 
@@ -303,6 +308,8 @@ class UrlListSources(StrictModel):
     storage_options: dict[str, Any] = Field(default_factory=dict)
     max_concurrency: PositiveInt | None = None
     on_missing: OnMissing = OnMissing.FAIL
+    #: the name of an auth profile of the machine that runs it (never a secret)
+    auth: ProfileName | None = None
 
     def located(self, folder: Path) -> UrlListSources:
         """These sources with plain paths made ``file://`` URLs (see local_url)."""
@@ -317,6 +324,7 @@ class UrlListSources(StrictModel):
             storage_options=self.storage_options,
             max_concurrency=self.max_concurrency,
             on_missing=self.on_missing,
+            auth=self.auth,
         )
 
 

@@ -41,6 +41,7 @@ from arcoforge.location import Location
 from arcoforge.recipe.pattern import FileType
 from arcoforge.recipe.urls import validate_url
 from arcoforge.sources.filetype import SNIFF_BYTES, check_declared, sniff
+from arcoforge.sources.guarded import NO_GUARD, Guard, guarded_get
 from arcoforge.sources.hosts import (
     check_resolves,
     host_slot,
@@ -108,9 +109,13 @@ class InputCache(Location):
         file_type: FileType = FileType.AUTO,
         storage_options: dict[str, Any] | None = None,
         retry: RetryPolicy = RetryPolicy(),
+        guard: Guard = NO_GUARD,
     ) -> CachedInput:
-        """The cached copy of ``url``, fetching it first if needed."""
+        """The cached copy of ``url``, fetching it first if needed (under ``guard``'s
+        credentials and address policy)."""
         validate_url(url, where="input")
+        if url.startswith("file://") and guard.policy is not None:
+            guard.policy.check_url(url)  # refuses: untrusted runs read no local files
         if url.startswith("file://"):
             return self._local(url, file_type)
         if file_type is FileType.OPENDAP:
@@ -122,7 +127,7 @@ class InputCache(Location):
         if found is not None and found.url == url and self._size(data) == found.size:
             known = found.cached(data)
         try:
-            got = self._download(url, data, file_type, storage_options or {}, retry, known)
+            got = self._download(url, data, file_type, storage_options or {}, retry, known, guard)
         except _Unchanged:
             assert known is not None
             check_declared(file_type, known.file_type, url=url)
@@ -192,12 +197,14 @@ class InputCache(Location):
         storage_options: dict[str, Any],
         retry: RetryPolicy,
         known: CachedInput | None = None,
+        guard: Guard = NO_GUARD,
     ) -> _Fetched:
         """Fetch ``url`` into ``dest``; raises :class:`_Unchanged` if ``known`` is still current."""
         import aiohttp  # imported here: runs that only read headers never need it
 
         check_resolves(url)  # a name that does not resolve will not start to: no retries
-        fs, path = fsspec.core.url_to_fs(url, **_with_timeout(url, storage_options, retry))
+        options = guard.fsspec_options(url, _with_timeout(url, storage_options, retry))
+        fs, path = fsspec.core.url_to_fs(url, **options)
         last: BaseException | None = None
         wait: float | None = None
         for attempt in range(retry.attempts):
@@ -207,7 +214,7 @@ class InputCache(Location):
             wait = None
             try:
                 with host_slot(url, retry.per_host):
-                    return self._copy(fs, path, url, dest, declared, known, retry)
+                    return self._copy(fs, path, url, dest, declared, known, retry, guard)
             except (SourceError, _Unchanged):
                 raise
             except FileNotFoundError:
@@ -268,6 +275,7 @@ class InputCache(Location):
         declared: FileType,
         known: CachedInput | None,
         retry: RetryPolicy,
+        guard: Guard = NO_GUARD,
     ) -> _Fetched:
         """Stream ``path`` into ``dest``, hashing as it goes; atomic on local disks.
 
@@ -294,7 +302,7 @@ class InputCache(Location):
             try:
                 if is_http:
                     headers = _conditions(known) if known is not None else {}
-                    fsspec.asyn.sync(fs.loop, _stream_http, fs, url, sink, headers, retry)
+                    fsspec.asyn.sync(fs.loop, _stream_http, fs, url, sink, headers, retry, guard)
                 else:
                     expected = info.get("size")
                     with fs.open(path, "rb", block_size=_BLOCK) as src:
@@ -425,6 +433,7 @@ async def _stream_http(
     sink: _Sink,
     conditions: dict[str, str],
     retry: RetryPolicy,
+    guard: Guard = NO_GUARD,
 ) -> None:
     """GETs on fsspec's session, blocks handed to ``sink`` as they arrive.
 
@@ -446,7 +455,12 @@ async def _stream_http(
         start = sink.received
         kwargs["headers"] = {**base, **_resume_headers(sink)} if start else {**base, **conditions}
         try:
-            async with session.get(fs.encode_url(url), **kwargs) as response:
+            get = (
+                guarded_get(session, fs.encode_url(url), guard, **kwargs)
+                if guard.active
+                else session.get(fs.encode_url(url), **kwargs)
+            )
+            async with get as response:
                 if start:
                     _check_resumed(response, sink)
                 else:

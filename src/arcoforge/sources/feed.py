@@ -38,9 +38,11 @@ COMMAND = (sys.executable, "-m", "arcoforge.sources.feed")
 class EdgeFeed:
     """A child process fetching inputs' edges for one reader (one thread) of a run."""
 
-    def __init__(self, options: dict[str, Any], retry: RetryPolicy):
+    def __init__(self, options: dict[str, Any], retry: RetryPolicy, auth: str | None = None):
         self.options = options
         self.retry = retry
+        #: the auth profile's name: the child reads its secret from its own environment
+        self.auth = auth
         self._proc: subprocess.Popen[bytes] | None = None
         #: frames the child has yet to send for the last call
         self._owed = 0
@@ -72,7 +74,7 @@ class EdgeFeed:
                 yield error_from_name(frame[1], frame[2])  # type: ignore[misc]
             else:
                 size, pieces, etag, modified = frame[1:5]
-                read = range_reader(url, self.options, self.retry)
+                read = range_reader(url, self.options, self.retry, self.auth)
                 yield RangeFile(read, size, pieces, etag=etag, last_modified=modified)
 
     def close(self) -> None:
@@ -96,7 +98,7 @@ class EdgeFeed:
         assert proc.stdin is not None and proc.stdout is not None
         _widen(proc.stdout)
         with contextlib.suppress(OSError):  # if it stopped, the first frame says why
-            _send(proc.stdin, (self.options, asdict(self.retry)))
+            _send(proc.stdin, (self.options, asdict(self.retry), self.auth))
         self._proc = proc
         return proc
 
@@ -155,14 +157,14 @@ def main() -> NoReturn:
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     code = 0
     try:
-        options, retry = pickle.load(stdin)
+        options, retry, auth = pickle.load(stdin)
         policy = RetryPolicy(**retry)
         while True:
             try:
                 urls = pickle.load(stdin)
             except EOFError:
                 break
-            asyncio.run(_answer(urls, options, policy, stdout))
+            asyncio.run(_answer(urls, options, policy, stdout, auth))
     except (BrokenPipeError, KeyboardInterrupt):
         pass
     except BaseException:
@@ -172,14 +174,18 @@ def main() -> NoReturn:
 
 
 async def _answer(
-    urls: list[str], options: dict[str, Any], retry: RetryPolicy, out: IO[bytes]
+    urls: list[str],
+    options: dict[str, Any],
+    retry: RetryPolicy,
+    out: IO[bytes],
+    auth: str | None = None,
 ) -> None:
     limit = asyncio.Semaphore(MAX_IN_FLIGHT)
     requests = AsyncHostSlots(retry.per_host)
     tasks: list[asyncio.Future[RangeFile] | Exception] = []
     for url in urls:
         try:  # a store for a host name that does not resolve is refused at once
-            store, path = registry_for(url, options, retry).resolve(url)
+            store, path = registry_for(url, options, retry, auth).resolve(url)
         except Exception as e:
             tasks.append(e)
             continue

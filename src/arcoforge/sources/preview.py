@@ -35,6 +35,7 @@ def check_copy_chunks(
             file_type=pattern.file_type,
             storage_options=storage_options,
             retry=retry,
+            auth=pattern.auth,
         )
     except Exception:
         # Not found, not netCDF, or a layout only the copy path reads: the run reports

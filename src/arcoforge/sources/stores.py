@@ -118,17 +118,19 @@ _REGISTRIES: dict[tuple[str, str], ObjectStoreRegistry] = {}
 
 
 def registry_for(
-    url: str, storage_options: dict[str, Any], retry: RetryPolicy
+    url: str, storage_options: dict[str, Any], retry: RetryPolicy, auth: str | None = None
 ) -> ObjectStoreRegistry:
-    """A registry that resolves ``url``; one per store prefix and options, per process."""
+    """A registry that resolves ``url``; one per store prefix, options and auth profile
+    name, per process."""
     from obspec_utils.registry import ObjectStoreRegistry
 
     prefix = store_prefix(url)
-    key = (prefix, repr(sorted(storage_options.items())))
+    key = (prefix, repr(sorted(storage_options.items())), auth or "")
     with _REGISTRY_LOCK:
         registry = _REGISTRIES.get(key)
         if registry is None:
-            registry = ObjectStoreRegistry({prefix: _store(prefix, storage_options, retry)})
+            store = _store(prefix, storage_options, retry, auth)
+            registry = ObjectStoreRegistry({prefix: store})
             _REGISTRIES[key] = registry
         return registry
 
@@ -141,7 +143,7 @@ def store_prefix(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}/"
 
 
-def _store(prefix: str, options: dict[str, Any], retry: RetryPolicy) -> Any:
+def _store(prefix: str, options: dict[str, Any], retry: RetryPolicy, auth: str | None) -> Any:
     from obstore.store import GCSStore, HTTPStore, LocalStore, S3Store
 
     scheme, _, host = prefix.partition("://")
@@ -161,6 +163,11 @@ def _store(prefix: str, options: dict[str, Any], retry: RetryPolicy) -> Any:
     if scheme in ("http", "https"):
         check_resolves(prefix)  # a name that does not resolve fails now, not after retries
         client["allow_http"] = scheme == "http"
+        if auth:
+            from arcoforge.sources.auth import obstore_headers
+
+            # read here, in the process that makes requests; kept in the store alone
+            client["default_headers"] = obstore_headers(auth, prefix)
         return HTTPStore.from_url(prefix, client_options=client, retry_config=retries)
     if scheme == "s3":
         config, endpoint = _s3_config(options)
@@ -168,7 +175,8 @@ def _store(prefix: str, options: dict[str, Any], retry: RetryPolicy) -> Any:
             client["allow_http"] = True
         return S3Store(host, config=config, client_options=client, retry_config=retries)
     if scheme in ("gs", "gcs"):
-        return GCSStore(host, client_options=client, retry_config=retries)
+        anon = {"skip_signature": True} if options.get("token") == "anon" else {}
+        return GCSStore(host, config=anon, client_options=client, retry_config=retries)
     raise SourceError(
         f"{prefix}: virtual datasets read inputs over http(s), s3, gs or file URLs; "
         f"got {scheme!r}. Use the zarr output for these inputs."
@@ -201,6 +209,8 @@ def _s3_config(options: dict[str, Any]) -> tuple[dict[str, Any], str]:
         config["region"] = region
     if options.get("anon"):
         config["skip_signature"] = True
+    if options.get("requester_pays"):
+        config["request_payer"] = True
     if options.get("key") and options.get("secret"):
         config["access_key_id"] = options["key"]
         config["secret_access_key"] = options["secret"]
@@ -210,14 +220,14 @@ def _s3_config(options: dict[str, Any]) -> tuple[dict[str, Any], str]:
 
 
 def range_reader(
-    url: str, options: dict[str, Any], retry: RetryPolicy
+    url: str, options: dict[str, Any], retry: RetryPolicy, auth: str | None = None
 ) -> Callable[[int, int], bytes]:
     """A function that reads ``length`` bytes at ``offset`` of ``url``."""
 
     def read(offset: int, length: int) -> bytes:
         import obstore
 
-        store, path = registry_for(url, options, retry).resolve(url)
+        store, path = registry_for(url, options, retry, auth).resolve(url)
         return bytes(obstore.get_range(store, path, start=offset, length=length))
 
     return read

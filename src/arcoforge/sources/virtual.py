@@ -60,6 +60,7 @@ def open_virtual(
     retry: RetryPolicy | None = None,
     source: RangeFile | None = None,
     layouts: layout.Layouts | None = None,
+    auth: str | None = None,
 ) -> VirtualInput:
     """Open ``url`` as a virtual dataset, reading its header and its small coordinates.
 
@@ -76,6 +77,7 @@ def open_virtual(
         retry=retry,
         source=source,
         layouts=layouts,
+        auth=auth,
     )
     return found if isinstance(found, VirtualInput) else _stamped([found])
 
@@ -89,12 +91,13 @@ def read_virtual(
     retry: RetryPolicy | None = None,
     source: RangeFile | None = None,
     layouts: layout.Layouts | None = None,
+    auth: str | None = None,
 ) -> VirtualInput | Stamp:
     """:func:`open_virtual`, but an input made from a layout comes as its :class:`Stamp`.
 
     Stamps of consecutive inputs are made into datasets together by :func:`folded`.
     """
-    registry = registry_for(url, storage_options or {}, retry or RetryPolicy())
+    registry = registry_for(url, storage_options or {}, retry or RetryPolicy(), auth)
     with source_errors(url):
         if source is None:
             source = _raise_error(fetch_sources(registry, [url])[0])
