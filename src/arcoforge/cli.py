@@ -224,6 +224,10 @@ app.add_typer(_bot_cli.bot_app)
 app.command()(_feedstock_cli.new)
 app.command()(_feedstock_cli.rerender)
 
+from arcoforge.plan import cli as _plan_cli  # noqa: E402 (forge plan)
+
+app.command()(_plan_cli.plan)
+
 
 def main() -> NoReturn:
     """The ``forge`` entry point: :func:`invoke`, then the process ends.
