@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import statistics
 import time
 from collections.abc import Sequence
@@ -217,6 +218,9 @@ def estimate(recipe: Recipe, options: PlanOptions = PlanOptions()) -> Estimate:
     )
     extrapolated.append("estimates")
     assumptions.extend(_model_assumptions(copy_bytes, work, workers, options))
+    busy = _busy(workers)
+    if busy:
+        warnings.append(busy)
     return Estimate(
         recipe=recipe.id,
         inputs={
@@ -422,9 +426,20 @@ def _model_assumptions(
 
 
 def _cores() -> int:
-    from arcoforge.pipeline.runners import default_workers
+    # as arcoforge.pipeline.runners.default_workers, without importing Beam (seconds)
+    return os.cpu_count() or 1
 
-    return default_workers()
+
+def _busy(workers: int) -> str | None:
+    """A warning if other work already keeps this machine's cores busy."""
+    cores = _cores()
+    load = os.getloadavg()[0]
+    if load <= cores / 2:
+        return None
+    return (
+        f"this machine is busy (load average {load:.1f} on {cores} cores): a run started now "
+        f"shares them and will take longer than estimated for {workers} worker(s) on free cores"
+    )
 
 
 __all__ = ["Estimate", "PlanError", "PlanOptions", "Prices", "estimate", "sample", "spread"]
