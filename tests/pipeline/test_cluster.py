@@ -17,6 +17,8 @@ from arcoforge.demo.server import SourceServer
 from tests.helpers import run_folder, write_recipe
 
 DASK = str(Path(sys.executable).parent / "dask")
+#: two worker processes of one thread each
+WORKERS = ("--nworkers", "2", "--nthreads", "1", "--memory-limit", "2GB")
 
 
 def forge(*args: str) -> subprocess.CompletedProcess[str]:
@@ -32,10 +34,9 @@ def cluster(tmp_path: Path) -> Iterator[str]:
 
     info = tmp_path / "scheduler.json"
     logs = open(tmp_path / "cluster.log", "wb")  # noqa: SIM115 (closed below)
-    common = ["--no-dashboard"]
+    local = ("--host", "127.0.0.1", "--no-dashboard")  # nothing listens beyond this machine
     scheduler = subprocess.Popen(
-        [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--scheduler-file", str(info)]
-        + common,
+        [DASK, "scheduler", *local, "--port", "0", "--scheduler-file", str(info)],
         stdout=logs,
         stderr=logs,
     )
@@ -45,8 +46,7 @@ def cluster(tmp_path: Path) -> Iterator[str]:
         while not info.exists() and time.monotonic() < deadline:
             time.sleep(0.2)
         workers = subprocess.Popen(
-            [DASK, "worker", "--scheduler-file", str(info), "--nworkers", "2", "--nthreads", "1"]
-            + ["--host", "127.0.0.1", "--memory-limit", "2GB", *common],
+            [DASK, "worker", *local, "--scheduler-file", str(info), *WORKERS],
             stdout=logs,
             stderr=logs,
         )
