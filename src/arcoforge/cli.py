@@ -123,6 +123,18 @@ def run(
     allow_small_chunks: Annotated[
         bool, typer.Option(help="Write a copy's chunks even if they are under 16 KiB.")
     ] = False,
+    project: Annotated[str | None, typer.Option(help="Dataflow: Google Cloud project.")] = None,
+    region: Annotated[str | None, typer.Option(help="Dataflow: region of its workers.")] = None,
+    temp_location: Annotated[
+        str | None, typer.Option(help="Dataflow: gs:// URL for staging and temporary files.")
+    ] = None,
+    flink_master: Annotated[
+        str | None, typer.Option(help="Flink: the cluster's REST address, host:port.")
+    ] = None,
+    sdk_container_image: Annotated[
+        str | None,
+        typer.Option(help="Dataflow/Flink: the workers' image, with arcoforge installed."),
+    ] = None,
 ) -> None:
     """Run a recipe: fetch its inputs, write the dataset, publish it, register it.
 
@@ -137,6 +149,7 @@ def run(
 
         forge run my-recipe -o s3://bucket/arco --runner dask --workers 8
     """
+    from arcoforge.pipeline.remote import RemoteOptions
     from arcoforge.recipe import load_recipe
     from arcoforge.run import RunOptions, run_recipe
 
@@ -162,6 +175,7 @@ def run(
             cache=cache,
             overwrite=overwrite,
             allow_small_chunks=allow_small_chunks,
+            remote=RemoteOptions(project, region, temp_location, flink_master, sdk_container_image),
         )
         if as_json:
             result = run_recipe(loaded, options)
