@@ -4,9 +4,10 @@ Two measurements, each a whole ``forge`` process (interpreter start to exit):
 
 1. ``forge plan --json`` over a recipe of N small daily files (default 10,000) served over
    loopback HTTP: wall time, and the requests the server received (GETs by file, HEADs).
-2. ``forge plan --json`` then ``forge run --json`` over the copy benchmark's data (1 GiB:
-   259 daily 721×1440 float32 files, the recipe of ``copy_benchmark.py``): the plan's
-   estimated seconds against the run's wall seconds.
+2. ``forge plan --json`` then ``forge run --json`` over the first 250 and 1000 of those
+   small files, and over the copy benchmark's data (1 GiB: 259 daily 721×1440 float32
+   files, the recipe of ``copy_benchmark.py``): the plan's estimated seconds against the
+   run's wall seconds.
 
 Usage: .venv/bin/python bench/plan_benchmark.py [--inputs 10000] [--sizes 1] [--sources DIR]
 """
@@ -100,6 +101,52 @@ def plan_many(work: Path, inputs: int) -> dict[str, Any]:
     }
 
 
+def plan_and_run_small(work: Path, inputs: int, counts: list[int]) -> list[dict[str, Any]]:
+    """The plan's estimate against runs over the first ``counts`` of the many small files."""
+    from arcoforge.demo.server import SourceServer
+
+    out = []
+    with SourceServer(work / f"plan-{inputs}") as server:
+        for n in counts:
+            recipe = write_recipe(
+                work / f"recipe-small-{n}",
+                f"small-{n}",
+                daily_sources(server.url, n, declared=True),
+                100,
+            )
+            out.append(_compare(work, recipe, f"{n} small files", n))
+    return out
+
+
+def _compare(work: Path, recipe: Path, label: str, files: int) -> dict[str, Any]:
+    """``forge plan`` then ``forge run`` of ``recipe``: the estimate against the run."""
+    output = work / f"plan-run-{recipe.name}"
+    shutil.rmtree(output, ignore_errors=True)
+    plan_wall, plan = timed([FORGE, "plan", str(recipe), "--json"])
+    load_before = os.getloadavg()[0]
+    run_cmd = [FORGE, "run", str(recipe), "-o", str(output), "--json", "--no-catalog"]
+    run_wall, run = timed(run_cmd)
+    load_after = os.getloadavg()[0]
+    shutil.rmtree(output, ignore_errors=True)
+    estimate = plan["estimates"]["seconds"]
+    zarr = run["outputs"][0]
+    return {
+        "size": label,
+        "files": files,
+        "plan_wall_s": round(plan_wall, 2),
+        "estimated_s": estimate,
+        "run_wall_s": round(run_wall, 2),
+        "run_own_s": run["seconds"],
+        "ratio": round(run_wall / estimate, 3),
+        "tasks_planned": plan["outputs"]["zarr"]["tasks"],
+        "tasks_run": zarr["tasks"],
+        "bytes_planned": plan["outputs"]["zarr"]["bytes"],
+        "nbytes_run": run["nbytes"],
+        "inputs_bytes_planned": plan["inputs"]["bytes"],
+        "load_before_after": [round(load_before, 2), round(load_after, 2)],
+    }
+
+
 def ensure_sources(work: Path, given: Path | None, files: int) -> Path:
     if given is not None:
         return given
@@ -118,8 +165,6 @@ def plan_and_run(work: Path, sources: Path, gib: float) -> dict[str, Any]:
     missing = [d for d in range(files) if not (sources / file_name(d)).exists()]
     if missing:
         raise RuntimeError(f"{sources} lacks {len(missing)} of the {files} files needed")
-    out = work / f"plan-run-{gib:g}gib"
-    shutil.rmtree(out, ignore_errors=True)
     with SourceServer(sources) as server:
         recipe = write_recipe(
             work / f"recipe-plan-run-{gib:g}gib",
@@ -127,28 +172,7 @@ def plan_and_run(work: Path, sources: Path, gib: float) -> dict[str, Any]:
             daily_sources(server.url, files, declared=True),
             TIME_CHUNK,
         )
-        plan_wall, plan = timed([FORGE, "plan", str(recipe), "--json"])
-        load_before = os.getloadavg()[0]
-        run_wall, run = timed([FORGE, "run", str(recipe), "-o", str(out), "--json", "--no-catalog"])
-        load_after = os.getloadavg()[0]
-    shutil.rmtree(out, ignore_errors=True)
-    estimate = plan["estimates"]["seconds"]
-    zarr = run["outputs"][0]
-    return {
-        "size": f"{gib:g} GiB",
-        "files": files,
-        "plan_wall_s": round(plan_wall, 2),
-        "estimated_s": estimate,
-        "run_wall_s": round(run_wall, 2),
-        "run_own_s": run["seconds"],
-        "ratio": round(run_wall / estimate, 3),
-        "tasks_planned": plan["outputs"]["zarr"]["tasks"],
-        "tasks_run": zarr["tasks"],
-        "bytes_planned": plan["outputs"]["zarr"]["bytes"],
-        "nbytes_run": run["nbytes"],
-        "inputs_bytes_planned": plan["inputs"]["bytes"],
-        "load_before_after": [round(load_before, 2), round(load_after, 2)],
-    }
+        return _compare(work, recipe, f"{gib:g} GiB", files)
 
 
 def report_markdown(report: dict[str, Any]) -> str:
@@ -205,6 +229,7 @@ def report_markdown(report: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--inputs", default="10000", help="input counts to plan, e.g. 1000,10000")
+    parser.add_argument("--small", default="250,1000", help="runs over N of the small files")
     parser.add_argument("--sizes", default="1", help="GiB of bench data to plan and run; '' none")
     parser.add_argument("--sources", type=Path, help="a folder of the copy bench's raw files")
     parser.add_argument("--work", type=Path, default=HERE / "work")
@@ -223,6 +248,11 @@ def main(argv: list[str] | None = None) -> int:
         found = plan_many(args.work, n)
         print(json.dumps({k: v for k, v in found.items() if k != "plan"}), flush=True)
         report["many"].append(found)
+    small = [int(x) for x in args.small.split(",") if x]
+    if small and report["many"]:
+        for found in plan_and_run_small(args.work, report["many"][-1]["inputs"], small):
+            print(json.dumps(found), flush=True)
+            report["runs"].append(found)
     sizes = [float(x) for x in args.sizes.split(",") if x]
     if sizes:
         sources = ensure_sources(args.work, args.sources, round(max(sizes) * FILES_PER_GIB))

@@ -161,10 +161,12 @@ def test_json_and_prices_from_the_command_line(tmp_path: Path, http_server: Sour
 
 
 def test_prices_apply_only_where_given() -> None:
+    from arcoforge.plan import costs
     from arcoforge.plan.costs import Work, estimate_costs
 
     work = Work(
         copy_bytes=10**9,
+        copy_inputs=100,
         reference_inputs=0,
         input_bytes=2 * 10**9,
         header_bytes=0,
@@ -173,6 +175,9 @@ def test_prices_apply_only_where_given() -> None:
     )
     free = estimate_costs(work, workers=2)
     assert free.cost is None and free.bytes_written == 3 * 10**9
+    per_worker = 10**9 / costs.COPY_BYTES_PER_WORKER_S + 100 * costs.COPY_INPUT_WORKER_S
+    assert free.seconds == pytest.approx(costs.COPY_STARTUP_S + per_worker / 2)
+    assert free.worker_hours == pytest.approx(per_worker / 3600)
     priced = estimate_costs(work, workers=2, prices=Prices(storage_per_gb_month=0.02))
     assert priced.cost == {"storage_per_month": 0.02, "total": 0.02}
     slow = estimate_costs(work, workers=2, bandwidth=10**6)

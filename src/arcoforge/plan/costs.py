@@ -1,12 +1,17 @@
 """What a run costs: its time on this machine and its cloud resources, from measured constants.
 
-The constants are fitted to the committed benchmark results, each a whole ``forge run``
-process (interpreter start to exit) on a 2-core machine with sources on loopback HTTP:
+The constants are fitted to measured whole ``forge run`` processes (interpreter start to
+exit) on a 2-core machine with sources on loopback HTTP:
 
-* copies, ``bench/results/copy-2026-11-23.md`` (raw kind, DirectRunner with 2 workers):
-  1.08 GB of data in 9.2 s and 4.30 GB in 28.1 s, a straight line of 2.86 s plus
-  5.87 s per GB, i.e. 170 MB/s on 2 workers, 85 MB/s per worker;
-* references, ``bench/results/references-2026-11-23.md`` (JSON, headers read in one
+* copies: a cost per input (fetched, checksummed, cached, its header read) and one per
+  byte. The per-input cost was measured with 250 and 1000 inputs of 2.5 kB of data each
+  (``bench/results/plan-*.md``): 43 ms per input on a machine then busy with other work
+  (load average 10-12), where the 1 GiB copy also took 6.3 times its quiet time; scaled
+  by that, 7 ms per input on 2 workers, 14 ms per worker. With it, the copy benchmark
+  (``bench/results/copy-2026-11-23.md``, raw kind, 2 workers: 259 inputs and 1.08 GB of
+  data in 9.2 s, 1036 inputs and 4.30 GB in 28.1 s) gives 2.88 s of start-up and
+  4.18 s per GB, 120 MB/s per worker;
+* references (``bench/results/references-2026-11-23.md``, JSON, headers read in one
   process): 259 files in 2.8 s and 1036 in 4.4 s, 2.27 s plus 486 files/s.
 
 A run whose sources are farther than loopback is bounded by the network as well: with
@@ -19,9 +24,11 @@ from dataclasses import dataclass
 from typing import Any
 
 #: Seconds of a copy run that do not grow with the data (imports, workers, publishing).
-COPY_STARTUP_S = 2.86
-#: Uncompressed target bytes one worker copies per second (85 MB/s).
-COPY_BYTES_PER_WORKER_S = 85e6
+COPY_STARTUP_S = 2.88
+#: Uncompressed target bytes one worker copies per second (120 MB/s).
+COPY_BYTES_PER_WORKER_S = 120e6
+#: Seconds one worker spends on each input of a copy besides its bytes.
+COPY_INPUT_WORKER_S = 0.014
 #: Seconds of a references-only run that do not grow with the inputs.
 REFERENCES_STARTUP_S = 2.27
 #: Inputs whose headers one process reads per second.
@@ -50,6 +57,8 @@ class Work:
     """What a run does, in the units the constants are measured in."""
 
     copy_bytes: int
+    #: inputs a copy fetches and reads (0 without a copy)
+    copy_inputs: int
     reference_inputs: int
     input_bytes: int
     header_bytes: int
@@ -88,8 +97,9 @@ def estimate_costs(
     compute = 0.0
     worker_seconds = 0.0
     if work.copy_bytes:
-        compute += COPY_STARTUP_S + work.copy_bytes / (COPY_BYTES_PER_WORKER_S * workers)
-        worker_seconds += work.copy_bytes / COPY_BYTES_PER_WORKER_S
+        copy = work.copy_bytes / COPY_BYTES_PER_WORKER_S + work.copy_inputs * COPY_INPUT_WORKER_S
+        compute += COPY_STARTUP_S + copy / workers
+        worker_seconds += copy
     if work.reference_inputs:
         compute += REFERENCES_STARTUP_S + work.reference_inputs / REFERENCES_FILES_S
         worker_seconds += work.reference_inputs / REFERENCES_FILES_S

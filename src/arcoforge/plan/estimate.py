@@ -207,6 +207,7 @@ def estimate(recipe: Recipe, options: PlanOptions = PlanOptions()) -> Estimate:
             extrapolated.append("outputs.references.header_bytes")
     work = Work(
         copy_bytes=copy_bytes,
+        copy_inputs=len(items) if copy_bytes else 0,
         reference_inputs=len(items) if recipe.outputs.references is not None else 0,
         input_bytes=input_bytes,
         header_bytes=header_bytes,
@@ -404,8 +405,9 @@ def _model_assumptions(
     if copy_bytes:
         out.append(
             f"a copy runs at {costs.COPY_BYTES_PER_WORKER_S / 1e6:.0f} MB/s of uncompressed "
-            f"data per worker, {workers} worker(s), after {costs.COPY_STARTUP_S} s of start-up "
-            "(measured: bench/results/copy-2026-11-23.md, sources on loopback HTTP)"
+            f"data and {costs.COPY_INPUT_WORKER_S * 1e3:.0f} ms per input on each of {workers} "
+            f"worker(s), after {costs.COPY_STARTUP_S} s of start-up (fitted to bench/results/, "
+            "sources on loopback HTTP; see arcoforge/plan/costs.py)"
         )
         out.append(
             "a copy fetches every input once into the input cache and writes it there "
