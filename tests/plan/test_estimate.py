@@ -193,3 +193,25 @@ def test_a_missing_input_is_one_clear_error(tmp_path: Path, http_server: SourceS
     assert done.returncode == 1 and "Traceback" not in done.stderr
     error = json.loads(done.stdout)["error"]
     assert "sst.00003.nc" in error["message"]
+
+
+def test_a_references_only_recipe_reads_headers_and_writes_no_copy(
+    tmp_path: Path, http_server: SourceServer
+) -> None:
+    names = [p.name for p in daily_files(http_server.root, 40)]
+    recipe = write_recipe(
+        tmp_path / "refs",
+        {
+            "sources": {"urls": [f"{http_server.url}/{n}" for n in names], "concat_dim": "time"},
+            "outputs": {"references": {"format": "parquet"}},
+        },
+    )
+    plan = estimate(load_recipe(recipe), PlanOptions(max_headers=8)).to_json()
+    assert "zarr" not in plan["outputs"]
+    refs = plan["outputs"]["references"]
+    assert refs["format"] == "parquet"
+    assert {"schema", "outputs.references"} <= set(plan["extrapolated"])
+    assert not plan["inputs"]["estimated"]  # 8 headers and 32 HEADs cover every size
+    # files this small are read whole by their two 64 KiB edges
+    assert plan["estimates"]["bytes_read"] == refs["header_bytes"] == plan["inputs"]["bytes"]
+    assert plan["schema"]["dims"]["time"] == 40

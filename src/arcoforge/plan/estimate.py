@@ -203,8 +203,8 @@ def estimate(recipe: Recipe, options: PlanOptions = PlanOptions()) -> Estimate:
             "bytes": REFERENCE_BYTES * len(items) * max(1, data_vars),
         }
         dataset_bytes += outputs["references"]["bytes"]
-        if "inputs.bytes" not in extrapolated and len(picked) < len(items):
-            extrapolated.append("outputs.references.header_bytes")
+        if len(picked) < len(items):
+            extrapolated.append("outputs.references")
     work = Work(
         copy_bytes=copy_bytes,
         copy_inputs=len(items) if copy_bytes else 0,
