@@ -30,7 +30,7 @@ from arcoforge.plan.tasks import InputBox, Task, cut_tasks
 from arcoforge.recipe.pattern import FileType, Index
 from arcoforge.recipe.recipe import Recipe
 from arcoforge.sources.cache import CachedInput
-from arcoforge.sources.probe import as_url, head_sizes, read_headers
+from arcoforge.sources.probe import ProbedHeader, as_url, head_sizes, read_headers
 from arcoforge.sources.retry import RetryPolicy
 
 #: Inputs whose headers a plan reads at most.
@@ -117,108 +117,59 @@ def estimate(recipe: Recipe, options: PlanOptions = PlanOptions()) -> Estimate:
     pattern = recipe.pattern
     items = list(pattern.items())
     concat_dims = tuple(d.name for d in pattern.concat_dims)
-    merge_dims = tuple(d.name for d in pattern.merge_dims)
-    storage = pattern.storage_options
     picked = sample(items, concat_dims, options.max_headers)
     probed = read_headers(
         [items[k] for k in picked],
         concat_dims=concat_dims,
         file_type=pattern.file_type,
-        storage_options=storage,
+        storage_options=pattern.storage_options,
         retry=options.retry,
     )
-    sizes = {k: p.size for k, p in zip(picked, probed, strict=True)}
-    others = [k for k in range(len(items)) if k not in sizes]
-    asked = [others[i] for i in spread(len(others), options.max_heads)]
-    found = head_sizes([items[k][1] for k in asked], storage_options=storage, retry=options.retry)
-    sizes.update(zip(asked, found, strict=True))
+    sizes, asked = _sizes(recipe, items, dict(zip(picked, probed, strict=True)), options)
     mean_size = statistics.fmean(sizes.values())
     unknown = len(items) - len(sizes)
     input_bytes = sum(sizes.values()) + round(mean_size * unknown)
-
-    # The headers read sit at scattered positions; combined, they are laid end to end.
-    dense = _dense_positions([p.header.index for p in probed], concat_dims)
-    headers = HeaderSet(concat_dims)
-    for p in probed:
-        headers.add(replace(p.header, index=dense[p.header.index]))
-    per_file = {d.name: d.items_per_file for d in pattern.concat_dims}
-    sampled = combine(headers, merge_dims=merge_dims, items_per_file=per_file)
-    original = {v: k for k, v in dense.items()}
-    sampled = replace(
-        sampled, inputs=tuple(replace(i, index=original[i.index]) for i in sampled.inputs)
-    )
+    sampled = _combine(recipe, probed)
     lengths, guessed = _lengths(sampled, pattern.concat_dims)
+    merge_dims = tuple(d.name for d in pattern.merge_dims)
     schema = _extrapolated(sampled, items, lengths, sizes, round(mean_size), merge_dims)
+    partial = len(picked) < len(items)
 
-    extrapolated: list[str] = []
-    if unknown:
-        extrapolated.append("inputs.bytes")
-    if len(picked) < len(items):
-        extrapolated.append("schema")
-    if guessed:
-        extrapolated.append("schema.dims")
+    extrapolated = [
+        *(["inputs.bytes"] if unknown else []),
+        *(["schema"] if partial else []),
+        *(["schema.dims"] if guessed else []),
+    ]
     assumptions = [
         f"read {len(picked)} of {len(items)} headers and {len(asked)} more sizes; "
         + (
             "every other input is assumed to hold the same variables, dtypes and grid as these"
-            if len(picked) < len(items)
+            if partial
             else "every input was seen"
         ),
+        *(
+            [
+                f"the {unknown} inputs not asked are assumed {format_bytes(round(mean_size))} "
+                "each (the mean of those asked)"
+            ]
+            if unknown
+            else []
+        ),
+        *guessed.values(),
     ]
-    if unknown:
-        assumptions.append(
-            f"the {unknown} inputs not asked are assumed {format_bytes(round(mean_size))} each "
-            "(the mean of those asked)"
-        )
-    for d in guessed:
-        assumptions.append(guessed[d])
     if recipe.preprocess is not None:
         assumptions.append(
             "recipe.py's preprocess is not run by a plan: the schema is the inputs' own"
         )
-
-    warnings: list[str] = []
-    outputs: dict[str, Any] = {}
     workers = options.workers or _cores()
-    copy_bytes = dataset_bytes = 0
-    if recipe.outputs.zarr is not None:
-        zarr, tasks, dataset_bytes = _zarr_plan(recipe, schema, options.max_memory)
-        outputs["zarr"] = zarr
-        copy_bytes = dataset_bytes
-        try:
-            check_chunk_sizes(_planned(schema), zarr["chunks"], concat_dims=concat_dims)
-        except SmallChunksError as e:
-            warnings.append(str(e))
-        if tasks and max(t.memory for t in tasks) + PROCESS_BYTES > options.max_memory:
-            warnings.append(
-                f"the largest task needs about {format_bytes(max(t.memory for t in tasks))} "
-                f"plus {format_bytes(PROCESS_BYTES)} for its process, more than --max-memory"
-            )
-    header_bytes = round(statistics.fmean(p.fetched for p in probed) * len(items))
-    if recipe.outputs.references is not None:
-        data_vars = sum(1 for v in schema.variables.values() if not v.is_coord)
-        outputs["references"] = {
-            "format": recipe.outputs.references.format.value,
-            "header_bytes": header_bytes,
-            "bytes": REFERENCE_BYTES * len(items) * max(1, data_vars),
-        }
-        dataset_bytes += outputs["references"]["bytes"]
-        if len(picked) < len(items):
-            extrapolated.append("outputs.references")
-    work = Work(
-        copy_bytes=copy_bytes,
-        copy_inputs=len(items) if copy_bytes else 0,
-        reference_inputs=len(items) if recipe.outputs.references is not None else 0,
-        input_bytes=input_bytes,
-        header_bytes=header_bytes,
-        dataset_bytes=dataset_bytes,
-        cache_bytes=input_bytes if copy_bytes else 0,
-    )
+    outputs, warnings, work = _outputs(recipe, schema, probed, input_bytes, options)
+    if "references" in outputs and partial:
+        extrapolated.append("outputs.references")
     costs = estimate_costs(
         work, workers=workers, bandwidth=options.bandwidth, prices=options.prices
     )
     extrapolated.append("estimates")
-    assumptions.extend(_model_assumptions(copy_bytes, work, workers, options))
+    assumptions.extend(_model_assumptions(work, workers, options))
     busy = _busy(workers)
     if busy:
         warnings.append(busy)
@@ -232,7 +183,7 @@ def estimate(recipe: Recipe, options: PlanOptions = PlanOptions()) -> Estimate:
             "headers_read": len(picked),
             "head_requests": len(asked),
         },
-        schema=_describe(schema, sampled, len(picked) < len(items)),
+        schema=_describe(schema, sampled, partial),
         outputs=outputs,
         costs=costs,
         extrapolated=tuple(extrapolated),
@@ -240,6 +191,93 @@ def estimate(recipe: Recipe, options: PlanOptions = PlanOptions()) -> Estimate:
         warnings=tuple(warnings),
         seconds=time.monotonic() - start,
     )
+
+
+def _sizes(
+    recipe: Recipe,
+    items: Sequence[tuple[Index, str]],
+    probed: dict[int, ProbedHeader],
+    options: PlanOptions,
+) -> tuple[dict[int, int], list[int]]:
+    """The sizes known, by position in ``items``: those probed, and up to ``max_heads`` more."""
+    sizes = {k: p.size for k, p in probed.items()}
+    others = [k for k in range(len(items)) if k not in sizes]
+    asked = [others[i] for i in spread(len(others), options.max_heads)]
+    found = head_sizes(
+        [items[k][1] for k in asked],
+        storage_options=recipe.pattern.storage_options,
+        retry=options.retry,
+    )
+    sizes.update(zip(asked, found, strict=True))
+    return sizes, asked
+
+
+def _combine(recipe: Recipe, probed: Sequence[ProbedHeader]) -> TargetSchema:
+    """The headers read, combined as a run combines them, at their own positions."""
+    pattern = recipe.pattern
+    concat_dims = tuple(d.name for d in pattern.concat_dims)
+    # The headers read sit at scattered positions; combined, they are laid end to end.
+    dense = _dense_positions([p.header.index for p in probed], concat_dims)
+    headers = HeaderSet(concat_dims)
+    for p in probed:
+        headers.add(replace(p.header, index=dense[p.header.index]))
+    sampled = combine(
+        headers,
+        merge_dims=tuple(d.name for d in pattern.merge_dims),
+        items_per_file={d.name: d.items_per_file for d in pattern.concat_dims},
+    )
+    original = {v: k for k, v in dense.items()}
+    return replace(
+        sampled, inputs=tuple(replace(i, index=original[i.index]) for i in sampled.inputs)
+    )
+
+
+def _outputs(
+    recipe: Recipe,
+    schema: TargetSchema,
+    probed: Sequence[ProbedHeader],
+    input_bytes: int,
+    options: PlanOptions,
+) -> tuple[dict[str, Any], list[str], Work]:
+    """Each output's plan, the warnings they raise, and the run's work."""
+    warnings: list[str] = []
+    outputs: dict[str, Any] = {}
+    count = len(schema.inputs)
+    copy_bytes = dataset_bytes = 0
+    if recipe.outputs.zarr is not None:
+        zarr, tasks, dataset_bytes = _zarr_plan(recipe, schema, options.max_memory)
+        outputs["zarr"] = zarr
+        copy_bytes = dataset_bytes
+        concat_dims = schema.concat_dims
+        try:
+            check_chunk_sizes(_planned(schema), zarr["chunks"], concat_dims=concat_dims)
+        except SmallChunksError as e:
+            warnings.append(str(e))
+        largest = max((t.memory for t in tasks), default=0)
+        if largest + PROCESS_BYTES > options.max_memory:
+            warnings.append(
+                f"the largest task needs about {format_bytes(largest)} plus "
+                f"{format_bytes(PROCESS_BYTES)} for its process, more than --max-memory"
+            )
+    header_bytes = round(statistics.fmean(p.fetched for p in probed) * count)
+    if recipe.outputs.references is not None:
+        data_vars = sum(1 for v in schema.variables.values() if not v.is_coord)
+        outputs["references"] = {
+            "format": recipe.outputs.references.format.value,
+            "header_bytes": header_bytes,
+            "bytes": REFERENCE_BYTES * count * max(1, data_vars),
+        }
+        dataset_bytes += outputs["references"]["bytes"]
+    work = Work(
+        copy_bytes=copy_bytes,
+        copy_inputs=count if copy_bytes else 0,
+        reference_inputs=count if recipe.outputs.references is not None else 0,
+        input_bytes=input_bytes,
+        header_bytes=header_bytes,
+        dataset_bytes=dataset_bytes,
+        cache_bytes=input_bytes if copy_bytes else 0,
+    )
+    return outputs, warnings, work
 
 
 def _dense_positions(indexes: Sequence[Index], concat_dims: tuple[str, ...]) -> dict[Index, Index]:
@@ -396,13 +434,12 @@ def _describe(schema: TargetSchema, sampled: TargetSchema, extrapolated: bool) -
     }
 
 
-def _model_assumptions(
-    copy_bytes: int, work: Work, workers: int, options: PlanOptions
-) -> list[str]:
+def _model_assumptions(work: Work, workers: int, options: PlanOptions) -> list[str]:
+    """What the time and resource model assumes, in words."""
     from arcoforge.plan import costs
 
     out = []
-    if copy_bytes:
+    if work.copy_bytes:
         out.append(
             f"a copy runs at {costs.COPY_BYTES_PER_WORKER_S / 1e6:.0f} MB/s of uncompressed "
             f"data and {costs.COPY_INPUT_WORKER_S * 1e3:.0f} ms per input on each of {workers} "
