@@ -215,3 +215,30 @@ def test_a_references_only_recipe_reads_headers_and_writes_no_copy(
     # files this small are read whole by their two 64 KiB edges
     assert plan["estimates"]["bytes_read"] == refs["header_bytes"] == plan["inputs"]["bytes"]
     assert plan["schema"]["dims"]["time"] == 40
+
+
+def test_inputs_a_plan_cannot_read_by_range_are_named(
+    tmp_path: Path, http_server: SourceServer
+) -> None:
+    from arcoforge.errors import PlanError
+
+    files = write_files(make_sst(days=2, nlat=18, nlon=36), http_server.root, fmt="netcdf3")
+    recipe = write_recipe(
+        tmp_path / "nc3",
+        {
+            "sources": {
+                "urls": [f"{http_server.url}/{f.path.name}" for f in files],
+                "concat_dim": "time",
+            },
+            "outputs": {"zarr": {"chunks": {"time": 1}}},
+        },
+    )
+    with pytest.raises(PlanError, match=rf"{files[0].path.name}: forge plan reads netCDF4"):
+        estimate(load_recipe(recipe))
+
+
+def test_help_and_bad_options(tmp_path: Path) -> None:
+    helped = forge("plan", "--help")
+    assert helped.returncode == 0 and "Example:" in helped.stdout
+    bad = forge("plan", str(tmp_path), "--max-memory", "lots")
+    assert bad.returncode == 1 and "--max-memory: expected a size such as 2GB" in bad.stderr
