@@ -137,6 +137,18 @@ def run(
             "credentials, capped bytes and time (docs/credentials.md)."
         ),
     ] = False,
+    project: Annotated[str | None, typer.Option(help="Dataflow: Google Cloud project.")] = None,
+    region: Annotated[str | None, typer.Option(help="Dataflow: region of its workers.")] = None,
+    temp_location: Annotated[
+        str | None, typer.Option(help="Dataflow: gs:// URL for staging and temporary files.")
+    ] = None,
+    flink_master: Annotated[
+        str | None, typer.Option(help="Flink: the cluster's REST address, host:port.")
+    ] = None,
+    sdk_container_image: Annotated[
+        str | None,
+        typer.Option(help="Dataflow/Flink: the workers' image, with arcoforge installed."),
+    ] = None,
 ) -> None:
     """Run a recipe: fetch its inputs, write the dataset, publish it, register it.
 
@@ -153,6 +165,7 @@ def run(
 
         forge run my-recipe -o s3://bucket/arco --update
     """
+    from arcoforge.pipeline.remote import RemoteOptions
     from arcoforge.recipe import load_recipe
     from arcoforge.run import RunOptions, run_recipe
 
@@ -183,6 +196,7 @@ def run(
             update=update,
             allow_small_chunks=allow_small_chunks,
             untrusted=untrusted,
+            remote=RemoteOptions(project, region, temp_location, flink_master, sdk_container_image),
         )
         if untrusted:
             from arcoforge.bot.testrun import run_capped
@@ -248,6 +262,10 @@ app.command()(_bot_cli.register)
 app.add_typer(_bot_cli.bot_app)
 app.command()(_feedstock_cli.new)
 app.command()(_feedstock_cli.rerender)
+
+from arcoforge.plan import cli as _plan_cli  # noqa: E402 (forge plan)
+
+app.command()(_plan_cli.plan)
 
 
 def main() -> NoReturn:

@@ -17,6 +17,7 @@ from arcoforge.errors import ForgeError, PipelineError, origin
 from arcoforge.lease import Lease
 from arcoforge.location import Location
 from arcoforge.pipeline.context import RunContext
+from arcoforge.pipeline.remote import RemoteOptions, check_remote
 from arcoforge.pipeline.runners import RunnerName, default_workers, runner
 from arcoforge.pipeline.slots import memory_share
 from arcoforge.pipeline.state import REFERENCES_RESULT, RunState
@@ -56,6 +57,8 @@ class RunOptions:
     #: a recipe from a stranger: public https/ftp/anonymous s3/gs sources only, no
     #: credentials (see arcoforge.sources.untrusted)
     untrusted: bool = False
+    #: the settings of a Dataflow or Flink run (see arcoforge.pipeline.remote)
+    remote: RemoteOptions = field(default_factory=RemoteOptions)
 
 
 @dataclass(frozen=True)
@@ -321,6 +324,7 @@ def run_recipe(
     second run of the same recipe into the same root refuses at once, naming this one.
     """
     start = time.monotonic()
+    check_remote(options.runner, options.remote, output=options.output, cache=options.cache)
     recipe = resolve_latest(recipe)  # `end: latest`: the newest input there is now
     ctx, inputs = run_context(recipe, options)
     check_sources(recipe, ctx, inputs)
@@ -413,7 +417,11 @@ def _execute(inputs: list[Any], ctx: RunContext, options: RunOptions, log_path: 
 
     workers = workers_for(options, references_only=ctx.output is None)
     with runner(
-        options.runner, workers=workers, scheduler=options.scheduler, log_path=log_path
+        options.runner,
+        workers=workers,
+        scheduler=options.scheduler,
+        log_path=log_path,
+        remote=options.remote,
     ) as (beam_runner, beam_options):
         pipeline = beam.Pipeline(runner=beam_runner, options=beam_options)
         build(pipeline, inputs, ctx)
@@ -447,8 +455,8 @@ def _polite(options: RunOptions, limit: int | None, *, references_only: bool) ->
 
 
 def _worker_memory(options: RunOptions, *, references_only: bool) -> int:
-    """Each local worker's share of this machine's memory; 0 on a running Dask cluster."""
-    if options.scheduler is not None:
+    """Each local worker's share of this machine's memory; 0 on a cluster."""
+    if options.scheduler is not None or options.runner in (RunnerName.DATAFLOW, RunnerName.FLINK):
         return 0
     return memory_share(workers_for(options, references_only=references_only))
 

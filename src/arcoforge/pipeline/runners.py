@@ -23,10 +23,15 @@ if TYPE_CHECKING:
     from apache_beam.options.pipeline_options import PipelineOptions
     from apache_beam.runners.runner import PipelineRunner
 
+    from arcoforge.pipeline.remote import RemoteOptions
+
 
 class RunnerName(StrEnum):
     DIRECT = "direct"
     DASK = "dask"
+    #: beyond this machine (see arcoforge.pipeline.remote); cannot start without their service
+    DATAFLOW = "dataflow"
+    FLINK = "flink"
 
 
 def default_workers() -> int:
@@ -40,6 +45,7 @@ def runner(
     workers: int,
     scheduler: str | None = None,
     log_path: str = os.devnull,
+    remote: RemoteOptions | None = None,
 ) -> Iterator[tuple[PipelineRunner, PipelineOptions]]:
     """A runner and its options; a local Dask cluster lives as long as the context.
 
@@ -56,6 +62,12 @@ def runner(
         # tracebacks from worker internals, shown with --debug.
         logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
     name = RunnerName(name)
+    if name in (RunnerName.DATAFLOW, RunnerName.FLINK):
+        from arcoforge.pipeline.remote import RemoteOptions, remote_options, remote_runner
+
+        settings = remote_options(name.value, remote or RemoteOptions())
+        yield remote_runner(name.value), PipelineOptions(flags=[], **settings, **common)
+        return
     if name is RunnerName.DIRECT:
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
         from apache_beam.transforms.environments import SubprocessSDKEnvironment
