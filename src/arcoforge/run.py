@@ -244,6 +244,9 @@ def run_context(recipe: Recipe, options: RunOptions) -> tuple[RunContext, list[A
         target_url=f"{root}/{recipe.id}.zarr",
         state_url=f"{root}/.forge/{recipe.id}",
         cache_url=options.cache or f"{root}/.forge/cache",
+        # a cache asked for is used for every input; without one, inputs that can be
+        # are read by byte range
+        read_by_range=options.cache is None,
         output=recipe.outputs.zarr,
         references=references,
         references_url=f"{root}/{recipe.id}{references.suffix}" if references else "",

@@ -51,6 +51,9 @@ class RunContext:
     #: hash is made from it and that output's own settings, so changing one output's
     #: settings leaves the others up to date
     sources_fingerprint: str = ""
+    #: read netCDF4 inputs on http(s)/s3/gs by byte range where they lie, not through
+    #: the input cache (see arcoforge.sources.ranged); inputs that cannot be, are cached
+    read_by_range: bool = False
 
     def __post_init__(self) -> None:
         if not self.sources_fingerprint:

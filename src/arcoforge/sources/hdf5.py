@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import h5py
 import numpy as np
@@ -38,8 +38,9 @@ class Contents:
 
 
 @contextmanager
-def open_contents(path: str) -> Iterator[Contents | None]:
-    """The decoded contents of a netCDF4 file, or None if it needs xarray's full reader.
+def open_contents(path: str | BinaryIO) -> Iterator[Contents | None]:
+    """The decoded contents of a netCDF4 file (a path or a file object), or None if it
+    needs xarray's full reader.
 
     Variables read their values lazily from the open file: use them inside the block.
     """

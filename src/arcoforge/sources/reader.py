@@ -15,8 +15,12 @@ from arcoforge.plan.plan import TaskWork, WriteVar
 from arcoforge.plan.schema import Mode
 from arcoforge.recipe.pattern import FileType
 from arcoforge.recipe.recipe import Preprocess
+from arcoforge.sources.cache import CachedInput
+from arcoforge.sources.chunkmap import ChunkMap
 from arcoforge.sources.hdf5 import read_raw
 from arcoforge.sources.opener import local_path, open_local
+from arcoforge.sources.ranged import PieceRead, chunk_of, read_pieces
+from arcoforge.sources.retry import RetryPolicy
 
 
 def read_blocks(
@@ -25,26 +29,35 @@ def read_blocks(
     concat_dims: tuple[str, ...],
     preprocess: Preprocess | None = None,
     storage_options: dict[str, Any] | None = None,
+    source_options: dict[str, Any] | None = None,
+    retry: RetryPolicy | None = None,
 ) -> Iterator[tuple[WriteVar, np.ndarray]]:
     """Yield each variable of the task with its block, encoded as the target stores it.
 
     One variable's block is in memory at a time (the caller drops each before asking
     for the next); each input is opened once, or, with a ``preprocess``, once per
     variable, so that only one preprocessed input is held at a time (see
-    :mod:`arcoforge.plan.memory`).
+    :mod:`arcoforge.plan.memory`). Stored values of inputs read by byte range are
+    fetched a few pieces at once, straight into the block.
     """
     task = work.task
     shape = tuple(b - a for a, b in task.region)
     with ExitStack() as stack:
-        sources = _Sources(work, stack, concat_dims, preprocess, storage_options)
+        sources = _Sources(work, stack, concat_dims, preprocess, storage_options, source_options)
         for var in work.variables:
             decode = var.mode is Mode.DECODED
             block = np.empty(shape, dtype=var.dtype if decode else var.stored_dtype)
+            ranged = []
             for piece in task.pieces:
                 key = tuple(slice(a, b) for a, b in piece.source)
-                block[tuple(slice(a, b) for a, b in piece.dest)] = sources.values(
-                    piece.input, var.name, key, decode
-                )
+                dest = block[tuple(slice(a, b) for a, b in piece.dest)]
+                cmap = None if decode else _ranged_map(work.inputs[piece.input][1], var.name)
+                if cmap is not None and len(cmap.shape) == len(key):
+                    ranged.append(PieceRead(work.inputs[piece.input][1].url, cmap, key, dest))
+                else:
+                    dest[...] = sources.values(piece.input, var.name, key, decode)
+            read_pieces(ranged, options=source_options or {}, retry=retry or RetryPolicy())
+            del ranged
             sources.release()
             if decode:
                 block = encode(var, block)  # the decoded block goes once this is encoded
@@ -62,8 +75,10 @@ class _Sources:
         concat_dims: tuple[str, ...],
         preprocess: Preprocess | None,
         storage_options: dict[str, Any] | None,
+        source_options: dict[str, Any] | None = None,
     ):
         self.work, self.stack = work, stack
+        self.source_options = source_options
         self.concat_dims, self.preprocess = concat_dims, preprocess
         self.storage_options = storage_options
         self.paths: dict[int, str] = {}
@@ -92,7 +107,9 @@ class _Sources:
     def _path(self, i: int) -> str:
         if i not in self.paths:
             cached = self.work.inputs[i][1]
-            self.paths[i] = self.stack.enter_context(local_path(cached, self.storage_options))
+            # an input read by range is downloaded whole only for what needs HDF5 or xarray
+            options = self.source_options if cached.ranged else self.storage_options
+            self.paths[i] = self.stack.enter_context(local_path(cached, options))
         return self.paths[i]
 
     def _h5(self, i: int) -> h5py.File:
@@ -120,6 +137,10 @@ class _Sources:
                 )
             )
         return self.datasets[(i, decode)]
+
+
+def _ranged_map(cached: CachedInput, name: str) -> ChunkMap | None:
+    return chunk_of(cached, name) if cached.ranged else None
 
 
 def encode(var: WriteVar, values: np.ndarray) -> np.ndarray:
