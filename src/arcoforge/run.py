@@ -9,7 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import astuple, dataclass, field
+from dataclasses import astuple, dataclass, field, replace
 from typing import Any
 
 from arcoforge.conditional import Conditional
@@ -283,7 +283,12 @@ def run_recipe(
     ctx, inputs = run_context(recipe, options)
     if ctx.output is not None and not options.allow_small_chunks:
         pattern = recipe.pattern.prune(options.prune) if options.prune else recipe.pattern
-        check_copy_chunks(pattern, ctx.output, storage_options=ctx.source_options, retry=ctx.retry)
+        first = check_copy_chunks(
+            pattern, ctx.output, storage_options=ctx.source_options, retry=ctx.retry
+        )
+        if _in_process(options, first, len(inputs)):
+            options = replace(options, workers=1)
+            ctx = replace(ctx, worker_memory=_worker_memory(options, references_only=False))
     root = Location(output_root(options.output), options.storage_options)
     if not Conditional.supports(root):  # no conditional writes there: no lease either
         return _run(recipe, ctx, inputs, options, on_progress, start)
@@ -395,6 +400,20 @@ def workers_for(options: RunOptions, *, references_only: bool) -> int:
     if references_only and options.runner is RunnerName.DIRECT:
         return 1
     return default_workers()
+
+
+#: Copies of at most this many bytes of inputs run in the launcher's process: starting a
+#: DirectRunner worker process costs about 2 CPU seconds (it imports Beam and the
+#: stack), more than such a copy takes on one core (bench/README.md, *Start-up*).
+IN_PROCESS_BYTES = 256 * 10**6
+
+
+def _in_process(options: RunOptions, first_size: int | None, inputs: int) -> bool:
+    """Whether a copy is small enough to run without worker processes, judging by the
+    size of its first input (when read) times the number of inputs."""
+    if options.workers is not None or options.runner is not RunnerName.DIRECT:
+        return False
+    return first_size is not None and first_size * inputs <= IN_PROCESS_BYTES
 
 
 def _worker_memory(options: RunOptions, *, references_only: bool) -> int:
