@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import xarray as xr
 
@@ -15,6 +17,19 @@ from arcoforge.targets.manifest import read_manifest
 from arcoforge.verify import compare, open_sources
 from tests.helpers import run_folder, write_recipe
 
+
+def _own_units(i: int, ds: xr.Dataset) -> xr.Dataset:
+    ds = ds.copy()
+    ds.time.encoding["units"] = f"hours since 20{10 + i}-06-01"
+    return ds
+
+
+def _own_packing(i: int, ds: xr.Dataset) -> xr.Dataset:
+    ds = ds.copy()
+    ds.sst.encoding.update({**PACKED_INT16, "scale_factor": np.float32(0.01 * (i + 1))})
+    return ds
+
+
 ENCODINGS: dict[str, tuple[Format, dict[str, Any]]] = {
     "contiguous raw": ("netcdf4", {}),
     "chunked raw": ("netcdf4", {"sst": {"chunksizes": (1, 18, 24)}}),
@@ -24,15 +39,25 @@ ENCODINGS: dict[str, tuple[Format, dict[str, Any]]] = {
     "packed int16, zlib": ("netcdf4", {"sst": {**PACKED_INT16, "zlib": True}}),
     "netcdf3 (cached instead)": ("netcdf3", {}),
 }
+#: inputs whose values are decoded, then encoded once with the target's encoding
+PER_FILE = {
+    "each file its own time units": _own_units,
+    "packing differs between files": _own_packing,
+}
 
 
 def _copy(
-    server: SourceServer, tmp_path: Path, fmt: Format, encoding: dict[str, Any], **options: Any
+    server: SourceServer,
+    tmp_path: Path,
+    fmt: Format,
+    encoding: dict[str, Any],
+    per_file: Callable[[int, xr.Dataset], xr.Dataset] | None = None,
+    **options: Any,
 ) -> tuple[xr.Dataset, list[str]]:
     # 2 days of 90x180 float32 (130 kB) a variable: read by range, not kept whole in the
     # header as small variables are
     ds = make_sst(days=8, nlat=90, nlon=180)
-    files = write_files(ds, server.root, steps=2, fmt=fmt, encoding=encoding)
+    files = write_files(ds, server.root, steps=2, fmt=fmt, encoding=encoding, per_file=per_file)
     recipe = write_recipe(
         tmp_path / "recipe",
         {
@@ -62,6 +87,13 @@ def test_copy_equals_sources(http_server: SourceServer, tmp_path: Path, name: st
         edges = {f"bytes=0-{EDGE_BYTES - 1}", f"bytes=-{EDGE_BYTES}"}
         assert {r.range for r in gets} - edges  # the chunks' own ranges
         assert not cache.exists() or not any(p.suffix == ".nc" for p in cache.iterdir())
+
+
+@pytest.mark.parametrize("name", list(PER_FILE))
+def test_decoded_copy_equals_sources(http_server: SourceServer, tmp_path: Path, name: str) -> None:
+    out, paths = _copy(http_server, tmp_path, "netcdf4", {}, PER_FILE[name])
+    assert compare(out, open_sources(paths, "time", engine="h5netcdf")) == []
+    assert all(r.range is not None for r in http_server.requests if r.method == "GET")
 
 
 def test_with_a_cache_inputs_are_fetched_whole(http_server: SourceServer, tmp_path: Path) -> None:

@@ -116,11 +116,12 @@ def variable_peak(v: VarLayout, block: Block) -> int:
     else:
         chunk = min(v.chunk_values, e)
         write = 3 * s * e + s * chunk * min(ZARR_CHUNKS_IN_FLIGHT, block.chunks)
-    if v.raw and v.ranged:
-        read = max(read, s * e + ranged_pieces(v, block))
+    if v.ranged:  # decoded pieces are read one at a time, stored then decoded
+        held = s * e if v.raw else d * e + (s + d) * p
+        read = max(read, held + ranged_pieces(v, block))
     # the source chunk buffers outlive the read: measured, their pages stay with the
     # process (HDF5's free lists, and malloc's trim threshold raised by large frees)
-    buffers = 0 if v.raw and v.only_ranged else source_buffers(v)
+    buffers = 0 if v.only_ranged else source_buffers(v)
     return max(read, encode, write) + buffers
 
 

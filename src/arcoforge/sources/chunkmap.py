@@ -18,6 +18,7 @@ import h5py
 import numpy as np
 
 from arcoforge.errors import SourceError
+from arcoforge.sources.hdf5 import attributes
 
 #: HDF5 filter ids decoded here: deflate (zlib), shuffle, fletcher32.
 DEFLATE, SHUFFLE, FLETCHER32 = 1, 2, 3
@@ -54,6 +55,8 @@ class ChunkMap:
     chunks: tuple[Chunk, ...]
     fill: Any = 0
     values: np.ndarray | None = None
+    #: the variable's attributes as xarray reads them, for decoding its values
+    attrs: dict[str, Any] | None = None
 
     @property
     def np_dtype(self) -> np.dtype:
@@ -81,9 +84,10 @@ def map_variable(dataset: h5py.Dataset) -> ChunkMap | None:
         return None
     shape = tuple(int(n) for n in dataset.shape)
     fill = _fill(dataset)
+    attrs = attributes(dataset)
     if math.prod(shape) * dtype.itemsize <= INLINE_BYTES:
         values = np.asarray(dataset[()])
-        return ChunkMap(shape, dtype.str, None, (), (), fill, values)
+        return ChunkMap(shape, dtype.str, None, (), (), fill, values, attrs)
     plist = dataset.id.get_create_plist()
     if dataset.external or plist.get_layout() not in (h5py.h5d.CONTIGUOUS, h5py.h5d.CHUNKED):
         return None
@@ -97,7 +101,7 @@ def map_variable(dataset: h5py.Dataset) -> ChunkMap | None:
         offset = dataset.id.get_offset()
         size = dataset.id.get_storage_size()
         chunks = () if offset is None else (Chunk((0,) * len(shape), int(offset), int(size)),)
-        return ChunkMap(shape, dtype.str, None, (), chunks, fill)
+        return ChunkMap(shape, dtype.str, None, (), chunks, fill, attrs=attrs)
     listed: list[Chunk] = []
     if dataset.id.get_num_chunks() > MAX_CHUNKS:
         return None
@@ -114,7 +118,7 @@ def map_variable(dataset: h5py.Dataset) -> ChunkMap | None:
 
     dataset.id.chunk_iter(add)
     chunk_shape = tuple(int(c) for c in dataset.chunks)
-    return ChunkMap(shape, dtype.str, chunk_shape, tuple(filters), tuple(listed), fill)
+    return ChunkMap(shape, dtype.str, chunk_shape, tuple(filters), tuple(listed), fill, attrs=attrs)
 
 
 def map_file(f: h5py.File) -> dict[str, ChunkMap] | None:
@@ -128,6 +132,26 @@ def map_file(f: h5py.File) -> dict[str, ChunkMap] | None:
             return None
         out[name] = found
     return out
+
+
+def decode_values(name: str, cmap: ChunkMap, raw: np.ndarray) -> np.ndarray:
+    """Stored values of ``name`` decoded as xarray decodes them (the header's rules)."""
+    import xarray as xr
+    from xarray.conventions import decode_cf_variables
+
+    dims = tuple(f"dim_{i}" for i in range(raw.ndim))
+    variables, _, _ = decode_cf_variables(
+        {name: xr.Variable(dims, raw, dict(cmap.attrs or {}))},
+        {},
+        concat_characters=True,
+        mask_and_scale=True,
+        decode_times=True,
+        decode_coords=True,
+        drop_variables=None,
+        use_cftime=None,
+        decode_timedelta=None,
+    )
+    return np.asarray(variables[name].values)
 
 
 def unshuffle(data: bytes, itemsize: int) -> bytes:

@@ -52,7 +52,7 @@ def open_contents(path: str | BinaryIO) -> Iterator[Contents | None]:
         try:
             variables, attrs, coords = decode_cf_variables(
                 raw,
-                _attributes(f),
+                attributes(f),
                 concat_characters=True,
                 mask_and_scale=True,
                 decode_times=True,
@@ -96,7 +96,7 @@ def _raw_variables(f: h5py.File) -> dict[str, xr.Variable] | None:
         for dim, n in zip(dims, obj.shape, strict=True):
             if sizes.setdefault(dim, n) != n:
                 return None  # unlimited dims of unequal lengths: xarray's rules apply
-        attrs = _attributes(obj)
+        attrs = attributes(obj)
         data = indexing.LazilyIndexedArray(_Array(obj))
         encoding = {
             "dtype": obj.dtype,
@@ -124,7 +124,7 @@ def _dims(f: h5py.File, obj: h5py.Dataset, names: dict[Any, str]) -> tuple[str, 
     return tuple(dims)
 
 
-def _attributes(obj: h5py.HLObject) -> dict[str, Any]:
+def attributes(obj: h5py.HLObject) -> dict[str, Any]:
     """Attributes as xarray's h5netcdf backend reads them."""
     out = {}
     for key, value in Attributes(obj.attrs, None, h5py).items():

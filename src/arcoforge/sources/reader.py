@@ -16,7 +16,7 @@ from arcoforge.plan.schema import Mode
 from arcoforge.recipe.pattern import FileType
 from arcoforge.recipe.recipe import Preprocess
 from arcoforge.sources.cache import CachedInput
-from arcoforge.sources.chunkmap import ChunkMap
+from arcoforge.sources.chunkmap import ChunkMap, decode_values
 from arcoforge.sources.hdf5 import read_raw
 from arcoforge.sources.opener import local_path, open_local
 from arcoforge.sources.ranged import PieceRead, chunk_of, read_pieces
@@ -42,6 +42,7 @@ def read_blocks(
     """
     task = work.task
     shape = tuple(b - a for a, b in task.region)
+    reading: dict[str, Any] = {"options": source_options or {}, "retry": retry or RetryPolicy()}
     with ExitStack() as stack:
         sources = _Sources(work, stack, concat_dims, preprocess, storage_options, source_options)
         for var in work.variables:
@@ -51,12 +52,18 @@ def read_blocks(
             for piece in task.pieces:
                 key = tuple(slice(a, b) for a, b in piece.source)
                 dest = block[tuple(slice(a, b) for a, b in piece.dest)]
-                cmap = None if decode else _ranged_map(work.inputs[piece.input][1], var.name)
-                if cmap is not None and len(cmap.shape) == len(key):
-                    ranged.append(PieceRead(work.inputs[piece.input][1].url, cmap, key, dest))
-                else:
+                cached = work.inputs[piece.input][1]
+                cmap = _ranged_map(cached, var.name)
+                if cmap is None or len(cmap.shape) != len(key):
                     dest[...] = sources.values(piece.input, var.name, key, decode)
-            read_pieces(ranged, options=source_options or {}, retry=retry or RetryPolicy())
+                elif not decode:
+                    ranged.append(PieceRead(cached.url, cmap, key, dest))
+                else:  # one piece at a time: its stored and decoded values are held
+                    raw = np.empty(dest.shape, dtype=cmap.np_dtype)
+                    read_pieces([PieceRead(cached.url, cmap, key, raw)], **reading)
+                    dest[...] = decode_values(var.name, cmap, raw)
+                    del raw
+            read_pieces(ranged, **reading)
             del ranged
             sources.release()
             if decode:
