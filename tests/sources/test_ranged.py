@@ -131,3 +131,19 @@ def test_unshuffle_undoes_the_shuffle() -> None:
     shuffled = values.view(np.uint8).reshape(10, 4).T.tobytes()
     assert np.frombuffer(unshuffle(shuffled, 4), "<i4").tolist() == values.tolist()
     assert Chunk((0,), 0, 1).filter_mask == 0
+
+
+def test_a_file_gone_since_its_header_was_read_is_named(http_server: SourceServer) -> None:
+    from arcoforge.errors import SourceNotFoundError
+
+    _write(http_server.root / "g.nc", chunks=(1, 60, 80), compression="gzip")
+    url = f"{http_server.url}/g.nc"
+    opened = open_ranged(url, file_type=FileType.AUTO, options={}, retry=RETRY)
+    assert opened is not None
+    cmap = chunk_of(opened[0], "big")
+    assert cmap is not None
+    (http_server.root / "g.nc").unlink()
+    out = np.empty(cmap.shape, cmap.np_dtype)
+    key = tuple(slice(0, n) for n in cmap.shape)
+    with pytest.raises(SourceNotFoundError, match=r"g\.nc"):
+        read_pieces([PieceRead(url, cmap, key, out)], options={}, retry=RETRY)

@@ -131,7 +131,29 @@ def map_file(f: h5py.File) -> dict[str, ChunkMap] | None:
         if found is None:
             return None
         out[name] = found
-    return out
+    return _with_bounds_units(out)
+
+
+def _with_bounds_units(maps: dict[str, ChunkMap]) -> dict[str, ChunkMap]:
+    """Time bounds given their variable's units and calendar where they lack them, as
+    xarray does when it decodes a whole file (CF: bounds share their variable's)."""
+    from dataclasses import replace
+
+    for cmap in list(maps.values()):
+        attrs = cmap.attrs or {}
+        bounds = attrs.get("bounds")
+        if (
+            not isinstance(bounds, str)
+            or bounds not in maps
+            or "since" not in str(attrs.get("units", ""))
+        ):
+            continue
+        own = dict(maps[bounds].attrs or {})
+        for key in ("units", "calendar"):
+            if key in attrs:
+                own.setdefault(key, attrs[key])
+        maps[bounds] = replace(maps[bounds], attrs=own)
+    return maps
 
 
 def decode_values(name: str, cmap: ChunkMap, raw: np.ndarray) -> np.ndarray:

@@ -11,13 +11,20 @@ HDF5 alone can read (netCDF3, unusual filters) go through the input cache instea
 from __future__ import annotations
 
 import asyncio
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from arcoforge.errors import (
+    InputFormatError,
+    SourceAccessError,
+    SourceError,
+    SourceNotFoundError,
+)
 from arcoforge.plan.memory import PIECES_IN_FLIGHT, SPAN_SLACK
 from arcoforge.recipe.pattern import FileType
 from arcoforge.sources.cache import CachedInput
@@ -97,8 +104,19 @@ async def _read_all(reads: list[PieceRead], options: dict[str, Any], retry: Retr
 
     async def one(read: PieceRead) -> None:
         async with limit:
-            with source_errors(read.url):
+            try:
                 await _read_piece(read, options, retry)
+            except SourceError:
+                raise
+            except zlib.error as e:
+                raise InputFormatError(
+                    f"{read.url}: a chunk could not be inflated ({e}): the file is damaged, or "
+                    "changed while it was read. Run again; if it persists, the file is corrupt."
+                ) from e
+            except Exception as e:
+                if not _from_store(e):
+                    raise
+                _raise_for(read.url, e)
 
     await asyncio.gather(*(one(r) for r in reads))
 
@@ -141,6 +159,27 @@ async def _read_contiguous(read: PieceRead, options: dict[str, Any], retry: Retr
     for (_a, _b, (dest, lens)), raw in zip(spans, data, strict=True):
         flat = np.frombuffer(raw, cmap.np_dtype)
         out[dest] = as_strided(flat, shape=lens, strides=strides[len(strides) - len(lens) :])
+
+
+def _from_store(error: BaseException) -> bool:
+    """Whether ``error`` came from the store (obstore's errors, I/O, time-outs)."""
+    return type(error).__module__.startswith("obstore") or isinstance(error, OSError)
+
+
+def _raise_for(url: str, error: BaseException) -> NoReturn:
+    """Raise ``error`` of the store as the project's error naming ``url``."""
+    try:
+        with source_errors(url):  # not found, access refused: their own errors
+            raise error
+    except (SourceNotFoundError, SourceAccessError):
+        raise
+    except Exception:
+        pass
+    raise SourceError(
+        f"{url}: could not read the byte ranges a task needs, after retries: "
+        f"{type(error).__name__}: {error}. Check that the server is up and answers range "
+        "requests, or run with --cache to fetch the inputs whole."
+    ) from error
 
 
 def _spans(

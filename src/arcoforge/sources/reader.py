@@ -51,7 +51,8 @@ def read_blocks(
             ranged = []
             for piece in task.pieces:
                 key = tuple(slice(a, b) for a, b in piece.source)
-                dest = block[tuple(slice(a, b) for a, b in piece.dest)]
+                # the Ellipsis makes a view even of a 0-d block (not a scalar copy)
+                dest = block[(*(slice(a, b) for a, b in piece.dest), Ellipsis)]
                 cached = work.inputs[piece.input][1]
                 cmap = _ranged_map(cached, var.name)
                 if cmap is None or len(cmap.shape) != len(key):
