@@ -105,7 +105,11 @@ def run(
         str, typer.Option(help="Memory budget of one task on one worker, e.g. 2GB.")
     ] = "2GB",
     cache: Annotated[
-        str | None, typer.Option(help="Where inputs are cached [default: ROOT/.forge/cache].")
+        str | None,
+        typer.Option(
+            help="Fetch every input whole into this cache first, instead of reading netCDF4 "
+            "inputs by byte range [default: by range; others cached in ROOT/.forge/cache]."
+        ),
     ] = None,
     overwrite: Annotated[
         bool,

@@ -287,6 +287,9 @@ def run_context(recipe: Recipe, options: RunOptions) -> tuple[RunContext, list[A
         target_url=f"{root}/{recipe.id}.zarr",
         state_url=f"{root}/.forge/{recipe.id}",
         cache_url=options.cache or f"{root}/.forge/cache",
+        # a cache asked for is used for every input; without one, inputs that can be
+        # are read by byte range
+        read_by_range=options.cache is None,
         output=recipe.outputs.zarr,
         references=references,
         references_url=f"{root}/{recipe.id}{references.suffix}" if references else "",
@@ -330,7 +333,12 @@ def run_recipe(
     check_sources(recipe, ctx, inputs)
     if ctx.output is not None and not options.allow_small_chunks:
         pattern = recipe.pattern.prune(options.prune) if options.prune else recipe.pattern
-        check_copy_chunks(pattern, ctx.output, storage_options=ctx.source_options, retry=ctx.retry)
+        first = check_copy_chunks(
+            pattern, ctx.output, storage_options=ctx.source_options, retry=ctx.retry
+        )
+        if _in_process(options, first, len(inputs)):
+            options = replace(options, workers=1)
+            ctx = replace(ctx, worker_memory=_worker_memory(options, references_only=False))
     root = Location(output_root(options.output), options.storage_options)
     if not Conditional.supports(root):  # no conditional writes there: no lease either
         return _run(recipe, ctx, inputs, options, on_progress, start)
@@ -452,6 +460,20 @@ def _polite(options: RunOptions, limit: int | None, *, references_only: bool) ->
     """The run's retry policy with each worker's share of the per-host limit (limit ÷ workers)."""
     workers = workers_for(options, references_only=references_only)
     return replace(options.retry, per_host=share(limit or DEFAULT_MAX_CONCURRENCY, workers))
+
+
+#: Copies of at most this many bytes of inputs run in the launcher's process: starting a
+#: DirectRunner worker process costs about 2 CPU seconds (it imports Beam and the
+#: stack), more than such a copy takes on one core (bench/README.md, *Start-up*).
+IN_PROCESS_BYTES = 256 * 10**6
+
+
+def _in_process(options: RunOptions, first_size: int | None, inputs: int) -> bool:
+    """Whether a copy is small enough to run without worker processes, judging by the
+    size of its first input (when read) times the number of inputs."""
+    if options.workers is not None or options.runner is not RunnerName.DIRECT:
+        return False
+    return first_size is not None and first_size * inputs <= IN_PROCESS_BYTES
 
 
 def _worker_memory(options: RunOptions, *, references_only: bool) -> int:

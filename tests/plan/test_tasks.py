@@ -127,7 +127,9 @@ def layouts(draw):
         "mapped": draw(st.booleans()),
         "encode_copies": 0 if raw else draw(st.integers(0, 2)),
         "recast": not raw and draw(st.booleans()),
+        "ranged": draw(st.booleans()),
     }
+    storage["only_ranged"] = storage["ranged"] and draw(st.booleans())
     variables = [
         VarLayout(f"v{g}", dims, shape, chunks, (g,), 4, 2 if not raw else 4, raw, **storage)
         for g in range(n_groups)

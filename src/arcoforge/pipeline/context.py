@@ -66,6 +66,10 @@ class RunContext:
         """How inputs' requests are made: credentials and address checks."""
         return Guard(self.auth, self.policy)
 
+    #: read netCDF4 inputs on http(s)/s3/gs by byte range where they lie, not through
+    #: the input cache (see arcoforge.sources.ranged); inputs that cannot be, are cached
+    read_by_range: bool = False
+
     def __post_init__(self) -> None:
         if not self.sources_fingerprint:
             object.__setattr__(self, "sources_fingerprint", self.fingerprint)

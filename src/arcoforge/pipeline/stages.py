@@ -57,21 +57,32 @@ def reporting(ctx: RunContext, doing: str) -> Iterator[None]:
         raise
 
 
+#: Headers parsed while their input was opened by range, for the header stage that runs
+#: next in the same process (fused with the fetch); taken once.
+_PARSED: dict[tuple[Index, str], InputHeader] = {}
+
+
 def fetch_input(ctx: RunContext, index: Index, url: str) -> tuple[Index, CachedInput] | None:
-    """Cache one input and leave a progress marker named after it and its size.
+    """Open one input by range (its header parsed), or cache it; leave a progress marker
+    named after it and its size.
 
     With ``on_missing: skip``, an input still missing after the retries is recorded
     in the run state (see :func:`missing_inputs`) and None is returned.
     """
     with reporting(ctx, f"fetching input {index} ({url})"):
         try:
-            cached = ctx.cache().fetch(
-                url,
-                file_type=ctx.file_type,
-                storage_options=ctx.source_options,
-                retry=ctx.retry,
-                guard=ctx.guard(),
-            )
+            found = _open_ranged(ctx, index, url)
+            if found is not None:
+                cached, header = found
+                _PARSED[(index, url)] = header
+            else:
+                cached = ctx.cache().fetch(
+                    url,
+                    file_type=ctx.file_type,
+                    storage_options=ctx.source_options,
+                    retry=ctx.retry,
+                    guard=ctx.guard(),
+                )
         except SourceError as e:
             if ctx.on_missing is not OnMissing.SKIP or not is_missing(e):
                 raise
@@ -119,22 +130,47 @@ def _index_order(index: str) -> tuple[tuple[str, int], ...]:
     )
 
 
+def _open_ranged(ctx: RunContext, index: Index, url: str) -> tuple[CachedInput, InputHeader] | None:
+    """The input read by byte range and its header, or None if it must be cached."""
+    from arcoforge.plan.header import read_ranged_header
+    from arcoforge.sources.ranged import can_range, open_ranged
+
+    if not ctx.read_by_range or ctx.preprocess is not None or not can_range(url):
+        return None
+    if ctx.auth is not None or ctx.policy is not None:
+        return None  # credentials and untrusted address checks go through the cache's client
+    opened = open_ranged(url, file_type=ctx.file_type, options=ctx.source_options, retry=ctx.retry)
+    if opened is None:
+        return None
+    cached, source = opened
+    header = read_ranged_header(cached, source, index, concat_dims=ctx.concat_dims)
+    return None if header is None else (cached, header)
+
+
 def input_header(ctx: RunContext, index: Index, cached: CachedInput) -> InputHeader:
     """Read one input's header, or take it from the run state if an unfinished run of the
     same recipe code read these very bytes (a resumed run pays only for the work left)."""
     with reporting(ctx, f"reading the header of {cached.url}"):
         state = ctx.state()
         name = header_name(ctx, index, cached)
-        kept = state.read_bytes(name)
-        if kept is not None:
-            return pickle.loads(kept)
-        header = read_header(
-            cached,
-            index,
-            concat_dims=ctx.concat_dims,
-            preprocess=ctx.preprocess,
-            storage_options=ctx.storage_options,
-        )
+        header = _PARSED.pop((index, cached.url), None)
+        if header is None:
+            kept = state.read_bytes(name)
+            if kept is not None:
+                return pickle.loads(kept)
+        if header is None and cached.ranged:  # fetched in another process: parse again
+            found = _open_ranged(ctx, index, cached.url)
+            if found is None:
+                raise PipelineError(f"{cached.url} could no longer be read by byte range.")
+            header = found[1]
+        if header is None:
+            header = read_header(
+                cached,
+                index,
+                concat_dims=ctx.concat_dims,
+                preprocess=ctx.preprocess,
+                storage_options=ctx.storage_options,
+            )
         state.write_bytes(name, pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL))
         return header
 
@@ -143,7 +179,8 @@ def header_name(ctx: RunContext, index: Index, cached: CachedInput) -> str:
     """The run-state file of an input's header: named after its position, its bytes and
     the recipe's sources and code, so a header is reused only for what it describes."""
     where = hashlib.sha256(f"{index!r}{cached.url}".encode()).hexdigest()[:16]
-    what = f"{cached.sha256[:16]}-{cached.size}-{ctx.sources_fingerprint[:12]}"
+    version = hashlib.sha256(cached.version.encode()).hexdigest()[:16]
+    what = f"{version}-{cached.size}-{ctx.sources_fingerprint[:12]}"
     return f"headers/{where}-{what}.pkl"
 
 
@@ -354,6 +391,8 @@ def write_task(ctx: RunContext, work: TaskWork) -> int:
             concat_dims=ctx.concat_dims,
             preprocess=ctx.preprocess,
             storage_options=ctx.storage_options,
+            source_options=ctx.source_options,
+            retry=ctx.retry,
         ):
             target.write(work, var.name, block, ctx.zarr.zarr_format, grown_array(ctx, var.name))
             del block  # before the next variable's block is read (see plan.memory)

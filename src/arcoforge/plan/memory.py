@@ -28,8 +28,13 @@ the input is closed once the block is assembled, before it is encoded and
 written. The task's peak is the largest variable's, plus what stays for the whole
 task: netCDF3 inputs are memory-mapped, so the source pages read stay mapped
 until the task closes them.
-Python and the libraries are not counted: 150-190 MB per process before its
-first task, measured in ``bench/`` (``memory_benchmark.py``).
+Inputs read by byte range (see ``sources.ranged``) skip HDF5: a task reads up to
+``PIECES_IN_FLIGHT`` pieces of a raw variable at once, each holding the bytes fetched
+for it (a contiguous span at most ``SPAN_SLACK`` times the piece, or the chunks that
+cover it, which exceed the piece by at most a chunk's worth of edges, plus up to
+``COALESCE_GAP`` of merged gaps) and, while it decodes a chunk, that chunk twice
+(inflated, then unshuffled). Python and the libraries are not counted: 150-190 MB
+per process before its first task, measured in ``bench/`` (``memory_benchmark.py``).
 """
 
 from __future__ import annotations
@@ -40,6 +45,11 @@ from dataclasses import dataclass
 
 #: Chunks zarr encodes at once (its ``async.concurrency`` default).
 ZARR_CHUNKS_IN_FLIGHT = 10
+#: Pieces of a task read by range at once, the largest span fetched for one, relative to
+#: the piece, and the gaps obstore merges into a request (``sources.ranged``).
+PIECES_IN_FLIGHT = 4
+SPAN_SLACK = 2
+COALESCE_GAP = 1024**2
 #: HDF5's default chunk cache of an open dataset (``rdcc_nbytes``).
 HDF5_CHUNK_CACHE = 1024**2
 
@@ -60,6 +70,9 @@ class VarLayout:
     source_chunk: int = 0
     #: whether source chunks go through a filter (zlib, szip, ...) that needs buffers
     compressed: bool = False
+    #: whether some inputs, or every input, of its group are read by byte range
+    ranged: bool = False
+    only_ranged: bool = False
     #: whether inputs are netCDF3, read through a memory map
     mapped: bool = False
     #: whole-block temporaries of CF encoding, in decoded values (decoded mode only)
@@ -108,9 +121,20 @@ def variable_peak(v: VarLayout, block: Block, preprocess_input: int = 0) -> int:
     else:
         chunk = min(v.chunk_values, e)
         write = 3 * s * e + s * chunk * min(ZARR_CHUNKS_IN_FLIGHT, block.chunks)
+    if v.ranged:  # decoded pieces are read one at a time, stored then decoded
+        held = s * e if v.raw else d * e + (s + d) * p
+        read = max(read, held + ranged_pieces(v, block))
     # the source chunk buffers outlive the read: measured, their pages stay with the
     # process (HDF5's free lists, and malloc's trim threshold raised by large frees)
-    return max(read, encode, write) + source_buffers(v)
+    buffers = 0 if v.only_ranged else source_buffers(v)
+    return max(read, encode, write) + buffers
+
+
+def ranged_pieces(v: VarLayout, block: Block) -> int:
+    """Bytes held by the pieces a task reads by range at once (fetched and decoding)."""
+    s, p = v.stored_itemsize, block.piece
+    fetched = max(SPAN_SLACK * s * p, s * p + v.source_chunk) + COALESCE_GAP
+    return PIECES_IN_FLIGHT * (fetched + 2 * v.source_chunk)
 
 
 def task_memory(variables: Sequence[VarLayout], block: Block, preprocess_input: int = 0) -> int:

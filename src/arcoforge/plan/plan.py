@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
@@ -121,8 +121,14 @@ def make_plan(
     chunks = choose_chunks(schema, output)
     chunks.update({d: c for d, c in (pinned or {}).items() if d in chunks})
     netcdf3 = {i.group for i in schema.inputs if i.input.file_type is FileType.NETCDF3}
+    ranged = {i.group for i in schema.inputs if i.input.ranged}
+    cached = {i.group for i in schema.inputs if not i.input.ranged}
     layouts = [
-        layout(v, tuple(chunks[d] for d in v.dims), v.group in netcdf3)
+        replace(
+            layout(v, tuple(chunks[d] for d in v.dims), v.group in netcdf3),
+            ranged=v.group in ranged,
+            only_ranged=v.group not in cached,
+        )
         for v in schema.variables.values()
     ]
     boxes = [InputBox(i.group, i.box) for i in schema.inputs]

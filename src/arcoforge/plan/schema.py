@@ -124,7 +124,7 @@ class TargetSchema:
                 for n, v in self.variables.items()
             },
             "attrs": _jsonable(self.attrs),
-            "inputs": [[i.input.url, i.input.sha256] for i in self.inputs],
+            "inputs": [[i.input.url, i.input.version] for i in self.inputs],
         }
 
 

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
@@ -53,6 +53,9 @@ from arcoforge.sources.hosts import (
 from arcoforge.sources.manifest import InputIdentity, http_date, iso_date
 from arcoforge.sources.retry import MAX_RETRY_AFTER, RetryPolicy
 
+if TYPE_CHECKING:
+    from arcoforge.sources.chunkmap import ChunkMap
+
 _BLOCK = 8 << 20
 #: Blocks of a streamed download: big enough to cost nothing per call, small enough
 #: that a few concurrent downloads per worker hold little memory.
@@ -72,14 +75,31 @@ class CachedInput:
     #: the source's validators when it was fetched, if it gave them
     etag: str | None = None
     last_modified: str | None = None
+    #: for an input read by byte range where it lies (``path`` is its URL, ``sha256``
+    #: empty): each variable's chunk map, by name (see :mod:`arcoforge.sources.ranged`)
+    chunks: tuple[tuple[str, ChunkMap], ...] | None = None
 
     @property
     def is_local(self) -> bool:
         return "://" not in self.path
 
+    @property
+    def ranged(self) -> bool:
+        """Whether the input is read by byte range, not from a whole copy."""
+        return self.chunks is not None
+
+    @property
+    def version(self) -> str:
+        """What tells this version of the source from another, however it was read: its
+        validators where the source gives them, else its checksum."""
+        if self.etag or self.last_modified:
+            return f"{self.size}:{self.etag}:{self.last_modified}"
+        return self.sha256 or str(self.size)
+
     def identity(self) -> InputIdentity:
-        """The source as this copy was made from it (the whole file read: with SHA-256)."""
-        return InputIdentity(self.url, self.size, self.etag, self.last_modified, self.sha256)
+        """The source as this copy was made from it (with SHA-256 if the whole file was read)."""
+        sha = self.sha256 or None
+        return InputIdentity(self.url, self.size, self.etag, self.last_modified, sha)
 
 
 def cache_key(url: str) -> str:

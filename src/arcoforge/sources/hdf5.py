@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import h5py
 import numpy as np
@@ -38,8 +38,9 @@ class Contents:
 
 
 @contextmanager
-def open_contents(path: str) -> Iterator[Contents | None]:
-    """The decoded contents of a netCDF4 file, or None if it needs xarray's full reader.
+def open_contents(path: str | BinaryIO) -> Iterator[Contents | None]:
+    """The decoded contents of a netCDF4 file (a path or a file object), or None if it
+    needs xarray's full reader.
 
     Variables read their values lazily from the open file: use them inside the block.
     """
@@ -51,7 +52,7 @@ def open_contents(path: str) -> Iterator[Contents | None]:
         try:
             variables, attrs, coords = decode_cf_variables(
                 raw,
-                _attributes(f),
+                attributes(f),
                 concat_characters=True,
                 mask_and_scale=True,
                 decode_times=True,
@@ -95,7 +96,7 @@ def _raw_variables(f: h5py.File) -> dict[str, xr.Variable] | None:
         for dim, n in zip(dims, obj.shape, strict=True):
             if sizes.setdefault(dim, n) != n:
                 return None  # unlimited dims of unequal lengths: xarray's rules apply
-        attrs = _attributes(obj)
+        attrs = attributes(obj)
         data = indexing.LazilyIndexedArray(_Array(obj))
         encoding = {
             "dtype": obj.dtype,
@@ -123,7 +124,7 @@ def _dims(f: h5py.File, obj: h5py.Dataset, names: dict[Any, str]) -> tuple[str, 
     return tuple(dims)
 
 
-def _attributes(obj: h5py.HLObject) -> dict[str, Any]:
+def attributes(obj: h5py.HLObject) -> dict[str, Any]:
     """Attributes as xarray's h5netcdf backend reads them."""
     out = {}
     for key, value in Attributes(obj.attrs, None, h5py).items():

@@ -16,43 +16,103 @@ def check_copy_chunks(
     *,
     storage_options: dict[str, Any] | None = None,
     retry: RetryPolicy | None = None,
-) -> None:
+) -> int | None:
     """Refuse ``output.chunks`` that would make tiny objects (see :mod:`arcoforge.plan.small`).
 
     Reads only the first input's header and small coordinates; the lengths along concat
     dims are its own times the number of inputs along each. An input the header reader
-    cannot parse is left to the run, whose errors name it.
+    cannot parse is left to the run, whose errors name it. Returns the first input's
+    size in bytes where it was read this way (the run sizes its workers by it).
     """
-    if output.chunks is None or pattern.file_type is FileType.OPENDAP:
-        return  # an OPeNDAP dataset has no header to read where it lies
-    from arcoforge.sources.virtual import open_virtual
-
+    if pattern.file_type is FileType.OPENDAP:
+        return None  # an OPeNDAP dataset has no header to read where it lies
     index, url = next(iter(pattern.items()))
+    retry = retry or RetryPolicy()
     try:
-        first = open_virtual(
-            index,
-            url,
-            file_type=pattern.file_type,
-            storage_options=storage_options,
-            retry=retry,
-            auth=pattern.auth,
-        )
+        # netCDF4 through h5py alone: this runs before the pipeline starts, and
+        # importing VirtualiZarr (a second of CPU) would delay every run
+        size, found = _netcdf4_variables(url, storage_options or {}, retry, pattern.auth)
+        if output.chunks is None:
+            return size
+        if found is None:
+            found = _virtual_variables(index, url, pattern, storage_options, retry)
     except Exception:
         # Not found, not netCDF, or a layout only the copy path reads: the run reports
         # or reads it with its own context; this check only comes first when it can.
-        return
+        return None
     counts = {d.name: len(d.keys) for d in pattern.concat_dims}
-    ds = first.dataset
     planned = [
         Planned(
-            name=str(name),
-            dims=tuple(map(str, var.dims)),
-            shape=tuple(
-                n * counts.get(str(d), 1) for d, n in zip(var.dims, var.shape, strict=True)
-            ),
-            itemsize=var.dtype.itemsize,
+            name=name,
+            dims=dims,
+            shape=tuple(n * counts.get(d, 1) for d, n in zip(dims, shape, strict=True)),
+            itemsize=itemsize,
         )
-        for name, var in ds.variables.items()
-        if var.dims != (name,)  # index coordinates are written whole
+        for name, dims, shape, itemsize in found
+        if dims != (name,)  # index coordinates are written whole
     ]
     check_chunk_sizes(planned, output.chunks, concat_dims=tuple(counts))
+    return size
+
+
+#: A variable's name, dims, shape and bytes per value.
+_Variable = tuple[str, tuple[str, ...], tuple[int, ...], int]
+
+
+def _netcdf4_variables(
+    url: str, options: dict[str, Any], retry: RetryPolicy, auth: str | None
+) -> tuple[int, list[_Variable] | None]:
+    """The file's size, and its variables read with h5py (None if it is not netCDF4)."""
+    import asyncio
+
+    import h5py
+
+    from arcoforge.recipe.pattern import FileType
+    from arcoforge.sources.filetype import sniff
+    from arcoforge.sources.ranges import fetch_one
+    from arcoforge.sources.stores import registry_for
+
+    store, path = registry_for(url, options, retry, auth).resolve(url)
+    source = asyncio.run(fetch_one(store, path, asyncio.Semaphore(1)))
+    if sniff(source.pread(0, 8), url=url) is not FileType.NETCDF4:
+        return source.size, None
+    out = []
+    with h5py.File(source, "r") as f:
+        for name, obj in f.items():
+            if not isinstance(obj, h5py.Dataset):
+                continue
+            refs = obj.attrs.get("DIMENSION_LIST")
+            if obj.attrs.get("CLASS") == b"DIMENSION_SCALE":
+                dims: tuple[str, ...] = (name,)
+            elif obj.ndim == 0:
+                dims = ()
+            elif refs is not None and len(refs) == obj.ndim:
+                dims = tuple(f[axis[0]].name.rsplit("/", 1)[-1] for axis in refs)
+            else:
+                return source.size, None  # phony dimensions: the full reader's rules apply
+            out.append((name, dims, tuple(obj.shape), obj.dtype.itemsize))
+    return source.size, out
+
+
+def _virtual_variables(
+    index: Any,
+    url: str,
+    pattern: FilePattern,
+    options: dict[str, Any] | None,
+    retry: RetryPolicy,
+) -> list[_Variable]:
+    """The variables of any input the virtual reader opens (netCDF3 among them)."""
+    from arcoforge.sources.virtual import open_virtual
+
+    first = open_virtual(
+        index,
+        url,
+        file_type=pattern.file_type,
+        storage_options=options,
+        retry=retry,
+        auth=pattern.auth,
+    )
+    return [
+        (str(name), tuple(map(str, var.dims)), tuple(var.shape), var.dtype.itemsize)
+        for name, var in first.dataset.variables.items()
+    ]

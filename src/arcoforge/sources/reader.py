@@ -16,8 +16,12 @@ from arcoforge.plan.plan import TaskWork, WriteVar
 from arcoforge.plan.schema import Mode
 from arcoforge.recipe.pattern import FileType
 from arcoforge.recipe.recipe import Preprocess
+from arcoforge.sources.cache import CachedInput
+from arcoforge.sources.chunkmap import ChunkMap, decode_values
 from arcoforge.sources.hdf5 import read_raw
 from arcoforge.sources.opener import local_path, open_local
+from arcoforge.sources.ranged import PieceRead, chunk_of, read_pieces
+from arcoforge.sources.retry import RetryPolicy
 
 
 def read_blocks(
@@ -26,18 +30,22 @@ def read_blocks(
     concat_dims: tuple[str, ...],
     preprocess: Preprocess | None = None,
     storage_options: dict[str, Any] | None = None,
+    source_options: dict[str, Any] | None = None,
+    retry: RetryPolicy | None = None,
 ) -> Iterator[tuple[WriteVar, np.ndarray]]:
     """Yield each variable of the task with its block, encoded as the target stores it.
 
     One variable's block is in memory at a time (the caller drops each before asking
     for the next); each input is opened once, or, with a ``preprocess``, once per
     variable, so that only one preprocessed input is held at a time (see
-    :mod:`arcoforge.plan.memory`).
+    :mod:`arcoforge.plan.memory`). Stored values of inputs read by byte range are
+    fetched a few pieces at once, straight into the block.
     """
     task = work.task
     shape = tuple(b - a for a, b in task.region)
+    reading: dict[str, Any] = {"options": source_options or {}, "retry": retry or RetryPolicy()}
     with ExitStack() as stack:
-        sources = _Sources(work, stack, concat_dims, preprocess, storage_options)
+        sources = _Sources(work, stack, concat_dims, preprocess, storage_options, source_options)
         for var in work.variables:
             decode = var.mode is Mode.DECODED
             dtype = var.dtype if decode else var.stored_dtype
@@ -45,11 +53,24 @@ def read_blocks(
                 block = np.empty(shape, dtype=dtype)
             else:  # steps of inputs left out as missing: they hold the fill value
                 block = np.full(shape, fill_value(var, decode), dtype=dtype)
+            ranged = []
             for piece in task.pieces:
                 key = tuple(slice(a, b) for a, b in piece.source)
-                block[tuple(slice(a, b) for a, b in piece.dest)] = sources.values(
-                    piece.input, var.name, key, decode
-                )
+                # the Ellipsis makes a view even of a 0-d block (not a scalar copy)
+                dest = block[(*(slice(a, b) for a, b in piece.dest), Ellipsis)]
+                cached = work.inputs[piece.input][1]
+                cmap = _ranged_map(cached, var.name)
+                if cmap is None or len(cmap.shape) != len(key):
+                    dest[...] = sources.values(piece.input, var.name, key, decode)
+                elif not decode:
+                    ranged.append(PieceRead(cached.url, cmap, key, dest))
+                else:  # one piece at a time: its stored and decoded values are held
+                    raw = np.empty(dest.shape, dtype=cmap.np_dtype)
+                    read_pieces([PieceRead(cached.url, cmap, key, raw)], **reading)
+                    dest[...] = decode_values(var.name, cmap, raw)
+                    del raw
+            read_pieces(ranged, **reading)
+            del ranged
             sources.release()
             if decode:
                 block = encode(var, block)  # the decoded block goes once this is encoded
@@ -67,8 +88,10 @@ class _Sources:
         concat_dims: tuple[str, ...],
         preprocess: Preprocess | None,
         storage_options: dict[str, Any] | None,
+        source_options: dict[str, Any] | None = None,
     ):
         self.work, self.stack = work, stack
+        self.source_options = source_options
         self.concat_dims, self.preprocess = concat_dims, preprocess
         self.storage_options = storage_options
         self.paths: dict[int, str] = {}
@@ -97,7 +120,9 @@ class _Sources:
     def _path(self, i: int) -> str:
         if i not in self.paths:
             cached = self.work.inputs[i][1]
-            self.paths[i] = self.stack.enter_context(local_path(cached, self.storage_options))
+            # an input read by range is downloaded whole only for what needs HDF5 or xarray
+            options = self.source_options if cached.ranged else self.storage_options
+            self.paths[i] = self.stack.enter_context(local_path(cached, options))
         return self.paths[i]
 
     def _h5(self, i: int) -> h5py.File:
@@ -150,6 +175,10 @@ def fill_value(var: WriteVar, decode: bool) -> Any:
         "as missing. Give it a _FillValue in a preprocess step of recipe.py, or remove "
         "items_per_file to leave those steps out."
     )
+
+
+def _ranged_map(cached: CachedInput, name: str) -> ChunkMap | None:
+    return chunk_of(cached, name) if cached.ranged else None
 
 
 def encode(var: WriteVar, values: np.ndarray) -> np.ndarray:

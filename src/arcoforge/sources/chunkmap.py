@@ -1,0 +1,208 @@
+"""Where each stored chunk of a netCDF4 (HDF5) variable lies, and how to decode it.
+
+A :class:`ChunkMap` is read from the file's header (the chunk index, or a contiguous
+variable's one extent) while the header is parsed, so a copy can later request exactly
+the bytes it needs and decode them without HDF5. Variables small enough are kept as
+values instead. Anything else (unusual filters, external storage) has no map, and the
+input is read from the input cache as before.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import h5py
+import numpy as np
+
+from arcoforge.errors import SourceError
+from arcoforge.sources.hdf5 import attributes
+
+#: HDF5 filter ids decoded here: deflate (zlib), shuffle, fletcher32.
+DEFLATE, SHUFFLE, FLETCHER32 = 1, 2, 3
+SUPPORTED_FILTERS = frozenset({DEFLATE, SHUFFLE, FLETCHER32})
+#: Variables of at most this many bytes are kept as values in the map (compact ones too).
+INLINE_BYTES = 64 * 1024
+#: Chunks a variable may have for its map to travel with the input's header.
+MAX_CHUNKS = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One stored chunk: its first element, its bytes in the file, the filters it skips."""
+
+    origin: tuple[int, ...]
+    offset: int
+    size: int
+    filter_mask: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkMap:
+    """How one variable is stored: shape, dtype, chunking, filters and chunk extents.
+
+    ``chunk_shape`` is None for contiguous storage (one chunk at ``chunks[0]``, or none if
+    never written); ``values`` holds a small variable's stored values outright.
+    """
+
+    shape: tuple[int, ...]
+    dtype: str
+    chunk_shape: tuple[int, ...] | None
+    #: (filter id, its parameters), in the order HDF5 applies them when writing
+    filters: tuple[tuple[int, tuple[int, ...]], ...]
+    chunks: tuple[Chunk, ...]
+    fill: Any = 0
+    values: np.ndarray | None = None
+    #: the variable's attributes as xarray reads them, for decoding its values
+    attrs: dict[str, Any] | None = None
+
+    @property
+    def np_dtype(self) -> np.dtype:
+        return np.dtype(self.dtype)
+
+    def decode(self, data: bytes, chunk: Chunk, *, url: str) -> bytes:
+        """A chunk's stored bytes, undone through its filters (last applied, first undone)."""
+        for i in reversed(range(len(self.filters))):
+            if chunk.filter_mask & (1 << i):
+                continue
+            fid, params = self.filters[i]
+            if fid == DEFLATE:
+                data = zlib.decompress(data)
+            elif fid == SHUFFLE:
+                data = unshuffle(data, params[0] if params else self.np_dtype.itemsize)
+            elif fid == FLETCHER32:
+                data = check_fletcher32(data, url=url, chunk=chunk)
+        return data
+
+
+def map_variable(dataset: h5py.Dataset) -> ChunkMap | None:
+    """The chunk map of ``dataset``, or None if it must be read through HDF5."""
+    dtype = dataset.dtype
+    if dtype.kind not in "biuf" or dtype.names is not None:
+        return None
+    shape = tuple(int(n) for n in dataset.shape)
+    fill = _fill(dataset)
+    attrs = attributes(dataset)
+    if math.prod(shape) * dtype.itemsize <= INLINE_BYTES:
+        values = np.asarray(dataset[()])
+        return ChunkMap(shape, dtype.str, None, (), (), fill, values, attrs)
+    plist = dataset.id.get_create_plist()
+    if dataset.external or plist.get_layout() not in (h5py.h5d.CONTIGUOUS, h5py.h5d.CHUNKED):
+        return None
+    filters = []
+    for i in range(plist.get_nfilters()):
+        fid, _flags, params, _name = plist.get_filter(i)
+        if fid not in SUPPORTED_FILTERS:
+            return None
+        filters.append((int(fid), tuple(int(p) for p in params)))
+    if dataset.chunks is None:
+        offset = dataset.id.get_offset()
+        size = dataset.id.get_storage_size()
+        chunks = () if offset is None else (Chunk((0,) * len(shape), int(offset), int(size)),)
+        return ChunkMap(shape, dtype.str, None, (), chunks, fill, attrs=attrs)
+    listed: list[Chunk] = []
+    if dataset.id.get_num_chunks() > MAX_CHUNKS:
+        return None
+
+    def add(info: Any) -> None:
+        listed.append(
+            Chunk(
+                tuple(int(o) for o in info.chunk_offset),
+                info.byte_offset,
+                info.size,
+                info.filter_mask,
+            )
+        )
+
+    dataset.id.chunk_iter(add)
+    chunk_shape = tuple(int(c) for c in dataset.chunks)
+    return ChunkMap(shape, dtype.str, chunk_shape, tuple(filters), tuple(listed), fill, attrs=attrs)
+
+
+def map_file(f: h5py.File) -> dict[str, ChunkMap] | None:
+    """The chunk map of every variable of the root group, or None if any has none."""
+    out = {}
+    for name, obj in f.items():
+        if not isinstance(obj, h5py.Dataset):
+            continue
+        found = map_variable(obj)
+        if found is None:
+            return None
+        out[name] = found
+    return _with_bounds_units(out)
+
+
+def _with_bounds_units(maps: dict[str, ChunkMap]) -> dict[str, ChunkMap]:
+    """Time bounds given their variable's units and calendar where they lack them, as
+    xarray does when it decodes a whole file (CF: bounds share their variable's)."""
+    from dataclasses import replace
+
+    for cmap in list(maps.values()):
+        attrs = cmap.attrs or {}
+        bounds = attrs.get("bounds")
+        if (
+            not isinstance(bounds, str)
+            or bounds not in maps
+            or "since" not in str(attrs.get("units", ""))
+        ):
+            continue
+        own = dict(maps[bounds].attrs or {})
+        for key in ("units", "calendar"):
+            if key in attrs:
+                own.setdefault(key, attrs[key])
+        maps[bounds] = replace(maps[bounds], attrs=own)
+    return maps
+
+
+def decode_values(name: str, cmap: ChunkMap, raw: np.ndarray) -> np.ndarray:
+    """Stored values of ``name`` decoded as xarray decodes them (the header's rules)."""
+    import xarray as xr
+    from xarray.conventions import decode_cf_variables
+
+    dims = tuple(f"dim_{i}" for i in range(raw.ndim))
+    variables, _, _ = decode_cf_variables(
+        {name: xr.Variable(dims, raw, dict(cmap.attrs or {}))},
+        {},
+        concat_characters=True,
+        mask_and_scale=True,
+        decode_times=True,
+        decode_coords=True,
+        drop_variables=None,
+        use_cftime=None,
+        decode_timedelta=None,
+    )
+    return np.asarray(variables[name].values)
+
+
+def unshuffle(data: bytes, itemsize: int) -> bytes:
+    """HDF5's shuffle undone: byte k of every element was stored in the k-th run."""
+    if itemsize <= 1:
+        return data
+    whole = len(data) // itemsize * itemsize
+    raw = np.frombuffer(data, np.uint8, whole)
+    out = raw.reshape(itemsize, -1).T.tobytes()
+    return out + data[whole:]
+
+
+def check_fletcher32(data: bytes, *, url: str, chunk: Chunk) -> bytes:
+    """The chunk without its trailing Fletcher-32 checksum, which must match it."""
+    from numcodecs.fletcher32 import Fletcher32
+
+    try:
+        return bytes(Fletcher32().decode(data))
+    except RuntimeError as e:
+        raise SourceError(
+            f"{url}: the chunk at byte {chunk.offset} ({chunk.size} bytes) fails its "
+            f"Fletcher-32 checksum ({e}): the file is damaged or changed while it was read. "
+            "Run again; if it persists, the source file itself is corrupt."
+        ) from None
+
+
+def _fill(dataset: h5py.Dataset) -> Any:
+    try:
+        value = dataset.fillvalue
+    except (OSError, ValueError):
+        return 0
+    return value.item() if isinstance(value, np.generic) else value

@@ -1,0 +1,263 @@
+"""Inputs read where they lie, by byte range: their header first, then each task's chunks.
+
+An input read this way is never downloaded whole nor cached on disk. Its header is
+parsed from both edges of the file (see :mod:`arcoforge.sources.ranges`), which also
+gives every variable's :class:`~arcoforge.sources.chunkmap.ChunkMap`; a task then asks
+for exactly the byte ranges of the source chunks it needs (neighbours coalesced by
+obstore, several pieces in flight), decodes them here and fills its block. Inputs that
+HDF5 alone can read (netCDF3, unusual filters) go through the input cache instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from arcoforge.errors import (
+    InputFormatError,
+    SourceAccessError,
+    SourceError,
+    SourceNotFoundError,
+)
+from arcoforge.plan.memory import PIECES_IN_FLIGHT, SPAN_SLACK
+from arcoforge.recipe.pattern import FileType
+from arcoforge.sources.cache import CachedInput
+from arcoforge.sources.chunkmap import Chunk, ChunkMap, map_file
+from arcoforge.sources.filetype import check_declared, sniff
+from arcoforge.sources.ranges import RangeFile, fetch_one
+from arcoforge.sources.retry import RetryPolicy
+from arcoforge.sources.stores import registry_for, source_errors
+
+# Pieces (input slices) of one task read at once; a contiguous slice is fetched as one
+# span unless that span is SPAN_SLACK times larger; obstore merges requested ranges
+# closer than COALESCE_GAP. The memory estimate counts them (plan.memory).
+
+_SCHEMES = ("http://", "https://", "s3://", "gs://", "gcs://")
+
+
+def can_range(url: str) -> bool:
+    """Whether ``url`` is on a store whose objects can be read by byte range."""
+    return url.startswith(_SCHEMES)
+
+
+def open_ranged(
+    url: str, *, file_type: FileType, options: dict[str, Any], retry: RetryPolicy
+) -> tuple[CachedInput, RangeFile] | None:
+    """The input as read by range (with its parsed edges), or None if it needs the cache.
+
+    None for netCDF3 and for files with a variable HDF5 alone can read (see
+    :func:`~arcoforge.sources.chunkmap.map_variable`).
+    """
+    import h5py
+
+    with source_errors(url):
+        store, path = registry_for(url, options, retry).resolve(url)
+        source = asyncio.run(_edges(store, path))
+    found = check_declared(file_type, sniff(source.pread(0, 8), url=url), url=url)
+    if found is not FileType.NETCDF4:
+        return None
+    with source_errors(url), h5py.File(source, "r") as f:
+        chunks = map_file(f)
+    if chunks is None:
+        return None
+    cached = CachedInput(
+        url,
+        url,
+        source.size,
+        "",
+        found,
+        source.etag,
+        source.last_modified,
+        chunks=tuple(sorted(chunks.items())),
+    )
+    return cached, source
+
+
+async def _edges(store: Any, path: str) -> RangeFile:
+    return await fetch_one(store, path, asyncio.Semaphore(1))
+
+
+@dataclass(frozen=True, slots=True)
+class PieceRead:
+    """One slice of one ranged input, and the view of the block it fills."""
+
+    url: str
+    chunks: ChunkMap
+    key: tuple[slice, ...]
+    out: np.ndarray
+
+
+def read_pieces(reads: Sequence[PieceRead], *, options: dict[str, Any], retry: RetryPolicy) -> None:
+    """Fill each read's ``out`` with its stored values, a few pieces at a time."""
+    if reads:
+        asyncio.run(_read_all(list(reads), options, retry))
+
+
+async def _read_all(reads: list[PieceRead], options: dict[str, Any], retry: RetryPolicy) -> None:
+    limit = asyncio.Semaphore(PIECES_IN_FLIGHT)
+
+    async def one(read: PieceRead) -> None:
+        async with limit:
+            try:
+                await _read_piece(read, options, retry)
+            except SourceError:
+                raise
+            except zlib.error as e:
+                raise InputFormatError(
+                    f"{read.url}: a chunk could not be inflated ({e}): the file is damaged, or "
+                    "changed while it was read. Run again; if it persists, the file is corrupt."
+                ) from e
+            except Exception as e:
+                if not _from_store(e):
+                    raise
+                _raise_for(read.url, e)
+
+    await asyncio.gather(*(one(r) for r in reads))
+
+
+async def _read_piece(read: PieceRead, options: dict[str, Any], retry: RetryPolicy) -> None:
+    cmap, key, out = read.chunks, read.key, read.out
+    if cmap.values is not None:
+        out[...] = cmap.values[key]
+        return
+    if cmap.chunk_shape is None:
+        await _read_contiguous(read, options, retry)
+        return
+    wanted = [(c, _overlap(c.origin, cmap.chunk_shape, key)) for c in cmap.chunks]
+    wanted = [(c, o) for c, o in wanted if o is not None]
+    if len(wanted) < _count(cmap, key):  # chunks never written hold fill values
+        out[...] = cmap.fill
+    if not wanted:
+        return
+    data = await _fetch(
+        read.url, [(c.offset, c.offset + c.size) for c, _ in wanted], options, retry
+    )
+    dtype = cmap.np_dtype
+    for (chunk, (inner, dest)), raw in zip(wanted, data, strict=True):
+        # decoding releases the GIL (zlib): another piece's fetch or decode runs meanwhile
+        decoded = await asyncio.to_thread(cmap.decode, memoryview(raw), chunk, url=read.url)
+        values = np.frombuffer(decoded, dtype, count=int(np.prod(cmap.chunk_shape)))
+        out[dest] = values.reshape(cmap.chunk_shape)[inner]
+        del decoded, values
+
+
+async def _read_contiguous(read: PieceRead, options: dict[str, Any], retry: RetryPolicy) -> None:
+    cmap, out = read.chunks, read.out
+    if not cmap.chunks:
+        out[...] = cmap.fill  # never written: all fill values
+        return
+    base = cmap.chunks[0].offset
+    spans = list(_spans(cmap.shape, read.key, cmap.np_dtype.itemsize))
+    data = await _fetch(read.url, [(base + a, base + b) for a, b, _ in spans], options, retry)
+    strides = _strides(cmap.shape, cmap.np_dtype.itemsize)
+    for (_a, _b, (dest, lens)), raw in zip(spans, data, strict=True):
+        flat = np.frombuffer(raw, cmap.np_dtype)
+        out[dest] = as_strided(flat, shape=lens, strides=strides[len(strides) - len(lens) :])
+
+
+def _from_store(error: BaseException) -> bool:
+    """Whether ``error`` came from the store (obstore's errors, I/O, time-outs)."""
+    return type(error).__module__.startswith("obstore") or isinstance(error, OSError)
+
+
+def _raise_for(url: str, error: BaseException) -> NoReturn:
+    """Raise ``error`` of the store as the project's error naming ``url``."""
+    try:
+        with source_errors(url):  # not found, access refused: their own errors
+            raise error
+    except (SourceNotFoundError, SourceAccessError):
+        raise
+    except Exception:
+        pass
+    raise SourceError(
+        f"{url}: could not read the byte ranges a task needs, after retries: "
+        f"{type(error).__name__}: {error}. Check that the server is up and answers range "
+        "requests, or run with --cache to fetch the inputs whole."
+    ) from error
+
+
+def _spans(
+    shape: tuple[int, ...], key: tuple[slice, ...], itemsize: int
+) -> list[tuple[int, int, tuple[tuple[Any, ...], tuple[int, ...]]]]:
+    """Byte spans covering ``key`` in C order, each with the part of the slice it fills.
+
+    One span from the first to the last element wanted, unless it would hold more than
+    ``SPAN_SLACK`` times the values wanted: then one span per index of the first axis.
+    """
+    starts = [k.start for k in key]
+    lens = tuple(k.stop - k.start for k in key)
+    if not all(lens):
+        return []
+    strides = _strides(shape, 1)
+    first = sum(s * st for s, st in zip(starts, strides, strict=True))
+    last = sum((s + n - 1) * st for s, n, st in zip(starts, lens, strides, strict=True)) + 1
+    wanted = int(np.prod(lens))
+    if len(key) <= 1 or last - first <= SPAN_SLACK * wanted:
+        dest = tuple(slice(None) for _ in key)
+        return [(first * itemsize, last * itemsize, (dest, lens))]
+    out = []
+    for i in range(lens[0]):
+        for a, b, (dest, sub) in _spans(shape[1:], key[1:], itemsize):
+            shift = (starts[0] + i) * strides[0] * itemsize
+            out.append((a + shift, b + shift, ((i, *dest), sub)))
+    return out
+
+
+def _strides(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
+    out, step = [], itemsize
+    for n in reversed(shape):
+        out.append(step)
+        step *= n
+    return tuple(reversed(out))
+
+
+def _overlap(
+    origin: tuple[int, ...], chunk_shape: tuple[int, ...], key: tuple[slice, ...]
+) -> tuple[tuple[slice, ...], tuple[slice, ...]] | None:
+    """Where chunk and slice meet: the part of the chunk, and of the slice, or None."""
+    inner, dest = [], []
+    for o, c, k in zip(origin, chunk_shape, key, strict=True):
+        a, b = max(o, k.start), min(o + c, k.stop)
+        if a >= b:
+            return None
+        inner.append(slice(a - o, b - o))
+        dest.append(slice(a - k.start, b - k.start))
+    return tuple(inner), tuple(dest)
+
+
+def _count(cmap: ChunkMap, key: tuple[slice, ...]) -> int:
+    """How many chunk positions the slice touches (written or not)."""
+    assert cmap.chunk_shape is not None
+    n = 1
+    for c, k in zip(cmap.chunk_shape, key, strict=True):
+        n *= (k.stop - 1) // c - k.start // c + 1 if k.stop > k.start else 0
+    return n
+
+
+async def _fetch(
+    url: str, ranges: list[tuple[int, int]], options: dict[str, Any], retry: RetryPolicy
+) -> list[Any]:
+    """The bytes of each ``(start, end)`` range of ``url``, in one coalescing call."""
+    import obstore
+
+    store, path = registry_for(url, options, retry).resolve(url)
+    starts = [a for a, _ in ranges]
+    ends = [b for _, b in ranges]
+    return list(await obstore.get_ranges_async(store, path, starts=starts, ends=ends))
+
+
+def chunk_of(cached: CachedInput, name: str) -> ChunkMap | None:
+    """The chunk map of variable ``name`` of a ranged input, if it has one."""
+    for found, cmap in cached.chunks or ():
+        if found == name:
+            return cmap
+    return None
+
+
+__all__ = ["Chunk", "PieceRead", "can_range", "chunk_of", "open_ranged", "read_pieces"]
