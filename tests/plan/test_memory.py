@@ -90,7 +90,7 @@ def test_netcdf3_inputs_keep_the_pages_read_mapped() -> None:
 
 def test_preprocess_counts_the_largest_input_twice_while_reading() -> None:
     v = _var(shape=(10, 720, 1440), raw=False)
-    e, day = 10 * 720 * 1440, 720 * 1440
+    e = 10 * 720 * 1440
     daily = cut_tasks([v], _daily(10), ("time",), 10**12)
     held = cut_tasks([v], _daily(10), ("time",), 10**12, preprocess=True)
     # closed before the block is encoded and written: the write phase (block and

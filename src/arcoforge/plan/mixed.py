@@ -226,7 +226,7 @@ def plan_native(ds: xr.Dataset, native: Sequence[NativeRegion], budget: int) -> 
         var = ds.variables[name]
         axis = regions[0].axis
         dim = str(var.dims[axis])
-        itemsize = _stored_itemsize(var)
+        itemsize = var.dtype.itemsize
         layout = VarLayout(
             name=name,
             dims=tuple(str(d) for d in var.dims),
@@ -247,8 +247,3 @@ def plan_native(ds: xr.Dataset, native: Sequence[NativeRegion], budget: int) -> 
             if pieces:
                 out.append(NativeTask(name, task.region, pieces, task.memory))
     return out
-
-
-def _stored_itemsize(var: xr.Variable) -> int:
-    """Bytes a stored value takes in memory (a variable-length string: its pointer)."""
-    return var.dtype.itemsize if var.dtype.kind not in "OT" else np.dtype(object).itemsize

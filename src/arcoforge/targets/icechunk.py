@@ -170,7 +170,7 @@ def write_native(store: Any, tasks: Sequence[NativeTask], options: dict[str, Any
     for task in tasks:
         array = zarr.open_array(store, path=task.name, mode="r+")
         shape = tuple(b - a for a, b in task.region)
-        block = np.empty(shape, dtype=_block_dtype(array))
+        block = np.empty(shape, dtype=array.dtype)
         for piece in task.pieces:
             region = piece.region
             key = tuple(slice(a, b) for a, b in piece.source)
@@ -185,13 +185,6 @@ def write_native(store: Any, tasks: Sequence[NativeTask], options: dict[str, Any
             block[tuple(slice(a, b) for a, b in piece.dest)] = values
         array[tuple(slice(a, b) for a, b in task.region)] = block
         del block
-
-
-def _block_dtype(array: Any) -> Any:
-    """The numpy dtype a block of ``array`` is assembled in (strings as Python objects)."""
-    import numpy as np
-
-    return np.dtype(object) if array.dtype.kind in "OTU" else array.dtype
 
 
 def container_store(prefix: str, options: dict[str, Any]) -> Any:
