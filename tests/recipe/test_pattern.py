@@ -219,7 +219,7 @@ def test_file_type_must_be_known() -> None:
     with pytest.raises(RecipeError) as e:
         FilePattern(str, ConcatDim("t", [1]), file_type="grib")
     assert str(e.value) == (
-        "FilePattern: file_type must be one of auto, netcdf3, netcdf4. Got 'grib' instead."
+        "FilePattern: file_type must be one of auto, netcdf3, netcdf4, opendap. Got 'grib' instead."
     )
 
 

@@ -576,7 +576,8 @@ def test_file_type_must_be_known(tmp_path: Path) -> None:
     fields = {"url": "https://h/{time}.nc", "concat": {"time": [1]}, "file_type": "grib"}
     msg = spec_error(tmp_path, yaml.safe_dump(sources(**fields), sort_keys=False))
     assert msg.endswith(
-        ": sources.file_type: Input should be 'auto', 'netcdf3' or 'netcdf4'. Got 'grib' instead"
+        ": sources.file_type: Input should be 'auto', 'netcdf3', 'netcdf4' or 'opendap'. "
+        "Got 'grib' instead"
     )
 
 

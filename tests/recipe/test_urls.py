@@ -51,7 +51,7 @@ def test_other_schemes_and_plain_paths_are_refused(url: str) -> None:
         validate_url(url, where="input time=3")
     msg = str(e.value)
     assert msg.startswith("input time=3: expected a URL starting with one of ")
-    assert "abfs://, az://, file://, gcs://, gs://, http://, https://, s3://" in msg
+    assert "abfs://, az://, file://, ftp://, gcs://, gs://, http://, https://, s3://" in msg
     assert f"Got {url!r} instead." in msg
 
 
