@@ -11,6 +11,7 @@ run every hop's scheme and address is checked, and the session's resolver
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -66,15 +67,21 @@ class Guard:
         """fsspec HTTP options whose session resolves through the checked resolver."""
         if not self.active:
             return options
-        policy = self.policy
+        return {**options, "get_client": _client_factory(self.policy)}
 
-        async def get_client(**kwargs: Any) -> Any:
-            import aiohttp
 
-            connector = aiohttp.TCPConnector(resolver=checked_resolver(policy))
-            return aiohttp.ClientSession(connector=connector, **kwargs)
+@functools.cache
+def _client_factory(policy: AddressPolicy | None) -> Any:
+    """fsspec's session maker for ``policy``: one function per policy, so fsspec reuses one
+    filesystem (one session, one cookie jar: a login made once) for every input."""
 
-        return {**options, "get_client": get_client}
+    async def get_client(**kwargs: Any) -> Any:
+        import aiohttp
+
+        connector = aiohttp.TCPConnector(resolver=checked_resolver(policy))
+        return aiohttp.ClientSession(connector=connector, **kwargs)
+
+    return get_client
 
 
 #: A trusted run's inputs without a profile: requests made as they always were.
