@@ -62,8 +62,9 @@ class ChunkMap:
     def np_dtype(self) -> np.dtype:
         return np.dtype(self.dtype)
 
-    def decode(self, data: bytes, chunk: Chunk, *, url: str) -> bytes:
-        """A chunk's stored bytes, undone through its filters (last applied, first undone)."""
+    def decode(self, data: Any, chunk: Chunk, *, url: str) -> Any:
+        """A chunk's stored bytes (any buffer), undone through its filters (last applied,
+        first undone); returns a buffer."""
         for i in reversed(range(len(self.filters))):
             if chunk.filter_mask & (1 << i):
                 continue
@@ -176,14 +177,19 @@ def decode_values(name: str, cmap: ChunkMap, raw: np.ndarray) -> np.ndarray:
     return np.asarray(variables[name].values)
 
 
-def unshuffle(data: bytes, itemsize: int) -> bytes:
-    """HDF5's shuffle undone: byte k of every element was stored in the k-th run."""
+def unshuffle(data: Any, itemsize: int) -> Any:
+    """HDF5's shuffle undone: byte k of every element was stored in the k-th run.
+
+    One copy: the bytes are transposed straight into the buffer returned.
+    """
     if itemsize <= 1:
         return data
     whole = len(data) // itemsize * itemsize
     raw = np.frombuffer(data, np.uint8, whole)
-    out = raw.reshape(itemsize, -1).T.tobytes()
-    return out + data[whole:]
+    out = np.empty(len(data), np.uint8)
+    out[:whole].reshape(-1, itemsize)[...] = raw.reshape(itemsize, -1).T
+    out[whole:] = np.frombuffer(data, np.uint8, offset=whole)  # HDF5 leaves a tail as is
+    return out
 
 
 def check_fletcher32(data: bytes, *, url: str, chunk: Chunk) -> bytes:
