@@ -107,10 +107,14 @@ def test_failed_fetch_names_the_url_and_writes_nothing(
         },
     )
     with pytest.raises(SourceNotFoundError, match=files[2].path.name):
-        run_folder(recipe, tmp_path / "out")
+        run_folder(recipe, tmp_path / "out")  # read by byte range
+    assert not (tmp_path / "out" / "recipe.zarr").exists()
+    cache = str(tmp_path / "cache")
+    with pytest.raises(SourceNotFoundError, match=files[2].path.name):
+        run_folder(recipe, tmp_path / "out", cache=cache)
     assert not (tmp_path / "out" / "recipe.zarr").exists()
     del http_server.faults.status[files[2].path.name]
-    result = run_folder(recipe, tmp_path / "out")  # the cache keeps what was fetched
+    result = run_folder(recipe, tmp_path / "out", cache=cache)  # it keeps what was fetched
     bodies = [a.path for a in http_server.answers if a.method == "GET" and a.status == 200]
     assert bodies.count("/" + files[0].path.name) == 1  # then only confirmed unchanged (304)
     assert result.inputs == 4
