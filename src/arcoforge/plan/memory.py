@@ -47,7 +47,7 @@ from dataclasses import dataclass
 ZARR_CHUNKS_IN_FLIGHT = 10
 #: Pieces of a task read by range at once, the largest span fetched for one, relative to
 #: the piece, and the gaps obstore merges into a request (``sources.ranged``).
-PIECES_IN_FLIGHT = 4
+PIECES_IN_FLIGHT = 2
 SPAN_SLACK = 2
 COALESCE_GAP = 1024**2
 #: HDF5's default chunk cache of an open dataset (``rdcc_nbytes``).

@@ -18,12 +18,13 @@ import h5py
 import numpy as np
 
 from arcoforge.errors import SourceError
-from arcoforge.sources.hdf5 import attributes
+from arcoforge.sources.hdf5 import cf_attributes
 
 #: HDF5 filter ids decoded here: deflate (zlib), shuffle, fletcher32.
 DEFLATE, SHUFFLE, FLETCHER32 = 1, 2, 3
 SUPPORTED_FILTERS = frozenset({DEFLATE, SHUFFLE, FLETCHER32})
-#: Variables of at most this many bytes are kept as values in the map (compact ones too).
+#: Variables of at most this many bytes that cannot be read by range (compact ones, other
+#: filters) are kept as values in the map.
 INLINE_BYTES = 64 * 1024
 #: Chunks a variable may have for its map to travel with the input's header.
 MAX_CHUNKS = 100_000
@@ -62,8 +63,9 @@ class ChunkMap:
     def np_dtype(self) -> np.dtype:
         return np.dtype(self.dtype)
 
-    def decode(self, data: bytes, chunk: Chunk, *, url: str) -> bytes:
-        """A chunk's stored bytes, undone through its filters (last applied, first undone)."""
+    def decode(self, data: Any, chunk: Chunk, *, url: str) -> Any:
+        """A chunk's stored bytes (any buffer), undone through its filters (last applied,
+        first undone); returns a buffer."""
         for i in reversed(range(len(self.filters))):
             if chunk.filter_mask & (1 << i):
                 continue
@@ -84,19 +86,23 @@ def map_variable(dataset: h5py.Dataset) -> ChunkMap | None:
         return None
     shape = tuple(int(n) for n in dataset.shape)
     fill = _fill(dataset)
-    attrs = attributes(dataset)
-    if math.prod(shape) * dtype.itemsize <= INLINE_BYTES:
-        values = np.asarray(dataset[()])
-        return ChunkMap(shape, dtype.str, None, (), (), fill, values, attrs)
+    attrs = cf_attributes(dataset)
+    small = math.prod(shape) * dtype.itemsize <= INLINE_BYTES
     plist = dataset.id.get_create_plist()
-    if dataset.external or plist.get_layout() not in (h5py.h5d.CONTIGUOUS, h5py.h5d.CHUNKED):
-        return None
     filters = []
     for i in range(plist.get_nfilters()):
         fid, _flags, params, _name = plist.get_filter(i)
-        if fid not in SUPPORTED_FILTERS:
-            return None
         filters.append((int(fid), tuple(int(p) for p in params)))
+    readable = not dataset.external and all(f in SUPPORTED_FILTERS for f, _ in filters)
+    if plist.get_layout() not in (h5py.h5d.CONTIGUOUS, h5py.h5d.CHUNKED):
+        readable = False  # compact: the values are in the header itself
+    if not readable:
+        if not small:
+            return None
+        # kept as values: maps travel with every input through the pipeline, so only
+        # what cannot be fetched by range is carried
+        values = np.asarray(dataset[()])
+        return ChunkMap(shape, dtype.str, None, (), (), fill, values, attrs)
     if dataset.chunks is None:
         offset = dataset.id.get_offset()
         size = dataset.id.get_storage_size()
@@ -176,14 +182,19 @@ def decode_values(name: str, cmap: ChunkMap, raw: np.ndarray) -> np.ndarray:
     return np.asarray(variables[name].values)
 
 
-def unshuffle(data: bytes, itemsize: int) -> bytes:
-    """HDF5's shuffle undone: byte k of every element was stored in the k-th run."""
+def unshuffle(data: Any, itemsize: int) -> Any:
+    """HDF5's shuffle undone: byte k of every element was stored in the k-th run.
+
+    One copy: the bytes are transposed straight into the buffer returned.
+    """
     if itemsize <= 1:
         return data
     whole = len(data) // itemsize * itemsize
     raw = np.frombuffer(data, np.uint8, whole)
-    out = raw.reshape(itemsize, -1).T.tobytes()
-    return out + data[whole:]
+    out = np.empty(len(data), np.uint8)
+    out[:whole].reshape(-1, itemsize)[...] = raw.reshape(itemsize, -1).T
+    out[whole:] = np.frombuffer(data, np.uint8, offset=whole)  # HDF5 leaves a tail as is
+    return out
 
 
 def check_fletcher32(data: bytes, *, url: str, chunk: Chunk) -> bytes:

@@ -124,15 +124,39 @@ def _dims(f: h5py.File, obj: h5py.Dataset, names: dict[Any, str]) -> tuple[str, 
     return tuple(dims)
 
 
+#: The attributes that decide how stored values decode (CF), and bounds that share them.
+CF_ATTRIBUTES = (
+    "units",
+    "calendar",
+    "scale_factor",
+    "add_offset",
+    "_FillValue",
+    "missing_value",
+    "valid_range",
+    "valid_min",
+    "valid_max",
+    "_Unsigned",
+    "bounds",
+    "dtype",
+)
+
+
+def cf_attributes(obj: h5py.HLObject) -> dict[str, Any]:
+    """The attributes among ``CF_ATTRIBUTES``, as :func:`attributes` reads them."""
+    found = Attributes(obj.attrs, None, h5py)
+    return {k: _decoded(k, found[k]) for k in CF_ATTRIBUTES if k in obj.attrs}
+
+
 def attributes(obj: h5py.HLObject) -> dict[str, Any]:
     """Attributes as xarray's h5netcdf backend reads them."""
-    out = {}
-    for key, value in Attributes(obj.attrs, None, h5py).items():
-        if key not in ("_FillValue", "missing_value") and isinstance(value, bytes):
-            with suppress(UnicodeDecodeError):  # xarray keeps undecodable bytes as they are
-                value = value.decode("utf-8")
-        out[key] = value
-    return out
+    return {k: _decoded(k, v) for k, v in Attributes(obj.attrs, None, h5py).items()}
+
+
+def _decoded(key: str, value: Any) -> Any:
+    if key not in ("_FillValue", "missing_value") and isinstance(value, bytes):
+        with suppress(UnicodeDecodeError):  # xarray keeps undecodable bytes as they are
+            value = value.decode("utf-8")
+    return value
 
 
 class _Array(BackendArray):

@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import zlib
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, NoReturn
 
 import numpy as np
@@ -139,9 +141,14 @@ async def _read_piece(read: PieceRead, options: dict[str, Any], retry: RetryPoli
         read.url, [(c.offset, c.offset + c.size) for c, _ in wanted], options, retry
     )
     dtype = cmap.np_dtype
-    for (chunk, (inner, dest)), raw in zip(wanted, data, strict=True):
-        # decoding releases the GIL (zlib): another piece's fetch or decode runs meanwhile
-        decoded = await asyncio.to_thread(cmap.decode, memoryview(raw), chunk, url=read.url)
+    loop = asyncio.get_running_loop()
+    for i, (chunk, (inner, dest)) in enumerate(wanted):
+        # decoding releases the GIL (zlib): another piece's fetch or decode runs meanwhile,
+        # on few threads (each keeps its own malloc arena)
+        decoded = await loop.run_in_executor(
+            _decoder(), partial(cmap.decode, memoryview(data[i]), chunk, url=read.url)
+        )
+        data[i] = None  # the compressed bytes go as soon as they are decoded
         values = np.frombuffer(decoded, dtype, count=int(np.prod(cmap.chunk_shape)))
         out[dest] = values.reshape(cmap.chunk_shape)[inner]
         del decoded, values
@@ -156,9 +163,22 @@ async def _read_contiguous(read: PieceRead, options: dict[str, Any], retry: Retr
     spans = list(_spans(cmap.shape, read.key, cmap.np_dtype.itemsize))
     data = await _fetch(read.url, [(base + a, base + b) for a, b, _ in spans], options, retry)
     strides = _strides(cmap.shape, cmap.np_dtype.itemsize)
-    for (_a, _b, (dest, lens)), raw in zip(spans, data, strict=True):
-        flat = np.frombuffer(raw, cmap.np_dtype)
+    for i, (_a, _b, (dest, lens)) in enumerate(spans):
+        flat = np.frombuffer(data[i], cmap.np_dtype)
         out[dest] = as_strided(flat, shape=lens, strides=strides[len(strides) - len(lens) :])
+        del flat
+        data[i] = None  # each span goes once it is placed
+
+
+_DECODER: ThreadPoolExecutor | None = None
+
+
+def _decoder() -> ThreadPoolExecutor:
+    """The threads that decode chunks in this process: one per piece in flight."""
+    global _DECODER
+    if _DECODER is None:
+        _DECODER = ThreadPoolExecutor(PIECES_IN_FLIGHT, thread_name_prefix="arcoforge-decode")
+    return _DECODER
 
 
 def _from_store(error: BaseException) -> bool:
