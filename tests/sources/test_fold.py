@@ -54,7 +54,7 @@ def _read(files: list[SampleFile], layouts: Layouts, start: int = 0) -> list[Vir
 
 def _ctx(file_type: Any) -> Any:
     return SimpleNamespace(
-        merge_dims=(), file_type=file_type, source_options={}, retry=RetryPolicy()
+        merge_dims=(), file_type=file_type, source_options={}, retry=RetryPolicy(), auth=None
     )
 
 

@@ -118,7 +118,11 @@ def test_the_first_input_gets_its_own_attributes(tmp_path: Path) -> None:
     ]
     assert inputs[-1].stamped and inputs[-1].dataset.attrs["history"] == "file 3"
     ctx: Any = SimpleNamespace(
-        merge_dims=(), file_type=inputs[0].file_type, source_options={}, retry=RetryPolicy()
+        merge_dims=(),
+        file_type=inputs[0].file_type,
+        source_options={},
+        retry=RetryPolicy(),
+        auth=None,
     )
     fixed = with_full_firsts(ctx, inputs)
     first = next(vi for vi in fixed if vi.index == Index((("time", 0),)))
