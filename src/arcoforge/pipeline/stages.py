@@ -133,12 +133,15 @@ def _index_order(index: str) -> tuple[tuple[str, int], ...]:
 def _open_ranged(ctx: RunContext, index: Index, url: str) -> tuple[CachedInput, InputHeader] | None:
     """The input read by byte range and its header, or None if it must be cached."""
     from arcoforge.plan.header import read_ranged_header
+    from arcoforge.sources.addresses import custom_resolver
     from arcoforge.sources.ranged import can_range, open_ranged
 
     if not ctx.read_by_range or ctx.preprocess is not None or not can_range(url):
         return None
-    if ctx.auth is not None or ctx.policy is not None:
-        return None  # credentials and untrusted address checks go through the cache's client
+    if ctx.auth is not None or ctx.policy is not None or custom_resolver():
+        # credentials, untrusted address checks and names known only to the resolver set
+        # in Python (see sources.addresses) go through the cache's client
+        return None
     opened = open_ranged(url, file_type=ctx.file_type, options=ctx.source_options, retry=ctx.retry)
     if opened is None:
         return None

@@ -26,12 +26,14 @@ from arcoforge.errors import (
     SourceAccessError,
     SourceError,
     SourceNotFoundError,
+    UnrepresentableError,
 )
 from arcoforge.plan.memory import PIECES_IN_FLIGHT, SPAN_SLACK
 from arcoforge.recipe.pattern import FileType
 from arcoforge.sources.cache import CachedInput
 from arcoforge.sources.chunkmap import Chunk, ChunkMap, map_file
 from arcoforge.sources.filetype import check_declared, sniff
+from arcoforge.sources.hosts import host_of, host_slot
 from arcoforge.sources.ranges import RangeFile, fetch_one
 from arcoforge.sources.retry import RetryPolicy
 from arcoforge.sources.stores import registry_for, source_errors
@@ -44,8 +46,13 @@ _SCHEMES = ("http://", "https://", "s3://", "gs://", "gcs://")
 
 
 def can_range(url: str) -> bool:
-    """Whether ``url`` is on a store whose objects can be read by byte range."""
-    return url.startswith(_SCHEMES)
+    """Whether ``url`` is on a store whose objects can be read by byte range (as far
+    as this process knows: a server found to ignore Range is not asked again)."""
+    return url.startswith(_SCHEMES) and host_of(url) not in _NO_RANGE
+
+
+#: Hosts found to answer Range requests with whole files, in this process.
+_NO_RANGE: set[str] = set()
 
 
 def open_ranged(
@@ -53,14 +60,18 @@ def open_ranged(
 ) -> tuple[CachedInput, RangeFile] | None:
     """The input as read by range (with its parsed edges), or None if it needs the cache.
 
-    None for netCDF3 and for files with a variable HDF5 alone can read (see
-    :func:`~arcoforge.sources.chunkmap.map_variable`).
+    None for netCDF3, for files with a variable HDF5 alone can read (see
+    :func:`~arcoforge.sources.chunkmap.map_variable`) and for servers that ignore Range.
     """
     import h5py
 
-    with source_errors(url):
-        store, path = registry_for(url, options, retry).resolve(url)
-        source = asyncio.run(_edges(store, path))
+    try:
+        with source_errors(url), host_slot(url, retry.per_host):
+            store, path = registry_for(url, options, retry).resolve(url)
+            source = asyncio.run(_edges(store, path))
+    except UnrepresentableError:
+        _NO_RANGE.add(host_of(url))
+        return None  # a server that ignores Range: the copy downloads the whole file
     found = check_declared(file_type, sniff(source.pread(0, 8), url=url), url=url)
     if found is not FileType.NETCDF4:
         return None
@@ -82,7 +93,8 @@ def open_ranged(
 
 
 async def _edges(store: Any, path: str) -> RangeFile:
-    return await fetch_one(store, path, asyncio.Semaphore(1))
+    # one request at a time: the caller holds one of the host's places
+    return await fetch_one(store, path, asyncio.Semaphore(1), asyncio.Semaphore(1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,11 +115,12 @@ def read_pieces(reads: Sequence[PieceRead], *, options: dict[str, Any], retry: R
 
 async def _read_all(reads: list[PieceRead], options: dict[str, Any], retry: RetryPolicy) -> None:
     limit = asyncio.Semaphore(PIECES_IN_FLIGHT)
+    requests = asyncio.Semaphore(max(1, retry.per_host))  # the worker's share per host
 
     async def one(read: PieceRead) -> None:
         async with limit:
             try:
-                await _read_piece(read, options, retry)
+                await _read_piece(read, options, retry, requests)
             except SourceError:
                 raise
             except zlib.error as e:
@@ -123,13 +136,15 @@ async def _read_all(reads: list[PieceRead], options: dict[str, Any], retry: Retr
     await asyncio.gather(*(one(r) for r in reads))
 
 
-async def _read_piece(read: PieceRead, options: dict[str, Any], retry: RetryPolicy) -> None:
+async def _read_piece(
+    read: PieceRead, options: dict[str, Any], retry: RetryPolicy, requests: asyncio.Semaphore
+) -> None:
     cmap, key, out = read.chunks, read.key, read.out
     if cmap.values is not None:
         out[...] = cmap.values[key]
         return
     if cmap.chunk_shape is None:
-        await _read_contiguous(read, options, retry)
+        await _read_contiguous(read, options, retry, requests)
         return
     wanted = [(c, _overlap(c.origin, cmap.chunk_shape, key)) for c in cmap.chunks]
     wanted = [(c, o) for c, o in wanted if o is not None]
@@ -138,7 +153,7 @@ async def _read_piece(read: PieceRead, options: dict[str, Any], retry: RetryPoli
     if not wanted:
         return
     data = await _fetch(
-        read.url, [(c.offset, c.offset + c.size) for c, _ in wanted], options, retry
+        read.url, [(c.offset, c.offset + c.size) for c, _ in wanted], options, retry, requests
     )
     dtype = cmap.np_dtype
     loop = asyncio.get_running_loop()
@@ -154,14 +169,18 @@ async def _read_piece(read: PieceRead, options: dict[str, Any], retry: RetryPoli
         del decoded, values
 
 
-async def _read_contiguous(read: PieceRead, options: dict[str, Any], retry: RetryPolicy) -> None:
+async def _read_contiguous(
+    read: PieceRead, options: dict[str, Any], retry: RetryPolicy, requests: asyncio.Semaphore
+) -> None:
     cmap, out = read.chunks, read.out
     if not cmap.chunks:
         out[...] = cmap.fill  # never written: all fill values
         return
     base = cmap.chunks[0].offset
     spans = list(_spans(cmap.shape, read.key, cmap.np_dtype.itemsize))
-    data = await _fetch(read.url, [(base + a, base + b) for a, b, _ in spans], options, retry)
+    data = await _fetch(
+        read.url, [(base + a, base + b) for a, b, _ in spans], options, retry, requests
+    )
     strides = _strides(cmap.shape, cmap.np_dtype.itemsize)
     for i, (_a, _b, (dest, lens)) in enumerate(spans):
         flat = np.frombuffer(data[i], cmap.np_dtype)
@@ -261,7 +280,11 @@ def _count(cmap: ChunkMap, key: tuple[slice, ...]) -> int:
 
 
 async def _fetch(
-    url: str, ranges: list[tuple[int, int]], options: dict[str, Any], retry: RetryPolicy
+    url: str,
+    ranges: list[tuple[int, int]],
+    options: dict[str, Any],
+    retry: RetryPolicy,
+    requests: asyncio.Semaphore,
 ) -> list[Any]:
     """The bytes of each ``(start, end)`` range of ``url``, in one coalescing call."""
     import obstore
@@ -269,7 +292,8 @@ async def _fetch(
     store, path = registry_for(url, options, retry).resolve(url)
     starts = [a for a, _ in ranges]
     ends = [b for _, b in ranges]
-    return list(await obstore.get_ranges_async(store, path, starts=starts, ends=ends))
+    async with requests:
+        return list(await obstore.get_ranges_async(store, path, starts=starts, ends=ends))
 
 
 def chunk_of(cached: CachedInput, name: str) -> ChunkMap | None:
