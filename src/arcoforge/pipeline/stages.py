@@ -24,7 +24,7 @@ from arcoforge.errors import (
 from arcoforge.pipeline.context import RunContext
 from arcoforge.plan.header import HeaderSet, InputHeader, read_header
 from arcoforge.plan.plan import Plan, TaskWork, make_plan
-from arcoforge.recipe.pattern import Index, OnMissing
+from arcoforge.recipe.pattern import FileType, Index, OnMissing
 from arcoforge.sources.cache import CachedInput, cache_key
 from arcoforge.sources.manifest import Manifest
 from arcoforge.sources.reader import read_blocks
@@ -138,6 +138,8 @@ def _open_ranged(ctx: RunContext, index: Index, url: str) -> tuple[CachedInput, 
 
     if not ctx.read_by_range or ctx.preprocess is not None or not can_range(url):
         return None
+    if ctx.file_type is FileType.OPENDAP:
+        return None  # a DAP server answers queries, not byte ranges of a file
     if ctx.auth is not None or ctx.policy is not None or custom_resolver():
         # credentials, untrusted address checks and names known only to the resolver set
         # in Python (see sources.addresses) go through the cache's client
