@@ -7,6 +7,7 @@ from typing import Any
 from arcoforge.plan.small import Planned, check_chunk_sizes
 from arcoforge.recipe.pattern import FilePattern, FileType
 from arcoforge.recipe.spec import ZarrOutput
+from arcoforge.sources.addresses import custom_resolver
 from arcoforge.sources.retry import RetryPolicy
 
 
@@ -26,6 +27,8 @@ def check_copy_chunks(
     """
     if pattern.file_type is FileType.OPENDAP:
         return None  # an OPeNDAP dataset has no header to read where it lies
+    if custom_resolver():
+        return None  # its names are known only to the resolver set in Python, not obstore's
     index, url = next(iter(pattern.items()))
     retry = retry or RetryPolicy()
     try:
