@@ -195,16 +195,7 @@ def plan_writes(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
         if ctx.update and ctx.target().status() is Status.PUBLISHED:
             return _plan_update(ctx, headers)
         missing = missing_inputs(ctx)
-        plan = make_plan(
-            headers,
-            output=ctx.zarr,
-            budget=ctx.budget,
-            fingerprint=ctx.sources_fingerprint,
-            merge_dims=ctx.merge_dims,
-            items_per_file=ctx.items_per_file,
-            preprocessed=ctx.preprocess is not None,
-            gaps=gaps_of(missing, ctx.concat_dims),
-        )
+        plan = _make_plan(ctx, headers, missing)
         state, target = ctx.state(), ctx.target()
         summary = plan_summary(ctx, plan)
         status = target.status()
@@ -246,6 +237,26 @@ def plan_writes(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
         return [plan.work(t) for t in plan.tasks]
 
 
+def _make_plan(
+    ctx: RunContext,
+    headers: HeaderSet,
+    missing: list[dict[str, str]],
+    pinned: dict[str, int] | None = None,
+) -> Plan:
+    """The copy's plan from ``headers``, with the gaps of the inputs left out as missing."""
+    return make_plan(
+        headers,
+        output=ctx.zarr,
+        budget=ctx.budget,
+        fingerprint=ctx.sources_fingerprint,
+        merge_dims=ctx.merge_dims,
+        items_per_file=ctx.items_per_file,
+        preprocessed=ctx.preprocess is not None,
+        pinned=pinned,
+        gaps=gaps_of(missing, ctx.concat_dims),
+    )
+
+
 def _plan_update(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
     """Plan an update of the published copy: check that the inputs only append, write
     the concat coordinate's new chunks, return the tasks past the old end still to run."""
@@ -262,17 +273,7 @@ def _plan_update(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
     recorded = growing.recorded_manifest(ctx, published)
     missing = missing_inputs(ctx)
     try:
-        plan = make_plan(
-            headers,
-            output=ctx.zarr,
-            budget=ctx.budget,
-            fingerprint=ctx.sources_fingerprint,
-            merge_dims=ctx.merge_dims,
-            items_per_file=ctx.items_per_file,
-            preprocessed=ctx.preprocess is not None,
-            pinned=growing.pinned_chunks(published),
-            gaps=gaps_of(missing, ctx.concat_dims),
-        )
+        plan = _make_plan(ctx, headers, missing, pinned=growing.pinned_chunks(published))
     except IncompatibleInputsError as e:  # the dataset's inputs combined: new ones do not
         raise UpdateRefusedError(
             f"{ctx.target_url}: the new inputs cannot extend the dataset: {e} An update "

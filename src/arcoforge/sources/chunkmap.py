@@ -18,7 +18,7 @@ import h5py
 import numpy as np
 
 from arcoforge.errors import SourceError
-from arcoforge.sources.hdf5 import cf_attributes
+from arcoforge.sources.hdf5 import CF_DECODING, cf_attributes
 
 #: HDF5 filter ids decoded here: deflate (zlib), shuffle, fletcher32.
 DEFLATE, SHUFFLE, FLETCHER32 = 1, 2, 3
@@ -171,13 +171,7 @@ def decode_values(name: str, cmap: ChunkMap, raw: np.ndarray) -> np.ndarray:
     variables, _, _ = decode_cf_variables(
         {name: xr.Variable(dims, raw, dict(cmap.attrs or {}))},
         {},
-        concat_characters=True,
-        mask_and_scale=True,
-        decode_times=True,
-        decode_coords=True,
-        drop_variables=None,
-        use_cftime=None,
-        decode_timedelta=None,
+        **CF_DECODING,
     )
     return np.asarray(variables[name].values)
 

@@ -26,6 +26,16 @@ from xarray.core import indexing
 
 _SCALE = b"DIMENSION_SCALE"
 _NOT_A_VARIABLE = b"This is a netCDF dimension but not a netCDF variable"
+#: How stored values are decoded: xarray's defaults for ``open_dataset``, spelled out.
+CF_DECODING: dict[str, Any] = {
+    "concat_characters": True,
+    "mask_and_scale": True,
+    "decode_times": True,
+    "decode_coords": True,
+    "drop_variables": None,
+    "use_cftime": None,
+    "decode_timedelta": None,
+}
 
 
 @dataclass(frozen=True)
@@ -53,13 +63,7 @@ def open_contents(path: str | BinaryIO) -> Iterator[Contents | None]:
             variables, attrs, coords = decode_cf_variables(
                 raw,
                 attributes(f),
-                concat_characters=True,
-                mask_and_scale=True,
-                decode_times=True,
-                decode_coords=True,
-                drop_variables=None,
-                use_cftime=None,
-                decode_timedelta=None,
+                **CF_DECODING,
             )
         except ValueError:  # e.g. undecodable time units: the xarray reader's rules apply
             yield None
