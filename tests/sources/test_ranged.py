@@ -12,8 +12,8 @@ import pytest
 from arcoforge.demo.server import SourceServer
 from arcoforge.errors import SourceError
 from arcoforge.recipe.pattern import FileType
-from arcoforge.sources.chunkmap import Chunk, map_file, map_variable, unshuffle
-from arcoforge.sources.ranged import PieceRead, chunk_of, open_ranged, read_pieces
+from arcoforge.sources.chunkmap import Chunk, ChunkMap, map_file, map_variable, unshuffle
+from arcoforge.sources.ranged import PieceRead, fetch_ranged, read_pieces
 from arcoforge.sources.retry import RetryPolicy
 
 RETRY = RetryPolicy(attempts=1, timeout=5)
@@ -48,13 +48,19 @@ def _write(path: Path, dtype: str = "<f4", **storage: Any) -> np.ndarray:
     return values
 
 
+def _mapped(url: str) -> dict[str, ChunkMap]:
+    """The chunk maps of ``url``'s variables, parsed from its edges fetched by range."""
+    fetched = fetch_ranged(url, file_type=FileType.AUTO, options={}, retry=RETRY)
+    assert fetched is not None
+    with h5py.File(fetched[1], "r") as f:
+        maps = map_file(f)
+    assert maps is not None
+    return maps
+
+
 def _read(server: SourceServer, name: str, key: tuple[slice, ...], var: str = "big") -> np.ndarray:
     url = f"{server.url}/{name}"
-    opened = open_ranged(url, file_type=FileType.AUTO, options={}, retry=RETRY)
-    assert opened is not None
-    cached, _ = opened
-    cmap = chunk_of(cached, var)
-    assert cmap is not None
+    cmap = _mapped(url)[var]
     out = np.full(tuple(k.stop - k.start for k in key), -1, dtype=cmap.np_dtype)
     read_pieces([PieceRead(url, cmap, key, out)], options={}, retry=RETRY)
     return out
@@ -110,7 +116,7 @@ def test_netcdf3_is_left_to_the_cache(http_server: SourceServer) -> None:
         http_server.root / "n3.nc", format="NETCDF3_64BIT"
     )
     url = f"{http_server.url}/n3.nc"
-    assert open_ranged(url, file_type=FileType.AUTO, options={}, retry=RETRY) is None
+    assert fetch_ranged(url, file_type=FileType.AUTO, options={}, retry=RETRY) is None
 
 
 def test_a_damaged_chunk_fails_its_checksum(http_server: SourceServer) -> None:
@@ -138,10 +144,7 @@ def test_a_file_gone_since_its_header_was_read_is_named(http_server: SourceServe
 
     _write(http_server.root / "g.nc", chunks=(1, 60, 80), compression="gzip")
     url = f"{http_server.url}/g.nc"
-    opened = open_ranged(url, file_type=FileType.AUTO, options={}, retry=RETRY)
-    assert opened is not None
-    cmap = chunk_of(opened[0], "big")
-    assert cmap is not None
+    cmap = _mapped(url)["big"]
     (http_server.root / "g.nc").unlink()
     out = np.empty(cmap.shape, cmap.np_dtype)
     key = tuple(slice(0, n) for n in cmap.shape)

@@ -28,6 +28,7 @@ from arcoforge.recipe.pattern import FileType, Index, OnMissing
 from arcoforge.sources.cache import CachedInput, cache_key
 from arcoforge.sources.manifest import Manifest
 from arcoforge.sources.reader import read_blocks
+from arcoforge.sources.repeated import Repeats
 from arcoforge.targets.manifest import check_output, write_manifest
 from arcoforge.targets.zarr import ARRAY_DOCS, Status, root_documents
 
@@ -132,7 +133,6 @@ def _index_order(index: str) -> tuple[tuple[str, int], ...]:
 
 def _open_ranged(ctx: RunContext, index: Index, url: str) -> tuple[CachedInput, InputHeader] | None:
     """The input read by byte range and its header, or None if it must be cached."""
-    from arcoforge.plan.header import read_ranged_header
     from arcoforge.sources.addresses import custom_resolver
     from arcoforge.sources.ranged import can_range, open_ranged
 
@@ -144,12 +144,19 @@ def _open_ranged(ctx: RunContext, index: Index, url: str) -> tuple[CachedInput, 
         # credentials, untrusted address checks and names known only to the resolver set
         # in Python (see sources.addresses) go through the cache's client
         return None
-    opened = open_ranged(url, file_type=ctx.file_type, options=ctx.source_options, retry=ctx.retry)
-    if opened is None:
-        return None
-    cached, source = opened
-    header = read_ranged_header(cached, source, index, concat_dims=ctx.concat_dims)
-    return None if header is None else (cached, header)
+    return open_ranged(
+        url,
+        file_type=ctx.file_type,
+        options=ctx.source_options,
+        retry=ctx.retry,
+        index=index,
+        concat_dims=ctx.concat_dims,
+        repeats=_REPEATS,
+    )
+
+
+#: The inputs later ones of this process may repeat (see arcoforge.sources.repeated).
+_REPEATS = Repeats()
 
 
 def input_header(ctx: RunContext, index: Index, cached: CachedInput) -> InputHeader:

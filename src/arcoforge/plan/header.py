@@ -113,20 +113,6 @@ def read_header(
         return header
 
 
-def read_ranged_header(
-    cached: CachedInput, source: Any, index: Index, *, concat_dims: tuple[str, ...]
-) -> InputHeader | None:
-    """The header of an input read by byte range, parsed from ``source`` (a file object
-    over its fetched bytes); None if it needs xarray's full reader (and so the cache)."""
-    with open_contents(source) as contents:
-        if contents is None:
-            return None
-        dims = {d for v in contents.variables.values() for d in v.dims}
-        if not dims.issuperset(concat_dims):
-            return None
-        return describe(contents.variables, contents.coord_names, contents.attrs, index, cached)
-
-
 def _with_source_chunks(header: InputHeader, path: str) -> InputHeader:
     """The header, with the file's own chunks for variables a preprocess made anew.
 

@@ -55,20 +55,19 @@ def open_contents(path: str | BinaryIO) -> Iterator[Contents | None]:
     Variables read their values lazily from the open file: use them inside the block.
     """
     with h5py.File(path, "r") as f:
-        raw = _raw_variables(f)
-        if raw is None:
-            yield None
-            return
-        try:
-            variables, attrs, coords = decode_cf_variables(
-                raw,
-                attributes(f),
-                **CF_DECODING,
-            )
-        except ValueError:  # e.g. undecodable time units: the xarray reader's rules apply
-            yield None
-            return
-        yield Contents(dict(variables), set(coords), dict(attrs))
+        yield contents_of(f)
+
+
+def contents_of(f: h5py.File) -> Contents | None:
+    """The decoded contents of an open netCDF4 file, or None if it needs xarray's reader."""
+    raw = _raw_variables(f)
+    if raw is None:
+        return None
+    try:
+        variables, attrs, coords = decode_cf_variables(raw, attributes(f), **CF_DECODING)
+    except ValueError:  # e.g. undecodable time units: the xarray reader's rules apply
+        return None
+    return Contents(dict(variables), set(coords), dict(attrs))
 
 
 def read_raw(f: h5py.File, name: str, key: tuple[slice, ...]) -> np.ndarray | None:

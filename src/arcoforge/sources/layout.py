@@ -137,9 +137,14 @@ def _dataset(dsid: h5py.h5d.DatasetID) -> tuple[tuple[Any, ...], Stored] | None:
     )
     if layout == h5py.h5d.CONTIGUOUS:
         offset = dsid.get_offset()
-        if offset is None:
+        if offset is None and not _dimension_only(dsid):
             return None  # never written: parsed in full
-        where = Stored(None, (((0,) * dsid.rank, int(offset), int(dsid.get_storage_size())),))
+        where = Stored(
+            None,
+            ()  # a netCDF dimension without a variable: no values, nothing stored
+            if offset is None
+            else (((0,) * dsid.rank, int(offset), int(dsid.get_storage_size())),),
+        )
     elif layout == h5py.h5d.CHUNKED:
         chunks = tuple(dcpl.get_chunk())
         infos: list[Any] = []
@@ -156,6 +161,15 @@ def _dataset(dsid: h5py.h5d.DatasetID) -> tuple[tuple[Any, ...], Stored] | None:
         return None
     entry = (dsid.shape, dtype.str, layout, where.chunks, filters, fill.tobytes(), present, values)
     return entry, where
+
+
+def _dimension_only(dsid: h5py.h5d.DatasetID) -> bool:
+    """Whether a dataset is a netCDF dimension that is not a variable (never written)."""
+    if not h5py.h5a.exists(dsid, b"NAME"):
+        return False
+    return str(_text(_attr(dsid, "NAME"))).startswith(
+        "This is a netCDF dimension but not a netCDF variable"
+    )
 
 
 def own_attrs(f: h5py.File, names: tuple[str, ...]) -> dict[str, dict[str, str]]:

@@ -28,13 +28,15 @@ from arcoforge.errors import (
     SourceNotFoundError,
     UnrepresentableError,
 )
+from arcoforge.plan.header import InputHeader
 from arcoforge.plan.memory import PIECES_IN_FLIGHT, SPAN_SLACK
-from arcoforge.recipe.pattern import FileType
+from arcoforge.recipe.pattern import FileType, Index
 from arcoforge.sources.cache import CachedInput
-from arcoforge.sources.chunkmap import Chunk, ChunkMap, map_file
+from arcoforge.sources.chunkmap import Chunk, ChunkMap
 from arcoforge.sources.filetype import check_declared, sniff
 from arcoforge.sources.hosts import host_of, host_slot
 from arcoforge.sources.ranges import RangeFile, fetch_one
+from arcoforge.sources.repeated import Repeats
 from arcoforge.sources.retry import RetryPolicy
 from arcoforge.sources.stores import registry_for, source_errors
 
@@ -51,20 +53,43 @@ def can_range(url: str) -> bool:
     return url.startswith(_SCHEMES) and host_of(url) not in _NO_RANGE
 
 
+#: The index of an input read outside a pattern.
+NO_INDEX = Index(())
 #: Hosts found to answer Range requests with whole files, in this process.
 _NO_RANGE: set[str] = set()
 
 
 def open_ranged(
-    url: str, *, file_type: FileType, options: dict[str, Any], retry: RetryPolicy
-) -> tuple[CachedInput, RangeFile] | None:
-    """The input as read by range (with its parsed edges), or None if it needs the cache.
+    url: str,
+    *,
+    file_type: FileType,
+    options: dict[str, Any],
+    retry: RetryPolicy,
+    index: Index = NO_INDEX,
+    concat_dims: tuple[str, ...] = (),
+    repeats: Repeats | None = None,
+) -> tuple[CachedInput, InputHeader] | None:
+    """The input as read by range (with its chunk maps) and its header, or None if it
+    needs the cache.
 
     None for netCDF3, for files with a variable HDF5 alone can read (see
-    :func:`~arcoforge.sources.chunkmap.map_variable`) and for servers that ignore Range.
+    :func:`~arcoforge.sources.chunkmap.map_variable`), for files whose header xarray's
+    full reader must read, and for servers that ignore Range. An input that repeats
+    one parsed before by the same ``repeats`` is not parsed again.
     """
-    import h5py
+    fetched = fetch_ranged(url, file_type=file_type, options=options, retry=retry)
+    if fetched is None:
+        return None
+    cached, source = fetched
+    with source_errors(url):
+        return (Repeats() if repeats is None else repeats).read(cached, source, index, concat_dims=concat_dims)
 
+
+def fetch_ranged(
+    url: str, *, file_type: FileType, options: dict[str, Any], retry: RetryPolicy
+) -> tuple[CachedInput, RangeFile] | None:
+    """The input (no chunk maps yet) and its fetched edges, or None if it needs the cache
+    (not netCDF4, or on a server that ignores Range)."""
     try:
         with source_errors(url), host_slot(url, retry.per_host):
             store, path = registry_for(url, options, retry).resolve(url)
@@ -75,20 +100,7 @@ def open_ranged(
     found = check_declared(file_type, sniff(source.pread(0, 8), url=url), url=url)
     if found is not FileType.NETCDF4:
         return None
-    with source_errors(url), h5py.File(source, "r") as f:
-        chunks = map_file(f)
-    if chunks is None:
-        return None
-    cached = CachedInput(
-        url,
-        url,
-        source.size,
-        "",
-        found,
-        source.etag,
-        source.last_modified,
-        chunks=tuple(sorted(chunks.items())),
-    )
+    cached = CachedInput(url, url, source.size, "", found, source.etag, source.last_modified)
     return cached, source
 
 
@@ -304,4 +316,12 @@ def chunk_of(cached: CachedInput, name: str) -> ChunkMap | None:
     return None
 
 
-__all__ = ["Chunk", "PieceRead", "can_range", "chunk_of", "open_ranged", "read_pieces"]
+__all__ = [
+    "Chunk",
+    "PieceRead",
+    "can_range",
+    "chunk_of",
+    "fetch_ranged",
+    "open_ranged",
+    "read_pieces",
+]
