@@ -722,13 +722,19 @@ def case_markdown(case_result: dict[str, Any]) -> str:
             f"{TIME_CHUNK}×{size['nlat']}×{size['nlon']} (one chunk per call, one thread per "
             "call, as zarr does):",
             "",
-            f"| codec | ratio | MB/s, 1 thread | MB/s, {threads} threads |",
-            "|---|--:|--:|--:|",
+            f"| codec | ratio | compress MB/s, 1 thread | {threads} threads "
+            f"| decompress MB/s, 1 thread | {threads} threads |",
+            "|---|--:|--:|--:|--:|--:|",
         ]
         for c in codec["codecs"]:
-            one = c["bytes"] / c["seconds_1"] / 1e6
-            many = c["bytes"] / c[f"seconds_{threads}"] / 1e6
-            lines.append(f"| {c['label']} | {c['ratio']:.2f} | {one:.0f} | {many:.0f} |")
+            speeds = [
+                f"{c['bytes'] / c[f'{kind}seconds_{n}'] / 1e6:.0f}"
+                if f"{kind}seconds_{n}" in c
+                else "–"
+                for kind in ("", "decode_")
+                for n in (1, threads)
+            ]
+            lines.append(f"| {c['label']} | {c['ratio']:.2f} | {' | '.join(speeds)} |")
     elif codec:
         lines += ["", f"Output codecs: failed: {codec['error']}"]
     return "\n".join(lines) + "\n"

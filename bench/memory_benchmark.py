@@ -7,13 +7,15 @@ For each kind of source files (contiguous ``raw``, and ``zlib``: one compressed 
 per day), served over loopback HTTP, and for a recipe without and with a
 ``preprocess`` (Celsius to Kelvin, which computes on every input), it measures:
 
-* **task**: a child process caches the inputs, plans the copy and prepares the
-  target, then writes its largest tasks one after the other. Its PSS is sampled
+* **task**: a child process opens the inputs as ``forge run`` does (by byte range where
+  it can, else through the input cache), plans the copy and prepares the target, then
+  writes its largest tasks one after the other. Its PSS is sampled
   every 50 ms; the peak above its PSS just before the first task (the libraries,
   the plan) is what the tasks held, set against the plan's estimate of the
   largest task.
-* **run**: ``forge run`` with ``--workers N`` (DirectRunner worker processes), the
-  PSS of the whole process tree and of each worker sampled every 50 ms.
+* **run**: ``forge run`` with ``--workers N`` (DirectRunner workers: threads of the
+  launcher for inputs read by range, else processes), the PSS of the whole process tree
+  and of each worker process sampled every 50 ms.
 
 ``--virtual`` measures what the references path gathers into one element
 (``ToList``) per input, at two input counts, and extrapolates to 10,000 inputs.
@@ -188,6 +190,7 @@ def task_job(recipe_dir: str, output: str, count: int) -> None:
         file_type=pattern.file_type,
         preprocess=recipe.preprocess,
         overwrite=True,
+        read_by_range=True,  # as forge run without --cache: by range where inputs allow
     )
     headers = HeaderSet(ctx.concat_dims)
     for index, url in pattern.items():
@@ -461,7 +464,7 @@ def report_markdown(report: dict[str, Any]) -> str:
             f"| {'10×180×360' if c.get('small') else '10×721×1440'} | {', '.join(t['modes'])} "
             f"| {mb(t['largest'])} | {mb(t['measured'])} | {_sampled(t)} | {ratio:.2f} | {met} "
             f"| {mb(t['baseline_pss'])} | {mb(r['tree_peak_pss'])} "
-            f"| {', '.join(mb(w) for w in r['worker_peak_pss'])} "
+            f"| {', '.join(mb(w) for w in r['worker_peak_pss']) or 'threads of the launcher'} "
             f"| {mb(t['baseline_pss'] + t['largest'])} |"
         )
     if report.get("virtual"):

@@ -299,7 +299,8 @@ def _codecs() -> list[tuple[str, str, Callable[[], Any]]]:
 
 
 def codec_speed(paths: list[str], max_days: int, threads: int) -> dict[str, Any]:
-    """Compress output chunks (TIME_CHUNK days) in memory with each codec.
+    """Compress output chunks (TIME_CHUNK days) in memory with each codec, then
+    decompress them (as a reader of the dataset does).
 
     Reads up to ``max_days`` files first (not timed). Each chunk is compressed
     by one call in one thread, as zarr does; with ``threads`` > 1, that many
@@ -330,6 +331,16 @@ def codec_speed(paths: list[str], max_days: int, threads: int) -> dict[str, Any]
                     best = min(best, time.perf_counter() - t0)
             row[f"seconds_{n}"] = round(best, 4)
             row["stored"] = int(sum(sizes))
+        encoded = [codec.encode(c) for c in chunks]
+        for n in sorted({1, threads}):  # reading the dataset back: decompression
+            with ThreadPoolExecutor(n) as pool:
+                best = math.inf
+                for _ in range(3):
+                    t0 = time.perf_counter()
+                    list(pool.map(codec.decode, encoded))
+                    best = min(best, time.perf_counter() - t0)
+            row[f"decode_seconds_{n}"] = round(best, 4)
+        del encoded
         row["ratio"] = round(data.nbytes / row["stored"], 3)
         results.append(row)
     return {"days": len(days), "threads": threads, "codecs": results}

@@ -9,7 +9,11 @@ import xarray as xr
 
 
 def open_dataset(
-    url: str, id: str | None = None, *, storage_options: dict[str, Any] | None = None
+    url: str,
+    id: str | None = None,
+    *,
+    storage_options: dict[str, Any] | None = None,
+    dask: bool = True,
 ) -> xr.Dataset:
     """Open a Zarr copy (``.zarr``), Kerchunk references (``.json``, ``.parquet``: its
     current version) or an Icechunk repository (``.icechunk``, its virtual chunk
@@ -17,7 +21,8 @@ def open_dataset(
 
     With ``id``, ``url`` is a catalog (its root or ``catalog.json``) and the dataset
     registered there as ``id`` is opened. ``storage_options`` reach the filesystem
-    (e.g. an S3 endpoint).
+    (e.g. an S3 endpoint). With ``dask=False`` Zarr and Icechunk variables are lazy
+    without Dask (values read on access), which spares importing it.
     """
     if id is not None:
         from arcoforge.catalog.opening import open_entry
@@ -34,9 +39,10 @@ def open_dataset(
             engine="kerchunk",
             storage_options={"remote_protocol": _parquet_protocol(path, options), **options},
         )
+    chunks: dict[str, Any] = {} if dask else {"chunks": None}  # xarray's default, or none
     if path.endswith(".icechunk"):
-        return _open_icechunk(path, options)
-    return xr.open_zarr(path, storage_options=options or None)
+        return _open_icechunk(path, options, chunks)
+    return xr.open_zarr(path, storage_options=options or None, **chunks)
 
 
 def _parquet_version(url: str, options: dict[str, Any]) -> str:
@@ -62,11 +68,11 @@ def _parquet_protocol(url: str, options: dict[str, Any]) -> str:
     return str(sources[0]).split("://", 1)[0]
 
 
-def _open_icechunk(url: str, options: dict[str, Any]) -> xr.Dataset:
+def _open_icechunk(url: str, options: dict[str, Any], chunks: dict[str, Any]) -> xr.Dataset:
     from arcoforge.targets.icechunk import BRANCH, IcechunkTarget, credentials, icechunk_module
 
     ic = icechunk_module()
     storage = IcechunkTarget(url, options).storage()
     prefixes = list(ic.Repository.open(storage).config.virtual_chunk_containers or {})
     repo = ic.Repository.open(storage, authorize_virtual_chunk_access=credentials(prefixes))
-    return xr.open_zarr(repo.readonly_session(BRANCH).store, consolidated=False)
+    return xr.open_zarr(repo.readonly_session(BRANCH).store, consolidated=False, **chunks)

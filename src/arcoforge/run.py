@@ -424,12 +424,18 @@ def _execute(inputs: list[Any], ctx: RunContext, options: RunOptions, log_path: 
     import apache_beam as beam
 
     workers = workers_for(options, references_only=ctx.output is None)
+    # A copy read by range spends its time fetching, inflating and compressing, all with
+    # the GIL released: its workers run as threads here, sparing each a process that
+    # imports the stack (bench/README.md, *Worker threads*). Reading through HDF5 (the
+    # input cache) holds a lock per process: those copies keep worker processes.
+    by_range = ctx.output is not None and bool(inputs) and ctx.reads_by_range(inputs[0][1])
     with runner(
         options.runner,
         workers=workers,
         scheduler=options.scheduler,
         log_path=log_path,
         remote=options.remote,
+        threads=by_range,
     ) as (beam_runner, beam_options):
         pipeline = beam.Pipeline(runner=beam_runner, options=beam_options)
         build(pipeline, inputs, ctx)

@@ -45,11 +45,12 @@ class Output:
         return posixpath.splitext(posixpath.basename(self.url))[0]
 
     def open(self) -> xr.Dataset:
-        """Open the output with xarray (lazily), or say why it cannot be opened."""
+        """Open the output with xarray (lazily, without Dask: a catalog reads little), or
+        say why it cannot be opened."""
         from arcoforge.open import open_dataset
 
         try:
-            return open_dataset(self.url, storage_options=self.storage_options)
+            return open_dataset(self.url, storage_options=self.storage_options, dask=False)
         except CatalogError:
             raise
         except Exception as e:

@@ -74,6 +74,19 @@ class RunContext:
         if not self.sources_fingerprint:
             object.__setattr__(self, "sources_fingerprint", self.fingerprint)
 
+    def reads_by_range(self, url: str) -> bool:
+        """Whether a copy asks for ``url``'s bytes by range (else it caches it whole)."""
+        from arcoforge.sources.addresses import custom_resolver
+        from arcoforge.sources.hosts import can_range
+
+        if not self.read_by_range or self.preprocess is not None or not can_range(url):
+            return False
+        if self.file_type is FileType.OPENDAP:
+            return False  # a DAP server answers queries, not byte ranges of a file
+        # credentials, untrusted address checks and names known only to the resolver set
+        # in Python (see sources.addresses) go through the cache's client
+        return self.auth is None and self.policy is None and not custom_resolver()
+
     @property
     def zarr(self) -> ZarrOutput:
         """The Zarr output, for the stages of the copy."""

@@ -3,7 +3,7 @@
 The DirectRunner is built explicitly (Beam's FnApiRunner) so Beam never tries
 to download a Prism binary first. With more than one worker it runs worker
 processes, started by us so that their log lines go to a file instead of the
-terminal; with one, everything runs in-process.
+terminal, or worker threads of this process; with one, everything runs in-process.
 """
 
 from __future__ import annotations
@@ -46,10 +46,14 @@ def runner(
     scheduler: str | None = None,
     log_path: str = os.devnull,
     remote: RemoteOptions | None = None,
+    threads: bool = False,
 ) -> Iterator[tuple[PipelineRunner, PipelineOptions]]:
     """A runner and its options; a local Dask cluster lives as long as the context.
 
-    Worker processes of the DirectRunner append their log lines to ``log_path``.
+    Worker processes of the DirectRunner append their log lines to ``log_path``. With
+    ``threads``, its workers are threads of this process instead: for work that spends
+    its time where the GIL is released (fetching, inflating, compressing), this spares
+    each worker process starting and importing the stack.
     """
     common: dict[str, Any] = {
         "pickle_library": "cloudpickle",
@@ -72,8 +76,12 @@ def runner(
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
         from apache_beam.transforms.environments import SubprocessSDKEnvironment
 
-        environment = None
-        if workers > 1:
+        environment: Any = None
+        if workers > 1 and threads:
+            from apache_beam.transforms.environments import EmbeddedPythonGrpcEnvironment
+
+            environment = EmbeddedPythonGrpcEnvironment()
+        elif workers > 1:
             command = f"{shlex.quote(sys.executable)} -m arcoforge.pipeline.worker"
             environment = SubprocessSDKEnvironment.from_command_string(
                 f"{command} 2>>{shlex.quote(log_path)}"

@@ -24,7 +24,7 @@ from arcoforge.errors import (
 from arcoforge.pipeline.context import RunContext
 from arcoforge.plan.header import HeaderSet, InputHeader, read_header
 from arcoforge.plan.plan import Plan, TaskWork, make_plan
-from arcoforge.recipe.pattern import FileType, Index, OnMissing
+from arcoforge.recipe.pattern import Index, OnMissing
 from arcoforge.sources.cache import CachedInput, cache_key
 from arcoforge.sources.manifest import Manifest
 from arcoforge.sources.reader import read_blocks
@@ -133,16 +133,9 @@ def _index_order(index: str) -> tuple[tuple[str, int], ...]:
 
 def _open_ranged(ctx: RunContext, index: Index, url: str) -> tuple[CachedInput, InputHeader] | None:
     """The input read by byte range and its header, or None if it must be cached."""
-    from arcoforge.sources.addresses import custom_resolver
-    from arcoforge.sources.ranged import can_range, open_ranged
+    from arcoforge.sources.ranged import open_ranged
 
-    if not ctx.read_by_range or ctx.preprocess is not None or not can_range(url):
-        return None
-    if ctx.file_type is FileType.OPENDAP:
-        return None  # a DAP server answers queries, not byte ranges of a file
-    if ctx.auth is not None or ctx.policy is not None or custom_resolver():
-        # credentials, untrusted address checks and names known only to the resolver set
-        # in Python (see sources.addresses) go through the cache's client
+    if not ctx.reads_by_range(url):
         return None
     return open_ranged(
         url,

@@ -154,7 +154,7 @@ def _manifest_array(name: str, var: xr.Variable, stamps: Sequence[Stamp], axis: 
         block = [slice(None)] * len(grid)
         if axis is not None:
             block[axis] = slice(k * grid[axis], (k + 1) * grid[axis])
-        where = tuple(block)
+        where = (*block, Ellipsis)  # a view even of a scalar's one chunk
         paths[where] = stamp.url
         own_offsets, own_lengths = offsets[where], lengths[where]
         for position, offset, length in stamp.probe.stored[name].entries:

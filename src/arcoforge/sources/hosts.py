@@ -132,3 +132,19 @@ def retry_after(
 def too_long(seconds: float) -> bool:
     """Whether a server asked to wait longer than this run will."""
     return seconds > MAX_RETRY_AFTER
+
+
+_RANGED_SCHEMES = ("http://", "https://", "s3://", "gs://", "gcs://")
+#: Hosts found to answer Range requests with whole files, in this process.
+_NO_RANGE: set[str] = set()
+
+
+def can_range(url: str) -> bool:
+    """Whether ``url`` is on a store whose objects can be read by byte range (as far
+    as this process knows: a server found to ignore Range is not asked again)."""
+    return url.startswith(_RANGED_SCHEMES) and host_of(url) not in _NO_RANGE
+
+
+def refuses_ranges(url: str) -> None:
+    """Note that ``url``'s server answered a Range request with the whole file."""
+    _NO_RANGE.add(host_of(url))

@@ -34,7 +34,7 @@ from arcoforge.recipe.pattern import FileType, Index
 from arcoforge.sources.cache import CachedInput
 from arcoforge.sources.chunkmap import Chunk, ChunkMap
 from arcoforge.sources.filetype import check_declared, sniff
-from arcoforge.sources.hosts import host_of, host_slot
+from arcoforge.sources.hosts import host_slot, refuses_ranges
 from arcoforge.sources.ranges import RangeFile, fetch_one
 from arcoforge.sources.repeated import Repeats
 from arcoforge.sources.retry import RetryPolicy
@@ -44,19 +44,8 @@ from arcoforge.sources.stores import registry_for, source_errors
 # span unless that span is SPAN_SLACK times larger; obstore merges requested ranges
 # closer than COALESCE_GAP. The memory estimate counts them (plan.memory).
 
-_SCHEMES = ("http://", "https://", "s3://", "gs://", "gcs://")
-
-
-def can_range(url: str) -> bool:
-    """Whether ``url`` is on a store whose objects can be read by byte range (as far
-    as this process knows: a server found to ignore Range is not asked again)."""
-    return url.startswith(_SCHEMES) and host_of(url) not in _NO_RANGE
-
-
 #: The index of an input read outside a pattern.
 NO_INDEX = Index(())
-#: Hosts found to answer Range requests with whole files, in this process.
-_NO_RANGE: set[str] = set()
 
 
 def open_ranged(
@@ -82,7 +71,9 @@ def open_ranged(
         return None
     cached, source = fetched
     with source_errors(url):
-        return (Repeats() if repeats is None else repeats).read(cached, source, index, concat_dims=concat_dims)
+        return (Repeats() if repeats is None else repeats).read(
+            cached, source, index, concat_dims=concat_dims
+        )
 
 
 def fetch_ranged(
@@ -95,7 +86,7 @@ def fetch_ranged(
             store, path = registry_for(url, options, retry).resolve(url)
             source = asyncio.run(_edges(store, path))
     except UnrepresentableError:
-        _NO_RANGE.add(host_of(url))
+        refuses_ranges(url)
         return None  # a server that ignores Range: the copy downloads the whole file
     found = check_declared(file_type, sniff(source.pread(0, 8), url=url), url=url)
     if found is not FileType.NETCDF4:
@@ -319,7 +310,6 @@ def chunk_of(cached: CachedInput, name: str) -> ChunkMap | None:
 __all__ = [
     "Chunk",
     "PieceRead",
-    "can_range",
     "chunk_of",
     "fetch_ranged",
     "open_ranged",
