@@ -29,7 +29,6 @@ from arcoforge.errors import UpdateRefusedError
 from arcoforge.pipeline.context import RunContext
 from arcoforge.plan.plan import Plan
 from arcoforge.sources.manifest import Manifest, check_unchanged
-from arcoforge.targets.manifest import read_manifest
 from arcoforge.targets.zarr import ARRAY_DOCS, ZarrTarget
 
 #: Inputs named in a refusal; the rest are counted.
@@ -110,7 +109,7 @@ def recorded_manifest(ctx: RunContext, published: Published) -> Manifest:
     leave one that also lists inputs the published version does not hold yet. Updates
     only append, so the published version's inputs are its first ``arcoforge_inputs``.
     """
-    found = read_manifest("zarr", ctx.target_url, ctx.storage_options)
+    found = ctx.target().manifest()
     if found is None:
         raise UpdateRefusedError(
             f"{ctx.target_url} records no input manifest (it was made by an older ARCO Forge), "

@@ -47,8 +47,8 @@ from arcoforge.sources.virtual import (
     open_virtual,
     read_virtual,
 )
-from arcoforge.targets.icechunk import IcechunkTarget
-from arcoforge.targets.manifest import check_output, commit_metadata
+from arcoforge.targets.base import StageOptions
+from arcoforge.targets.manifest import check_output
 
 #: Inputs per progress marker: each marker is a file written to the run state.
 MARK_EVERY = 16
@@ -246,8 +246,7 @@ def stage_references(ctx: RunContext, batches: list[VirtualBatch]) -> StagedRefe
     }
     if fmt is ReferenceFormat.ICECHUNK:
         result["chunks"] = {"virtual": virtual_chunks(ds), "written": written_chunks(ds, native)}
-    options = ctx.storage_options
-    check_output(fmt.value, ctx.references_url, manifest, options, overwrite=ctx.overwrite)
+    check_output(target, manifest, overwrite=ctx.overwrite)
     found = target.published_attrs()
     message = f"{ctx.recipe_id}: {len(urls)} inputs, references {digest[:12]}"
     if ctx.update:
@@ -276,22 +275,14 @@ def stage_references(ctx: RunContext, batches: list[VirtualBatch]) -> StagedRefe
         if found.get("arcoforge_created"):
             attrs["arcoforge_created"] = found["arcoforge_created"]
     ds = ds.assign_attrs(attrs, arcoforge_sources=result["prefixes"])
-    if isinstance(target, IcechunkTarget):
-        staged = target.stage(
-            ds,
-            prefixes=result["prefixes"],
-            source_options=ctx.source_options,
-            message=message,
-            metadata={
-                "recipe": ctx.recipe_id,
-                "hash": digest,
-                "inputs": len(urls),
-                **commit_metadata(manifest),
-            },
-            native=tasks,
-        )
-    else:
-        staged = target.stage(ds, manifest)
+    how = StageOptions(
+        message=message,
+        metadata={"recipe": ctx.recipe_id, "hash": digest, "inputs": len(urls)},
+        prefixes=result["prefixes"],
+        source_options=ctx.source_options,
+        native=tasks,
+    )
+    staged = target.stage(ds, manifest, how)
     return StagedReferences(ctx, result, staged)
 
 
@@ -300,16 +291,14 @@ def _added(ctx: RunContext, manifest: Manifest, ds: Any) -> list[str]:
     (UpdateRefusedError) any change other than new inputs after the last one."""
     from arcoforge.open import open_dataset
     from arcoforge.pipeline.growing import check_extends, new_inputs
-    from arcoforge.targets.manifest import read_manifest
 
-    assert ctx.references is not None
     url = ctx.references_url
     if len(ctx.concat_dims) != 1:
         raise UpdateRefusedError(
             f"--update appends along one concat dim; this recipe has {list(ctx.concat_dims)}. "
             "Run without --update."
         )
-    recorded = read_manifest(ctx.references.format.value, url, ctx.storage_options)  # type: ignore[arg-type]
+    recorded = ctx.references_target().manifest()
     if recorded is None:
         raise UpdateRefusedError(
             f"{url} records no input manifest, so the inputs it holds are unknown. Run once "

@@ -28,8 +28,8 @@ from arcoforge.recipe.pattern import FileType, Index, OnMissing
 from arcoforge.sources.cache import CachedInput, cache_key
 from arcoforge.sources.manifest import Manifest
 from arcoforge.sources.reader import read_blocks
-from arcoforge.targets.manifest import check_output, write_manifest
-from arcoforge.targets.zarr import ARRAY_DOCS, Status, root_documents
+from arcoforge.targets.manifest import check_output
+from arcoforge.targets.zarr import ARRAY_DOCS, StagedStore, Status, root_documents
 
 #: Root attributes that record how a dataset was made.
 PLAN_ATTR = "arcoforge_plan"
@@ -203,9 +203,7 @@ def plan_writes(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
         manifest = input_manifest(plan, missing)
         state.write_json(MANIFEST, manifest.to_dict())
         if status is Status.PUBLISHED:
-            check_output(
-                "zarr", ctx.target_url, manifest, ctx.storage_options, overwrite=ctx.overwrite
-            )
+            check_output(target, manifest, overwrite=ctx.overwrite)
             found = target.attrs().get(PLAN_ATTR)
             if found == plan.hash and not ctx.overwrite:
                 state.write_json("plan.json", {**summary, "status": "up_to_date"})
@@ -426,16 +424,15 @@ class StagedCopy:
         """Write the root documents (the one commit), then record the result."""
         ctx, state, target = self.ctx, self.ctx.state(), self.ctx.target()
         if self.docs is not None:
-            write_manifest(ctx.target_url, self.manifest, ctx.storage_options)
             attrs = provenance(ctx, self.info)
             grown = state.read_json(GROW) if self.info.get("update") else None
             if grown is not None:
                 from arcoforge.pipeline.growing import update_attrs
 
                 attrs = update_attrs(attrs, int(grown.get("version", 2)))
-            target.publish(self.docs, attrs, ctx.zarr.zarr_format)
-            if grown is not None:  # the commit is made: now the arrays' own documents
-                target.write_array_docs(grown["arrays"], ctx.zarr.zarr_format)
+            arrays = None if grown is None else grown["arrays"]
+            fmt = ctx.zarr.zarr_format
+            target.publish(StagedStore(self.docs, attrs, fmt, self.manifest, arrays))
         self.result.update(up_to_date=self.docs is None, stored_bytes=target.stored_bytes())
         state.write_json("result.json", self.result)
         if self.docs is not None:
