@@ -81,12 +81,6 @@ def test_publish_and_read_back(tmp_path: Path, output: str, name: str) -> None:
     assert target.stored_bytes() == result["stored_bytes"] > 0
 
 
-def test_reference_targets_stage(tmp_path: Path, output: str, name: str) -> None:
-    """Reference targets are staged from a virtual dataset; a copy by its own stages."""
-    target = _target(name, output)
-    assert isinstance(target, ReferenceTarget) == (KINDS[name].kind != "zarr")
-
-
 def _allowed(name: str) -> tuple[str | None, ...]:
     """What a reader may see while a version replaces another: the old or the new one;
     for a copy also nothing, since it removes the dataset it replaces before preparing."""
@@ -188,6 +182,28 @@ def test_remove(tmp_path: Path, output: str, name: str) -> None:
     assert target.published_attrs() is None
     assert target.manifest() is None
     assert _gone(target.url)
+
+
+def test_each_target_class_is_one(name: str) -> None:
+    """The annotations are checked by mypy; the isinstance checks at run time."""
+    from arcoforge.targets.icechunk import IcechunkTarget, Staged
+    from arcoforge.targets.kerchunk import KerchunkTarget
+    from arcoforge.targets.zarr import StagedStore, ZarrTarget
+
+    zarr: Target[StagedStore] = ZarrTarget(f"out/ds{KINDS[name].suffix}")
+    refs: ReferenceTarget[dict[str, Any]] = KerchunkTarget("out/ds.json", "json")
+    repo: ReferenceTarget[Staged] = IcechunkTarget("out/ds.icechunk")
+    assert isinstance(zarr, Target) and not isinstance(zarr, ReferenceTarget)
+    assert isinstance(refs, ReferenceTarget) and isinstance(repo, ReferenceTarget)
+    assert (
+        type(_target(name, "out")).__name__
+        == {
+            "zarr": "ZarrTarget",
+            "json": "KerchunkTarget",
+            "parquet": "KerchunkTarget",
+            "icechunk": "IcechunkTarget",
+        }[KINDS[name].kind]
+    )
 
 
 def test_unknown_kind_is_refused(name: str) -> None:

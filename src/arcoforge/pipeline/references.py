@@ -23,6 +23,7 @@ from arcoforge.pipeline.stages import (
     reporting,
 )
 from arcoforge.pipeline.state import REFERENCES_RESULT as RESULT
+from arcoforge.pipeline.state import RunState
 from arcoforge.plan.mixed import (
     NativeRegion,
     NativeTask,
@@ -47,7 +48,7 @@ from arcoforge.sources.virtual import (
     open_virtual,
     read_virtual,
 )
-from arcoforge.targets.base import StageOptions
+from arcoforge.targets.base import ReferenceTarget, StageOptions
 from arcoforge.targets.manifest import check_output
 
 #: Inputs per progress marker: each marker is a file written to the run state.
@@ -177,25 +178,26 @@ def _merge_key(vi: VirtualInput, merge_dims: tuple[str, ...]) -> tuple[int, ...]
 class StagedReferences:
     """References checked and staged where readers cannot see them yet."""
 
-    ctx: RunContext
+    target: ReferenceTarget[Any]
+    state: RunState
     result: dict[str, Any]
     #: what the target's ``publish`` needs; None if the references in place are up to date
     staged: Any = None
 
     @property
     def url(self) -> str:
-        return self.ctx.references_url
+        return self.target.url
 
     def publish(self) -> None:
         """Make the staged references visible (one write or one commit); record the result."""
-        target = self.ctx.references_target()
         if self.staged is not None:
-            snapshot = target.publish(self.staged)
+            snapshot = self.target.publish(self.staged)
             if snapshot is not None:
                 self.result["snapshot"] = snapshot
-        self.result.update(up_to_date=self.staged is None, stored_bytes=target.stored_bytes())
-        self.ctx.state().write_json(RESULT, self.result)
-        self.ctx.state().remove("virtual")
+        stored = self.target.stored_bytes()
+        self.result.update(up_to_date=self.staged is None, stored_bytes=stored)
+        self.state.write_json(RESULT, self.result)
+        self.state.remove("virtual")
 
 
 def stage_references(ctx: RunContext, batches: list[VirtualBatch]) -> StagedReferences:
@@ -255,11 +257,11 @@ def stage_references(ctx: RunContext, batches: list[VirtualBatch]) -> StagedRefe
         added = _added(ctx, manifest, ds)
         result["appended"] = len(added)
         if not added:
-            return StagedReferences(ctx, result)
+            return StagedReferences(target, ctx.state(), result)
         names = ", ".join(added[:10]) + (f" and {len(added) - 10} more" if len(added) > 10 else "")
         message = f"{ctx.recipe_id}: appended {len(added)} inputs: {names}"
     elif found is not None and found.get(PLAN_ATTR) == digest and not ctx.overwrite:
-        return StagedReferences(ctx, result)
+        return StagedReferences(target, ctx.state(), result)
     elif (found is not None or target.exists()) and not ctx.overwrite:
         raise TargetExistsError(
             f"{ctx.references_url} already holds references made from other inputs or "
@@ -283,7 +285,7 @@ def stage_references(ctx: RunContext, batches: list[VirtualBatch]) -> StagedRefe
         native=tasks,
     )
     staged = target.stage(ds, manifest, how)
-    return StagedReferences(ctx, result, staged)
+    return StagedReferences(target, ctx.state(), result, staged)
 
 
 def _added(ctx: RunContext, manifest: Manifest, ds: Any) -> list[str]:

@@ -22,6 +22,7 @@ from arcoforge.errors import (
     origin,
 )
 from arcoforge.pipeline.context import RunContext
+from arcoforge.pipeline.state import RunState
 from arcoforge.plan.header import HeaderSet, InputHeader, read_header
 from arcoforge.plan.plan import Plan, TaskWork, make_plan
 from arcoforge.recipe.pattern import FileType, Index, OnMissing
@@ -29,7 +30,7 @@ from arcoforge.sources.cache import CachedInput, cache_key
 from arcoforge.sources.manifest import Manifest
 from arcoforge.sources.reader import read_blocks
 from arcoforge.targets.manifest import check_output
-from arcoforge.targets.zarr import ARRAY_DOCS, StagedStore, Status, root_documents
+from arcoforge.targets.zarr import ARRAY_DOCS, StagedStore, Status, ZarrTarget, root_documents
 
 #: Root attributes that record how a dataset was made.
 PLAN_ATTR = "arcoforge_plan"
@@ -157,7 +158,7 @@ def input_header(ctx: RunContext, index: Index, cached: CachedInput) -> InputHea
     same recipe code read these very bytes (a resumed run pays only for the work left)."""
     with reporting(ctx, f"reading the header of {cached.url}"):
         state = ctx.state()
-        name = header_name(ctx, index, cached)
+        name = header_name(ctx.sources_fingerprint, index, cached)
         header = _PARSED.pop((index, cached.url), None)
         if header is None:
             kept = state.read_bytes(name)
@@ -180,12 +181,12 @@ def input_header(ctx: RunContext, index: Index, cached: CachedInput) -> InputHea
         return header
 
 
-def header_name(ctx: RunContext, index: Index, cached: CachedInput) -> str:
+def header_name(fingerprint: str, index: Index, cached: CachedInput) -> str:
     """The run-state file of an input's header: named after its position, its bytes and
     the recipe's sources and code, so a header is reused only for what it describes."""
     where = hashlib.sha256(f"{index!r}{cached.url}".encode()).hexdigest()[:16]
     version = hashlib.sha256(cached.version.encode()).hexdigest()[:16]
-    what = f"{version}-{cached.size}-{ctx.sources_fingerprint[:12]}"
+    what = f"{version}-{cached.size}-{fingerprint[:12]}"
     return f"headers/{where}-{what}.pkl"
 
 
@@ -406,38 +407,28 @@ def write_task(ctx: RunContext, work: TaskWork) -> int:
 
 @dataclass
 class StagedCopy:
-    """A copy whose tasks are all done: its result, and how to publish it."""
+    """A copy whose tasks are all done: its result, and what publishing it writes."""
 
-    ctx: RunContext
+    target: ZarrTarget
+    state: RunState
     result: dict[str, Any]
-    info: dict[str, Any]
-    #: the root documents to write; None if the dataset in place is up to date
-    docs: dict[str, str] | None
-    #: the inputs' identities, written into the store just before its root documents
-    manifest: Manifest
+    #: the root documents and attributes to write; None if the dataset is up to date
+    staged: StagedStore | None
 
     @property
     def url(self) -> str:
-        return self.ctx.target_url
+        return self.target.url
 
     def publish(self) -> None:
         """Write the root documents (the one commit), then record the result."""
-        ctx, state, target = self.ctx, self.ctx.state(), self.ctx.target()
-        if self.docs is not None:
-            attrs = provenance(ctx, self.info)
-            grown = state.read_json(GROW) if self.info.get("update") else None
-            if grown is not None:
-                from arcoforge.pipeline.growing import update_attrs
-
-                attrs = update_attrs(attrs, int(grown.get("version", 2)))
-            arrays = None if grown is None else grown["arrays"]
-            fmt = ctx.zarr.zarr_format
-            target.publish(StagedStore(self.docs, attrs, fmt, self.manifest, arrays))
-        self.result.update(up_to_date=self.docs is None, stored_bytes=target.stored_bytes())
-        state.write_json("result.json", self.result)
-        if self.docs is not None:
+        if self.staged is not None:
+            self.target.publish(self.staged)
+        stored = self.target.stored_bytes()
+        self.result.update(up_to_date=self.staged is None, stored_bytes=stored)
+        self.state.write_json("result.json", self.result)
+        if self.staged is not None:
             for name in ("done", "fetched", "headers", "root.json", GROW):
-                state.remove(name)
+                self.state.remove(name)
 
 
 def stage_copy(ctx: RunContext, written: int) -> StagedCopy:
@@ -466,7 +457,7 @@ def stage_copy(ctx: RunContext, written: int) -> StagedCopy:
     manifest = Manifest.from_dict(state.read_json(MANIFEST))
     result.update(manifest=manifest.summary(), missing=manifest.missing_list())
     if info["status"] == "up_to_date":
-        return StagedCopy(ctx, result, info, None, manifest)
+        return StagedCopy(ctx.target(), state, result, None)
     missing = set(info["tasks"]) - state.marks("done")
     if missing:
         raise PipelineError(
@@ -479,7 +470,15 @@ def stage_copy(ctx: RunContext, written: int) -> StagedCopy:
             f"publishing found no root documents for {ctx.target_url} in the run state. "
             "Run again with --overwrite to write the dataset afresh."
         )
-    return StagedCopy(ctx, result, info, docs, manifest)
+    attrs = provenance(ctx, info)
+    grown = state.read_json(GROW) if info.get("update") else None
+    if grown is not None:
+        from arcoforge.pipeline.growing import update_attrs
+
+        attrs = update_attrs(attrs, int(grown.get("version", 2)))
+    arrays = None if grown is None else grown["arrays"]
+    staged = StagedStore(docs, attrs, ctx.zarr.zarr_format, manifest, arrays)
+    return StagedCopy(ctx.target(), state, result, staged)
 
 
 def provenance(ctx: RunContext, info: dict[str, Any]) -> dict[str, Any]:

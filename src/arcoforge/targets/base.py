@@ -28,6 +28,8 @@ KINDS: tuple[Kind, ...] = get_args(Kind)
 
 #: What a target's staging hands to its ``publish``.
 StagedT = TypeVar("StagedT", contravariant=True)
+#: The same, for targets that also stage (and so return it).
+S = TypeVar("S")
 
 
 @runtime_checkable
@@ -84,10 +86,10 @@ class StageOptions:
 
 
 @runtime_checkable
-class ReferenceTarget(Target[StagedT], Protocol[StagedT]):
+class ReferenceTarget(Target[S], Protocol[S]):
     """A target of references to the inputs' bytes, staged from one virtual dataset."""
 
-    def stage(self, ds: xr.Dataset, manifest: Manifest | None, options: StageOptions) -> StagedT:
+    def stage(self, ds: xr.Dataset, manifest: Manifest | None, options: StageOptions) -> S:
         """Write ``ds`` (and the manifest of its inputs) where no reader looks yet;
         returns what :meth:`publish` needs."""
         ...
@@ -99,10 +101,10 @@ def target_at(kind: str, url: str, storage_options: dict[str, Any] | None = None
         from arcoforge.targets.zarr import ZarrTarget  # zarr loads only where it is used
 
         return ZarrTarget(url, storage_options)
-    if kind == "json" or kind == "parquet":
+    if kind in ("json", "parquet"):
         from arcoforge.targets.kerchunk import KerchunkTarget
 
-        return KerchunkTarget(url, kind, storage_options)
+        return KerchunkTarget(url, "json" if kind == "json" else "parquet", storage_options)
     if kind == "icechunk":
         from arcoforge.targets.icechunk import IcechunkTarget
 
