@@ -84,7 +84,7 @@ def virtualize_batch(
     import_parsers()  # while the first edges are on their way
     for n, (index, url) in enumerate(batch, 1):
         held = 0
-        with reporting(ctx, f"reading the header of {url}"):
+        with reporting(ctx.state(), f"reading the header of {url}"):
             source = next(fetched)  # a lost feed process is reported like any failure
             left_out = isinstance(source, SourceError) and skipped(ctx, index, url, source)
             if isinstance(source, BaseException) and not left_out:
@@ -111,7 +111,7 @@ def virtualize_batch(
             ctx.state().mark("virtual", f"{cache_key(url)}.{unmarked}.{unmarked_bytes}")
             unmarked = unmarked_bytes = 0
     dim = ctx.concat_dims[0] if len(ctx.concat_dims) == 1 else None
-    with reporting(ctx, f"combining the headers of {urls[0]} and the next {len(urls) - 1}"):
+    with reporting(ctx.state(), f"combining the headers of {urls[0]} and the next {len(urls) - 1}"):
         return VirtualBatch(folded(out, dim), identities, total_bytes)
 
 
@@ -119,7 +119,7 @@ def skipped(ctx: RunContext, index: Index, url: str, error: SourceError) -> bool
     """Whether a missing input is left out (``on_missing: skip``), recording it if so."""
     if ctx.on_missing is not OnMissing.SKIP or not is_missing(error):
         return False
-    record_missing(ctx, index, url, error)
+    record_missing(ctx.state(), index, url, error)
     return True
 
 
@@ -203,7 +203,7 @@ class StagedReferences:
 def stage_references(ctx: RunContext, batches: list[VirtualBatch]) -> StagedReferences:
     """Check and combine the virtual inputs, and stage their references (or keep them)."""
     assert ctx.references is not None
-    missing = missing_inputs(ctx)
+    missing = missing_inputs(ctx.state())
     manifest = input_manifest(batches, missing)
     inputs = with_full_firsts(ctx, [vi for b in batches for vi in b.inputs])
     fmt = ctx.references.format

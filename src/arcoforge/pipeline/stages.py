@@ -43,18 +43,16 @@ MISSING = "missing"
 
 
 @contextmanager
-def reporting(ctx: RunContext, doing: str) -> Iterator[None]:
+def reporting(state: RunState, doing: str) -> Iterator[None]:
     """Record the first failure in the run state, so the launcher can show it plainly."""
     try:
         yield
     except ForgeError as e:
         e.where = e.where or f"{doing} ({origin(e)})"
-        ctx.state().report(e)
+        state.report(e)
         raise
     except Exception as e:
-        ctx.state().report(
-            InternalError(f"{doing} failed with {type(e).__name__}: {e}", where=origin(e))
-        )
+        state.report(InternalError(f"{doing} failed with {type(e).__name__}: {e}", where=origin(e)))
         raise
 
 
@@ -70,7 +68,7 @@ def fetch_input(ctx: RunContext, index: Index, url: str) -> tuple[Index, CachedI
     With ``on_missing: skip``, an input still missing after the retries is recorded
     in the run state (see :func:`missing_inputs`) and None is returned.
     """
-    with reporting(ctx, f"fetching input {index} ({url})"):
+    with reporting(ctx.state(), f"fetching input {index} ({url})"):
         try:
             found = _open_ranged(ctx, index, url)
             if found is not None:
@@ -87,7 +85,7 @@ def fetch_input(ctx: RunContext, index: Index, url: str) -> tuple[Index, CachedI
         except SourceError as e:
             if ctx.on_missing is not OnMissing.SKIP or not is_missing(e):
                 raise
-            record_missing(ctx, index, url, e)
+            record_missing(ctx.state(), index, url, e)
             return None
         ctx.state().mark("fetched", f"{cache_key(url)}.{cached.size}")
         return index, cached
@@ -99,15 +97,14 @@ def is_missing(error: SourceError) -> bool:
     return type(error) in (SourceError, SourceNotFoundError)
 
 
-def record_missing(ctx: RunContext, index: Index, url: str, error: SourceError) -> None:
+def record_missing(state: RunState, index: Index, url: str, error: SourceError) -> None:
     """Note in the run state an input left out of the run (``on_missing: skip``)."""
     entry = {"index": str(index), "url": url, "reason": str(error)}
-    ctx.state().write_json(f"{MISSING}/{cache_key(url)}.json", entry)
+    state.write_json(f"{MISSING}/{cache_key(url)}.json", entry)
 
 
-def missing_inputs(ctx: RunContext) -> list[dict[str, str]]:
+def missing_inputs(state: RunState) -> list[dict[str, str]]:
     """The inputs this run left out, in input order (see :func:`record_missing`)."""
-    state = ctx.state()
     found = [state.read_json(f"{MISSING}/{name}") for name in state.marks(MISSING)]
     return sorted((e for e in found if e), key=lambda e: _index_order(e["index"]))
 
@@ -156,7 +153,7 @@ def _open_ranged(ctx: RunContext, index: Index, url: str) -> tuple[CachedInput, 
 def input_header(ctx: RunContext, index: Index, cached: CachedInput) -> InputHeader:
     """Read one input's header, or take it from the run state if an unfinished run of the
     same recipe code read these very bytes (a resumed run pays only for the work left)."""
-    with reporting(ctx, f"reading the header of {cached.url}"):
+    with reporting(ctx.state(), f"reading the header of {cached.url}"):
         state = ctx.state()
         name = header_name(ctx.sources_fingerprint, index, cached)
         header = _PARSED.pop((index, cached.url), None)
@@ -192,10 +189,10 @@ def header_name(fingerprint: str, index: Index, cached: CachedInput) -> str:
 
 def plan_writes(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
     """Plan; then start, resume or skip the dataset; return the tasks still to run."""
-    with reporting(ctx, "planning"):
+    with reporting(ctx.state(), "planning"):
         if ctx.update and ctx.target().status() is Status.PUBLISHED:
             return _plan_update(ctx, headers)
-        missing = missing_inputs(ctx)
+        missing = missing_inputs(ctx.state())
         plan = _make_plan(ctx, headers, missing)
         state, target = ctx.state(), ctx.target()
         summary = plan_summary(ctx, plan)
@@ -269,8 +266,8 @@ def _plan_update(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
     state, target, concat = ctx.state(), ctx.target(), ctx.concat_dims[0]
     previous = state.read_json("plan.json")
     published = growing.read_published(target)
-    recorded = growing.recorded_manifest(ctx, published)
-    missing = missing_inputs(ctx)
+    recorded = growing.recorded_manifest(target, published)
+    missing = missing_inputs(ctx.state())
     try:
         plan = _make_plan(ctx, headers, missing, pinned=growing.pinned_chunks(published))
     except IncompatibleInputsError as e:  # the dataset's inputs combined: new ones do not
@@ -389,7 +386,7 @@ def write_task(ctx: RunContext, work: TaskWork) -> int:
     """Write one task's chunks, then mark it done; returns its uncompressed bytes."""
     task = work.task
     where = ", ".join(f"{d} {a}:{b}" for d, (a, b) in zip(task.dims, task.region, strict=True))
-    with reporting(ctx, f"writing {', '.join(task.variables)} at {where}"):
+    with reporting(ctx.state(), f"writing {', '.join(task.variables)} at {where}"):
         target = ctx.target()
         for var, block in read_blocks(
             work,
