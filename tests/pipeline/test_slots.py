@@ -148,6 +148,6 @@ def test_a_dask_worker_with_four_threads_runs_what_its_memory_holds(
     _on_dask_worker(ctx, works, memory_limit=int(2.5 * largest))
     assert recorded.most == 2
     assert ctx.state().marks("done") == {w.task.key for w in works}
-    ctx.target().publish(ctx.state().read_json("root.json"), {}, 3)
+    ctx.target().write_root(ctx.state().read_json("root.json"), {}, 3)
     sources = open_sources(list(map(str, files)), "time")
     assert compare(xr.open_zarr(ctx.target_url), sources) == []

@@ -7,14 +7,17 @@ import pickle
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 import xarray as xr
 
 import arcoforge
+from arcoforge.demo.dataset import PACKED_INT16, make_sst, write_files
 from arcoforge.pipeline import publishing, references, stages
 from arcoforge.plan.header import HeaderSet
+from arcoforge.recipe import load_recipe
 from arcoforge.recipe.recipe import Recipe
 from arcoforge.run import RunOptions, run_context
 from arcoforge.sources.manifest import InputIdentity
@@ -22,7 +25,48 @@ from arcoforge.sources.virtual import open_virtual
 from arcoforge.targets.icechunk import IcechunkTarget
 from arcoforge.targets.kerchunk import KerchunkTarget
 from arcoforge.targets.zarr import ZarrTarget
-from arcoforge.verify import compare
+from arcoforge.verify import compare, open_sources
+from tests.helpers import write_recipe
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One target: the outputs a recipe asks for, the suffix of its URL, its format."""
+
+    outputs: dict[str, Any]
+    suffix: str
+    kind: str
+
+
+#: Every target a recipe can ask for.
+KINDS = {
+    "zarr3": Kind({"zarr": {"chunks": {"time": 2}, "zarr_format": 3}}, ".zarr", "zarr"),
+    "zarr2": Kind({"zarr": {"chunks": {"time": 2}, "zarr_format": 2}}, ".zarr", "zarr"),
+    "json": Kind({"references": {"format": "json"}}, ".json", "json"),
+    "parquet": Kind({"references": {"format": "parquet"}}, ".parquet", "parquet"),
+    "icechunk": Kind({"references": {"format": "icechunk"}}, ".icechunk", "icechunk"),
+}
+
+
+def version(
+    tmp_path: Path, name: str, seed: int, outputs: dict[str, Any]
+) -> tuple[Recipe, xr.Dataset]:
+    """A recipe over 4 days in 2 files of its own, and what its sources hold."""
+    files = write_files(
+        make_sst(days=4, nlat=6, nlon=8, seed=seed, variables=("sst",)),
+        tmp_path / name,
+        steps=2,
+        encoding={"sst": PACKED_INT16},
+    )
+    spec = {
+        "sources": {"urls": [f.path.as_uri() for f in files], "concat_dim": "time"},
+        "outputs": outputs,
+    }
+    recipe = load_recipe(write_recipe(tmp_path / f"recipe-{name}", spec))
+    # one recipe id for both versions: the same output location
+    recipe = Recipe(**{**recipe.__dict__, "id": "ds"})
+    return recipe, open_sources([str(f.path) for f in files], "time")
+
 
 #: Every storage write or delete a target makes goes through one of these methods.
 STEPS = {
@@ -51,16 +95,32 @@ class Faults:
     def failed(self) -> bool:
         return self.fail_at is not None and len(self.seen) >= self.fail_at
 
+    #: whether a target's ``publish`` is running (its steps are named "... (publish)")
+    publishing: bool = False
+
     @contextmanager
     def installed(self, monkeypatch: pytest.MonkeyPatch) -> Iterator[Faults]:
         with monkeypatch.context() as m:
             for cls, name in [step for steps in STEPS.values() for step in steps]:
                 m.setattr(cls, name, self._wrap(cls, name, getattr(cls, name)))
+            for cls in (ZarrTarget, KerchunkTarget, IcechunkTarget):
+                m.setattr(cls, "publish", self._marking(cls.publish))
             yield self
+
+    def _marking(self, publish: Any) -> Any:
+        def marked(*args: Any, **kwargs: Any) -> Any:
+            self.publishing = True
+            try:
+                return publish(*args, **kwargs)
+            finally:
+                self.publishing = False
+
+        return marked
 
     def _wrap(self, cls: type, name: str, method: Any) -> Any:
         def step(*args: Any, **kwargs: Any) -> Any:
-            self.seen.append(f"{cls.__name__}.{name}")
+            phase = " (publish)" if self.publishing else ""
+            self.seen.append(f"{cls.__name__}.{name}{phase}")
             if self.fail_at is not None and len(self.seen) == self.fail_at:
                 raise InjectedFailure(f"injected failure at step {self.fail_at} ({self.seen[-1]})")
             return method(*args, **kwargs)

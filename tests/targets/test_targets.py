@@ -4,69 +4,24 @@ and a run again finishes with values equal to the sources."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import fsspec
 import pytest
 import xarray as xr
 import zarr
 
-from arcoforge.demo.dataset import PACKED_INT16, make_sst, write_files
-from arcoforge.recipe import load_recipe
-from arcoforge.recipe.recipe import Recipe
 from arcoforge.run import RunOptions
 from arcoforge.targets.zarr import Status, ZarrTarget
-from arcoforge.verify import open_sources
-from tests.helpers import write_recipe
-from tests.targets.harness import Faults, InjectedFailure, run_stages, seen, which
-
-
-@dataclass(frozen=True)
-class Kind:
-    """One target: the outputs a recipe asks for, and the suffix of its URL."""
-
-    outputs: dict[str, Any]
-    suffix: str
-
-
-KINDS = {
-    "zarr3": Kind({"zarr": {"chunks": {"time": 2}, "zarr_format": 3}}, ".zarr"),
-    "zarr2": Kind({"zarr": {"chunks": {"time": 2}, "zarr_format": 2}}, ".zarr"),
-    "json": Kind({"references": {"format": "json"}}, ".json"),
-    "parquet": Kind({"references": {"format": "parquet"}}, ".parquet"),
-    "icechunk": Kind({"references": {"format": "icechunk"}}, ".icechunk"),
-}
-
-
-@pytest.fixture(params=["local", "s3"])
-def output(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Where outputs go: a local folder, or a fresh bucket on the moto S3 server."""
-    if request.param == "local":
-        return str(tmp_path / "out")
-    bucket = request.getfixturevalue("s3_bucket")
-    return f"s3://{bucket}/arco"
-
-
-def _version(
-    tmp_path: Path, name: str, seed: int, outputs: dict[str, Any]
-) -> tuple[Recipe, xr.Dataset]:
-    """A recipe over 4 days in 2 files of its own, and what its sources hold."""
-    files = write_files(
-        make_sst(days=4, nlat=6, nlon=8, seed=seed, variables=("sst",)),
-        tmp_path / name,
-        steps=2,
-        encoding={"sst": PACKED_INT16},
-    )
-    spec = {
-        "sources": {"urls": [f.path.as_uri() for f in files], "concat_dim": "time"},
-        "outputs": outputs,
-    }
-    recipe = load_recipe(write_recipe(tmp_path / f"recipe-{name}", spec))
-    # one recipe id for both versions: the same output location
-    recipe = Recipe(**{**recipe.__dict__, "id": "ds"})
-    return recipe, open_sources([str(f.path) for f in files], "time")
+from tests.targets.harness import (
+    KINDS,
+    Faults,
+    InjectedFailure,
+    run_stages,
+    seen,
+    which,
+)
+from tests.targets.harness import version as _version
 
 
 def _snapshot(output: str, local: Path) -> Path:

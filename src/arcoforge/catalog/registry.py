@@ -145,9 +145,9 @@ def _write(catalog: CatalogRoot, name: str, data: bytes) -> None:
 
 def _manifest(output: Output) -> dict[str, int] | None:
     """The summary (count, bytes) of the input manifest ``output`` records, if any."""
-    from arcoforge.targets.manifest import read_manifest
+    from arcoforge.targets.base import target_at
 
-    found = read_manifest(output.kind, output.url, output.storage_options)  # type: ignore[arg-type]
+    found = target_at(output.kind, output.url, output.storage_options).manifest()
     return None if found is None else found.summary()
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from arcoforge.pipeline.state import RunState
 from arcoforge.recipe.pattern import FileType, OnMissing
@@ -15,8 +15,7 @@ from arcoforge.sources.guarded import Guard
 from arcoforge.sources.retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from arcoforge.targets.icechunk import IcechunkTarget
-    from arcoforge.targets.kerchunk import KerchunkTarget
+    from arcoforge.targets.base import ReferenceTarget
     from arcoforge.targets.zarr import ZarrTarget
 
 
@@ -98,14 +97,16 @@ class RunContext:
 
         return ZarrTarget(self.target_url, self.storage_options)
 
-    def references_target(self) -> KerchunkTarget | IcechunkTarget:
+    def references_target(self) -> ReferenceTarget[Any]:
         from arcoforge.targets.icechunk import IcechunkTarget
         from arcoforge.targets.kerchunk import KerchunkTarget
 
         assert self.references is not None
         if self.references.format is ReferenceFormat.ICECHUNK:
             return IcechunkTarget(self.references_url, self.storage_options)
-        fmt = "json" if self.references.format is ReferenceFormat.JSON else "parquet"
+        fmt: Literal["json", "parquet"] = (
+            "json" if self.references.format is ReferenceFormat.JSON else "parquet"
+        )
         return KerchunkTarget(self.references_url, fmt, self.storage_options)
 
     def state(self) -> RunState:

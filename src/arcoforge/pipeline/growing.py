@@ -29,7 +29,6 @@ from arcoforge.errors import UpdateRefusedError
 from arcoforge.pipeline.context import RunContext
 from arcoforge.plan.plan import Plan
 from arcoforge.sources.manifest import Manifest, check_unchanged
-from arcoforge.targets.manifest import read_manifest
 from arcoforge.targets.zarr import ARRAY_DOCS, ZarrTarget
 
 #: Inputs named in a refusal; the rest are counted.
@@ -103,17 +102,17 @@ def read_published(target: ZarrTarget) -> Published:
     return Published(2, root, arrays, dict(meta.get(".zattrs", {})))
 
 
-def recorded_manifest(ctx: RunContext, published: Published) -> Manifest:
+def recorded_manifest(target: ZarrTarget, published: Published) -> Manifest:
     """The manifest of the inputs the published version was made from.
 
     Publishing writes the manifest just before the root document: a killed update may
     leave one that also lists inputs the published version does not hold yet. Updates
     only append, so the published version's inputs are its first ``arcoforge_inputs``.
     """
-    found = read_manifest("zarr", ctx.target_url, ctx.storage_options)
+    found = target.manifest()
     if found is None:
         raise UpdateRefusedError(
-            f"{ctx.target_url} records no input manifest (it was made by an older ARCO Forge), "
+            f"{target.url} records no input manifest (it was made by an older ARCO Forge), "
             "so the inputs it holds are unknown. Run once with --overwrite to rebuild it; "
             "later runs can use --update."
         )

@@ -23,8 +23,10 @@ COPY, REFERENCES = "zarr", "references"
 class Staged(Protocol):
     """An output ready to publish."""
 
-    url: str
     result: dict[str, Any]
+
+    @property
+    def url(self) -> str: ...
 
     def publish(self) -> None: ...
 
@@ -37,7 +39,7 @@ def publish_outputs(ctx: RunContext, items: list[tuple[str, Any]]) -> list[dict[
     """
     from arcoforge.pipeline import references, stages
 
-    with reporting(ctx, "publishing"):
+    with reporting(ctx.state(), "publishing"):
         staged: list[Staged] = []
         if ctx.output is not None:
             written = sum(int(v) for tag, v in items if tag == COPY)

@@ -23,6 +23,7 @@ from arcoforge.pipeline.stages import (
     reporting,
 )
 from arcoforge.pipeline.state import REFERENCES_RESULT as RESULT
+from arcoforge.pipeline.state import RunState
 from arcoforge.plan.mixed import (
     NativeRegion,
     NativeTask,
@@ -47,8 +48,8 @@ from arcoforge.sources.virtual import (
     open_virtual,
     read_virtual,
 )
-from arcoforge.targets.icechunk import IcechunkTarget
-from arcoforge.targets.manifest import check_output, commit_metadata
+from arcoforge.targets.base import ReferenceTarget, StageOptions
+from arcoforge.targets.manifest import check_output
 
 #: Inputs per progress marker: each marker is a file written to the run state.
 MARK_EVERY = 16
@@ -83,7 +84,7 @@ def virtualize_batch(
     import_parsers()  # while the first edges are on their way
     for n, (index, url) in enumerate(batch, 1):
         held = 0
-        with reporting(ctx, f"reading the header of {url}"):
+        with reporting(ctx.state(), f"reading the header of {url}"):
             source = next(fetched)  # a lost feed process is reported like any failure
             left_out = isinstance(source, SourceError) and skipped(ctx, index, url, source)
             if isinstance(source, BaseException) and not left_out:
@@ -110,7 +111,7 @@ def virtualize_batch(
             ctx.state().mark("virtual", f"{cache_key(url)}.{unmarked}.{unmarked_bytes}")
             unmarked = unmarked_bytes = 0
     dim = ctx.concat_dims[0] if len(ctx.concat_dims) == 1 else None
-    with reporting(ctx, f"combining the headers of {urls[0]} and the next {len(urls) - 1}"):
+    with reporting(ctx.state(), f"combining the headers of {urls[0]} and the next {len(urls) - 1}"):
         return VirtualBatch(folded(out, dim), identities, total_bytes)
 
 
@@ -118,7 +119,7 @@ def skipped(ctx: RunContext, index: Index, url: str, error: SourceError) -> bool
     """Whether a missing input is left out (``on_missing: skip``), recording it if so."""
     if ctx.on_missing is not OnMissing.SKIP or not is_missing(error):
         return False
-    record_missing(ctx, index, url, error)
+    record_missing(ctx.state(), index, url, error)
     return True
 
 
@@ -177,31 +178,32 @@ def _merge_key(vi: VirtualInput, merge_dims: tuple[str, ...]) -> tuple[int, ...]
 class StagedReferences:
     """References checked and staged where readers cannot see them yet."""
 
-    ctx: RunContext
+    target: ReferenceTarget[Any]
+    state: RunState
     result: dict[str, Any]
     #: what the target's ``publish`` needs; None if the references in place are up to date
     staged: Any = None
 
     @property
     def url(self) -> str:
-        return self.ctx.references_url
+        return self.target.url
 
     def publish(self) -> None:
         """Make the staged references visible (one write or one commit); record the result."""
-        target = self.ctx.references_target()
         if self.staged is not None:
-            snapshot = target.publish(self.staged)
+            snapshot = self.target.publish(self.staged)
             if snapshot is not None:
                 self.result["snapshot"] = snapshot
-        self.result.update(up_to_date=self.staged is None, stored_bytes=target.stored_bytes())
-        self.ctx.state().write_json(RESULT, self.result)
-        self.ctx.state().remove("virtual")
+        stored = self.target.stored_bytes()
+        self.result.update(up_to_date=self.staged is None, stored_bytes=stored)
+        self.state.write_json(RESULT, self.result)
+        self.state.remove("virtual")
 
 
 def stage_references(ctx: RunContext, batches: list[VirtualBatch]) -> StagedReferences:
     """Check and combine the virtual inputs, and stage their references (or keep them)."""
     assert ctx.references is not None
-    missing = missing_inputs(ctx)
+    missing = missing_inputs(ctx.state())
     manifest = input_manifest(batches, missing)
     inputs = with_full_firsts(ctx, [vi for b in batches for vi in b.inputs])
     fmt = ctx.references.format
@@ -246,8 +248,7 @@ def stage_references(ctx: RunContext, batches: list[VirtualBatch]) -> StagedRefe
     }
     if fmt is ReferenceFormat.ICECHUNK:
         result["chunks"] = {"virtual": virtual_chunks(ds), "written": written_chunks(ds, native)}
-    options = ctx.storage_options
-    check_output(fmt.value, ctx.references_url, manifest, options, overwrite=ctx.overwrite)
+    check_output(target, manifest, overwrite=ctx.overwrite)
     found = target.published_attrs()
     message = f"{ctx.recipe_id}: {len(urls)} inputs, references {digest[:12]}"
     if ctx.update:
@@ -256,11 +257,11 @@ def stage_references(ctx: RunContext, batches: list[VirtualBatch]) -> StagedRefe
         added = _added(ctx, manifest, ds)
         result["appended"] = len(added)
         if not added:
-            return StagedReferences(ctx, result)
+            return StagedReferences(target, ctx.state(), result)
         names = ", ".join(added[:10]) + (f" and {len(added) - 10} more" if len(added) > 10 else "")
         message = f"{ctx.recipe_id}: appended {len(added)} inputs: {names}"
     elif found is not None and found.get(PLAN_ATTR) == digest and not ctx.overwrite:
-        return StagedReferences(ctx, result)
+        return StagedReferences(target, ctx.state(), result)
     elif (found is not None or target.exists()) and not ctx.overwrite:
         raise TargetExistsError(
             f"{ctx.references_url} already holds references made from other inputs or "
@@ -276,23 +277,15 @@ def stage_references(ctx: RunContext, batches: list[VirtualBatch]) -> StagedRefe
         if found.get("arcoforge_created"):
             attrs["arcoforge_created"] = found["arcoforge_created"]
     ds = ds.assign_attrs(attrs, arcoforge_sources=result["prefixes"])
-    if isinstance(target, IcechunkTarget):
-        staged = target.stage(
-            ds,
-            prefixes=result["prefixes"],
-            source_options=ctx.source_options,
-            message=message,
-            metadata={
-                "recipe": ctx.recipe_id,
-                "hash": digest,
-                "inputs": len(urls),
-                **commit_metadata(manifest),
-            },
-            native=tasks,
-        )
-    else:
-        staged = target.stage(ds, manifest)
-    return StagedReferences(ctx, result, staged)
+    how = StageOptions(
+        message=message,
+        metadata={"recipe": ctx.recipe_id, "hash": digest, "inputs": len(urls)},
+        prefixes=result["prefixes"],
+        source_options=ctx.source_options,
+        native=tasks,
+    )
+    staged = target.stage(ds, manifest, how)
+    return StagedReferences(target, ctx.state(), result, staged)
 
 
 def _added(ctx: RunContext, manifest: Manifest, ds: Any) -> list[str]:
@@ -300,16 +293,14 @@ def _added(ctx: RunContext, manifest: Manifest, ds: Any) -> list[str]:
     (UpdateRefusedError) any change other than new inputs after the last one."""
     from arcoforge.open import open_dataset
     from arcoforge.pipeline.growing import check_extends, new_inputs
-    from arcoforge.targets.manifest import read_manifest
 
-    assert ctx.references is not None
     url = ctx.references_url
     if len(ctx.concat_dims) != 1:
         raise UpdateRefusedError(
             f"--update appends along one concat dim; this recipe has {list(ctx.concat_dims)}. "
             "Run without --update."
         )
-    recorded = read_manifest(ctx.references.format.value, url, ctx.storage_options)  # type: ignore[arg-type]
+    recorded = ctx.references_target().manifest()
     if recorded is None:
         raise UpdateRefusedError(
             f"{url} records no input manifest, so the inputs it holds are unknown. Run once "

@@ -22,6 +22,7 @@ from arcoforge.errors import (
     origin,
 )
 from arcoforge.pipeline.context import RunContext
+from arcoforge.pipeline.state import RunState
 from arcoforge.plan.header import HeaderSet, InputHeader, read_header
 from arcoforge.plan.plan import Plan, TaskWork, make_plan
 from arcoforge.recipe.pattern import Index, OnMissing
@@ -29,8 +30,8 @@ from arcoforge.sources.cache import CachedInput, cache_key
 from arcoforge.sources.manifest import Manifest
 from arcoforge.sources.reader import read_blocks
 from arcoforge.sources.repeated import Repeats
-from arcoforge.targets.manifest import check_output, write_manifest
-from arcoforge.targets.zarr import ARRAY_DOCS, Status, root_documents
+from arcoforge.targets.manifest import check_output
+from arcoforge.targets.zarr import ARRAY_DOCS, StagedStore, Status, ZarrTarget, root_documents
 
 #: Root attributes that record how a dataset was made.
 PLAN_ATTR = "arcoforge_plan"
@@ -43,18 +44,16 @@ MISSING = "missing"
 
 
 @contextmanager
-def reporting(ctx: RunContext, doing: str) -> Iterator[None]:
+def reporting(state: RunState, doing: str) -> Iterator[None]:
     """Record the first failure in the run state, so the launcher can show it plainly."""
     try:
         yield
     except ForgeError as e:
         e.where = e.where or f"{doing} ({origin(e)})"
-        ctx.state().report(e)
+        state.report(e)
         raise
     except Exception as e:
-        ctx.state().report(
-            InternalError(f"{doing} failed with {type(e).__name__}: {e}", where=origin(e))
-        )
+        state.report(InternalError(f"{doing} failed with {type(e).__name__}: {e}", where=origin(e)))
         raise
 
 
@@ -70,7 +69,7 @@ def fetch_input(ctx: RunContext, index: Index, url: str) -> tuple[Index, CachedI
     With ``on_missing: skip``, an input still missing after the retries is recorded
     in the run state (see :func:`missing_inputs`) and None is returned.
     """
-    with reporting(ctx, f"fetching input {index} ({url})"):
+    with reporting(ctx.state(), f"fetching input {index} ({url})"):
         try:
             found = _open_ranged(ctx, index, url)
             if found is not None:
@@ -87,7 +86,7 @@ def fetch_input(ctx: RunContext, index: Index, url: str) -> tuple[Index, CachedI
         except SourceError as e:
             if ctx.on_missing is not OnMissing.SKIP or not is_missing(e):
                 raise
-            record_missing(ctx, index, url, e)
+            record_missing(ctx.state(), index, url, e)
             return None
         ctx.state().mark("fetched", f"{cache_key(url)}.{cached.size}")
         return index, cached
@@ -99,15 +98,14 @@ def is_missing(error: SourceError) -> bool:
     return type(error) in (SourceError, SourceNotFoundError)
 
 
-def record_missing(ctx: RunContext, index: Index, url: str, error: SourceError) -> None:
+def record_missing(state: RunState, index: Index, url: str, error: SourceError) -> None:
     """Note in the run state an input left out of the run (``on_missing: skip``)."""
     entry = {"index": str(index), "url": url, "reason": str(error)}
-    ctx.state().write_json(f"{MISSING}/{cache_key(url)}.json", entry)
+    state.write_json(f"{MISSING}/{cache_key(url)}.json", entry)
 
 
-def missing_inputs(ctx: RunContext) -> list[dict[str, str]]:
+def missing_inputs(state: RunState) -> list[dict[str, str]]:
     """The inputs this run left out, in input order (see :func:`record_missing`)."""
-    state = ctx.state()
     found = [state.read_json(f"{MISSING}/{name}") for name in state.marks(MISSING)]
     return sorted((e for e in found if e), key=lambda e: _index_order(e["index"]))
 
@@ -155,9 +153,9 @@ _REPEATS = Repeats()
 def input_header(ctx: RunContext, index: Index, cached: CachedInput) -> InputHeader:
     """Read one input's header, or take it from the run state if an unfinished run of the
     same recipe code read these very bytes (a resumed run pays only for the work left)."""
-    with reporting(ctx, f"reading the header of {cached.url}"):
+    with reporting(ctx.state(), f"reading the header of {cached.url}"):
         state = ctx.state()
-        name = header_name(ctx, index, cached)
+        name = header_name(ctx.sources_fingerprint, index, cached)
         header = _PARSED.pop((index, cached.url), None)
         if header is None:
             kept = state.read_bytes(name)
@@ -180,21 +178,21 @@ def input_header(ctx: RunContext, index: Index, cached: CachedInput) -> InputHea
         return header
 
 
-def header_name(ctx: RunContext, index: Index, cached: CachedInput) -> str:
+def header_name(fingerprint: str, index: Index, cached: CachedInput) -> str:
     """The run-state file of an input's header: named after its position, its bytes and
     the recipe's sources and code, so a header is reused only for what it describes."""
     where = hashlib.sha256(f"{index!r}{cached.url}".encode()).hexdigest()[:16]
     version = hashlib.sha256(cached.version.encode()).hexdigest()[:16]
-    what = f"{version}-{cached.size}-{ctx.sources_fingerprint[:12]}"
+    what = f"{version}-{cached.size}-{fingerprint[:12]}"
     return f"headers/{where}-{what}.pkl"
 
 
 def plan_writes(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
     """Plan; then start, resume or skip the dataset; return the tasks still to run."""
-    with reporting(ctx, "planning"):
+    with reporting(ctx.state(), "planning"):
         if ctx.update and ctx.target().status() is Status.PUBLISHED:
             return _plan_update(ctx, headers)
-        missing = missing_inputs(ctx)
+        missing = missing_inputs(ctx.state())
         plan = _make_plan(ctx, headers, missing)
         state, target = ctx.state(), ctx.target()
         summary = plan_summary(ctx, plan)
@@ -203,9 +201,7 @@ def plan_writes(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
         manifest = input_manifest(plan, missing)
         state.write_json(MANIFEST, manifest.to_dict())
         if status is Status.PUBLISHED:
-            check_output(
-                "zarr", ctx.target_url, manifest, ctx.storage_options, overwrite=ctx.overwrite
-            )
+            check_output(target, manifest, overwrite=ctx.overwrite)
             found = target.attrs().get(PLAN_ATTR)
             if found == plan.hash and not ctx.overwrite:
                 state.write_json("plan.json", {**summary, "status": "up_to_date"})
@@ -270,8 +266,8 @@ def _plan_update(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
     state, target, concat = ctx.state(), ctx.target(), ctx.concat_dims[0]
     previous = state.read_json("plan.json")
     published = growing.read_published(target)
-    recorded = growing.recorded_manifest(ctx, published)
-    missing = missing_inputs(ctx)
+    recorded = growing.recorded_manifest(target, published)
+    missing = missing_inputs(ctx.state())
     try:
         plan = _make_plan(ctx, headers, missing, pinned=growing.pinned_chunks(published))
     except IncompatibleInputsError as e:  # the dataset's inputs combined: new ones do not
@@ -390,7 +386,7 @@ def write_task(ctx: RunContext, work: TaskWork) -> int:
     """Write one task's chunks, then mark it done; returns its uncompressed bytes."""
     task = work.task
     where = ", ".join(f"{d} {a}:{b}" for d, (a, b) in zip(task.dims, task.region, strict=True))
-    with reporting(ctx, f"writing {', '.join(task.variables)} at {where}"):
+    with reporting(ctx.state(), f"writing {', '.join(task.variables)} at {where}"):
         target = ctx.target()
         for var, block in read_blocks(
             work,
@@ -408,39 +404,28 @@ def write_task(ctx: RunContext, work: TaskWork) -> int:
 
 @dataclass
 class StagedCopy:
-    """A copy whose tasks are all done: its result, and how to publish it."""
+    """A copy whose tasks are all done: its result, and what publishing it writes."""
 
-    ctx: RunContext
+    target: ZarrTarget
+    state: RunState
     result: dict[str, Any]
-    info: dict[str, Any]
-    #: the root documents to write; None if the dataset in place is up to date
-    docs: dict[str, str] | None
-    #: the inputs' identities, written into the store just before its root documents
-    manifest: Manifest
+    #: the root documents and attributes to write; None if the dataset is up to date
+    staged: StagedStore | None
 
     @property
     def url(self) -> str:
-        return self.ctx.target_url
+        return self.target.url
 
     def publish(self) -> None:
         """Write the root documents (the one commit), then record the result."""
-        ctx, state, target = self.ctx, self.ctx.state(), self.ctx.target()
-        if self.docs is not None:
-            write_manifest(ctx.target_url, self.manifest, ctx.storage_options)
-            attrs = provenance(ctx, self.info)
-            grown = state.read_json(GROW) if self.info.get("update") else None
-            if grown is not None:
-                from arcoforge.pipeline.growing import update_attrs
-
-                attrs = update_attrs(attrs, int(grown.get("version", 2)))
-            target.publish(self.docs, attrs, ctx.zarr.zarr_format)
-            if grown is not None:  # the commit is made: now the arrays' own documents
-                target.write_array_docs(grown["arrays"], ctx.zarr.zarr_format)
-        self.result.update(up_to_date=self.docs is None, stored_bytes=target.stored_bytes())
-        state.write_json("result.json", self.result)
-        if self.docs is not None:
+        if self.staged is not None:
+            self.target.publish(self.staged)
+        stored = self.target.stored_bytes()
+        self.result.update(up_to_date=self.staged is None, stored_bytes=stored)
+        self.state.write_json("result.json", self.result)
+        if self.staged is not None:
             for name in ("done", "fetched", "headers", "root.json", GROW):
-                state.remove(name)
+                self.state.remove(name)
 
 
 def stage_copy(ctx: RunContext, written: int) -> StagedCopy:
@@ -469,7 +454,7 @@ def stage_copy(ctx: RunContext, written: int) -> StagedCopy:
     manifest = Manifest.from_dict(state.read_json(MANIFEST))
     result.update(manifest=manifest.summary(), missing=manifest.missing_list())
     if info["status"] == "up_to_date":
-        return StagedCopy(ctx, result, info, None, manifest)
+        return StagedCopy(ctx.target(), state, result, None)
     missing = set(info["tasks"]) - state.marks("done")
     if missing:
         raise PipelineError(
@@ -482,7 +467,15 @@ def stage_copy(ctx: RunContext, written: int) -> StagedCopy:
             f"publishing found no root documents for {ctx.target_url} in the run state. "
             "Run again with --overwrite to write the dataset afresh."
         )
-    return StagedCopy(ctx, result, info, docs, manifest)
+    attrs = provenance(ctx, info)
+    grown = state.read_json(GROW) if info.get("update") else None
+    if grown is not None:
+        from arcoforge.pipeline.growing import update_attrs
+
+        attrs = update_attrs(attrs, int(grown.get("version", 2)))
+    arrays = None if grown is None else grown["arrays"]
+    staged = StagedStore(docs, attrs, ctx.zarr.zarr_format, manifest, arrays)
+    return StagedCopy(ctx.target(), state, result, staged)
 
 
 def provenance(ctx: RunContext, info: dict[str, Any]) -> dict[str, Any]:

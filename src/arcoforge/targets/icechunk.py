@@ -17,7 +17,10 @@ from urllib.parse import urlsplit
 import xarray as xr
 
 from arcoforge.errors import TargetError
+from arcoforge.sources.manifest import Manifest
 from arcoforge.sources.stores import s3_endpoint
+from arcoforge.targets.base import Kind, StageOptions
+from arcoforge.targets.manifest import MANIFEST_KEY, commit_metadata, manifest_errors
 
 if TYPE_CHECKING:
     from arcoforge.plan.mixed import NativeTask
@@ -52,7 +55,10 @@ class Staged:
 
 
 class IcechunkTarget:
-    """An Icechunk repository at ``url`` (a local path, ``s3://`` or ``gs://``)."""
+    """An Icechunk repository at ``url`` (a local path, ``s3://`` or ``gs://``); a
+    :class:`~arcoforge.targets.base.ReferenceTarget`."""
+
+    kind: Kind = "icechunk"
 
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None):
         self.url = url
@@ -105,22 +111,41 @@ class IcechunkTarget:
             return None
         return dict(group.attrs)
 
-    def stage(
-        self,
-        ds: xr.Dataset,
-        *,
-        prefixes: list[str],
-        source_options: dict[str, Any],
-        message: str,
-        metadata: dict[str, Any],
-        native: Sequence[NativeTask] = (),
-    ) -> Staged:
+    def manifest(self) -> Manifest | None:
+        """The input manifest in the metadata of the last commit on ``main``."""
+        if not self.exists():
+            return None
+        repo = icechunk_module().Repository.open(self.storage())
+        head = next(iter(repo.ancestry(branch=BRANCH)), None)
+        found = None if head is None else (head.metadata or {}).get(MANIFEST_KEY)
+        if found is None:
+            return None
+        with manifest_errors(f"{self.url} (the metadata of the last commit on {BRANCH})"):
+            return Manifest.from_dict(dict(found))
+
+    def remove(self) -> None:
+        """Remove the repository, its branches and tags first: readers find no snapshot."""
+        import fsspec
+
+        fs, path = fsspec.core.url_to_fs(self.url, **self.storage_options)
+        fs.invalidate_cache()
+        if fs.exists(f"{path}/refs"):
+            fs.rm(f"{path}/refs", recursive=True)
+        if fs.exists(path):
+            fs.rm(path, recursive=True)
+
+    def stage(self, ds: xr.Dataset, manifest: Manifest | None, options: StageOptions) -> Staged:
         """Write ``ds`` into an uncommitted session on ``main``: readers see none of it.
 
-        ``native`` tasks (the chunks of inputs that don't fit an array's grid) are read
-        from their inputs and written as native chunks with the array's codecs, in the
-        same session (and so the same commit) as the virtual ones.
+        The commit records ``manifest`` in its metadata, beside ``options.metadata``.
+        ``options.native`` tasks (the chunks of inputs that don't fit an array's grid) are
+        read from their inputs and written as native chunks with the array's codecs, in
+        the same session (and so the same commit) as the virtual ones.
         """
+        prefixes, source_options = list(options.prefixes), options.source_options
+        native = options.native
+        metadata = {**options.metadata, **commit_metadata(manifest)}
+        message = options.message
         ic = icechunk_module()
         storage = self.storage()
         existing = ic.Repository.exists(storage)

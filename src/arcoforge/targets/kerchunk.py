@@ -33,7 +33,14 @@ import xarray as xr
 from arcoforge.errors import TargetError, UnrepresentableError
 from arcoforge.location import Location, stored_bytes
 from arcoforge.sources.manifest import Manifest
-from arcoforge.targets.manifest import with_manifest, write_manifest
+from arcoforge.targets.base import Kind, StageOptions
+from arcoforge.targets.manifest import (
+    MANIFEST_KEY,
+    manifest_errors,
+    read_manifest_file,
+    with_manifest,
+    write_manifest,
+)
 
 #: The document of a Parquet reference store that holds the metadata.
 PARQUET_METADATA = ".zmetadata"
@@ -44,7 +51,8 @@ VERSION_PREFIX = "v-"
 
 
 class KerchunkTarget(Location):
-    """Kerchunk references at ``url`` (a ``.json`` file or a ``.parquet`` folder)."""
+    """Kerchunk references at ``url`` (a ``.json`` file or a ``.parquet`` folder); a
+    :class:`~arcoforge.targets.base.ReferenceTarget`."""
 
     def __init__(
         self,
@@ -60,6 +68,10 @@ class KerchunkTarget(Location):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         KerchunkTarget.__init__(self, state["url"], state["format"], state["storage_options"])
+
+    @property
+    def kind(self) -> Kind:
+        return self.format
 
     def version(self) -> str | None:
         """The folder name of a Parquet output's current version ("" for a single,
@@ -105,9 +117,39 @@ class KerchunkTarget(Location):
         unpublished = (VERSION_PREFIX, f"{POINTER}.partial-")
         return any(not n.startswith(unpublished) for n in names)
 
-    def stage(self, ds: xr.Dataset, manifest: Manifest | None = None) -> dict[str, Any]:
+    def manifest(self) -> Manifest | None:
+        """The input manifest: a key of the JSON document, or a file in the Parquet version."""
+        if self.format == "parquet":
+            version = self.version()
+            if version is None:
+                return None
+            return read_manifest_file(self.fs, self.path(version), self.url_of(version))
+        try:
+            data = self.fs.cat_file(self.path())
+        except FileNotFoundError:
+            return None
+        with manifest_errors(f"{self.url} (its key {MANIFEST_KEY!r})"):
+            doc = json.loads(data)
+            found = doc.get(MANIFEST_KEY) if isinstance(doc, dict) else None
+            return None if found is None else Manifest.from_dict(found)
+
+    def remove(self) -> None:
+        """Remove the references: a JSON file, or a Parquet output's pointer, then the rest."""
+        if self.format == "parquet" and self.fs.exists(self.path(POINTER)):
+            self._delete(POINTER)
+        if self.format == "parquet" and self.fs.exists(self.path(PARQUET_METADATA)):
+            self._delete(PARQUET_METADATA)
+        if self.fs.exists(self.path()):
+            self._delete()
+
+    def stage(
+        self,
+        ds: xr.Dataset,
+        manifest: Manifest | None = None,
+        options: StageOptions | None = None,
+    ) -> dict[str, Any]:
         """Write what readers cannot see yet, with the manifest of its inputs; returns what
-        :meth:`publish` needs."""
+        :meth:`publish` needs. (References hold their own URLs: ``options`` is not needed.)"""
         refs = unmasked(completed(ds.vz.to_kerchunk(format="dict")))
         if self.format == "json":
             refs = with_manifest(refs, manifest)
@@ -121,7 +163,7 @@ class KerchunkTarget(Location):
         """Make the staged references the ones readers open: one write."""
         if self.format == "json":
             self._put_file(self.path(), staged["json"].encode())
-            return
+            return None
         pointer = json.dumps({"version": staged["version"]}).encode()
         self._put_file(self.path(POINTER), pointer)
         self._drop_all_but(staged["version"])

@@ -20,6 +20,7 @@ import os
 import tempfile
 import uuid
 import warnings
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,10 @@ from arcoforge.errors import TargetError
 from arcoforge.location import Location, stored_bytes
 from arcoforge.plan.plan import Plan, TaskWork
 from arcoforge.plan.schema import TargetVariable
+from arcoforge.sources.manifest import Manifest
+from arcoforge.targets.base import Kind
 from arcoforge.targets.codecs import compressors
+from arcoforge.targets.manifest import read_manifest_file, write_manifest
 
 #: The root documents in the order publishing writes them; the last makes the store a
 #: group, so readers open it. Removing a dataset takes them away in reverse order.
@@ -55,8 +59,25 @@ class Status(StrEnum):
     UNPUBLISHED = "unpublished"
 
 
+@dataclass(frozen=True)
+class StagedStore:
+    """A copy whose arrays are all written: what publishing it writes."""
+
+    #: the root documents, consolidated metadata included (see :meth:`ZarrTarget.prepare`)
+    docs: dict[str, str]
+    #: root attributes added to the documents (the run's provenance)
+    attrs: dict[str, Any]
+    zarr_format: int
+    #: the inputs' identities, written into the store just before its root documents
+    manifest: Manifest | None = None
+    #: arrays whose own documents are rewritten after the commit (an update's new shapes)
+    arrays: dict[str, dict[str, str]] | None = None
+
+
 class ZarrTarget(Location):
-    """A Zarr store at ``url`` (a local path or an fsspec URL)."""
+    """A Zarr store at ``url`` (a local path or an fsspec URL); a :class:`Target`."""
+
+    kind: Kind = "zarr"
 
     def store(self, *, read_only: bool = False) -> zarr.storage.StoreLike:
         if self.is_local:
@@ -69,6 +90,18 @@ class ZarrTarget(Location):
         if any(self.fs.exists(self.path(doc)) for doc in GROUP_DOC.values()):
             return Status.PUBLISHED
         return Status.UNPUBLISHED if self.fs.exists(self.path()) else Status.ABSENT
+
+    def exists(self) -> bool:
+        """Whether a complete dataset is in place (an unfinished run's arrays are not one)."""
+        return self.status() is Status.PUBLISHED
+
+    def published_attrs(self) -> dict[str, Any] | None:
+        """The root attributes of the published dataset, or None if none is published."""
+        return self.attrs() if self.exists() else None
+
+    def manifest(self) -> Manifest | None:
+        """The input manifest in the store (written just before its root document)."""
+        return read_manifest_file(self.fs, self.path(), self.url)
 
     def attrs(self) -> dict[str, Any]:
         """The root attributes of a published dataset."""
@@ -198,7 +231,16 @@ class ZarrTarget(Location):
                 if doc in docs:
                     self._put(docs[doc].encode(), name, doc)
 
-    def publish(self, docs: dict[str, str], attrs: dict[str, Any], zarr_format: int) -> None:
+    def publish(self, staged: StagedStore) -> None:
+        """Write the manifest, then the root documents with the staged attributes (the
+        last one opens the dataset), then any array documents an update rewrites."""
+        if staged.manifest is not None:
+            write_manifest(self.url, staged.manifest, self.storage_options)
+        self.write_root(staged.docs, staged.attrs, staged.zarr_format)
+        if staged.arrays is not None:  # the commit is made: now the arrays' own documents
+            self.write_array_docs(staged.arrays, staged.zarr_format)
+
+    def write_root(self, docs: dict[str, str], attrs: dict[str, Any], zarr_format: int) -> None:
         """Write the root documents, with ``attrs`` added; the last one opens the dataset."""
         for name, text in with_attrs(docs, attrs, zarr_format).items():
             if self.is_local:  # renamed into place: never seen half-written

@@ -1,0 +1,177 @@
+"""Running a recipe: check it, hold its lease, run its pipeline, gather the results."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from arcoforge.conditional import Conditional
+from arcoforge.errors import ForgeError, PipelineError, origin
+from arcoforge.lease import Lease
+from arcoforge.location import Location
+from arcoforge.pipeline.context import RunContext
+from arcoforge.pipeline.remote import check_remote
+from arcoforge.pipeline.runners import runner
+from arcoforge.pipeline.state import REFERENCES_RESULT
+from arcoforge.pipeline.transforms import build
+from arcoforge.recipe.latest import resolve_latest
+from arcoforge.recipe.recipe import Recipe
+from arcoforge.running.options import (
+    RunOptions,
+    in_process,
+    output_root,
+    run_context,
+    worker_memory,
+    workers_for,
+)
+from arcoforge.running.progress import Poller, Progress
+from arcoforge.running.results import Output, ReferencesResult, RunResult, ZarrResult, read_result
+from arcoforge.sources.preview import check_copy_chunks
+from arcoforge.sources.untrusted import check_sources
+
+
+def run_recipe(
+    recipe: Recipe,
+    options: RunOptions = RunOptions(),
+    *,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> RunResult:
+    """Run ``recipe`` to completion and return what it made; raises a ForgeError on failure.
+
+    The run holds a lease on its outputs while it works (see :mod:`arcoforge.lease`): a
+    second run of the same recipe into the same root refuses at once, naming this one.
+    """
+    start = time.monotonic()
+    check_remote(options.runner, options.remote, output=options.output, cache=options.cache)
+    recipe = resolve_latest(recipe)  # `end: latest`: the newest input there is now
+    ctx, inputs = run_context(recipe, options)
+    check_sources(recipe, ctx, inputs)
+    if ctx.output is not None and not options.allow_small_chunks:
+        pattern = recipe.pattern.prune(options.prune) if options.prune else recipe.pattern
+        first = check_copy_chunks(
+            pattern, ctx.output, storage_options=ctx.source_options, retry=ctx.retry
+        )
+        if in_process(options, first, len(inputs)):
+            options = replace(options, workers=1)
+            ctx = replace(ctx, worker_memory=worker_memory(options, references_only=False))
+    root = Location(output_root(options.output), options.storage_options)
+    if not Conditional.supports(root):  # no conditional writes there: no lease either
+        return _run(recipe, ctx, inputs, options, on_progress, start)
+    with Lease(root, f".forge/leases/{recipe.id}.json"):
+        return _run(recipe, ctx, inputs, options, on_progress, start)
+
+
+def _run(
+    recipe: Recipe,
+    ctx: RunContext,
+    inputs: list[Any],
+    options: RunOptions,
+    on_progress: Callable[[Progress], None] | None,
+    start: float,
+) -> RunResult:
+    state = ctx.state()
+    for stale in ("error.json", "result.json", REFERENCES_RESULT, "fetched", "virtual", "missing"):
+        state.remove(stale)
+    marker = "fetched" if ctx.output is not None else "virtual"
+    poller = (
+        Poller(state, ctx.run_id, len(inputs), on_progress, marker=marker) if on_progress else None
+    )
+    log_path = os.path.join(tempfile.gettempdir(), f"arcoforge-{recipe.id}-{ctx.run_id[:8]}.log")
+    keep_log = False
+    try:
+        if poller:
+            poller.start()
+        _execute(inputs, ctx, options, log_path)
+    except ForgeError as e:
+        reported = state.error()
+        if reported is not None and type(reported) is type(e):
+            # as the stage reported it: in-process, Beam appends "[while running …]" to it
+            raise reported from e
+        raise
+    except Exception as e:
+        if _interrupted(e):  # in-process, Beam re-raises Ctrl-C as a RuntimeError
+            raise KeyboardInterrupt from None
+        reported = state.error()
+        if reported is not None:
+            raise reported from e  # the chain keeps the worker's traceback for --debug
+        keep_log = os.path.exists(log_path)  # an unexpected failure: its details are there
+        logs = f" Worker logs: {log_path}" if keep_log else ""
+        raise PipelineError(f"{_last_line(e)}{logs}", where=origin(e)) from e
+    finally:
+        if poller:
+            poller.stop()
+        if not keep_log and os.path.exists(log_path):
+            os.remove(log_path)
+    outputs: list[Output] = []
+    dataset: dict[str, Any] = {}
+    if ctx.output is not None:
+        dataset = read_result(state, "result.json")
+        outputs.append(ZarrResult.from_state(dataset))
+    if ctx.references is not None:
+        virtual = read_result(state, REFERENCES_RESULT)
+        outputs.append(ReferencesResult.from_state(virtual))
+        dataset = dataset or virtual
+    state.clear()
+    if poller:
+        headers = None if ctx.output is not None else dataset.get("header_bytes")
+        poller.finish(
+            dataset.get("tasks", 0), dataset["nbytes"] if ctx.output else 0, input_bytes=headers
+        )
+    return RunResult(
+        id=recipe.id,
+        inputs=dataset["inputs"],
+        seconds=time.monotonic() - start,
+        nbytes=dataset["nbytes"],
+        sizes=dataset["sizes"],
+        variables=dataset["variables"],
+        outputs=tuple(outputs),
+    )
+
+
+def _execute(inputs: list[Any], ctx: RunContext, options: RunOptions, log_path: str) -> None:
+    import apache_beam as beam
+
+    workers = workers_for(options, references_only=ctx.output is None)
+    # A copy read by range spends its time fetching, inflating and compressing, all with
+    # the GIL released: its workers run as threads here, sparing each a process that
+    # imports the stack (bench/README.md, *Worker threads*). Reading through HDF5 (the
+    # input cache) holds a lock per process: those copies keep worker processes.
+    by_range = ctx.output is not None and bool(inputs) and ctx.reads_by_range(inputs[0][1])
+    with runner(
+        options.runner,
+        workers=workers,
+        scheduler=options.scheduler,
+        log_path=log_path,
+        remote=options.remote,
+        threads=by_range,
+    ) as (beam_runner, beam_options):
+        pipeline = beam.Pipeline(runner=beam_runner, options=beam_options)
+        build(pipeline, inputs, ctx)
+        result = pipeline.run()
+        try:
+            result.wait_until_finish()
+        finally:
+            client = getattr(result, "client", None)
+            if client is not None:
+                client.close()
+
+
+def _interrupted(error: BaseException) -> bool:
+    """Whether ``error`` was raised while handling a KeyboardInterrupt."""
+    seen: set[int] = set()
+    found: BaseException | None = error
+    while found is not None and id(found) not in seen:
+        if isinstance(found, KeyboardInterrupt):
+            return True
+        seen.add(id(found))
+        found = found.__cause__ or found.__context__
+    return False
+
+
+def _last_line(error: BaseException) -> str:
+    lines = [line for line in str(error).strip().splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
