@@ -305,8 +305,8 @@ def virtual_job(base_url: str, count: int) -> None:
     from arcoforge.pipeline.transforms import HEADER_BATCH, _batches
     from arcoforge.recipe.pattern import FileType, Index
     from arcoforge.recipe.spec import ReferenceFormat, ReferencesOutput
-    from arcoforge.sources.feed import EdgeFeed
-    from arcoforge.sources.layout import Layouts
+    from arcoforge.sources.fastheaders.prefetch import EdgePrefetcher
+    from arcoforge.sources.fastheaders.templates import HeaderTemplates
     from arcoforge.sources.virtual import open_virtual
 
     work = Path(os.environ.get("MEMORY_BENCH_STATE", "/tmp")) / f"virtual-{count}"
@@ -322,7 +322,7 @@ def virtual_job(base_url: str, count: int) -> None:
         references_url=str(work / "virtual.json"),
     )
     inputs = [(Index((("time", d),)), f"{base_url}/{file_name(d)}") for d in range(count)]
-    layouts, feed = Layouts(), EdgeFeed({}, ctx.retry)
+    layouts, feed = HeaderTemplates(), EdgePrefetcher({}, ctx.retry)
     try:
         blobs = [
             pickle.dumps(virtualize_batch(ctx, batch, layouts, feed), pickle.HIGHEST_PROTOCOL)
@@ -482,7 +482,7 @@ def report_markdown(report: dict[str, Any]) -> str:
         alone = max(v["unfolded_pickled_per_input"] for v in report["virtual"])
         lines += [
             "",
-            f"Inputs of one layout are folded together along time (see `sources/fold.py`), "
+            f"Inputs of one layout are folded together along time (see `sources/fastheaders/concat.py`), "
             f"so a batch pickles to little more than its first input. Opened one by one, "
             f"with nothing folded (the worst case: inputs that share no layout), an input "
             f"pickles to {alone / 1e3:.1f} kB: {mb(alone * 10_000)} for 10,000.",

@@ -300,10 +300,10 @@ def test_a_lost_edge_fetching_process_is_one_clear_error(
     tmp_path: Path, archive: list[Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from arcoforge.errors import PipelineError
-    from arcoforge.sources import feed
+    from arcoforge.sources.fastheaders import prefetch
 
     broken = "import sys; sys.stderr.write('simulated crash\\n'); sys.exit(3)"
-    monkeypatch.setattr(feed, "COMMAND", (sys.executable, "-c", broken))
+    monkeypatch.setattr(prefetch, "COMMAND", (sys.executable, "-c", broken))
     recipe = write_recipe(
         tmp_path / "recipe",
         {

@@ -34,10 +34,10 @@ from arcoforge.plan.virtual import combine_mixed, combine_virtual, content_hash,
 from arcoforge.recipe.pattern import Index, OnMissing
 from arcoforge.recipe.spec import ReferenceFormat
 from arcoforge.sources.cache import cache_key
-from arcoforge.sources.feed import EdgeFeed
-from arcoforge.sources.layout import Layouts
+from arcoforge.sources.fastheaders.prefetch import EdgePrefetcher
+from arcoforge.sources.fastheaders.templates import HeaderTemplates
 from arcoforge.sources.manifest import InputIdentity, Manifest
-from arcoforge.sources.ranges import RangeFile
+from arcoforge.sources.fastheaders.edges import RangeFile
 from arcoforge.sources.stores import store_prefix
 from arcoforge.sources.virtual import (
     Stamp,
@@ -65,14 +65,14 @@ class VirtualBatch:
 
 
 def virtualize_batch(
-    ctx: RunContext, batch: list[tuple[Index, str]], layouts: Layouts, feed: EdgeFeed
+    ctx: RunContext, batch: list[tuple[Index, str]], layouts: HeaderTemplates, feed: EdgePrefetcher
 ) -> VirtualBatch:
     """Open a batch of inputs as virtual datasets, leaving progress markers on the way.
 
     Their headers' edges are fetched by ``feed``'s process while this one parses (see
-    :mod:`arcoforge.sources.feed`); inputs laid out like one met before are made from
-    it (see :mod:`arcoforge.sources.layout`), consecutive ones along the concat dim
-    together (see :mod:`arcoforge.sources.fold`). A marker named ``<key>.<n>.<bytes>``
+    :mod:`arcoforge.sources.fastheaders.prefetch`); inputs laid out like one met before are made from
+    it (see :mod:`arcoforge.sources.fastheaders.templates`), consecutive ones along the concat dim
+    together (see :mod:`arcoforge.sources.fastheaders.concat`). A marker named ``<key>.<n>.<bytes>``
     stands for ``n`` inputs read, and the bytes their headers took to fetch.
     """
     urls = [url for _, url in batch]

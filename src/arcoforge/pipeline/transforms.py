@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from arcoforge.plan.header import HeaderSet, InputHeader
     from arcoforge.plan.plan import TaskWork
     from arcoforge.sources.cache import CachedInput
-    from arcoforge.sources.feed import EdgeFeed
-    from arcoforge.sources.layout import Layouts
+    from arcoforge.sources.fastheaders.prefetch import EdgePrefetcher
+    from arcoforge.sources.fastheaders.templates import HeaderTemplates
 
 _NS = "arcoforge"
 
@@ -194,16 +194,16 @@ class _Virtualize(beam.DoFn):
         self.ctx = ctx
         self.inputs = Metrics.counter(_NS, "virtual-items")
         # Made where the DoFn runs: the layouts hold a lock, the feed a child process.
-        self.layouts: Layouts | None = None
-        self.feed: EdgeFeed | None = None
+        self.layouts: HeaderTemplates | None = None
+        self.feed: EdgePrefetcher | None = None
 
     def process(self, batch: list[tuple[Index, str]]) -> Iterator[bytes]:
         if self.layouts is None or self.feed is None:
-            from arcoforge.sources.feed import EdgeFeed
-            from arcoforge.sources.layout import Layouts
+            from arcoforge.sources.fastheaders.prefetch import EdgePrefetcher
+            from arcoforge.sources.fastheaders.templates import HeaderTemplates
 
-            self.layouts = Layouts()
-            self.feed = EdgeFeed(self.ctx.source_options, self.ctx.retry, self.ctx.auth)
+            self.layouts = HeaderTemplates()
+            self.feed = EdgePrefetcher(self.ctx.source_options, self.ctx.retry, self.ctx.auth)
         # Parsed one after another (h5py runs one parse at a time in a process), while
         # the feed's process fetches the next files' headers.
         done = _references().virtualize_batch(self.ctx, batch, self.layouts, self.feed)

@@ -1,7 +1,7 @@
 """Inputs read where they lie, by byte range: their header first, then each task's chunks.
 
 An input read this way is never downloaded whole nor cached on disk. Its header is
-parsed from both edges of the file (see :mod:`arcoforge.sources.ranges`), which also
+parsed from both edges of the file (see :mod:`arcoforge.sources.fastheaders.edges`), which also
 gives every variable's :class:`~arcoforge.sources.chunkmap.ChunkMap`; a task then asks
 for exactly the byte ranges of the source chunks it needs (neighbours coalesced by
 obstore, several pieces in flight), decodes them here and fills its block. Inputs that
@@ -34,7 +34,7 @@ from arcoforge.sources.cache import CachedInput
 from arcoforge.sources.chunkmap import Chunk, ChunkMap, map_file
 from arcoforge.sources.filetype import check_declared, sniff
 from arcoforge.sources.hosts import host_of, host_slot
-from arcoforge.sources.ranges import RangeFile, fetch_one
+from arcoforge.sources.fastheaders.edges import RangeFile, fetch_one
 from arcoforge.sources.retry import RetryPolicy
 from arcoforge.sources.stores import registry_for, source_errors
 
