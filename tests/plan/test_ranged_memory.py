@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from arcoforge.plan.memory import (
-    COALESCE_GAP,
     HDF5_CHUNK_CACHE,
-    PIECES_IN_FLIGHT,
-    SPAN_SLACK,
     Block,
     VarLayout,
     ranged_pieces,
     variable_peak,
 )
+from arcoforge.sources.chunk_reads import COALESCE_GAP, PIECES_IN_FLIGHT, SPAN_SLACK
 
 MB = 10**6
 

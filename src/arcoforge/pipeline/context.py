@@ -67,7 +67,7 @@ class RunContext:
         return Guard(self.auth, self.policy)
 
     #: read netCDF4 inputs on http(s)/s3/gs by byte range where they lie, not through
-    #: the input cache (see arcoforge.sources.ranged); inputs that cannot be, are cached
+    #: the input cache (see arcoforge.sources.chunk_reads); inputs that cannot be, are cached
     read_by_range: bool = False
 
     def __post_init__(self) -> None:

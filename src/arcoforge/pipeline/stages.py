@@ -134,7 +134,7 @@ def _open_ranged(ctx: RunContext, index: Index, url: str) -> tuple[CachedInput, 
     """The input read by byte range and its header, or None if it must be cached."""
     from arcoforge.plan.header import read_ranged_header
     from arcoforge.sources.addresses import custom_resolver
-    from arcoforge.sources.ranged import can_range, open_ranged
+    from arcoforge.sources.chunk_reads import can_range, open_ranged
 
     if not ctx.read_by_range or ctx.preprocess is not None or not can_range(url):
         return None

@@ -28,7 +28,7 @@ the input is closed once the block is assembled, before it is encoded and
 written. The task's peak is the largest variable's, plus what stays for the whole
 task: netCDF3 inputs are memory-mapped, so the source pages read stay mapped
 until the task closes them.
-Inputs read by byte range (see ``sources.ranged``) skip HDF5: a task reads up to
+Inputs read by byte range (see ``sources.chunk_reads``) skip HDF5: a task reads up to
 ``PIECES_IN_FLIGHT`` pieces of a raw variable at once, each holding the bytes fetched
 for it (a contiguous span at most ``SPAN_SLACK`` times the piece, or the chunks that
 cover it, which exceed the piece by at most a chunk's worth of edges, plus up to
@@ -43,13 +43,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from arcoforge.sources.chunk_reads import COALESCE_GAP, PIECES_IN_FLIGHT, SPAN_SLACK
+
 #: Chunks zarr encodes at once (its ``async.concurrency`` default).
 ZARR_CHUNKS_IN_FLIGHT = 10
-#: Pieces of a task read by range at once, the largest span fetched for one, relative to
-#: the piece, and the gaps obstore merges into a request (``sources.ranged``).
-PIECES_IN_FLIGHT = 2
-SPAN_SLACK = 2
-COALESCE_GAP = 1024**2
 #: HDF5's default chunk cache of an open dataset (``rdcc_nbytes``).
 HDF5_CHUNK_CACHE = 1024**2
 

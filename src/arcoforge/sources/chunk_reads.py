@@ -28,7 +28,6 @@ from arcoforge.errors import (
     SourceNotFoundError,
     UnrepresentableError,
 )
-from arcoforge.plan.memory import PIECES_IN_FLIGHT, SPAN_SLACK
 from arcoforge.recipe.pattern import FileType
 from arcoforge.sources.cache import CachedInput
 from arcoforge.sources.chunkmap import Chunk, ChunkMap, map_file
@@ -38,9 +37,12 @@ from arcoforge.sources.fastheaders.edges import RangeFile, fetch_one
 from arcoforge.sources.retry import RetryPolicy
 from arcoforge.sources.stores import registry_for, source_errors
 
-# Pieces (input slices) of one task read at once; a contiguous slice is fetched as one
-# span unless that span is SPAN_SLACK times larger; obstore merges requested ranges
-# closer than COALESCE_GAP. The memory estimate counts them (plan.memory).
+#: Pieces (input slices) of one task read at once; a contiguous slice is fetched as one
+#: span unless that span is SPAN_SLACK times larger; obstore merges requested ranges
+#: closer than COALESCE_GAP. The memory estimate counts all three (plan.memory).
+PIECES_IN_FLIGHT = 2
+SPAN_SLACK = 2
+COALESCE_GAP = 1024**2
 
 _SCHEMES = ("http://", "https://", "s3://", "gs://", "gcs://")
 
