@@ -171,7 +171,7 @@ def task_job(recipe_dir: str, output: str, count: int) -> None:
     """Plan the recipe's copy, report, wait for "go", write ``count`` largest tasks."""
     from arcoforge.pipeline import stages
     from arcoforge.pipeline.context import RunContext
-    from arcoforge.plan.header import HeaderSet
+    from arcoforge.sources.headers import HeaderSet
     from arcoforge.recipe import load_recipe
 
     recipe = load_recipe(Path(recipe_dir))

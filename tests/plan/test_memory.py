@@ -8,7 +8,7 @@ import pytest
 
 from arcoforge.demo.dataset import PACKED_INT16, make_sst, write_files
 from arcoforge.errors import PlanError
-from arcoforge.plan.header import read_header
+from arcoforge.sources.headers import read_header
 from arcoforge.plan.memory import (
     HDF5_CHUNK_CACHE,
     ZARR_CHUNKS_IN_FLIGHT,

@@ -14,7 +14,7 @@ import xarray as xr
 
 import arcoforge
 from arcoforge.pipeline import publishing, references, stages
-from arcoforge.plan.header import HeaderSet
+from arcoforge.sources.headers import HeaderSet
 from arcoforge.recipe.recipe import Recipe
 from arcoforge.run import RunOptions, run_context
 from arcoforge.sources.manifest import InputIdentity

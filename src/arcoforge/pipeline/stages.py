@@ -22,7 +22,7 @@ from arcoforge.errors import (
     origin,
 )
 from arcoforge.pipeline.context import RunContext
-from arcoforge.plan.header import HeaderSet, InputHeader, read_header
+from arcoforge.sources.headers import HeaderSet, InputHeader, read_header
 from arcoforge.plan.plan import Plan, TaskWork, make_plan
 from arcoforge.recipe.pattern import FileType, Index, OnMissing
 from arcoforge.sources.cache import CachedInput, cache_key
@@ -132,7 +132,7 @@ def _index_order(index: str) -> tuple[tuple[str, int], ...]:
 
 def _open_ranged(ctx: RunContext, index: Index, url: str) -> tuple[CachedInput, InputHeader] | None:
     """The input read by byte range and its header, or None if it must be cached."""
-    from arcoforge.plan.header import read_ranged_header
+    from arcoforge.sources.headers import read_ranged_header
     from arcoforge.sources.addresses import custom_resolver
     from arcoforge.sources.chunk_reads import can_range, open_ranged
 

@@ -22,7 +22,7 @@ from arcoforge.pipeline.context import RunContext
 from arcoforge.recipe.pattern import Index
 
 if TYPE_CHECKING:
-    from arcoforge.plan.header import HeaderSet, InputHeader
+    from arcoforge.sources.headers import HeaderSet, InputHeader
     from arcoforge.plan.plan import TaskWork
     from arcoforge.sources.cache import CachedInput
     from arcoforge.sources.fastheaders.prefetch import EdgePrefetcher
@@ -102,7 +102,7 @@ class CollectHeaders(beam.CombineFn):
         self.concat_dims = concat_dims
 
     def create_accumulator(self) -> HeaderSet:
-        from arcoforge.plan.header import HeaderSet
+        from arcoforge.sources.headers import HeaderSet
 
         return HeaderSet(self.concat_dims)
 

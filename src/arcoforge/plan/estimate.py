@@ -22,7 +22,7 @@ from dask.utils import format_bytes
 from arcoforge.errors import PlanError
 from arcoforge.plan.chunks import choose_chunks
 from arcoforge.plan.costs import REFERENCE_BYTES, Costs, Prices, Work, estimate_costs
-from arcoforge.plan.header import HeaderSet
+from arcoforge.sources.headers import HeaderSet
 from arcoforge.plan.plan import layout
 from arcoforge.plan.schema import InputLayout, TargetSchema, combine
 from arcoforge.plan.small import Planned, SmallChunksError, check_chunk_sizes

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from arcoforge.plan.chunks import choose_chunks
-from arcoforge.plan.header import HeaderSet
+from arcoforge.sources.headers import HeaderSet
 from arcoforge.plan.schema import Mode, TargetSchema, TargetVariable, combine
 from arcoforge.plan.tasks import InputBox, Task, VarLayout, cut_tasks
 from arcoforge.recipe.pattern import FileType, Index

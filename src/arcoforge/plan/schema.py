@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from arcoforge.errors import IncompatibleInputsError
-from arcoforge.plan.header import HeaderSet, InputHeader, VariableHeader, hash_values
+from arcoforge.sources.headers import HeaderSet, InputHeader, VariableHeader, hash_values
 from arcoforge.plan.merge import Holding, check_shared
 from arcoforge.plan.times import (
     calendar_of,

@@ -20,7 +20,7 @@ import numpy as np
 import xarray as xr
 
 from arcoforge.errors import IncompatibleInputsError, UnrepresentableError
-from arcoforge.plan.header import hash_values
+from arcoforge.sources.headers import hash_values
 from arcoforge.plan.merge import Holding, check_shared
 from arcoforge.plan.mixed import NativeRegion, mix, read_stored
 from arcoforge.plan.subchunk import MAX_REFERENCES, Cut, check_count, subchunk

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from arcoforge.errors import PlanError, SourceError
-from arcoforge.plan.header import InputHeader, describe
+from arcoforge.sources.headers import InputHeader, describe
 from arcoforge.recipe.pattern import FileType, Index
 from arcoforge.sources.cache import CachedInput
 from arcoforge.sources.filetype import SNIFF_BYTES, check_declared, sniff
