@@ -27,7 +27,7 @@ from arcoforge.plan.plan import Plan, TaskWork, make_plan
 from arcoforge.recipe.pattern import FileType, Index, OnMissing
 from arcoforge.sources.cache import CachedInput, cache_key
 from arcoforge.sources.manifest import Manifest
-from arcoforge.sources.reader import read_blocks
+from arcoforge.pipeline.copy_blocks import read_blocks
 from arcoforge.targets.manifest import check_output, write_manifest
 from arcoforge.targets.zarr import ARRAY_DOCS, Status, root_documents
 

@@ -1,6 +1,6 @@
 """What a task holds in memory at its peak: the estimate tasks are cut by.
 
-A task writes its variables one after another (see ``sources.reader.read_blocks``
+A task writes its variables one after another (see ``pipeline.copy_blocks.read_blocks``
 and ``targets.zarr.ZarrTarget.write``). For one variable over a block of ``E``
 values whose largest input slice (piece) has ``P`` values, with ``s`` bytes per
 stored value and ``d`` per decoded one, three phases follow each other:
