@@ -23,7 +23,7 @@ from arcoforge.pipeline.slots import memory_share
 from arcoforge.pipeline.state import REFERENCES_RESULT, RunState
 from arcoforge.pipeline.transforms import build
 from arcoforge.recipe.latest import resolve_latest
-from arcoforge.recipe.recipe import Recipe
+from arcoforge.recipe.validated import Recipe
 from arcoforge.recipe.urls import OUTPUT_SCHEMES, validate_url
 from arcoforge.sources.addresses import untrusted_policy
 from arcoforge.pipeline.preflight import check_copy_chunks

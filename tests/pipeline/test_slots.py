@@ -14,7 +14,7 @@ from arcoforge.pipeline import stages
 from arcoforge.pipeline.context import RunContext
 from arcoforge.pipeline.slots import TaskSlots, task_limit, worker_memory
 from arcoforge.pipeline.transforms import _Write
-from arcoforge.plan.plan import make_plan
+from arcoforge.plan.copy_plan import make_plan
 from arcoforge.recipe.spec import ZarrOutput
 from arcoforge.verify import compare, open_sources
 from tests.plan.test_schema import headers

@@ -17,7 +17,7 @@ from arcoforge.plan.memory import (
     task_memory,
     variable_peak,
 )
-from arcoforge.plan.plan import make_plan
+from arcoforge.plan.copy_plan import make_plan
 from arcoforge.plan.tasks import InputBox, cut_tasks
 from arcoforge.recipe.pattern import Index
 from arcoforge.recipe.spec import ZarrOutput

@@ -15,7 +15,7 @@ import xarray as xr
 import arcoforge
 from arcoforge.pipeline import publishing, references, stages
 from arcoforge.sources.headers import HeaderSet
-from arcoforge.recipe.recipe import Recipe
+from arcoforge.recipe.validated import Recipe
 from arcoforge.run import RunOptions, run_context
 from arcoforge.sources.manifest import InputIdentity
 from arcoforge.sources.virtual import open_virtual

@@ -15,7 +15,7 @@ import zarr
 
 from arcoforge.demo.dataset import PACKED_INT16, make_sst, write_files
 from arcoforge.recipe import load_recipe
-from arcoforge.recipe.recipe import Recipe
+from arcoforge.recipe.validated import Recipe
 from arcoforge.run import RunOptions
 from arcoforge.targets.zarr import Status, ZarrTarget
 from arcoforge.verify import open_sources

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from arcoforge.pipeline.state import RunState
 from arcoforge.recipe.pattern import FileType, OnMissing
-from arcoforge.recipe.recipe import Preprocess
+from arcoforge.recipe.validated import Preprocess
 from arcoforge.recipe.spec import ReferenceFormat, ReferencesOutput, ZarrOutput
 from arcoforge.sources.addresses import AddressPolicy
 from arcoforge.sources.cache import InputCache

@@ -23,7 +23,7 @@ from arcoforge.errors import (
 )
 from arcoforge.pipeline.context import RunContext
 from arcoforge.sources.headers import HeaderSet, InputHeader, read_header
-from arcoforge.plan.plan import Plan, TaskWork, make_plan
+from arcoforge.plan.copy_plan import Plan, TaskWork, make_plan
 from arcoforge.recipe.pattern import FileType, Index, OnMissing
 from arcoforge.sources.cache import CachedInput, cache_key
 from arcoforge.sources.manifest import Manifest

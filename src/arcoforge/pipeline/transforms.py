@@ -23,7 +23,7 @@ from arcoforge.recipe.pattern import Index
 
 if TYPE_CHECKING:
     from arcoforge.sources.headers import HeaderSet, InputHeader
-    from arcoforge.plan.plan import TaskWork
+    from arcoforge.plan.copy_plan import TaskWork
     from arcoforge.sources.cache import CachedInput
     from arcoforge.sources.fastheaders.prefetch import EdgePrefetcher
     from arcoforge.sources.fastheaders.templates import HeaderTemplates

@@ -32,7 +32,7 @@ from xarray.coding.times import decode_cf_datetime
 
 from arcoforge.errors import TargetError
 from arcoforge.location import Location, stored_bytes
-from arcoforge.plan.plan import Plan, TaskWork
+from arcoforge.plan.copy_plan import Plan, TaskWork
 from arcoforge.plan.schema import TargetVariable
 from arcoforge.targets.codecs import compressors
 
