@@ -169,7 +169,7 @@ def write_recipe(
 
 def task_job(recipe_dir: str, output: str, count: int) -> None:
     """Plan the recipe's copy, report, wait for "go", write ``count`` largest tasks."""
-    from arcoforge.pipeline import stages
+    from arcoforge.pipeline import copy_stages
     from arcoforge.pipeline.context import RunContext
     from arcoforge.sources.headers import HeaderSet
     from arcoforge.recipe import load_recipe
@@ -191,8 +191,8 @@ def task_job(recipe_dir: str, output: str, count: int) -> None:
     )
     headers = HeaderSet(ctx.concat_dims)
     for index, url in pattern.items():
-        headers.add(stages.input_header(ctx, *stages.fetch_input(ctx, index, url)))
-    works = sorted(stages.plan_writes(ctx, headers), key=lambda w: -w.task.memory)[:count]
+        headers.add(copy_stages.input_header(ctx, *copy_stages.fetch_input(ctx, index, url)))
+    works = sorted(copy_stages.plan_writes(ctx, headers), key=lambda w: -w.task.memory)[:count]
     del headers
     gc.collect()
     info = {
@@ -205,7 +205,7 @@ def task_job(recipe_dir: str, output: str, count: int) -> None:
     sys.stdin.readline()
     before = reset_peak_rss()
     for work in works:
-        stages.write_task(ctx, work)
+        copy_stages.write_task(ctx, work)
     print("DONE " + json.dumps({"rss_before": before, "rss_peak": peak_rss()}), flush=True)
 
 
@@ -301,7 +301,7 @@ def measure_run(recipe: Path, output: Path, workers: int) -> dict[str, Any]:
 def virtual_job(base_url: str, count: int) -> None:
     """Virtualize ``count`` served inputs as the pipeline does; size of what ToList gathers."""
     from arcoforge.pipeline.context import RunContext
-    from arcoforge.pipeline.references import virtualize_batch
+    from arcoforge.pipeline.virtual_stages import virtualize_batch
     from arcoforge.pipeline.transforms import HEADER_BATCH, _batches
     from arcoforge.recipe.pattern import FileType, Index
     from arcoforge.recipe.spec import ReferenceFormat, ReferencesOutput

@@ -13,7 +13,7 @@ import pytest
 import xarray as xr
 
 import arcoforge
-from arcoforge.pipeline import publishing, references, stages
+from arcoforge.pipeline import copy_stages, publishing, virtual_stages
 from arcoforge.sources.headers import HeaderSet
 from arcoforge.recipe.validated import Recipe
 from arcoforge.run import RunOptions, run_context
@@ -75,9 +75,9 @@ def run_stages(recipe: Recipe, options: RunOptions) -> list[dict[str, Any]]:
     if ctx.output is not None:
         headers = HeaderSet(ctx.concat_dims)
         for index, url in inputs:
-            _, cached = stages.fetch_input(ctx, index, url)
-            headers.add(stages.input_header(ctx, index, cached))
-        written = sum(stages.write_task(ctx, work) for work in stages.plan_writes(ctx, headers))
+            _, cached = copy_stages.fetch_input(ctx, index, url)
+            headers.add(copy_stages.input_header(ctx, index, cached))
+        written = sum(copy_stages.write_task(ctx, work) for work in copy_stages.plan_writes(ctx, headers))
         items.append((publishing.COPY, written))
     if ctx.references is not None:
         virtual = [
@@ -85,7 +85,7 @@ def run_stages(recipe: Recipe, options: RunOptions) -> list[dict[str, Any]]:
             for index, url in inputs
         ]
         identities = [(index, _identity(url)) for index, url in inputs]
-        batch = references.VirtualBatch(virtual, identities)
+        batch = virtual_stages.VirtualBatch(virtual, identities)
         items.append((publishing.REFERENCES, pickle.dumps(batch)))
     results = publishing.publish_outputs(ctx, items)
     ctx.state().clear()

@@ -13,7 +13,7 @@ import xarray as xr
 
 from arcoforge.demo.dataset import PACKED_INT16, SampleFile, make_sst, write_files
 from arcoforge.errors import IncompatibleInputsError
-from arcoforge.pipeline.references import with_full_firsts
+from arcoforge.pipeline.virtual_stages import with_full_firsts
 from arcoforge.plan.virtual import UnrepresentableError, combine_virtual
 from arcoforge.recipe.pattern import Index
 from arcoforge.sources.fastheaders.concat import Stamp, foldable

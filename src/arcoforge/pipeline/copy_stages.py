@@ -1,4 +1,4 @@
-"""The work of each pipeline stage, as plain functions that need no runner."""
+"""The copy's pipeline stages, and helpers the virtual ones share, as plain functions."""
 
 from __future__ import annotations
 

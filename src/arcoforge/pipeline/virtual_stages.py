@@ -14,7 +14,7 @@ from arcoforge.errors import (
     UpdateRefusedError,
 )
 from arcoforge.pipeline.context import RunContext
-from arcoforge.pipeline.stages import (
+from arcoforge.pipeline.copy_stages import (
     PLAN_ATTR,
     is_missing,
     missing_inputs,
