@@ -13,7 +13,7 @@ from arcoforge.plan.memory import (
     HDF5_CHUNK_CACHE,
     ZARR_CHUNKS_IN_FLIGHT,
     Block,
-    VarLayout,
+    VarFootprint,
     task_memory,
     variable_peak,
 )
@@ -27,7 +27,7 @@ from tests.plan.test_schema import headers
 MB = 10**6
 
 
-def _var(**kw) -> VarLayout:
+def _var(**kw) -> VarFootprint:
     base = dict(
         name="sst",
         dims=("time", "lat", "lon"),
@@ -38,7 +38,7 @@ def _var(**kw) -> VarLayout:
         stored_itemsize=4,
         raw=True,
     )
-    return VarLayout(**(base | kw))
+    return VarFootprint(**(base | kw))
 
 
 def _daily(n: int) -> list[InputBox]:

@@ -52,8 +52,8 @@ HDF5_CHUNK_CACHE = 1024**2
 
 
 @dataclass(frozen=True, slots=True)
-class VarLayout:
-    """What the cutter needs to know of a variable, and of how its inputs store it."""
+class VarFootprint:
+    """A variable's sizes and storage, as the task cutter and the memory estimate need them."""
 
     name: str
     dims: tuple[str, ...]
@@ -92,7 +92,7 @@ class Block:
     chunks: int
 
 
-def source_buffers(v: VarLayout) -> int:
+def source_buffers(v: VarFootprint) -> int:
     """HDF5's buffers while reading a slice: a compressed chunk, decompressed whole."""
     if v.source_chunk <= 0:
         return 0
@@ -101,7 +101,7 @@ def source_buffers(v: VarLayout) -> int:
     return HDF5_CHUNK_CACHE
 
 
-def variable_peak(v: VarLayout, block: Block, preprocess_input: int = 0) -> int:
+def variable_peak(v: VarFootprint, block: Block, preprocess_input: int = 0) -> int:
     """Peak bytes while one variable of a task is read, encoded and written.
 
     ``preprocess_input``: the decoded bytes of the preprocessed input held while reading.
@@ -127,14 +127,14 @@ def variable_peak(v: VarLayout, block: Block, preprocess_input: int = 0) -> int:
     return max(read, encode, write) + buffers
 
 
-def ranged_pieces(v: VarLayout, block: Block) -> int:
+def ranged_pieces(v: VarFootprint, block: Block) -> int:
     """Bytes held by the pieces a task reads by range at once (fetched and decoding)."""
     s, p = v.stored_itemsize, block.piece
     fetched = max(SPAN_SLACK * s * p, s * p + v.source_chunk) + COALESCE_GAP
     return PIECES_IN_FLIGHT * (fetched + 2 * v.source_chunk)
 
 
-def task_memory(variables: Sequence[VarLayout], block: Block, preprocess_input: int = 0) -> int:
+def task_memory(variables: Sequence[VarFootprint], block: Block, preprocess_input: int = 0) -> int:
     """Peak bytes of a task writing ``variables`` over ``block``.
 
     ``preprocess_input`` is the decoded size of the largest input the task opens
@@ -146,7 +146,7 @@ def task_memory(variables: Sequence[VarLayout], block: Block, preprocess_input: 
 
 
 def input_bytes(
-    variables: Sequence[VarLayout], extent: dict[str, int], concat_dims: Sequence[str]
+    variables: Sequence[VarFootprint], extent: dict[str, int], concat_dims: Sequence[str]
 ) -> int:
     """Decoded bytes of ``variables`` in one input spanning ``extent`` along the concat dims."""
     total = 0

@@ -25,7 +25,7 @@ import numpy as np
 import xarray as xr
 
 from arcoforge.errors import UnrepresentableError
-from arcoforge.plan.tasks import InputBox, VarLayout, cut_tasks
+from arcoforge.plan.tasks import InputBox, VarFootprint, cut_tasks
 from arcoforge.recipe.pattern import FileType
 from arcoforge.sources.virtual import VirtualInput
 
@@ -227,7 +227,7 @@ def plan_native(ds: xr.Dataset, native: Sequence[NativeRegion], budget: int) -> 
         axis = regions[0].axis
         dim = str(var.dims[axis])
         itemsize = var.dtype.itemsize
-        layout = VarLayout(
+        layout = VarFootprint(
             name=name,
             dims=tuple(str(d) for d in var.dims),
             shape=tuple(var.shape),
