@@ -298,7 +298,7 @@ def stage_references(ctx: RunContext, batches: list[VirtualBatch]) -> StagedRefe
 def _added(ctx: RunContext, manifest: Manifest, ds: Any) -> list[str]:
     """The URLs of the inputs an update appends to the published references; refuses
     (UpdateRefusedError) any change other than new inputs after the last one."""
-    from arcoforge.open import open_dataset
+    from arcoforge.targets.opening import open_output
     from arcoforge.pipeline.growing import check_extends, new_inputs
     from arcoforge.targets.manifest import read_manifest
 
@@ -317,7 +317,7 @@ def _added(ctx: RunContext, manifest: Manifest, ds: Any) -> list[str]:
         )
     added = new_inputs(url, recorded, manifest)
     if added:
-        with open_dataset(url, storage_options=ctx.storage_options) as old:
+        with open_output(url, storage_options=ctx.storage_options) as old:
             check_extends(url, old, ds, ctx.concat_dims[0])
     return [manifest.inputs[k].url for k in added]
 
