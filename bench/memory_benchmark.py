@@ -171,8 +171,8 @@ def task_job(recipe_dir: str, output: str, count: int) -> None:
     """Plan the recipe's copy, report, wait for "go", write ``count`` largest tasks."""
     from arcoforge.pipeline import copy_stages
     from arcoforge.pipeline.context import RunContext
-    from arcoforge.sources.headers import HeaderSet
     from arcoforge.recipe import load_recipe
+    from arcoforge.sources.headers import HeaderSet
 
     recipe = load_recipe(Path(recipe_dir))
     pattern = recipe.pattern
@@ -301,8 +301,8 @@ def measure_run(recipe: Path, output: Path, workers: int) -> dict[str, Any]:
 def virtual_job(base_url: str, count: int) -> None:
     """Virtualize ``count`` served inputs as the pipeline does; size of what ToList gathers."""
     from arcoforge.pipeline.context import RunContext
-    from arcoforge.pipeline.virtual_stages import virtualize_batch
     from arcoforge.pipeline.transforms import HEADER_BATCH, _batches
+    from arcoforge.pipeline.virtual_stages import virtualize_batch
     from arcoforge.recipe.pattern import FileType, Index
     from arcoforge.recipe.spec import ReferenceFormat, ReferencesOutput
     from arcoforge.sources.fastheaders.prefetch import EdgePrefetcher
@@ -482,7 +482,8 @@ def report_markdown(report: dict[str, Any]) -> str:
         alone = max(v["unfolded_pickled_per_input"] for v in report["virtual"])
         lines += [
             "",
-            f"Inputs of one layout are folded together along time (see `sources/fastheaders/concat.py`), "
+            f"Inputs of one layout are folded together along time "
+            f"(see `sources/fastheaders/concat.py`), "
             f"so a batch pickles to little more than its first input. Opened one by one, "
             f"with nothing folded (the worst case: inputs that share no layout), an input "
             f"pickles to {alone / 1e3:.1f} kB: {mb(alone * 10_000)} for 10,000.",

@@ -17,18 +17,18 @@ from arcoforge.errors import ForgeError, PipelineError, origin
 from arcoforge.lease import Lease
 from arcoforge.location import Location
 from arcoforge.pipeline.context import RunContext
+from arcoforge.pipeline.preflight import check_copy_chunks
 from arcoforge.pipeline.remote import RemoteOptions, check_remote
 from arcoforge.pipeline.runners import RunnerName, default_workers, runner
 from arcoforge.pipeline.slots import memory_share
 from arcoforge.pipeline.state import REFERENCES_RESULT, RunState
 from arcoforge.pipeline.transforms import build
-from arcoforge.recipe.latest import resolve_latest
-from arcoforge.recipe.validated import Recipe
-from arcoforge.recipe.urls import OUTPUT_SCHEMES, validate_url
-from arcoforge.sources.addresses import untrusted_policy
-from arcoforge.pipeline.preflight import check_copy_chunks
-from arcoforge.sources.retry import DEFAULT_MAX_CONCURRENCY, RetryPolicy, share
 from arcoforge.pipeline.untrusted import check_sources, source_options
+from arcoforge.recipe.latest import resolve_latest
+from arcoforge.recipe.urls import OUTPUT_SCHEMES, validate_url
+from arcoforge.recipe.validated import Recipe
+from arcoforge.sources.addresses import untrusted_policy
+from arcoforge.sources.retry import DEFAULT_MAX_CONCURRENCY, RetryPolicy, share
 
 DEFAULT_OUTPUT = "forge-output"
 DEFAULT_MAX_MEMORY = 2 * 10**9

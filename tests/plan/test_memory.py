@@ -8,7 +8,7 @@ import pytest
 
 from arcoforge.demo.dataset import PACKED_INT16, make_sst, write_files
 from arcoforge.errors import PlanError
-from arcoforge.sources.headers import read_header
+from arcoforge.plan.copy_plan import make_plan
 from arcoforge.plan.memory import (
     HDF5_CHUNK_CACHE,
     ZARR_CHUNKS_IN_FLIGHT,
@@ -17,11 +17,11 @@ from arcoforge.plan.memory import (
     task_memory,
     variable_peak,
 )
-from arcoforge.plan.copy_plan import make_plan
 from arcoforge.plan.tasks import InputBox, cut_tasks
 from arcoforge.recipe.pattern import Index
 from arcoforge.recipe.spec import ZarrOutput
 from arcoforge.sources.cache import InputCache
+from arcoforge.sources.headers import read_header
 from tests.plan.test_schema import headers
 
 MB = 10**6

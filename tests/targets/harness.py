@@ -14,9 +14,9 @@ import xarray as xr
 
 import arcoforge
 from arcoforge.pipeline import copy_stages, publishing, virtual_stages
-from arcoforge.sources.headers import HeaderSet
 from arcoforge.recipe.validated import Recipe
 from arcoforge.run import RunOptions, run_context
+from arcoforge.sources.headers import HeaderSet
 from arcoforge.sources.manifest import InputIdentity
 from arcoforge.sources.virtual import open_virtual
 from arcoforge.targets.icechunk import IcechunkTarget
@@ -77,7 +77,9 @@ def run_stages(recipe: Recipe, options: RunOptions) -> list[dict[str, Any]]:
         for index, url in inputs:
             _, cached = copy_stages.fetch_input(ctx, index, url)
             headers.add(copy_stages.input_header(ctx, index, cached))
-        written = sum(copy_stages.write_task(ctx, work) for work in copy_stages.plan_writes(ctx, headers))
+        written = sum(
+            copy_stages.write_task(ctx, work) for work in copy_stages.plan_writes(ctx, headers)
+        )
         items.append((publishing.COPY, written))
     if ctx.references is not None:
         virtual = [

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from arcoforge.pipeline.state import RunState
 from arcoforge.recipe.pattern import FileType, OnMissing
-from arcoforge.recipe.validated import Preprocess
 from arcoforge.recipe.spec import ReferenceFormat, ReferencesOutput, ZarrOutput
+from arcoforge.recipe.validated import Preprocess
 from arcoforge.sources.addresses import AddressPolicy
 from arcoforge.sources.cache import InputCache
 from arcoforge.sources.guarded import Guard

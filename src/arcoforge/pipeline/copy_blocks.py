@@ -17,10 +17,10 @@ from arcoforge.plan.schema import Mode
 from arcoforge.recipe.pattern import FileType
 from arcoforge.recipe.validated import Preprocess
 from arcoforge.sources.cache import CachedInput
+from arcoforge.sources.chunk_reads import PieceRead, chunk_of, read_pieces
 from arcoforge.sources.chunkmap import ChunkMap, decode_values
 from arcoforge.sources.hdf5 import read_raw
 from arcoforge.sources.opener import local_path, open_local
-from arcoforge.sources.chunk_reads import PieceRead, chunk_of, read_pieces
 from arcoforge.sources.retry import RetryPolicy
 
 

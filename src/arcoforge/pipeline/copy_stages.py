@@ -22,12 +22,12 @@ from arcoforge.errors import (
     origin,
 )
 from arcoforge.pipeline.context import RunContext
-from arcoforge.sources.headers import HeaderSet, InputHeader, read_header
+from arcoforge.pipeline.copy_blocks import read_blocks
 from arcoforge.plan.copy_plan import Plan, TaskWork, make_plan
 from arcoforge.recipe.pattern import FileType, Index, OnMissing
 from arcoforge.sources.cache import CachedInput, cache_key
+from arcoforge.sources.headers import HeaderSet, InputHeader, read_header
 from arcoforge.sources.manifest import Manifest
-from arcoforge.pipeline.copy_blocks import read_blocks
 from arcoforge.targets.manifest import check_output, write_manifest
 from arcoforge.targets.zarr import ARRAY_DOCS, Status, root_documents
 
@@ -132,9 +132,9 @@ def _index_order(index: str) -> tuple[tuple[str, int], ...]:
 
 def _open_ranged(ctx: RunContext, index: Index, url: str) -> tuple[CachedInput, InputHeader] | None:
     """The input read by byte range and its header, or None if it must be cached."""
-    from arcoforge.sources.headers import read_ranged_header
     from arcoforge.sources.addresses import custom_resolver
     from arcoforge.sources.chunk_reads import can_range, open_ranged
+    from arcoforge.sources.headers import read_ranged_header
 
     if not ctx.read_by_range or ctx.preprocess is not None or not can_range(url):
         return None

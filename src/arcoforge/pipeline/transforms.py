@@ -22,11 +22,11 @@ from arcoforge.pipeline.context import RunContext
 from arcoforge.recipe.pattern import Index
 
 if TYPE_CHECKING:
-    from arcoforge.sources.headers import HeaderSet, InputHeader
     from arcoforge.plan.copy_plan import TaskWork
     from arcoforge.sources.cache import CachedInput
     from arcoforge.sources.fastheaders.prefetch import EdgePrefetcher
     from arcoforge.sources.fastheaders.templates import HeaderTemplates
+    from arcoforge.sources.headers import HeaderSet, InputHeader
 
 _NS = "arcoforge"
 
@@ -57,7 +57,9 @@ class _FetchBatch(beam.DoFn):
 
     def process(self, batch: list[tuple[Index, str]]) -> Iterator[tuple[Index, CachedInput]]:
         with ThreadPoolExecutor(max_workers=max(1, len(batch))) as pool:
-            results = list(pool.map(lambda item: _copy_stages().fetch_input(self.ctx, *item), batch))
+            results = list(
+                pool.map(lambda item: _copy_stages().fetch_input(self.ctx, *item), batch)
+            )
         for found in results:
             if found is None:  # missing, and left out (on_missing: skip)
                 continue

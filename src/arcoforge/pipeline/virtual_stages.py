@@ -34,10 +34,10 @@ from arcoforge.plan.virtual import combine_mixed, combine_virtual, content_hash,
 from arcoforge.recipe.pattern import Index, OnMissing
 from arcoforge.recipe.spec import ReferenceFormat
 from arcoforge.sources.cache import cache_key
+from arcoforge.sources.fastheaders.edges import RangeFile
 from arcoforge.sources.fastheaders.prefetch import EdgePrefetcher
 from arcoforge.sources.fastheaders.templates import HeaderTemplates
 from arcoforge.sources.manifest import InputIdentity, Manifest
-from arcoforge.sources.fastheaders.edges import RangeFile
 from arcoforge.sources.stores import store_prefix
 from arcoforge.sources.virtual import (
     Stamp,
@@ -70,9 +70,10 @@ def virtualize_batch(
     """Open a batch of inputs as virtual datasets, leaving progress markers on the way.
 
     Their headers' edges are fetched by ``feed``'s process while this one parses (see
-    :mod:`arcoforge.sources.fastheaders.prefetch`); inputs laid out like one met before are made from
-    it (see :mod:`arcoforge.sources.fastheaders.templates`), consecutive ones along the concat dim
-    together (see :mod:`arcoforge.sources.fastheaders.concat`). A marker named ``<key>.<n>.<bytes>``
+    :mod:`arcoforge.sources.fastheaders.prefetch`); inputs laid out like one met before
+    are made from it (see :mod:`arcoforge.sources.fastheaders.templates`), consecutive
+    ones along the concat dim together (see :mod:`arcoforge.sources.fastheaders.concat`).
+    A marker named ``<key>.<n>.<bytes>``
     stands for ``n`` inputs read, and the bytes their headers took to fetch.
     """
     urls = [url for _, url in batch]
@@ -298,9 +299,9 @@ def stage_references(ctx: RunContext, batches: list[VirtualBatch]) -> StagedRefe
 def _added(ctx: RunContext, manifest: Manifest, ds: Any) -> list[str]:
     """The URLs of the inputs an update appends to the published references; refuses
     (UpdateRefusedError) any change other than new inputs after the last one."""
-    from arcoforge.targets.opening import open_output
     from arcoforge.pipeline.growing import check_extends, new_inputs
     from arcoforge.targets.manifest import read_manifest
+    from arcoforge.targets.opening import open_output
 
     assert ctx.references is not None
     url = ctx.references_url

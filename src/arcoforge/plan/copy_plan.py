@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 
 from arcoforge.plan.chunks import choose_chunks
-from arcoforge.sources.headers import HeaderSet
 from arcoforge.plan.schema import Mode, TargetSchema, TargetVariable, combine
 from arcoforge.plan.tasks import InputBox, Task, VarFootprint, cut_tasks
 from arcoforge.recipe.pattern import FileType, Index
 from arcoforge.recipe.spec import ZarrOutput
 from arcoforge.sources.cache import CachedInput
+from arcoforge.sources.headers import HeaderSet
 
 #: Bumped whenever the same plan would be written differently.
 PLAN_FORMAT = 1

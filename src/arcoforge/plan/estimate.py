@@ -21,15 +21,15 @@ from dask.utils import format_bytes
 
 from arcoforge.errors import PlanError
 from arcoforge.plan.chunks import choose_chunks
-from arcoforge.plan.costs import REFERENCE_BYTES, Costs, Prices, Work, estimate_costs
-from arcoforge.sources.headers import HeaderSet
 from arcoforge.plan.copy_plan import footprint
+from arcoforge.plan.costs import REFERENCE_BYTES, Costs, Prices, Work, estimate_costs
 from arcoforge.plan.schema import InputPlacement, TargetSchema, combine
 from arcoforge.plan.small import Planned, SmallChunksError, check_chunk_sizes
 from arcoforge.plan.tasks import InputBox, Task, cut_tasks
 from arcoforge.recipe.pattern import FileType, Index
 from arcoforge.recipe.validated import Recipe
 from arcoforge.sources.cache import CachedInput
+from arcoforge.sources.headers import HeaderSet
 from arcoforge.sources.probe import ProbedHeader, as_url, head_sizes, read_headers
 from arcoforge.sources.retry import RetryPolicy
 
@@ -349,7 +349,8 @@ def _extrapolated(
 def _zarr_plan(
     recipe: Recipe, schema: TargetSchema, budget: int
 ) -> tuple[dict[str, Any], list[Task], int]:
-    """The copy's chunks, objects and tasks, as :func:`arcoforge.plan.copy_plan.make_plan` cuts them."""
+    """The copy's chunks, objects and tasks, as :func:`~arcoforge.plan.copy_plan.make_plan`
+    cuts them."""
     output = recipe.outputs.zarr
     assert output is not None
     chunks = choose_chunks(schema, output)

@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 
 from arcoforge.errors import IncompatibleInputsError
-from arcoforge.sources.headers import HeaderSet, InputHeader, VariableHeader, hash_values
 from arcoforge.plan.merge import Holding, check_shared
 from arcoforge.plan.times import (
     calendar_of,
@@ -31,6 +30,7 @@ from arcoforge.plan.times import (
 )
 from arcoforge.recipe.pattern import Index
 from arcoforge.sources.cache import CachedInput
+from arcoforge.sources.headers import HeaderSet, InputHeader, VariableHeader, hash_values
 
 
 class Mode(StrEnum):

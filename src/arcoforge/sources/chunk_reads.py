@@ -31,9 +31,9 @@ from arcoforge.errors import (
 from arcoforge.recipe.pattern import FileType
 from arcoforge.sources.cache import CachedInput
 from arcoforge.sources.chunkmap import Chunk, ChunkMap, map_file
+from arcoforge.sources.fastheaders.edges import RangeFile, fetch_one
 from arcoforge.sources.filetype import check_declared, sniff
 from arcoforge.sources.hosts import host_of, host_slot
-from arcoforge.sources.fastheaders.edges import RangeFile, fetch_one
 from arcoforge.sources.retry import RetryPolicy
 from arcoforge.sources.stores import registry_for, source_errors
 

@@ -16,9 +16,9 @@ import xarray as xr
 from arcoforge.errors import SourceError
 from arcoforge.recipe.pattern import FileType, Index
 from arcoforge.sources.fastheaders import concat, templates
-from arcoforge.sources.filetype import SNIFF_BYTES, check_declared, sniff
 from arcoforge.sources.fastheaders.concat import Stamp
 from arcoforge.sources.fastheaders.edges import RangeFile, fetch_edges
+from arcoforge.sources.filetype import SNIFF_BYTES, check_declared, sniff
 from arcoforge.sources.retry import RetryPolicy
 from arcoforge.sources.stores import registry_for, source_errors
 
@@ -42,7 +42,8 @@ class VirtualInput:
     #: made from the layout of an input parsed before (its attributes are that one's)
     stamped: bool = False
     #: the index and URL of each input folded into this one along the concat dim (see
-    #: :mod:`arcoforge.sources.fastheaders.concat`), ``index`` and ``url`` being the first's; or none
+    #: :mod:`arcoforge.sources.fastheaders.concat`), ``index`` and ``url`` being the
+    #: first's; or none
     members: tuple[tuple[Index, str], ...] = ()
 
     @property
@@ -226,7 +227,9 @@ def _open_hdf5(
         values = {n: raw[n].tobytes() for n in names}
         kinds = {n: (raw[n].dtype.str, raw[n].shape) for n in names}
         model = templates.model_of(source, probed)
-        found = templates.HeaderTemplate(dataset, tuple(names), values, attrs, timed, own, kinds, model)
+        found = templates.HeaderTemplate(
+            dataset, tuple(names), values, attrs, timed, own, kinds, model
+        )
         if templates.fits(found, probed):
             layouts.remember(probed.key, found)
     return VirtualInput(index, url, FileType.NETCDF4, dataset, tuple(names))

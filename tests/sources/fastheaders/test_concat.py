@@ -45,7 +45,9 @@ CASES: dict[str, tuple[Callable[[], xr.Dataset], dict[str, Any], int]] = {
 }
 
 
-def _read(files: list[SampleFile], layouts: HeaderTemplates, start: int = 0) -> list[VirtualInput | Stamp]:
+def _read(
+    files: list[SampleFile], layouts: HeaderTemplates, start: int = 0
+) -> list[VirtualInput | Stamp]:
     return [
         read_virtual(Index((("time", start + i),)), f.path.as_uri(), layouts=layouts)
         for i, f in enumerate(files)

@@ -10,8 +10,8 @@ import pytest
 
 from arcoforge.demo.server import SourceServer
 from arcoforge.errors import PipelineError, SourceAccessError, SourceNotFoundError
-from arcoforge.sources.fastheaders.prefetch import EdgePrefetcher
 from arcoforge.sources.fastheaders.edges import EDGE_BYTES, RangeFile
+from arcoforge.sources.fastheaders.prefetch import EdgePrefetcher
 from arcoforge.sources.retry import RetryPolicy
 
 QUICK = RetryPolicy(attempts=1, base_delay=0.01, max_delay=0.01, timeout=10)

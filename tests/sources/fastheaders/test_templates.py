@@ -165,7 +165,7 @@ def _probes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         probed.append(f.filename)
         return real(f)
 
-    monkeypatch.setattr(layout, "probe", counted)
+    monkeypatch.setattr(templates, "probe", counted)
     return probed
 
 

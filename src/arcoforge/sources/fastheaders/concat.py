@@ -179,7 +179,7 @@ def _decoded(
         raw = np.concatenate([s.raw[name] for s in stamps], axis=axis)
         attrs = dict(layout.raw_attrs[name])
         if name in layout.timed:
-            attrs = {k: v for k, v in attrs.items() if k not in layouts.OWN_ATTRS}
+            attrs = {k: v for k, v in attrs.items() if k not in templates.OWN_ATTRS}
             attrs.update(own.get(name, {}))
         variables[name] = xr.Variable(template.dims, raw, attrs)
     decoded, _, _ = decode_cf_variables(variables, {})

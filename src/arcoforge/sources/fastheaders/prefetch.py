@@ -2,8 +2,9 @@
 
 Parsing a header (h5py) and driving many requests at once (asyncio) both need this
 process's interpreter lock: in one process each slows the other, by about 1 ms a
-file. An :class:`EdgePrefetcher` starts a child process (``python -m arcoforge.sources.fastheaders.prefetch``)
-that fetches both edges of each input it is sent (:mod:`arcoforge.sources.fastheaders.edges`)
+file. An :class:`EdgePrefetcher` starts a child process
+(``python -m arcoforge.sources.fastheaders.prefetch``) that fetches both edges of each
+input it is sent (:mod:`arcoforge.sources.fastheaders.edges`)
 and streams them back in order, each as soon as it and those before it are in, while
 this process parses. The child imports no more than obstore and this package's
 store helpers, and stops when its input closes (through :func:`~arcoforge.exiting.exit_now`).
@@ -24,8 +25,8 @@ from typing import IO, Any, NoReturn
 
 from arcoforge.errors import ForgeError, PipelineError, SourceError, error_from_name
 from arcoforge.exiting import exit_now
-from arcoforge.sources.hosts import AsyncHostSlots
 from arcoforge.sources.fastheaders.edges import MAX_IN_FLIGHT, RangeFile, fetch_one
+from arcoforge.sources.hosts import AsyncHostSlots
 from arcoforge.sources.retry import RetryPolicy
 from arcoforge.sources.stores import range_reader, registry_for, source_errors
 

@@ -237,7 +237,9 @@ def repeats(model: Model, source: RangeFile) -> bool:
     return all(model.pieces[start][a:b] == theirs[start][a:b] for start, a, b in model.checked)
 
 
-def raw_from(layout: HeaderTemplate, probe_: Probe, source: RangeFile) -> dict[str, np.ndarray] | None:
+def raw_from(
+    layout: HeaderTemplate, probe_: Probe, source: RangeFile
+) -> dict[str, np.ndarray] | None:
     """The stored values of ``layout``'s loaded variables, read from ``source``'s bytes.
 
     Their byte ranges are those ``probe_`` found; None if one of them is chunked (then
