@@ -14,7 +14,8 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 #: The layers, lowest first, each with the modules (and packages) it holds. A module may
-#: import from its own layer and the layers below. The longest matching name decides.
+#: import from its own layer and the layers below. The longest matching name decides;
+#: ``arcoforge`` names the package's ``__init__`` alone, so a new module must be placed.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "base",
@@ -56,9 +57,8 @@ def layer_of(module: str) -> int | None:
     best: tuple[int, int] | None = None  # (length of the matching name, layer)
     for rank, (_, names) in enumerate(LAYERS):
         for name in names:
-            if (module == name or module.startswith(name + ".")) and (
-                best is None or len(name) > best[0]
-            ):
+            within = name != "arcoforge" and module.startswith(name + ".")
+            if (module == name or within) and (best is None or len(name) > best[0]):
                 best = (len(name), rank)
     return None if best is None else best[1]
 

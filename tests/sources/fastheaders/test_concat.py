@@ -21,7 +21,7 @@ from arcoforge.sources.fastheaders.templates import HeaderTemplates
 from arcoforge.sources.retry import RetryPolicy
 from arcoforge.sources.virtual import VirtualInput, folded, read_virtual
 
-from .test_layout import ZLIB, _own_units, _same
+from .test_templates import ZLIB, _own_units, _same
 
 CASES: dict[str, tuple[Callable[[], xr.Dataset], dict[str, Any], int]] = {
     # name: (dataset, how it is split into files, inputs after folding)
