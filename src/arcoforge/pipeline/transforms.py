@@ -224,8 +224,8 @@ class VirtualizeInputs(beam.PTransform):
     Input: ``PCollection[list[tuple[Index, str]]]`` (batches); output:
     ``PCollection[bytes]``, each a pickled ``VirtualBatch`` (its virtual inputs and
     their identities). Beam's coders copy bytes cheaply, but pickle an object again at
-    every stage boundary and to estimate its size (half the time of reading a header:
-    bench/README.md, *Measurements behind the design*); pickled together, the inputs of
+    every stage boundary and to estimate its size (a good share of the time of reading
+    a header: bench/README.md, *Measurements behind the design*); pickled together, the inputs of
     a batch share their layouts' metadata.
     """
 

@@ -33,8 +33,9 @@ Inputs read by byte range (see ``sources.chunk_reads``) skip HDF5: a task reads 
 for it (a contiguous span at most ``SPAN_SLACK`` times the piece, or the chunks that
 cover it, which exceed the piece by at most a chunk's worth of edges, plus up to
 ``COALESCE_GAP`` of merged gaps) and, while it decodes a chunk, that chunk twice
-(inflated, then unshuffled). Python and the libraries are not counted: 150-190 MB
-per process before its first task, measured in ``bench/`` (``memory_benchmark.py``).
+(inflated, then unshuffled). Python and the libraries are not counted here: the
+estimate adds a process's own memory before its first task (``plan.estimate``), as
+``bench/memory_benchmark.py`` measures it.
 """
 
 from __future__ import annotations

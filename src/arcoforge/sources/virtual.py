@@ -116,7 +116,7 @@ def read_virtual(
 
 
 def import_parsers() -> None:
-    """Import what parsing needs, about 0.5 s once: best done while waiting for bytes.
+    """Import what parsing needs, once (a noticeable pause): best done while waiting for bytes.
 
     That is VirtualiZarr's parsers and h5py, and dask.array, which xarray imports
     to check the type of the first virtual variable made.

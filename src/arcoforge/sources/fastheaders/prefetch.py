@@ -1,13 +1,13 @@
 """Inputs' edges fetched by a helper process, so that fetching never competes with parsing.
 
 Parsing a header (h5py) and driving many requests at once (asyncio) both need this
-process's interpreter lock: in one process each slows the other, by about 1 ms a
-file. An :class:`EdgePrefetcher` starts a child process
+process's interpreter lock: in one process each slows the other (bench/README.md). An
+:class:`EdgePrefetcher` starts a child process
 (``python -m arcoforge.sources.fastheaders.prefetch``) that fetches both edges of each
-input it is sent (:mod:`arcoforge.sources.fastheaders.edges`)
-and streams them back in order, each as soon as it and those before it are in, while
-this process parses. The child imports no more than obstore and this package's
-store helpers, and stops when its input closes (through :func:`~arcoforge.exiting.exit_now`).
+input it is sent (:mod:`arcoforge.sources.fastheaders.edges`) and streams them back in
+order, each as soon as it and those before it are in, while this process parses. The
+child imports no more than obstore and the sources' store helpers, and stops when its
+input closes (through :func:`~arcoforge.exiting.exit_now`).
 """
 
 from __future__ import annotations

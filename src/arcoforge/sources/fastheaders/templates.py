@@ -1,8 +1,9 @@
 """netCDF4 inputs laid out like one already parsed: its virtual dataset, their own bytes.
 
-VirtualiZarr parses a netCDF4 header in about 10 ms, most of it building the same
-metadata for every file of an archive. A probe with h5py's low-level API takes about
-1 ms and reads everything that may differ between files written alike: each dataset's
+VirtualiZarr's parse of a netCDF4 header is slow, most of it building the same
+metadata for every file of an archive. A probe with h5py's low-level API costs a
+fraction of that (bench/README.md) and reads everything that may differ between files
+written alike: each dataset's
 name, shape, type, storage layout, chunk shape, filters and fill value, the
 attributes that decide decoding and the netCDF dimension ids, and the byte ranges of
 its chunks. An input whose probe matches a parsed one (its *template*, called its layout
@@ -393,7 +394,7 @@ def stamp(
 def _replaced(ds: xr.Dataset, new: dict[str, xr.Variable]) -> xr.Dataset:
     """``ds`` with some variables replaced by ones of the same dims and shape.
 
-    Through ``Dataset._replace``: ``assign`` aligns and merges, some twenty times slower
+    Through ``Dataset._replace``: ``assign`` aligns and merges, far slower
     (bench/README.md), with nothing to align (xarray is pinned below 2027).
     """
     from xarray.core.indexes import PandasIndex
