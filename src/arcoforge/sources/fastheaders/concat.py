@@ -1,4 +1,4 @@
-"""Consecutive inputs of one layout, made into one virtual dataset along their concat dim.
+"""Consecutive inputs of one header template, made into one virtual dataset along their concat dim.
 
 An input made from a layout (see :mod:`arcoforge.sources.fastheaders.templates`) differs from the
 layout's parsed input only in its byte ranges and in the values of its variables along
