@@ -160,9 +160,9 @@ def input_header(ctx: RunContext, index: Index, cached: CachedInput) -> InputHea
         name = header_name(ctx, index, cached)
         header = _PARSED.pop((index, cached.url), None)
         if header is None:
-            kept = state.read_bytes(name)
+            kept = _kept_header(state.read_bytes(name))
             if kept is not None:
-                return pickle.loads(kept)
+                return kept
         if header is None and cached.ranged:  # fetched in another process: parse again
             found = _open_ranged(ctx, index, cached.url)
             if found is None:
@@ -178,6 +178,18 @@ def input_header(ctx: RunContext, index: Index, cached: CachedInput) -> InputHea
             )
         state.write_bytes(name, pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL))
         return header
+
+
+def _kept_header(kept: bytes | None) -> InputHeader | None:
+    """A header kept in the run state, or None if there is none or it names classes
+    that have moved since (kept by another version of ARCO Forge): it is read again."""
+    if kept is None:
+        return None
+    try:
+        header: InputHeader = pickle.loads(kept)
+    except (ModuleNotFoundError, AttributeError):
+        return None
+    return header
 
 
 def header_name(ctx: RunContext, index: Index, cached: CachedInput) -> str:
