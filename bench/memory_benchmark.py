@@ -171,10 +171,10 @@ def write_recipe(
 
 def task_job(recipe_dir: str, output: str, count: int) -> None:
     """Plan the recipe's copy, report, wait for "go", write ``count`` largest tasks."""
-    from arcoforge.pipeline import stages
+    from arcoforge.pipeline import copy_stages
     from arcoforge.pipeline.context import RunContext
-    from arcoforge.plan.header import HeaderSet
     from arcoforge.recipe import load_recipe
+    from arcoforge.sources.headers import HeaderSet
 
     recipe = load_recipe(Path(recipe_dir))
     pattern = recipe.pattern
@@ -194,8 +194,8 @@ def task_job(recipe_dir: str, output: str, count: int) -> None:
     )
     headers = HeaderSet(ctx.concat_dims)
     for index, url in pattern.items():
-        headers.add(stages.input_header(ctx, *stages.fetch_input(ctx, index, url)))
-    works = sorted(stages.plan_writes(ctx, headers), key=lambda w: -w.task.memory)[:count]
+        headers.add(copy_stages.input_header(ctx, *copy_stages.fetch_input(ctx, index, url)))
+    works = sorted(copy_stages.plan_writes(ctx, headers), key=lambda w: -w.task.memory)[:count]
     del headers
     gc.collect()
     info = {
@@ -208,7 +208,7 @@ def task_job(recipe_dir: str, output: str, count: int) -> None:
     sys.stdin.readline()
     before = reset_peak_rss()
     for work in works:
-        stages.write_task(ctx, work)
+        copy_stages.write_task(ctx, work)
     print("DONE " + json.dumps({"rss_before": before, "rss_peak": peak_rss()}), flush=True)
 
 
@@ -304,12 +304,12 @@ def measure_run(recipe: Path, output: Path, workers: int) -> dict[str, Any]:
 def virtual_job(base_url: str, count: int) -> None:
     """Virtualize ``count`` served inputs as the pipeline does; size of what ToList gathers."""
     from arcoforge.pipeline.context import RunContext
-    from arcoforge.pipeline.references import virtualize_batch
     from arcoforge.pipeline.transforms import HEADER_BATCH, _batches
+    from arcoforge.pipeline.virtual_stages import virtualize_batch
     from arcoforge.recipe.pattern import FileType, Index
     from arcoforge.recipe.spec import ReferenceFormat, ReferencesOutput
-    from arcoforge.sources.feed import EdgeFeed
-    from arcoforge.sources.layout import Layouts
+    from arcoforge.sources.fastheaders.prefetch import EdgePrefetcher
+    from arcoforge.sources.fastheaders.templates import HeaderTemplates
     from arcoforge.sources.virtual import open_virtual
 
     work = Path(os.environ.get("MEMORY_BENCH_STATE", "/tmp")) / f"virtual-{count}"
@@ -325,7 +325,7 @@ def virtual_job(base_url: str, count: int) -> None:
         references_url=str(work / "virtual.json"),
     )
     inputs = [(Index((("time", d),)), f"{base_url}/{file_name(d)}") for d in range(count)]
-    layouts, feed = Layouts(), EdgeFeed({}, ctx.retry)
+    layouts, feed = HeaderTemplates(), EdgePrefetcher({}, ctx.retry)
     try:
         blobs = [
             pickle.dumps(virtualize_batch(ctx, batch, layouts, feed), pickle.HIGHEST_PROTOCOL)
@@ -485,7 +485,8 @@ def report_markdown(report: dict[str, Any]) -> str:
         alone = max(v["unfolded_pickled_per_input"] for v in report["virtual"])
         lines += [
             "",
-            f"Inputs of one layout are folded together along time (see `sources/fold.py`), "
+            f"Inputs of one layout are folded together along time "
+            f"(see `sources/fastheaders/concat.py`), "
             f"so a batch pickles to little more than its first input. Opened one by one, "
             f"with nothing folded (the worst case: inputs that share no layout), an input "
             f"pickles to {alone / 1e3:.1f} kB: {mb(alone * 10_000)} for 10,000.",

@@ -552,7 +552,7 @@ def summary(cases: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-#: Inputs per progress marker of forge (arcoforge.pipeline.references.MARK_EVERY).
+#: Inputs per progress marker of forge (arcoforge.pipeline.virtual_stages.MARK_EVERY).
 MARK_EVERY = 16
 
 

@@ -276,8 +276,8 @@ def main() -> NoReturn:
     """The ``forge`` entry point: :func:`invoke`, then the process ends.
 
     It ends without the interpreter's teardown (:mod:`arcoforge.exiting`), which
-    could abort it after a run that fetched with obstore, and which took 0.5 s to
-    collect what a run made.
+    could abort it after a run that fetched with obstore, and which is slow to collect
+    what a run made (bench/README.md, *Measurements behind the design*).
     """
     exit_now(invoke())
 

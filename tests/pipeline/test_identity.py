@@ -14,7 +14,7 @@ import arcoforge
 from arcoforge.demo.dataset import make_sst, write_files
 from arcoforge.demo.server import SourceServer
 from arcoforge.errors import SourceChangedError, TargetError
-from arcoforge.pipeline.references import VirtualBatch, input_manifest
+from arcoforge.pipeline.virtual_stages import VirtualBatch, input_manifest
 from arcoforge.recipe.pattern import Index
 from arcoforge.sources.manifest import InputIdentity, Manifest
 from arcoforge.targets.manifest import MANIFEST_KEY, read_manifest

@@ -12,7 +12,7 @@ import xarray as xr
 
 from arcoforge.demo.dataset import PACKED_INT16, Format, make_sst, write_files
 from arcoforge.demo.server import SourceServer
-from arcoforge.sources.ranges import EDGE_BYTES
+from arcoforge.sources.fastheaders.edges import EDGE_BYTES
 from arcoforge.targets.manifest import read_manifest
 from arcoforge.verify import compare, open_sources
 from tests.helpers import run_folder, write_recipe

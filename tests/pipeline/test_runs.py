@@ -182,7 +182,7 @@ def test_killed_run_leaves_no_dataset_and_resumes(
         raise AssertionError("a resumed run read a header again")
 
     # in this process (one worker): the headers the killed run read are not read again
-    monkeypatch.setattr("arcoforge.pipeline.stages.read_header", unread)
+    monkeypatch.setattr("arcoforge.pipeline.copy_stages.read_header", unread)
     result = run_folder(recipe, out)
     assert result.zarr.skipped == finished and result.zarr.tasks == 4
     assert (
@@ -278,12 +278,12 @@ def test_ctrl_c_while_reading_headers_in_process_is_an_interruption(
     tmp_path: Path, archive: list[Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Beam re-raises it as a RuntimeError in-process; the CLI must still see Ctrl-C."""
-    from arcoforge.pipeline import references
+    from arcoforge.pipeline import virtual_stages
 
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(references, "read_virtual", interrupted)
+    monkeypatch.setattr(virtual_stages, "read_virtual", interrupted)
     recipe = write_recipe(
         tmp_path / "recipe",
         {
@@ -300,10 +300,10 @@ def test_a_lost_edge_fetching_process_is_one_clear_error(
     tmp_path: Path, archive: list[Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from arcoforge.errors import PipelineError
-    from arcoforge.sources import feed
+    from arcoforge.sources.fastheaders import prefetch
 
     broken = "import sys; sys.stderr.write('simulated crash\\n'); sys.exit(3)"
-    monkeypatch.setattr(feed, "COMMAND", (sys.executable, "-c", broken))
+    monkeypatch.setattr(prefetch, "COMMAND", (sys.executable, "-c", broken))
     recipe = write_recipe(
         tmp_path / "recipe",
         {

@@ -10,11 +10,11 @@ import pytest
 import xarray as xr
 
 from arcoforge.demo.dataset import make_sst, write_files
-from arcoforge.pipeline import stages
+from arcoforge.pipeline import copy_stages
 from arcoforge.pipeline.context import RunContext
 from arcoforge.pipeline.slots import TaskSlots, task_limit, worker_memory
 from arcoforge.pipeline.transforms import _Write
-from arcoforge.plan.plan import make_plan
+from arcoforge.plan.copy_plan import make_plan
 from arcoforge.recipe.spec import ZarrOutput
 from arcoforge.verify import compare, open_sources
 from tests.plan.test_schema import headers
@@ -79,7 +79,7 @@ def test_threads_of_one_process_wait_at_the_limit() -> None:
 def recorded(monkeypatch: pytest.MonkeyPatch) -> _Recorder:
     """Records how many tasks write at once, in this process (an in-process Dask cluster)."""
     recorder = _Recorder(wait_for=4)
-    write = stages.write_task
+    write = copy_stages.write_task
 
     def recording(ctx: Any, work: Any) -> int:
         recorder.enter(work.largest)
@@ -88,7 +88,7 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> _Recorder:
         finally:
             recorder.leave()
 
-    monkeypatch.setattr(stages, "write_task", recording)
+    monkeypatch.setattr(copy_stages, "write_task", recording)
     return recorder
 
 

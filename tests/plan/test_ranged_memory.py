@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 from arcoforge.plan.memory import (
-    COALESCE_GAP,
     HDF5_CHUNK_CACHE,
-    PIECES_IN_FLIGHT,
-    SPAN_SLACK,
     Block,
-    VarLayout,
+    VarFootprint,
     ranged_pieces,
     variable_peak,
 )
+from arcoforge.sources.chunk_reads import COALESCE_GAP, PIECES_IN_FLIGHT, SPAN_SLACK
 
 MB = 10**6
 
 
-def _var(**kw) -> VarLayout:
+def _var(**kw) -> VarFootprint:
     base = dict(
         name="sst",
         dims=("time", "lat", "lon"),
@@ -27,7 +25,7 @@ def _var(**kw) -> VarLayout:
         stored_itemsize=4,
         raw=True,
     )
-    return VarLayout(**{**base, **kw})
+    return VarFootprint(**{**base, **kw})
 
 
 def test_contiguous_pieces_in_flight_are_counted() -> None:

@@ -11,10 +11,10 @@ import xarray as xr
 
 from arcoforge.demo.dataset import PACKED_INT16, make_sst, write_files
 from arcoforge.errors import IncompatibleInputsError
-from arcoforge.plan.header import HeaderSet, read_header
 from arcoforge.plan.schema import Mode, TargetSchema, combine
 from arcoforge.recipe.pattern import Index
 from arcoforge.sources.cache import InputCache
+from arcoforge.sources.headers import HeaderSet, read_header
 
 
 def headers(

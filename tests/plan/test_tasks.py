@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 
 from arcoforge.errors import PlanError
 from arcoforge.plan.memory import Block, input_bytes, task_memory
-from arcoforge.plan.tasks import InputBox, Task, VarLayout, cut_tasks
+from arcoforge.plan.tasks import InputBox, Task, VarFootprint, cut_tasks
 
 
-def _layout(name, dims, shape, chunks, *, group=(0,), raw=True, itemsize=4) -> VarLayout:
-    return VarLayout(name, dims, shape, chunks, group, itemsize, itemsize, raw)
+def _layout(name, dims, shape, chunks, *, group=(0,), raw=True, itemsize=4) -> VarFootprint:
+    return VarFootprint(name, dims, shape, chunks, group, itemsize, itemsize, raw)
 
 
 def _boxes(lengths: list[int], group=(0,)) -> list[InputBox]:
@@ -23,7 +23,7 @@ def _boxes(lengths: list[int], group=(0,)) -> list[InputBox]:
     return [InputBox(group, ((a, b),)) for a, b in itertools.pairwise(starts)]
 
 
-def _chunk_ids(var: VarLayout, region) -> set[tuple[int, ...]]:
+def _chunk_ids(var: VarFootprint, region) -> set[tuple[int, ...]]:
     """The chunks a region covers; asserts it covers them whole."""
     ranges = []
     for (a, b), c, n in zip(region, var.chunks, var.shape, strict=True):
@@ -34,7 +34,7 @@ def _chunk_ids(var: VarLayout, region) -> set[tuple[int, ...]]:
 
 
 def _check_plan(
-    variables: list[VarLayout], boxes: list[InputBox], tasks: list[Task], budget: int
+    variables: list[VarFootprint], boxes: list[InputBox], tasks: list[Task], budget: int
 ) -> None:
     written: dict[str, list[tuple[int, ...]]] = {v.name: [] for v in variables}
     by_name = {v.name: v for v in variables}
@@ -131,7 +131,7 @@ def layouts(draw):
     }
     storage["only_ranged"] = storage["ranged"] and draw(st.booleans())
     variables = [
-        VarLayout(f"v{g}", dims, shape, chunks, (g,), 4, 2 if not raw else 4, raw, **storage)
+        VarFootprint(f"v{g}", dims, shape, chunks, (g,), 4, 2 if not raw else 4, raw, **storage)
         for g in range(n_groups)
     ]
     starts = [[0, *itertools.accumulate(ls)] for ls in lengths]

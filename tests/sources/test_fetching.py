@@ -217,7 +217,7 @@ def test_without_a_tight_limit_requests_overlap(served, tmp_path: Path) -> None:
 def test_header_reads_keep_to_the_limit(served) -> None:
     from obstore.store import HTTPStore
 
-    from arcoforge.sources.ranges import fetch_edges
+    from arcoforge.sources.fastheaders.edges import fetch_edges
 
     server, files = served
     server.faults.delay["*"] = 0.2

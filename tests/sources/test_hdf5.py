@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from arcoforge.demo.dataset import PACKED_INT16, make_sst, write_files
-from arcoforge.plan.header import InputHeader, describe, read_header
 from arcoforge.recipe.pattern import FileType, Index
 from arcoforge.sources.cache import CachedInput
 from arcoforge.sources.hdf5 import open_contents, read_raw
+from arcoforge.sources.headers import InputHeader, describe, read_header
 from arcoforge.sources.opener import open_local
 from arcoforge.verify import same_attrs
 from tests.helpers import trap_dataset

@@ -15,11 +15,11 @@ import xarray as xr
 
 import arcoforge
 from arcoforge.demo.dataset import PACKED_INT16, make_sst, write_files
-from arcoforge.pipeline import publishing, references, stages
-from arcoforge.plan.header import HeaderSet
+from arcoforge.pipeline import copy_stages, publishing, virtual_stages
 from arcoforge.recipe import load_recipe
-from arcoforge.recipe.recipe import Recipe
+from arcoforge.recipe.validated import Recipe
 from arcoforge.run import RunOptions, run_context
+from arcoforge.sources.headers import HeaderSet
 from arcoforge.sources.manifest import InputIdentity
 from arcoforge.sources.virtual import open_virtual
 from arcoforge.targets.icechunk import IcechunkTarget
@@ -135,9 +135,11 @@ def run_stages(recipe: Recipe, options: RunOptions) -> list[dict[str, Any]]:
     if ctx.output is not None:
         headers = HeaderSet(ctx.concat_dims)
         for index, url in inputs:
-            _, cached = stages.fetch_input(ctx, index, url)
-            headers.add(stages.input_header(ctx, index, cached))
-        written = sum(stages.write_task(ctx, work) for work in stages.plan_writes(ctx, headers))
+            _, cached = copy_stages.fetch_input(ctx, index, url)
+            headers.add(copy_stages.input_header(ctx, index, cached))
+        written = sum(
+            copy_stages.write_task(ctx, work) for work in copy_stages.plan_writes(ctx, headers)
+        )
         items.append((publishing.COPY, written))
     if ctx.references is not None:
         virtual = [
@@ -145,7 +147,7 @@ def run_stages(recipe: Recipe, options: RunOptions) -> list[dict[str, Any]]:
             for index, url in inputs
         ]
         identities = [(index, _identity(url)) for index, url in inputs]
-        batch = references.VirtualBatch(virtual, identities)
+        batch = virtual_stages.VirtualBatch(virtual, identities)
         items.append((publishing.REFERENCES, pickle.dumps(batch)))
     results = publishing.publish_outputs(ctx, items)
     ctx.state().clear()

@@ -14,8 +14,8 @@ import fsspec
 import pytest
 
 from arcoforge.errors import TargetError
-from arcoforge.pipeline.stages import PLAN_ATTR
-from arcoforge.recipe.recipe import Recipe
+from arcoforge.pipeline.copy_stages import PLAN_ATTR
+from arcoforge.recipe.validated import Recipe
 from arcoforge.run import RunOptions
 from arcoforge.targets.base import ReferenceTarget, Target, target_at
 from tests.targets.harness import (

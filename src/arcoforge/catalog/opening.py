@@ -27,10 +27,10 @@ def data_asset(collection: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 def open_entry(root: str, id: str, *, storage_options: dict[str, Any] | None = None) -> xr.Dataset:
     """Dataset ``id`` of the catalog at ``root`` (its folder, URL, or catalog.json)."""
-    from arcoforge.open import open_dataset
+    from arcoforge.targets.opening import open_output
 
     catalog = CatalogRoot(root, storage_options)
     collection = catalog.collection(id)
     _, asset = data_asset(collection)
     options = {**asset.get("xarray:storage_options", {}), **(storage_options or {})}
-    return open_dataset(catalog.asset_url(id, asset["href"]), storage_options=options)
+    return open_output(catalog.asset_url(id, asset["href"]), storage_options=options)

@@ -47,10 +47,10 @@ class Output:
     def open(self) -> xr.Dataset:
         """Open the output with xarray (lazily, without Dask: a catalog reads little), or
         say why it cannot be opened."""
-        from arcoforge.open import open_dataset
+        from arcoforge.targets.opening import open_output
 
         try:
-            return open_dataset(self.url, storage_options=self.storage_options, dask=False)
+            return open_output(self.url, storage_options=self.storage_options, dask=False)
         except CatalogError:
             raise
         except Exception as e:

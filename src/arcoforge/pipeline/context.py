@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from arcoforge.pipeline.state import RunState
 from arcoforge.recipe.pattern import FileType, OnMissing
-from arcoforge.recipe.recipe import Preprocess
 from arcoforge.recipe.spec import ReferenceFormat, ReferencesOutput, ZarrOutput
+from arcoforge.recipe.validated import Preprocess
 from arcoforge.sources.addresses import AddressPolicy
 from arcoforge.sources.cache import InputCache
 from arcoforge.sources.guarded import Guard
@@ -66,7 +66,7 @@ class RunContext:
         return Guard(self.auth, self.policy)
 
     #: read netCDF4 inputs on http(s)/s3/gs by byte range where they lie, not through
-    #: the input cache (see arcoforge.sources.ranged); inputs that cannot be, are cached
+    #: the input cache (see arcoforge.sources.chunk_reads); inputs that cannot be, are cached
     read_by_range: bool = False
 
     def __post_init__(self) -> None:

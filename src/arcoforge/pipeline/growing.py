@@ -27,7 +27,7 @@ import xarray as xr
 
 from arcoforge.errors import UpdateRefusedError
 from arcoforge.pipeline.context import RunContext
-from arcoforge.plan.plan import Plan
+from arcoforge.plan.copy_plan import Plan
 from arcoforge.sources.manifest import Manifest, check_unchanged
 from arcoforge.targets.zarr import ARRAY_DOCS, ZarrTarget
 

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from arcoforge.errors import ForgeError, PartlyPublishedError
 from arcoforge.pipeline.context import RunContext
-from arcoforge.pipeline.stages import reporting
+from arcoforge.pipeline.copy_stages import reporting
 
 #: The tag of each pipeline branch's elements in the publishing step.
 COPY, REFERENCES = "zarr", "references"
@@ -37,16 +37,16 @@ def publish_outputs(ctx: RunContext, items: list[tuple[str, Any]]) -> list[dict[
     ``items`` are ``("zarr", bytes written)`` from the copy and ``("references",
     pickled VirtualBatch)`` from the virtual branch. Returns the results.
     """
-    from arcoforge.pipeline import references, stages
+    from arcoforge.pipeline import copy_stages, virtual_stages
 
     with reporting(ctx.state(), "publishing"):
         staged: list[Staged] = []
         if ctx.output is not None:
             written = sum(int(v) for tag, v in items if tag == COPY)
-            staged.append(stages.stage_copy(ctx, written))
+            staged.append(copy_stages.stage_copy(ctx, written))
         if ctx.references is not None:
             batches = [pickle.loads(b) for tag, b in items if tag == REFERENCES]
-            staged.append(references.stage_references(ctx, batches))
+            staged.append(virtual_stages.stage_references(ctx, batches))
         publish_all(staged)
         return [s.result for s in staged]
 

@@ -1,8 +1,8 @@
-"""The pipeline's Beam transforms: each a thin wrapper around a function in ``stages``.
+"""The pipeline's Beam transforms: thin wrappers of ``copy_stages`` and ``virtual_stages``.
 
 Elements are small (indexes, URLs, headers, task descriptions); arrays never
 travel between stages. Workers read inputs from the cache and write target
-chunks themselves. ``stages`` (and with it xarray, zarr and h5py) is imported
+chunks themselves. ``copy_stages`` (and with it xarray, zarr and h5py) is imported
 where the work runs, so the launcher starts quickly.
 """
 
@@ -22,25 +22,25 @@ from arcoforge.pipeline.context import RunContext
 from arcoforge.recipe.pattern import Index
 
 if TYPE_CHECKING:
-    from arcoforge.plan.header import HeaderSet, InputHeader
-    from arcoforge.plan.plan import TaskWork
+    from arcoforge.plan.copy_plan import TaskWork
     from arcoforge.sources.cache import CachedInput
-    from arcoforge.sources.feed import EdgeFeed
-    from arcoforge.sources.layout import Layouts
+    from arcoforge.sources.fastheaders.prefetch import EdgePrefetcher
+    from arcoforge.sources.fastheaders.templates import HeaderTemplates
+    from arcoforge.sources.headers import HeaderSet, InputHeader
 
 _NS = "arcoforge"
 
 
-def _stages() -> Any:
-    from arcoforge.pipeline import stages
+def _copy_stages() -> Any:
+    from arcoforge.pipeline import copy_stages
 
-    return stages
+    return copy_stages
 
 
-def _references() -> Any:
-    from arcoforge.pipeline import references
+def _virtual_stages() -> Any:
+    from arcoforge.pipeline import virtual_stages
 
-    return references
+    return virtual_stages
 
 
 def _publishing() -> Any:
@@ -57,7 +57,9 @@ class _FetchBatch(beam.DoFn):
 
     def process(self, batch: list[tuple[Index, str]]) -> Iterator[tuple[Index, CachedInput]]:
         with ThreadPoolExecutor(max_workers=max(1, len(batch))) as pool:
-            results = list(pool.map(lambda item: _stages().fetch_input(self.ctx, *item), batch))
+            results = list(
+                pool.map(lambda item: _copy_stages().fetch_input(self.ctx, *item), batch)
+            )
         for found in results:
             if found is None:  # missing, and left out (on_missing: skip)
                 continue
@@ -92,7 +94,7 @@ class ReadHeaders(beam.PTransform):
 
     def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
         ctx = self.ctx
-        return pcoll | "Read" >> beam.MapTuple(lambda i, c: _stages().input_header(ctx, i, c))
+        return pcoll | "Read" >> beam.MapTuple(lambda i, c: _copy_stages().input_header(ctx, i, c))
 
 
 class CollectHeaders(beam.CombineFn):
@@ -102,7 +104,7 @@ class CollectHeaders(beam.CombineFn):
         self.concat_dims = concat_dims
 
     def create_accumulator(self) -> HeaderSet:
-        from arcoforge.plan.header import HeaderSet
+        from arcoforge.sources.headers import HeaderSet
 
         return HeaderSet(self.concat_dims)
 
@@ -134,7 +136,7 @@ class PlanWrites(beam.PTransform):
         return (
             pcoll
             | "Collect" >> beam.CombineGlobally(CollectHeaders(ctx.concat_dims))
-            | "Plan" >> beam.FlatMap(lambda headers: _stages().plan_writes(ctx, headers))
+            | "Plan" >> beam.FlatMap(lambda headers: _copy_stages().plan_writes(ctx, headers))
         )
 
 
@@ -150,7 +152,7 @@ class _Write(beam.DoFn):
         # Threads of one worker share its memory: as many tasks as it holds of the largest.
         limit = task_limit(worker_memory(self.ctx.worker_memory), work.largest)
         with SLOTS.hold(limit):
-            nbytes = _stages().write_task(self.ctx, work)
+            nbytes = _copy_stages().write_task(self.ctx, work)
         self.tasks.inc()
         self.bytes.inc(nbytes)
         yield nbytes
@@ -194,19 +196,19 @@ class _Virtualize(beam.DoFn):
         self.ctx = ctx
         self.inputs = Metrics.counter(_NS, "virtual-items")
         # Made where the DoFn runs: the layouts hold a lock, the feed a child process.
-        self.layouts: Layouts | None = None
-        self.feed: EdgeFeed | None = None
+        self.layouts: HeaderTemplates | None = None
+        self.feed: EdgePrefetcher | None = None
 
     def process(self, batch: list[tuple[Index, str]]) -> Iterator[bytes]:
         if self.layouts is None or self.feed is None:
-            from arcoforge.sources.feed import EdgeFeed
-            from arcoforge.sources.layout import Layouts
+            from arcoforge.sources.fastheaders.prefetch import EdgePrefetcher
+            from arcoforge.sources.fastheaders.templates import HeaderTemplates
 
-            self.layouts = Layouts()
-            self.feed = EdgeFeed(self.ctx.source_options, self.ctx.retry, self.ctx.auth)
+            self.layouts = HeaderTemplates()
+            self.feed = EdgePrefetcher(self.ctx.source_options, self.ctx.retry, self.ctx.auth)
         # Parsed one after another (h5py runs one parse at a time in a process), while
         # the feed's process fetches the next files' headers.
-        done = _references().virtualize_batch(self.ctx, batch, self.layouts, self.feed)
+        done = _virtual_stages().virtualize_batch(self.ctx, batch, self.layouts, self.feed)
         self.inputs.inc(len(batch))
         yield pickle.dumps(done, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -222,8 +224,8 @@ class VirtualizeInputs(beam.PTransform):
     Input: ``PCollection[list[tuple[Index, str]]]`` (batches); output:
     ``PCollection[bytes]``, each a pickled ``VirtualBatch`` (its virtual inputs and
     their identities). Beam's coders copy bytes cheaply, but pickle an object again at
-    every stage boundary and to estimate its size (half the time of reading a header:
-    bench/README.md, *Measurements behind the design*); pickled together, the inputs of
+    every stage boundary and to estimate its size (a good share of the time of reading
+    a header: bench/README.md, *Measurements behind the design*); pickled together, the inputs of
     a batch share their layouts' metadata.
     """
 

@@ -3,16 +3,14 @@
 The constants are fitted to measured whole ``forge run`` processes (interpreter start to
 exit) on a 2-core machine with sources on loopback HTTP:
 
-* copies: a cost per input (fetched, checksummed, cached, its header read) and one per
-  byte. The per-input cost comes from runs of 250 and 1000 inputs of 5 kB of data each
-  (``bench/results/plan-2026-11-30T1425.md``): 89 ms more per input, on a machine then
-  busy with other work (load average 11-17), where the 1 GiB copy also took 12.5 times
-  its quiet time (114.9 s against 9.2 s); scaled by that, 7 ms per input on 2 workers,
-  14 ms per worker. With it, the copy benchmark (``bench/results/copy-2026-11-23.md``,
-  raw kind, 2 workers, quiet: 259 inputs and 1.08 GB of data in 9.2 s, 1036 inputs and
-  4.30 GB in 28.1 s) gives 2.88 s of start-up and 4.18 s per GB, 120 MB/s per worker;
-* references (``bench/results/references-2026-11-23.md``, JSON, headers read in one
-  process): 259 files in 2.8 s and 1036 in 4.4 s, 2.27 s plus 486 files/s.
+* copies: a start-up, a cost per input (fetched, checksummed, cached, its header read)
+  and one per byte, fitted to the plan and copy benchmarks' runs of many tiny inputs
+  and of a few large ones (the per-input cost scaled from a busy machine to a quiet one);
+* references: a start-up and a rate of headers read per second, fitted to the references
+  benchmark's JSON runs of two sizes.
+
+Which runs each constant is fitted to, and the arithmetic, are in bench/README.md
+(*Measurements behind the design*).
 
 A run whose sources are farther than loopback is bounded by the network as well: with
 a bandwidth given, fetching the inputs takes at least their bytes over it.
@@ -33,7 +31,7 @@ COPY_INPUT_WORKER_S = 0.014
 REFERENCES_STARTUP_S = 2.27
 #: Inputs whose headers one process reads per second.
 REFERENCES_FILES_S = 486.0
-#: Bytes a JSON reference takes per input and data variable (113.9 kB for 1036 inputs).
+#: Bytes a JSON reference takes per input and data variable (measured: bench/README.md).
 REFERENCE_BYTES = 110
 
 

@@ -21,15 +21,15 @@ from dask.utils import format_bytes
 
 from arcoforge.errors import PlanError
 from arcoforge.plan.chunks import choose_chunks
+from arcoforge.plan.copy_plan import footprint
 from arcoforge.plan.costs import REFERENCE_BYTES, Costs, Prices, Work, estimate_costs
-from arcoforge.plan.header import HeaderSet
-from arcoforge.plan.plan import layout
-from arcoforge.plan.schema import InputLayout, TargetSchema, combine
+from arcoforge.plan.schema import InputPlacement, TargetSchema, combine
 from arcoforge.plan.small import Planned, SmallChunksError, check_chunk_sizes
 from arcoforge.plan.tasks import InputBox, Task, cut_tasks
 from arcoforge.recipe.pattern import FileType, Index
-from arcoforge.recipe.recipe import Recipe
+from arcoforge.recipe.validated import Recipe
 from arcoforge.sources.cache import CachedInput
+from arcoforge.sources.headers import HeaderSet
 from arcoforge.sources.probe import ProbedHeader, as_url, head_sizes, read_headers
 from arcoforge.sources.retry import RetryPolicy
 
@@ -328,7 +328,7 @@ def _extrapolated(
     dim_sizes.update({d: offsets[d][-1] for d in concat_dims})
     file_type = sampled.inputs[0].input.file_type if sampled.inputs else FileType.NETCDF4
     inputs = tuple(
-        InputLayout(
+        InputPlacement(
             index=index,
             input=CachedInput(as_url(url), url, sizes.get(k, mean_size), "", file_type),
             group=tuple(index[m] for m in merge_dims),
@@ -349,13 +349,14 @@ def _extrapolated(
 def _zarr_plan(
     recipe: Recipe, schema: TargetSchema, budget: int
 ) -> tuple[dict[str, Any], list[Task], int]:
-    """The copy's chunks, objects and tasks, as :func:`arcoforge.plan.plan.make_plan` cuts them."""
+    """The copy's chunks, objects and tasks, as :func:`~arcoforge.plan.copy_plan.make_plan`
+    cuts them."""
     output = recipe.outputs.zarr
     assert output is not None
     chunks = choose_chunks(schema, output)
     netcdf3 = {i.group for i in schema.inputs if i.input.file_type is FileType.NETCDF3}
     layouts = [
-        layout(v, tuple(chunks[d] for d in v.dims), v.group in netcdf3)
+        footprint(v, tuple(chunks[d] for d in v.dims), v.group in netcdf3)
         for v in schema.variables.values()
     ]
     boxes = [InputBox(i.group, i.box) for i in schema.inputs]

@@ -1,6 +1,6 @@
 """What a task holds in memory at its peak: the estimate tasks are cut by.
 
-A task writes its variables one after another (see ``sources.reader.read_blocks``
+A task writes its variables one after another (see ``pipeline.copy_blocks.read_blocks``
 and ``targets.zarr.ZarrTarget.write``). For one variable over a block of ``E``
 values whose largest input slice (piece) has ``P`` values, with ``s`` bytes per
 stored value and ``d`` per decoded one, three phases follow each other:
@@ -28,13 +28,14 @@ the input is closed once the block is assembled, before it is encoded and
 written. The task's peak is the largest variable's, plus what stays for the whole
 task: netCDF3 inputs are memory-mapped, so the source pages read stay mapped
 until the task closes them.
-Inputs read by byte range (see ``sources.ranged``) skip HDF5: a task reads up to
+Inputs read by byte range (see ``sources.chunk_reads``) skip HDF5: a task reads up to
 ``PIECES_IN_FLIGHT`` pieces of a raw variable at once, each holding the bytes fetched
 for it (a contiguous span at most ``SPAN_SLACK`` times the piece, or the chunks that
 cover it, which exceed the piece by at most a chunk's worth of edges, plus up to
 ``COALESCE_GAP`` of merged gaps) and, while it decodes a chunk, that chunk twice
-(inflated, then unshuffled). Python and the libraries are not counted: 150-190 MB
-per process before its first task, measured in ``bench/`` (``memory_benchmark.py``).
+(inflated, then unshuffled). Python and the libraries are not counted here: the
+estimate adds a process's own memory before its first task (``plan.estimate``), as
+``bench/memory_benchmark.py`` measures it.
 """
 
 from __future__ import annotations
@@ -43,20 +44,17 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from arcoforge.sources.chunk_reads import COALESCE_GAP, PIECES_IN_FLIGHT, SPAN_SLACK
+
 #: Chunks zarr encodes at once (its ``async.concurrency`` default).
 ZARR_CHUNKS_IN_FLIGHT = 10
-#: Pieces of a task read by range at once, the largest span fetched for one, relative to
-#: the piece, and the gaps obstore merges into a request (``sources.ranged``).
-PIECES_IN_FLIGHT = 2
-SPAN_SLACK = 2
-COALESCE_GAP = 1024**2
 #: HDF5's default chunk cache of an open dataset (``rdcc_nbytes``).
 HDF5_CHUNK_CACHE = 1024**2
 
 
 @dataclass(frozen=True, slots=True)
-class VarLayout:
-    """What the cutter needs to know of a variable, and of how its inputs store it."""
+class VarFootprint:
+    """A variable's sizes and storage, as the task cutter and the memory estimate need them."""
 
     name: str
     dims: tuple[str, ...]
@@ -95,7 +93,7 @@ class Block:
     chunks: int
 
 
-def source_buffers(v: VarLayout) -> int:
+def source_buffers(v: VarFootprint) -> int:
     """HDF5's buffers while reading a slice: a compressed chunk, decompressed whole."""
     if v.source_chunk <= 0:
         return 0
@@ -104,7 +102,7 @@ def source_buffers(v: VarLayout) -> int:
     return HDF5_CHUNK_CACHE
 
 
-def variable_peak(v: VarLayout, block: Block, preprocess_input: int = 0) -> int:
+def variable_peak(v: VarFootprint, block: Block, preprocess_input: int = 0) -> int:
     """Peak bytes while one variable of a task is read, encoded and written.
 
     ``preprocess_input``: the decoded bytes of the preprocessed input held while reading.
@@ -130,14 +128,14 @@ def variable_peak(v: VarLayout, block: Block, preprocess_input: int = 0) -> int:
     return max(read, encode, write) + buffers
 
 
-def ranged_pieces(v: VarLayout, block: Block) -> int:
+def ranged_pieces(v: VarFootprint, block: Block) -> int:
     """Bytes held by the pieces a task reads by range at once (fetched and decoding)."""
     s, p = v.stored_itemsize, block.piece
     fetched = max(SPAN_SLACK * s * p, s * p + v.source_chunk) + COALESCE_GAP
     return PIECES_IN_FLIGHT * (fetched + 2 * v.source_chunk)
 
 
-def task_memory(variables: Sequence[VarLayout], block: Block, preprocess_input: int = 0) -> int:
+def task_memory(variables: Sequence[VarFootprint], block: Block, preprocess_input: int = 0) -> int:
     """Peak bytes of a task writing ``variables`` over ``block``.
 
     ``preprocess_input`` is the decoded size of the largest input the task opens
@@ -149,7 +147,7 @@ def task_memory(variables: Sequence[VarLayout], block: Block, preprocess_input: 
 
 
 def input_bytes(
-    variables: Sequence[VarLayout], extent: dict[str, int], concat_dims: Sequence[str]
+    variables: Sequence[VarFootprint], extent: dict[str, int], concat_dims: Sequence[str]
 ) -> int:
     """Decoded bytes of ``variables`` in one input spanning ``extent`` along the concat dims."""
     total = 0

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from arcoforge.errors import IncompatibleInputsError
-from arcoforge.plan.header import hash_values
+from arcoforge.sources.headers import hash_values
 
 #: Values of a shared variable kept to say where copies differ (larger: only a hash).
 SHOWN_VALUES = 10_000

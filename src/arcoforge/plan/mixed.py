@@ -19,13 +19,11 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from arcoforge.errors import UnrepresentableError
-from arcoforge.plan.tasks import InputBox, VarLayout, cut_tasks
+from arcoforge.plan.tasks import InputBox, VarFootprint, cut_tasks
 from arcoforge.recipe.pattern import FileType
 from arcoforge.sources.virtual import VirtualInput
 
@@ -189,28 +187,6 @@ def virtual_chunks(ds: xr.Dataset) -> int:
     )
 
 
-def read_stored(
-    url: str,
-    name: str,
-    file_type: FileType,
-    options: dict[str, Any],
-    key: tuple[slice, ...] | None = None,
-) -> np.ndarray:
-    """The stored (undecoded) values of ``name`` at ``key`` (all of them if None) in the
-    input at ``url``; only that slice is read."""
-    import fsspec
-
-    engine = "scipy" if file_type is FileType.NETCDF3 else "h5netcdf"
-    with (
-        fsspec.open(url, "rb", **options) as f,
-        xr.open_dataset(f, engine=engine, decode_cf=False, mask_and_scale=False) as ds,
-    ):
-        if name not in ds.variables:
-            raise UnrepresentableError(f"{url}: expected a variable {name!r}. Found none.")
-        var = ds.variables[name]
-        return np.asarray((var if key is None else var[key]).values)
-
-
 def plan_native(ds: xr.Dataset, native: Sequence[NativeRegion], budget: int) -> list[NativeTask]:
     """The tasks that write ``native``: blocks of whole chunks, each estimated within ``budget``.
 
@@ -227,7 +203,7 @@ def plan_native(ds: xr.Dataset, native: Sequence[NativeRegion], budget: int) -> 
         axis = regions[0].axis
         dim = str(var.dims[axis])
         itemsize = var.dtype.itemsize
-        layout = VarLayout(
+        layout = VarFootprint(
             name=name,
             dims=tuple(str(d) for d in var.dims),
             shape=tuple(var.shape),

@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 
 from arcoforge.errors import IncompatibleInputsError
-from arcoforge.plan.header import HeaderSet, InputHeader, VariableHeader, hash_values
 from arcoforge.plan.merge import Holding, check_shared
 from arcoforge.plan.times import (
     calendar_of,
@@ -31,6 +30,7 @@ from arcoforge.plan.times import (
 )
 from arcoforge.recipe.pattern import Index
 from arcoforge.sources.cache import CachedInput
+from arcoforge.sources.headers import HeaderSet, InputHeader, VariableHeader, hash_values
 
 
 class Mode(StrEnum):
@@ -80,7 +80,7 @@ class IndexCoord:
 
 
 @dataclass(frozen=True)
-class InputLayout:
+class InputPlacement:
     """Where one input's values land: its range along each concat dim."""
 
     index: Index
@@ -91,14 +91,14 @@ class InputLayout:
 
 @dataclass(frozen=True)
 class TargetSchema:
-    """The dataset to write: dims, coordinates, variables, attributes, input layout."""
+    """The dataset to write: dims, coordinates, variables, attributes, where each input lands."""
 
     concat_dims: tuple[str, ...]
     sizes: dict[str, int]
     coords: dict[str, IndexCoord]
     variables: dict[str, TargetVariable]
     attrs: dict[str, Any]
-    inputs: tuple[InputLayout, ...]
+    inputs: tuple[InputPlacement, ...]
 
     def describe(self) -> dict[str, Any]:
         """A JSON-able summary that changes whenever the dataset written would change."""
@@ -175,7 +175,7 @@ def combine(
             coords[d] = _with_gaps(coords[d], lengths[d], found)
     variables = _variables(headers, groups, set(coords) | set(concat_dims), sizes, preprocessed)
     inputs = tuple(
-        InputLayout(
+        InputPlacement(
             index=h.index,
             input=h.input,
             group=tuple(h.index[m] for m in merge_dims),

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from dask.utils import format_bytes
 
 from arcoforge.errors import PlanError
-from arcoforge.plan.memory import Block, VarLayout, input_bytes, task_memory
+from arcoforge.plan.memory import Block, VarFootprint, input_bytes, task_memory
 
-__all__ = ["InputBox", "Piece", "Task", "VarLayout", "cut_tasks"]
+__all__ = ["InputBox", "Piece", "Task", "VarFootprint", "cut_tasks"]
 
 Span = tuple[int, int]
 
@@ -59,7 +59,7 @@ class Task:
 
 
 def cut_tasks(
-    variables: Sequence[VarLayout],
+    variables: Sequence[VarFootprint],
     inputs: Sequence[InputBox],
     concat_dims: tuple[str, ...],
     budget: int,
@@ -70,7 +70,7 @@ def cut_tasks(
 
     With ``preprocess``, a task also holds the largest input it opens, decoded whole.
     """
-    groups: dict[tuple[tuple[int, ...], tuple[str, ...]], list[VarLayout]] = {}
+    groups: dict[tuple[tuple[int, ...], tuple[str, ...]], list[VarFootprint]] = {}
     for v in variables:
         groups.setdefault((v.group, v.dims), []).append(v)
     tasks: list[Task] = []
@@ -92,7 +92,7 @@ def _extent(box: InputBox, concat_dims: tuple[str, ...]) -> dict[str, int]:
 
 
 def _group_tasks(
-    members: list[VarLayout],
+    members: list[VarFootprint],
     boxes: list[tuple[int, InputBox]],
     concat_dims: tuple[str, ...],
     budget: int,
@@ -135,7 +135,7 @@ def _group_tasks(
 
 
 def _block_steps(
-    members: list[VarLayout],
+    members: list[VarFootprint],
     axes: list[int | None],
     longest: list[int],
     budget: int,
@@ -167,7 +167,7 @@ def _block_steps(
     return steps
 
 
-def _too_big(ref: VarLayout, memory: int, budget: int, held: int) -> str:
+def _too_big(ref: VarFootprint, memory: int, budget: int, held: int) -> str:
     parts = []
     if ref.source_chunk and ref.compressed:
         parts.append(f"its compressed source chunks of {format_bytes(ref.source_chunk)} each")

@@ -20,13 +20,14 @@ import numpy as np
 import xarray as xr
 
 from arcoforge.errors import IncompatibleInputsError, UnrepresentableError
-from arcoforge.plan.header import hash_values
 from arcoforge.plan.merge import Holding, check_shared
-from arcoforge.plan.mixed import NativeRegion, mix, read_stored
+from arcoforge.plan.mixed import NativeRegion, mix
 from arcoforge.plan.subchunk import MAX_REFERENCES, Cut, check_count, subchunk
 from arcoforge.plan.times import calendar_of, check_calendars, check_increasing
 from arcoforge.plan.times import target_time_encoding as time_encoding
 from arcoforge.recipe.pattern import Index
+from arcoforge.sources.headers import hash_values
+from arcoforge.sources.stored import read_stored
 from arcoforge.sources.virtual import VirtualInput
 from arcoforge.verify import same_attrs
 

@@ -3,7 +3,6 @@
 from arcoforge.recipe.load import load_recipe
 from arcoforge.recipe.meta import Maintainer, Meta, Provider, ProviderRole
 from arcoforge.recipe.pattern import ConcatDim, FilePattern, FileType, Index, MergeDim
-from arcoforge.recipe.recipe import Preprocess, Recipe
 from arcoforge.recipe.spec import (
     Compression,
     Outputs,
@@ -12,6 +11,7 @@ from arcoforge.recipe.spec import (
     ReferencesOutput,
     ZarrOutput,
 )
+from arcoforge.recipe.validated import Preprocess, Recipe
 
 __all__ = [
     "Compression",

@@ -17,7 +17,7 @@ import fsspec
 
 from arcoforge.errors import SourceAccessError, SourceError, SourceNotFoundError
 from arcoforge.recipe.pattern import ConcatDim, FilePattern
-from arcoforge.recipe.recipe import Recipe
+from arcoforge.recipe.validated import Recipe
 
 #: The most HEAD requests one ``end: latest`` dim makes.
 MOST_PROBES = 64

@@ -17,9 +17,9 @@ from arcoforge.errors import RecipeError
 from arcoforge.recipe.meta import Meta
 from arcoforge.recipe.model import format_errors, validate_doc
 from arcoforge.recipe.pattern import FilePattern
-from arcoforge.recipe.recipe import Preprocess, Recipe
 from arcoforge.recipe.spec import Outputs, RecipeSpec
 from arcoforge.recipe.urls import validate_id
+from arcoforge.recipe.validated import Preprocess, Recipe
 from arcoforge.recipe.yamlfile import YamlDoc, read_yaml
 
 META = "meta.yaml"

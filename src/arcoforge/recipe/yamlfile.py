@@ -12,8 +12,8 @@ from arcoforge.errors import RecipeError
 
 Loc = tuple[str | int, ...]
 
-#: libyaml's parser when PyYAML has it: 15 times as fast on a recipe listing its URLs
-#: (90 ms for a thousand); its error messages are vaguer, so errors are parsed again.
+#: libyaml's parser when PyYAML has it: much faster on a recipe listing its URLs
+#: (bench/README.md); its error messages are vaguer, so errors are parsed again.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 #: The most values a YAML file may hold, an alias counting once per use: a guard
 #: against a few lines of anchors and aliases that expand to billions of values.

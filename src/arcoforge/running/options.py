@@ -12,11 +12,11 @@ from arcoforge.pipeline.context import RunContext
 from arcoforge.pipeline.remote import RemoteOptions
 from arcoforge.pipeline.runners import RunnerName, default_workers
 from arcoforge.pipeline.slots import memory_share
-from arcoforge.recipe.recipe import Recipe
+from arcoforge.pipeline.untrusted import source_options
 from arcoforge.recipe.urls import OUTPUT_SCHEMES, validate_url
+from arcoforge.recipe.validated import Recipe
 from arcoforge.sources.addresses import untrusted_policy
 from arcoforge.sources.retry import DEFAULT_MAX_CONCURRENCY, RetryPolicy, share
-from arcoforge.sources.untrusted import source_options
 
 DEFAULT_OUTPUT = "forge-output"
 DEFAULT_MAX_MEMORY = 2 * 10**9
@@ -43,7 +43,7 @@ class RunOptions:
     #: write a copy's chunks even if they are under 16 KiB (see arcoforge.plan.small)
     allow_small_chunks: bool = False
     #: a recipe from a stranger: public https/ftp/anonymous s3/gs sources only, no
-    #: credentials (see arcoforge.sources.untrusted)
+    #: credentials (see arcoforge.pipeline.untrusted)
     untrusted: bool = False
     #: the settings of a Dataflow or Flink run (see arcoforge.pipeline.remote)
     remote: RemoteOptions = field(default_factory=RemoteOptions)

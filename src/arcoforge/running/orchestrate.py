@@ -14,12 +14,14 @@ from arcoforge.errors import ForgeError, PipelineError, origin
 from arcoforge.lease import Lease
 from arcoforge.location import Location
 from arcoforge.pipeline.context import RunContext
+from arcoforge.pipeline.preflight import check_copy_chunks
 from arcoforge.pipeline.remote import check_remote
 from arcoforge.pipeline.runners import runner
 from arcoforge.pipeline.state import REFERENCES_RESULT
 from arcoforge.pipeline.transforms import build
+from arcoforge.pipeline.untrusted import check_sources
 from arcoforge.recipe.latest import resolve_latest
-from arcoforge.recipe.recipe import Recipe
+from arcoforge.recipe.validated import Recipe
 from arcoforge.running.options import (
     RunOptions,
     in_process,
@@ -30,8 +32,6 @@ from arcoforge.running.options import (
 )
 from arcoforge.running.progress import Poller, Progress
 from arcoforge.running.results import Output, ReferencesResult, RunResult, ZarrResult, read_result
-from arcoforge.sources.preview import check_copy_chunks
-from arcoforge.sources.untrusted import check_sources
 
 
 def run_recipe(

@@ -76,7 +76,7 @@ class CachedInput:
     etag: str | None = None
     last_modified: str | None = None
     #: for an input read by byte range where it lies (``path`` is its URL, ``sha256``
-    #: empty): each variable's chunk map, by name (see :mod:`arcoforge.sources.ranged`)
+    #: empty): each variable's chunk map, by name (see :mod:`arcoforge.sources.chunk_reads`)
     chunks: tuple[tuple[str, ChunkMap], ...] | None = None
 
     @property

@@ -1,7 +1,7 @@
 """netCDF4 (HDF5) files read with h5py directly: the hot path of headers and raw copies.
 
-xarray's h5netcdf backend walks variables, dimension scales and encodings about ten
-times slower than reading the same structure with h5py (bench/README.md), which
+xarray's h5netcdf backend walks variables, dimension scales and encodings far
+slower than reading the same structure with h5py (bench/README.md), which
 matters when an archive has thousands of files. Attributes
 go through h5netcdf's own ``Attributes`` mapping and are decoded by xarray's
 ``decode_cf_variables``, so what comes out is what ``xr.open_dataset`` gives.

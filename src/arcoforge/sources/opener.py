@@ -19,7 +19,7 @@ from arcoforge.errors import (
     SourceAccessError,
 )
 from arcoforge.recipe.pattern import FileType, Index
-from arcoforge.recipe.recipe import Preprocess
+from arcoforge.recipe.validated import Preprocess
 from arcoforge.sources.cache import CachedInput
 
 _ENGINES = {FileType.NETCDF4: "h5netcdf", FileType.NETCDF3: "scipy"}

@@ -2,7 +2,7 @@
 
 What :mod:`arcoforge.plan.estimate` learns of an archive before a run: the size of
 some inputs (one metadata request each) and the header of a few (both edges of the
-file, see :mod:`arcoforge.sources.ranges`, and only the bytes the header needs).
+file, see :mod:`arcoforge.sources.fastheaders.edges`, and only the bytes the header needs).
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from arcoforge.errors import PlanError, SourceError
-from arcoforge.plan.header import InputHeader, describe
 from arcoforge.recipe.pattern import FileType, Index
 from arcoforge.sources.cache import CachedInput
+from arcoforge.sources.fastheaders.edges import RangeFile
 from arcoforge.sources.filetype import SNIFF_BYTES, check_declared, sniff
 from arcoforge.sources.hdf5 import open_contents
-from arcoforge.sources.ranges import RangeFile
+from arcoforge.sources.headers import InputHeader, describe
 from arcoforge.sources.retry import RetryPolicy
 from arcoforge.sources.stores import registry_for, source_errors, store_prefix
 from arcoforge.sources.virtual import fetch_sources

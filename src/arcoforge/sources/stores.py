@@ -1,7 +1,7 @@
 """Where inputs lie: one obstore store per scheme and host, and the errors of reading them.
 
 Imports nothing heavy (obstore itself is imported where a store is made), so that the
-process fetching headers (:mod:`arcoforge.sources.feed`) starts quickly.
+process fetching headers (:mod:`arcoforge.sources.fastheaders.prefetch`) starts quickly.
 """
 
 from __future__ import annotations

@@ -15,10 +15,10 @@ import xarray as xr
 
 from arcoforge.errors import SourceError
 from arcoforge.recipe.pattern import FileType, Index
-from arcoforge.sources import fold, layout
+from arcoforge.sources.fastheaders import concat, templates
+from arcoforge.sources.fastheaders.concat import Stamp
+from arcoforge.sources.fastheaders.edges import RangeFile, fetch_edges
 from arcoforge.sources.filetype import SNIFF_BYTES, check_declared, sniff
-from arcoforge.sources.fold import Stamp
-from arcoforge.sources.ranges import RangeFile, fetch_edges
 from arcoforge.sources.retry import RetryPolicy
 from arcoforge.sources.stores import registry_for, source_errors
 
@@ -42,7 +42,8 @@ class VirtualInput:
     #: made from the layout of an input parsed before (its attributes are that one's)
     stamped: bool = False
     #: the index and URL of each input folded into this one along the concat dim (see
-    #: :mod:`arcoforge.sources.fold`), ``index`` and ``url`` being the first's; or none
+    #: :mod:`arcoforge.sources.fastheaders.concat`), ``index`` and ``url`` being the
+    #: first's; or none
     members: tuple[tuple[Index, str], ...] = ()
 
     @property
@@ -59,14 +60,14 @@ def open_virtual(
     storage_options: dict[str, Any] | None = None,
     retry: RetryPolicy | None = None,
     source: RangeFile | None = None,
-    layouts: layout.Layouts | None = None,
+    layouts: templates.HeaderTemplates | None = None,
     auth: str | None = None,
 ) -> VirtualInput:
     """Open ``url`` as a virtual dataset, reading its header and its small coordinates.
 
     ``source`` holds bytes of the file fetched already (see :func:`fetch_sources`).
     With ``layouts``, a netCDF4 input laid out like one met before is made from that
-    one's virtual dataset (see :mod:`arcoforge.sources.layout`), and its attributes
+    one's virtual dataset (see :mod:`arcoforge.sources.fastheaders.templates`), and its attributes
     are that one's; an input parsed in full is added to them.
     """
     found = read_virtual(
@@ -90,7 +91,7 @@ def read_virtual(
     storage_options: dict[str, Any] | None = None,
     retry: RetryPolicy | None = None,
     source: RangeFile | None = None,
-    layouts: layout.Layouts | None = None,
+    layouts: templates.HeaderTemplates | None = None,
     auth: str | None = None,
 ) -> VirtualInput | Stamp:
     """:func:`open_virtual`, but an input made from a layout comes as its :class:`Stamp`.
@@ -115,7 +116,7 @@ def read_virtual(
 
 
 def import_parsers() -> None:
-    """Import what parsing needs, about 0.5 s once: best done while waiting for bytes.
+    """Import what parsing needs, once (a noticeable pause): best done while waiting for bytes.
 
     That is VirtualiZarr's parsers and h5py, and dask.array, which xarray imports
     to check the type of the first virtual variable made.
@@ -136,7 +137,7 @@ def folded(items: list[VirtualInput | Stamp], dim: str | None) -> list[VirtualIn
         if isinstance(item, Stamp):
             stamps.append(item)
             continue
-        runs = fold.runs(stamps, dim) if dim is not None else [[s] for s in stamps]
+        runs = concat.runs(stamps, dim) if dim is not None else [[s] for s in stamps]
         out.extend(_stamped(run, dim) for run in runs)
         stamps = []
         if item is not None:
@@ -151,7 +152,7 @@ def _stamped(run: list[Stamp], dim: str | None = None) -> VirtualInput:
         members: tuple[tuple[Index, str], ...] = ()
     else:
         assert dim is not None
-        dataset = fold.fold(run, dim)
+        dataset = concat.fold(run, dim)
         members = tuple((s.index, s.url) for s in run)
     loaded = first.layout.loaded
     return VirtualInput(first.index, first.url, FileType.NETCDF4, dataset, loaded, True, members)
@@ -186,7 +187,7 @@ def _open_hdf5(
     url: str,
     registry: ObjectStoreRegistry,
     source: RangeFile,
-    layouts: layout.Layouts | None,
+    layouts: templates.HeaderTemplates | None,
 ) -> VirtualInput | Stamp:
     import h5py
 
@@ -194,19 +195,19 @@ def _open_hdf5(
     if layouts is not None:
         twin = layouts.repeated(source)
         if twin is not None and twin.model is not None:
-            raw = layout.raw_from(twin, twin.model.probe, source)
+            raw = templates.raw_from(twin, twin.model.probe, source)
             if raw is None:
                 with h5py.File(source, "r") as f:
-                    raw = layout.raw_values(f, twin.loaded)
+                    raw = templates.raw_values(f, twin.loaded)
             return Stamp(index, url, twin, twin.model.probe, raw, twin.own)
         with h5py.File(source, "r") as f:
-            probed = layout.probe(f)
+            probed = templates.probe(f)
             known = None if probed is None else layouts.known(probed.key)
             if known is not None and probed is not None:
-                raw = layout.raw_from(known, probed, source)
+                raw = templates.raw_from(known, probed, source)
                 if raw is None:
-                    raw = layout.raw_values(f, known.loaded)
-                own = layout.own_attrs(f, known.timed)
+                    raw = templates.raw_values(f, known.loaded)
+                own = templates.own_attrs(f, known.timed)
                 return Stamp(index, url, known, probed, raw, own)
     from virtualizarr.parsers import HDFParser
 
@@ -217,17 +218,19 @@ def _open_hdf5(
     virtual = store._group.to_virtual_dataset()
     names = _to_load(virtual)
     attrs = {n: _raw_attrs(virtual.variables[n]) for n in names}
-    timed = tuple(n for n in names if layout.is_timed(attrs[n]))
+    timed = tuple(n for n in names if templates.is_timed(attrs[n]))
     with h5py.File(source, "r") as f:
-        raw = layout.raw_values(f, tuple(names))
-        own = layout.own_attrs(f, timed)
+        raw = templates.raw_values(f, tuple(names))
+        own = templates.own_attrs(f, timed)
     dataset = _with_loaded(virtual, names, raw)
     if probed is not None and layouts is not None:
         values = {n: raw[n].tobytes() for n in names}
         kinds = {n: (raw[n].dtype.str, raw[n].shape) for n in names}
-        model = layout.model_of(source, probed)
-        found = layout.Layout(dataset, tuple(names), values, attrs, timed, own, kinds, model)
-        if layout.fits(found, probed):
+        model = templates.model_of(source, probed)
+        found = templates.HeaderTemplate(
+            dataset, tuple(names), values, attrs, timed, own, kinds, model
+        )
+        if templates.fits(found, probed):
             layouts.remember(probed.key, found)
     return VirtualInput(index, url, FileType.NETCDF4, dataset, tuple(names))
 

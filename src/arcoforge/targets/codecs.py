@@ -3,10 +3,10 @@
 All go through Blosc with byte shuffling, which groups the bytes of numbers
 by significance before compressing (a large gain on floating-point grids) and
 compresses in blocks that decode independently. ``lz4`` (level 5, Zarr v2's
-long-time default) is ours too: it compresses at well over 1 GB/s per core, so
-it never holds the pipeline back. ``zstd`` at level 1 makes stores about a
-quarter smaller for about three times the CPU (level 3 costs four times more
-again for almost no gain). ``bench/`` shows both side by side.
+long-time default) is ours too: it compresses far faster than a worker reads its
+sources, so it never holds the pipeline back. ``zstd`` at level 1 makes stores
+smaller for several times the CPU (level 3 costs much more again for almost no
+gain). ``bench/`` shows both side by side, with the figures (bench/README.md).
 """
 
 from __future__ import annotations

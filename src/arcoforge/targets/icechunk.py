@@ -190,7 +190,7 @@ def write_native(store: Any, tasks: Sequence[NativeTask], options: dict[str, Any
     import numpy as np
     import zarr
 
-    from arcoforge.plan.mixed import read_stored
+    from arcoforge.sources.stored import read_stored
 
     for task in tasks:
         array = zarr.open_array(store, path=task.name, mode="r+")

@@ -33,7 +33,7 @@ from xarray.coding.times import decode_cf_datetime
 
 from arcoforge.errors import TargetError
 from arcoforge.location import Location, stored_bytes
-from arcoforge.plan.plan import Plan, TaskWork
+from arcoforge.plan.copy_plan import Plan, TaskWork
 from arcoforge.plan.schema import TargetVariable
 from arcoforge.sources.manifest import Manifest
 from arcoforge.targets.base import Kind

@@ -17,9 +17,9 @@ from arcoforge.lint.registry import Finding, Rule, define
 from arcoforge.lint.rules.context import LintContext
 from arcoforge.recipe.meta import Meta
 from arcoforge.recipe.model import URL_FIELDS, Problem, describe_errors
-from arcoforge.recipe.recipe import check_urls
 from arcoforge.recipe.spec import RecipeSpec
 from arcoforge.recipe.urls import local_inputs_warning, validate_id
+from arcoforge.recipe.validated import check_urls
 from arcoforge.recipe.yamlfile import YamlDoc
 
 SCHEMA = define(

@@ -14,7 +14,7 @@ from arcoforge.errors import (
     UpdateRefusedError,
 )
 from arcoforge.pipeline.context import RunContext
-from arcoforge.pipeline.stages import (
+from arcoforge.pipeline.copy_stages import (
     PLAN_ATTR,
     is_missing,
     missing_inputs,
@@ -35,10 +35,10 @@ from arcoforge.plan.virtual import combine_mixed, combine_virtual, content_hash,
 from arcoforge.recipe.pattern import Index, OnMissing
 from arcoforge.recipe.spec import ReferenceFormat
 from arcoforge.sources.cache import cache_key
-from arcoforge.sources.feed import EdgeFeed
-from arcoforge.sources.layout import Layouts
+from arcoforge.sources.fastheaders.edges import RangeFile
+from arcoforge.sources.fastheaders.prefetch import EdgePrefetcher
+from arcoforge.sources.fastheaders.templates import HeaderTemplates
 from arcoforge.sources.manifest import InputIdentity, Manifest
-from arcoforge.sources.ranges import RangeFile
 from arcoforge.sources.stores import store_prefix
 from arcoforge.sources.virtual import (
     Stamp,
@@ -66,14 +66,15 @@ class VirtualBatch:
 
 
 def virtualize_batch(
-    ctx: RunContext, batch: list[tuple[Index, str]], layouts: Layouts, feed: EdgeFeed
+    ctx: RunContext, batch: list[tuple[Index, str]], layouts: HeaderTemplates, feed: EdgePrefetcher
 ) -> VirtualBatch:
     """Open a batch of inputs as virtual datasets, leaving progress markers on the way.
 
     Their headers' edges are fetched by ``feed``'s process while this one parses (see
-    :mod:`arcoforge.sources.feed`); inputs laid out like one met before are made from
-    it (see :mod:`arcoforge.sources.layout`), consecutive ones along the concat dim
-    together (see :mod:`arcoforge.sources.fold`). A marker named ``<key>.<n>.<bytes>``
+    :mod:`arcoforge.sources.fastheaders.prefetch`); inputs laid out like one met before
+    are made from it (see :mod:`arcoforge.sources.fastheaders.templates`), consecutive
+    ones along the concat dim together (see :mod:`arcoforge.sources.fastheaders.concat`).
+    A marker named ``<key>.<n>.<bytes>``
     stands for ``n`` inputs read, and the bytes their headers took to fetch.
     """
     urls = [url for _, url in batch]
@@ -291,8 +292,8 @@ def stage_references(ctx: RunContext, batches: list[VirtualBatch]) -> StagedRefe
 def _added(ctx: RunContext, manifest: Manifest, ds: Any) -> list[str]:
     """The URLs of the inputs an update appends to the published references; refuses
     (UpdateRefusedError) any change other than new inputs after the last one."""
-    from arcoforge.open import open_dataset
     from arcoforge.pipeline.growing import check_extends, new_inputs
+    from arcoforge.targets.opening import open_output
 
     url = ctx.references_url
     if len(ctx.concat_dims) != 1:
@@ -308,7 +309,7 @@ def _added(ctx: RunContext, manifest: Manifest, ds: Any) -> list[str]:
         )
     added = new_inputs(url, recorded, manifest)
     if added:
-        with open_dataset(url, storage_options=ctx.storage_options) as old:
+        with open_output(url, storage_options=ctx.storage_options) as old:
             check_extends(url, old, ds, ctx.concat_dims[0])
     return [manifest.inputs[k].url for k in added]
 

@@ -1,17 +1,19 @@
 """netCDF4 inputs laid out like one already parsed: its virtual dataset, their own bytes.
 
-VirtualiZarr parses a netCDF4 header in about 10 ms, most of it building the same
-metadata for every file of an archive. A probe with h5py's low-level API takes about
-1 ms and reads everything that may differ between files written alike: each dataset's
+VirtualiZarr's parse of a netCDF4 header is slow, most of it building the same
+metadata for every file of an archive. A probe with h5py's low-level API costs a
+fraction of that (bench/README.md) and reads everything that may differ between files
+written alike: each dataset's
 name, shape, type, storage layout, chunk shape, filters and fill value, the
 attributes that decide decoding and the netCDF dimension ids, and the byte ranges of
-its chunks. An input whose probe matches a parsed one (its *layout*) takes that one's
-virtual dataset with its own byte ranges and its own small coordinates, decoded with
-its own time units; any other input is parsed in full and becomes a layout.
+its chunks. An input whose probe matches a parsed one (its *template*, called its layout
+in the code) takes that one's virtual dataset with its own byte ranges and its own small
+coordinates, decoded with its own time units; any other input is parsed in full and
+becomes a template.
 
 Files of an uncompressed archive are often more alike still: the same size, and the
 same bytes everywhere but in their data. An input whose fetched edges repeat its
-layout's *model* (the parsed input's edges, outside every dataset's stored bytes) is
+template's *model* (the parsed input's edges, outside every dataset's stored bytes) is
 read by h5py exactly as that one was, so it takes the model's probe without a parse
 (see :class:`Model`).
 """
@@ -28,7 +30,7 @@ import numpy as np
 import xarray as xr
 from xarray.conventions import decode_cf_variables
 
-from arcoforge.sources.ranges import RangeFile
+from arcoforge.sources.fastheaders.edges import RangeFile
 
 #: Attributes that change how stored values decode: part of a layout.
 LAYOUT_ATTRS = ("scale_factor", "add_offset", "_FillValue", "missing_value", "_Unsigned")
@@ -38,7 +40,7 @@ OWN_ATTRS = ("units", "calendar")
 _DIM_ATTRS = ("_Netcdf4Coordinates", "_Netcdf4Dimid")
 #: Attributes whose presence is part of a layout.
 _KEY_ATTRS = (*LAYOUT_ATTRS, *_DIM_ATTRS, "CLASS")
-#: Layouts kept by one reader (an archive usually has one, or one per month length).
+#: HeaderTemplates kept by one reader (an archive usually has one, or one per month length).
 MAX_LAYOUTS = 32
 
 
@@ -79,7 +81,7 @@ class Model:
 
 
 @dataclass
-class Layout:
+class HeaderTemplate:
     """A parsed input's virtual dataset, and what its loaded variables held before decoding."""
 
     dataset: xr.Dataset
@@ -250,7 +252,9 @@ def repeats(model: Model, source: RangeFile) -> bool:
     return all(model.pieces[start][a:b] == theirs[start][a:b] for start, a, b in model.checked)
 
 
-def raw_from(layout: Layout, probe_: Probe, source: RangeFile) -> dict[str, np.ndarray] | None:
+def raw_from(
+    layout: HeaderTemplate, probe_: Probe, source: RangeFile
+) -> dict[str, np.ndarray] | None:
     """The stored values of ``layout``'s loaded variables, read from ``source``'s bytes.
 
     Their byte ranges are those ``probe_`` found; None if one of them is chunked (then
@@ -272,20 +276,20 @@ def raw_from(layout: Layout, probe_: Probe, source: RangeFile) -> dict[str, np.n
 # --- the layouts of one run -------------------------------------------------------
 
 
-class Layouts:
+class HeaderTemplates:
     """The layouts met so far by one reader of a run's inputs (thread-safe, bounded)."""
 
     def __init__(self, limit: int = MAX_LAYOUTS):
         self._limit = limit
         self._lock = threading.Lock()
-        self._layouts: OrderedDict[tuple[Any, ...], Layout] = OrderedDict()
+        self._layouts: OrderedDict[tuple[Any, ...], HeaderTemplate] = OrderedDict()
         #: the layout with a model of each file size, by its key
         self._sized: dict[int, tuple[Any, ...]] = {}
 
     def __len__(self) -> int:
         return len(self._layouts)
 
-    def known(self, key: tuple[Any, ...]) -> Layout | None:
+    def known(self, key: tuple[Any, ...]) -> HeaderTemplate | None:
         """The layout parsed for ``key``, if any."""
         with self._lock:
             found = self._layouts.get(key)
@@ -293,7 +297,7 @@ class Layouts:
                 self._layouts.move_to_end(key)
             return found
 
-    def repeated(self, source: RangeFile) -> Layout | None:
+    def repeated(self, source: RangeFile) -> HeaderTemplate | None:
         """The layout whose model ``source`` repeats (see :class:`Model`), if any."""
         with self._lock:
             key = self._sized.get(source.size)
@@ -302,7 +306,7 @@ class Layouts:
             return None
         return self.known(key) if repeats(found.model, source) else None
 
-    def remember(self, key: tuple[Any, ...], layout: Layout) -> None:
+    def remember(self, key: tuple[Any, ...], layout: HeaderTemplate) -> None:
         """Keep ``layout`` for the inputs whose probe gives ``key``."""
         with self._lock:
             self._layouts[key] = layout
@@ -316,7 +320,7 @@ class Layouts:
 # --- an input from its layout ------------------------------------------------------
 
 
-def fits(layout: Layout, probe_: Probe) -> bool:
+def fits(layout: HeaderTemplate, probe_: Probe) -> bool:
     """Whether inputs probed like ``probe_`` can be made from ``layout`` (see :func:`stamp`).
 
     VirtualiZarr trims a chunk larger than its array to the array's shape, with
@@ -349,7 +353,7 @@ def raw_values(f: h5py.File, names: tuple[str, ...]) -> dict[str, np.ndarray]:
 
 
 def stamp(
-    layout: Layout,
+    layout: HeaderTemplate,
     url: str,
     probe_: Probe,
     raw: dict[str, np.ndarray],
@@ -404,7 +408,7 @@ def stamp(
 def _replaced(ds: xr.Dataset, new: dict[str, xr.Variable]) -> xr.Dataset:
     """``ds`` with some variables replaced by ones of the same dims and shape.
 
-    Through ``Dataset._replace``: ``assign`` aligns and merges, some twenty times slower
+    Through ``Dataset._replace``: ``assign`` aligns and merges, far slower
     (bench/README.md), with nothing to align (xarray is pinned below 2027).
     """
     from xarray.core.indexes import PandasIndex

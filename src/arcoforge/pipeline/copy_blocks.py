@@ -12,15 +12,15 @@ import xarray as xr
 from xarray.conventions import encode_cf_variable
 
 from arcoforge.errors import IncompatibleInputsError
-from arcoforge.plan.plan import TaskWork, WriteVar
+from arcoforge.plan.copy_plan import TaskWork, WriteVar
 from arcoforge.plan.schema import Mode
 from arcoforge.recipe.pattern import FileType
-from arcoforge.recipe.recipe import Preprocess
+from arcoforge.recipe.validated import Preprocess
 from arcoforge.sources.cache import CachedInput
+from arcoforge.sources.chunk_reads import PieceRead, chunk_of, read_pieces
 from arcoforge.sources.chunkmap import ChunkMap, decode_values
 from arcoforge.sources.hdf5 import read_raw
 from arcoforge.sources.opener import local_path, open_local
-from arcoforge.sources.ranged import PieceRead, chunk_of, read_pieces
 from arcoforge.sources.retry import RetryPolicy
 
 

@@ -11,7 +11,7 @@ import pytest
 from obstore.store import LocalStore
 
 from arcoforge.demo.dataset import make_sst, write_files
-from arcoforge.sources.ranges import BLOCK_BYTES, EDGE_BYTES, RangeFile, fetch_edges
+from arcoforge.sources.fastheaders.edges import BLOCK_BYTES, EDGE_BYTES, RangeFile, fetch_edges
 
 
 def _file(data: bytes) -> tuple[RangeFile, list[tuple[int, int]]]:

@@ -1,4 +1,4 @@
-"""The work of each pipeline stage, as plain functions that need no runner."""
+"""The copy's pipeline stages, and helpers the virtual ones share, as plain functions."""
 
 from __future__ import annotations
 
@@ -22,14 +22,14 @@ from arcoforge.errors import (
     origin,
 )
 from arcoforge.pipeline.context import RunContext
+from arcoforge.pipeline.copy_blocks import read_blocks
 from arcoforge.pipeline.state import RunState
-from arcoforge.plan.header import HeaderSet, InputHeader, read_header
-from arcoforge.plan.plan import Plan, TaskWork, make_plan
+from arcoforge.plan.copy_plan import Plan, TaskWork, make_plan
 from arcoforge.recipe.pattern import Index, OnMissing
 from arcoforge.sources.cache import CachedInput, cache_key
+from arcoforge.sources.fastheaders.repeated import Repeats
+from arcoforge.sources.headers import HeaderSet, InputHeader, read_header
 from arcoforge.sources.manifest import Manifest
-from arcoforge.sources.reader import read_blocks
-from arcoforge.sources.repeated import Repeats
 from arcoforge.targets.manifest import check_output
 from arcoforge.targets.zarr import ARRAY_DOCS, StagedStore, Status, ZarrTarget, root_documents
 
@@ -131,7 +131,7 @@ def _index_order(index: str) -> tuple[tuple[str, int], ...]:
 
 def _open_ranged(ctx: RunContext, index: Index, url: str) -> tuple[CachedInput, InputHeader] | None:
     """The input read by byte range and its header, or None if it must be cached."""
-    from arcoforge.sources.ranged import open_ranged
+    from arcoforge.sources.chunk_reads import open_ranged
 
     if not ctx.reads_by_range(url):
         return None
@@ -146,7 +146,7 @@ def _open_ranged(ctx: RunContext, index: Index, url: str) -> tuple[CachedInput, 
     )
 
 
-#: The inputs later ones of this process may repeat (see arcoforge.sources.repeated).
+#: The inputs later ones of this process may repeat (see arcoforge.sources.fastheaders.repeated).
 _REPEATS = Repeats()
 
 
@@ -158,9 +158,9 @@ def input_header(ctx: RunContext, index: Index, cached: CachedInput) -> InputHea
         name = header_name(ctx.sources_fingerprint, index, cached)
         header = _PARSED.pop((index, cached.url), None)
         if header is None:
-            kept = state.read_bytes(name)
+            kept = _kept_header(state.read_bytes(name))
             if kept is not None:
-                return pickle.loads(kept)
+                return kept
         if header is None and cached.ranged:  # fetched in another process: parse again
             found = _open_ranged(ctx, index, cached.url)
             if found is None:
@@ -176,6 +176,18 @@ def input_header(ctx: RunContext, index: Index, cached: CachedInput) -> InputHea
             )
         state.write_bytes(name, pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL))
         return header
+
+
+def _kept_header(kept: bytes | None) -> InputHeader | None:
+    """A header kept in the run state, or None if there is none or it names classes
+    that have moved since (kept by another version of ARCO Forge): it is read again."""
+    if kept is None:
+        return None
+    try:
+        header: InputHeader = pickle.loads(kept)
+    except (ModuleNotFoundError, AttributeError):
+        return None
+    return header
 
 
 def header_name(fingerprint: str, index: Index, cached: CachedInput) -> str:

@@ -17,7 +17,7 @@ from arcoforge.sources.auth import ProfileKind, load_profile, references_refusal
 
 if TYPE_CHECKING:
     from arcoforge.pipeline.context import RunContext
-    from arcoforge.recipe.recipe import Recipe
+    from arcoforge.recipe.validated import Recipe
 
 #: storage_options keys that carry credentials, which an untrusted run never uses.
 _CREDENTIAL_KEYS = frozenset(

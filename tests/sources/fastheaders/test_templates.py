@@ -12,10 +12,10 @@ import pytest
 import xarray as xr
 
 from arcoforge.demo.dataset import PACKED_INT16, SampleFile, make_sst, write_files
-from arcoforge.pipeline.references import with_full_firsts
+from arcoforge.pipeline.virtual_stages import with_full_firsts
 from arcoforge.plan.virtual import UnrepresentableError, combine_virtual
 from arcoforge.recipe.pattern import Index
-from arcoforge.sources.layout import Layouts
+from arcoforge.sources.fastheaders.templates import HeaderTemplates
 from arcoforge.sources.retry import RetryPolicy
 from arcoforge.sources.virtual import VirtualInput, open_virtual
 
@@ -46,7 +46,7 @@ CASES: dict[str, tuple[Callable[[], xr.Dataset], dict[str, Any]]] = {
 }
 
 
-def _open(files: list[SampleFile], layouts: Layouts | None) -> list[VirtualInput]:
+def _open(files: list[SampleFile], layouts: HeaderTemplates | None) -> list[VirtualInput]:
     return [
         open_virtual(Index((("time", i),)), f.path.as_uri(), layouts=layouts)
         for i, f in enumerate(files)
@@ -76,7 +76,7 @@ def _same(a: xr.Dataset, b: xr.Dataset) -> None:
 def test_stamped_inputs_equal_full_parses(tmp_path: Path, case: str) -> None:
     make, options = CASES[case]
     files = write_files(make(), tmp_path, **options)
-    layouts = Layouts()
+    layouts = HeaderTemplates()
     stamped = _open(files, layouts)
     full = _open(files, None)
     assert not stamped[0].stamped and not any(vi.stamped for vi in full)
@@ -97,7 +97,7 @@ def test_files_laid_out_differently_are_parsed_in_full(tmp_path: Path) -> None:
         ds.isel(time=slice(0, 2)), tmp_path, name="a{i}.nc", encoding={"sst": PACKED_INT16}
     )
     b = write_files(ds.isel(time=slice(2, 4)), tmp_path, name="b{i}.nc", encoding={"sst": other})
-    layouts = Layouts()
+    layouts = HeaderTemplates()
     inputs = _open(a + b, layouts)
     assert [vi.stamped for vi in inputs] == [False, True, False, True]
     assert len(layouts) == 2
@@ -110,7 +110,7 @@ def test_the_first_input_gets_its_own_attributes(tmp_path: Path) -> None:
         return ds.assign_attrs(history=f"file {i}")
 
     files = write_files(make_sst(days=4), tmp_path, steps=1, per_file=history)
-    layouts = Layouts()
+    layouts = HeaderTemplates()
     # The last file is met first, so the first one is made from its layout
     inputs = [
         open_virtual(Index((("time", i),)), files[i].path.as_uri(), layouts=layouts)
@@ -145,7 +145,7 @@ def test_a_chunk_larger_than_its_array_is_not_stamped(tmp_path: Path) -> None:
             encoding={"flag": {"chunksizes": (8,)}},
         )
         paths.append(path)
-    layouts = Layouts()
+    layouts = HeaderTemplates()
     inputs = [
         open_virtual(Index((("time", i),)), p.as_uri(), layouts=layouts)
         for i, p in enumerate(paths)
@@ -156,16 +156,16 @@ def test_a_chunk_larger_than_its_array_is_not_stamped(tmp_path: Path) -> None:
 
 def _probes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Count the h5py probes (each a file read through h5py's metadata)."""
-    from arcoforge.sources import layout
+    from arcoforge.sources.fastheaders import templates
 
     probed: list[str] = []
-    real = layout.probe
+    real = templates.probe
 
     def counted(f: Any) -> Any:
         probed.append(f.filename)
         return real(f)
 
-    monkeypatch.setattr(layout, "probe", counted)
+    monkeypatch.setattr(templates, "probe", counted)
     return probed
 
 
@@ -180,7 +180,7 @@ def test_inputs_that_repeat_a_model_are_read_without_a_probe(
     files = write_files(make_sst(days=8), tmp_path, steps=2, encoding=encoding)
     assert len({f.path.stat().st_size for f in files}) == 1
     probed = _probes(monkeypatch)
-    layouts = Layouts()
+    layouts = HeaderTemplates()
     repeated = _open(files, layouts)
     assert len(probed) == 1 and [vi.stamped for vi in repeated] == [False, True, True, True]
     for r, f in zip(repeated, _open(files, None), strict=True):
@@ -198,13 +198,13 @@ def test_a_metadata_byte_of_its_own_means_a_probe(
     files = write_files(make_sst(days=3), tmp_path, steps=1, per_file=history)
     assert len({f.path.stat().st_size for f in files}) == 1
     probed = _probes(monkeypatch)
-    inputs = _open(files, Layouts())
+    inputs = _open(files, HeaderTemplates())
     assert len(probed) == 3 and [vi.stamped for vi in inputs] == [False, True, True]
 
 
 def test_a_model_is_kept_only_if_its_parse_read_just_the_edges(tmp_path: Path) -> None:
-    from arcoforge.sources import layout
-    from arcoforge.sources.ranges import RangeFile
+    from arcoforge.sources.fastheaders import templates
+    from arcoforge.sources.fastheaders.edges import RangeFile
 
     (f,) = write_files(make_sst(days=1), tmp_path)
     data = f.path.read_bytes()
@@ -212,12 +212,12 @@ def test_a_model_is_kept_only_if_its_parse_read_just_the_edges(tmp_path: Path) -
     import h5py
 
     with h5py.File(source, "r") as h5:
-        probed = layout.probe(h5)
+        probed = templates.probe(h5)
     assert probed is not None and source.fetches > 0
-    assert layout.model_of(source, probed) is None
+    assert templates.model_of(source, probed) is None
     whole = RangeFile(lambda o, n: b"", len(data), {0: data})
-    model = layout.model_of(whole, probed)
-    assert model is not None and layout.repeats(model, whole)
+    model = templates.model_of(whole, probed)
+    assert model is not None and templates.repeats(model, whole)
     # every stored byte of every dataset is left out of the comparison, nothing else
     checked = sum(b - a for _, a, b in model.checked)
     stored = sum(n for s in probed.stored.values() for _, _, n in s.entries)

@@ -10,16 +10,16 @@ import pytest
 
 from arcoforge.demo.server import SourceServer
 from arcoforge.errors import PipelineError, SourceAccessError, SourceNotFoundError
-from arcoforge.sources.feed import EdgeFeed
-from arcoforge.sources.ranges import EDGE_BYTES, RangeFile
+from arcoforge.sources.fastheaders.edges import EDGE_BYTES, RangeFile
+from arcoforge.sources.fastheaders.prefetch import EdgePrefetcher
 from arcoforge.sources.retry import RetryPolicy
 
 QUICK = RetryPolicy(attempts=1, base_delay=0.01, max_delay=0.01, timeout=10)
 
 
 @pytest.fixture
-def feed() -> Iterator[EdgeFeed]:
-    f = EdgeFeed({}, QUICK)
+def feed() -> Iterator[EdgePrefetcher]:
+    f = EdgePrefetcher({}, QUICK)
     yield f
     f.close()
 
@@ -34,7 +34,7 @@ def _files(root: Path, sizes: dict[str, int]) -> dict[str, bytes]:
 
 
 def test_edges_come_in_order_and_errors_name_their_url(
-    http_server: SourceServer, feed: EdgeFeed, tmp_path: Path
+    http_server: SourceServer, feed: EdgePrefetcher, tmp_path: Path
 ) -> None:
     data = _files(http_server.root, {"big.nc": 5 * EDGE_BYTES, "small.nc": 100, "locked.nc": 10})
     http_server.faults.status["locked.nc"] = 403
@@ -65,7 +65,7 @@ def test_edges_come_in_order_and_errors_name_their_url(
 
 
 def test_a_call_left_midway_does_not_leak_into_the_next(
-    http_server: SourceServer, feed: EdgeFeed
+    http_server: SourceServer, feed: EdgePrefetcher
 ) -> None:
     data = _files(http_server.root, {f"{k}.nc": 1000 + k for k in range(6)})
     urls = [f"{http_server.url}/{n}" for n in data]
@@ -80,7 +80,7 @@ def test_a_call_left_midway_does_not_leak_into_the_next(
 
 
 def test_a_child_lost_during_a_call_is_a_clear_error(
-    http_server: SourceServer, feed: EdgeFeed
+    http_server: SourceServer, feed: EdgePrefetcher
 ) -> None:
     _files(http_server.root, {"a.nc": 10, "slow.nc": 10})
     url, slow = f"{http_server.url}/a.nc", f"{http_server.url}/slow.nc"
@@ -100,7 +100,7 @@ def test_a_child_lost_during_a_call_is_a_clear_error(
 
 def test_close_stops_the_child(http_server: SourceServer) -> None:
     _files(http_server.root, {"a.nc": 10})
-    feed = EdgeFeed({}, QUICK)
+    feed = EdgePrefetcher({}, QUICK)
     list(feed.fetch([f"{http_server.url}/a.nc"]))
     proc = feed._proc
     assert proc is not None and proc.poll() is None
@@ -114,7 +114,7 @@ def test_the_child_imports_nothing_heavy() -> None:
     import sys
 
     code = (
-        "import sys, arcoforge.sources.feed; "
+        "import sys, arcoforge.sources.fastheaders.prefetch; "
         "print(sorted({m.split('.')[0] for m in sys.modules} & "
         "{'pandas', 'xarray', 'h5py', 'apache_beam', 'fsspec', 'zarr', 'numpy'}))"
     )

@@ -10,11 +10,11 @@ import pytest
 import xarray as xr
 
 from arcoforge.demo.server import SourceServer
-from arcoforge.plan.header import InputHeader
 from arcoforge.recipe.pattern import FileType, Index
-from arcoforge.sources import repeated
-from arcoforge.sources.ranged import open_ranged
-from arcoforge.sources.repeated import Repeats
+from arcoforge.sources.chunk_reads import open_ranged
+from arcoforge.sources.fastheaders import repeated
+from arcoforge.sources.fastheaders.repeated import Repeats
+from arcoforge.sources.headers import InputHeader
 from arcoforge.sources.retry import RetryPolicy
 
 RETRY = RetryPolicy(attempts=1, timeout=5)

@@ -9,10 +9,10 @@ import numpy as np
 import xarray as xr
 
 from arcoforge.demo.dataset import make_sst, write_files
-from arcoforge.plan.plan import make_plan
+from arcoforge.pipeline.copy_blocks import read_blocks
+from arcoforge.plan.copy_plan import make_plan
 from arcoforge.recipe.pattern import Index
 from arcoforge.recipe.spec import ZarrOutput
-from arcoforge.sources.reader import read_blocks
 from arcoforge.verify import open_sources
 from tests.plan.test_schema import headers
 

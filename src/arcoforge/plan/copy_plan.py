@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 
 from arcoforge.plan.chunks import choose_chunks
-from arcoforge.plan.header import HeaderSet
 from arcoforge.plan.schema import Mode, TargetSchema, TargetVariable, combine
-from arcoforge.plan.tasks import InputBox, Task, VarLayout, cut_tasks
+from arcoforge.plan.tasks import InputBox, Task, VarFootprint, cut_tasks
 from arcoforge.recipe.pattern import FileType, Index
 from arcoforge.recipe.spec import ZarrOutput
 from arcoforge.sources.cache import CachedInput
+from arcoforge.sources.headers import HeaderSet
 
 #: Bumped whenever the same plan would be written differently.
 PLAN_FORMAT = 1
@@ -125,7 +125,7 @@ def make_plan(
     cached = {i.group for i in schema.inputs if not i.input.ranged}
     layouts = [
         replace(
-            layout(v, tuple(chunks[d] for d in v.dims), v.group in netcdf3),
+            footprint(v, tuple(chunks[d] for d in v.dims), v.group in netcdf3),
             ranged=v.group in ranged,
             only_ranged=v.group not in cached,
         )
@@ -144,7 +144,7 @@ def make_plan(
     return Plan(schema, chunks, tuple(tasks), output, budget, digest.hexdigest())
 
 
-def layout(v: TargetVariable, chunks: tuple[int, ...], mapped: bool) -> VarLayout:
+def footprint(v: TargetVariable, chunks: tuple[int, ...], mapped: bool) -> VarFootprint:
     """What the cutter and the memory estimate need to know of a target variable."""
     enc = v.encoding
     fill = enc.get("_FillValue", enc.get("missing_value"))
@@ -154,7 +154,7 @@ def layout(v: TargetVariable, chunks: tuple[int, ...], mapped: bool) -> VarLayou
         copies = 1  # fill values put in: one copy
     else:
         copies = 0
-    return VarLayout(
+    return VarFootprint(
         name=v.name,
         dims=v.dims,
         shape=v.shape,

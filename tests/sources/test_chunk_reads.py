@@ -12,8 +12,8 @@ import pytest
 from arcoforge.demo.server import SourceServer
 from arcoforge.errors import SourceError
 from arcoforge.recipe.pattern import FileType
+from arcoforge.sources.chunk_reads import PieceRead, fetch_ranged, read_pieces
 from arcoforge.sources.chunkmap import Chunk, ChunkMap, map_file, map_variable, unshuffle
-from arcoforge.sources.ranged import PieceRead, fetch_ranged, read_pieces
 from arcoforge.sources.retry import RetryPolicy
 
 RETRY = RetryPolicy(attempts=1, timeout=5)

@@ -1,12 +1,13 @@
 """Inputs' edges fetched by a helper process, so that fetching never competes with parsing.
 
 Parsing a header (h5py) and driving many requests at once (asyncio) both need this
-process's interpreter lock: in one process each slows the other, by about 1 ms a
-file. An :class:`EdgeFeed` starts a child process (``python -m arcoforge.sources.feed``)
-that fetches both edges of each input it is sent (:mod:`arcoforge.sources.ranges`)
-and streams them back in order, each as soon as it and those before it are in, while
-this process parses. The child imports no more than obstore and this package's
-store helpers, and stops when its input closes (through :func:`~arcoforge.exiting.exit_now`).
+process's interpreter lock: in one process each slows the other (bench/README.md). An
+:class:`EdgePrefetcher` starts a child process
+(``python -m arcoforge.sources.fastheaders.prefetch``) that fetches both edges of each
+input it is sent (:mod:`arcoforge.sources.fastheaders.edges`) and streams them back in
+order, each as soon as it and those before it are in, while this process parses. The
+child imports no more than obstore and the sources' store helpers, and stops when its
+input closes (through :func:`~arcoforge.exiting.exit_now`).
 """
 
 from __future__ import annotations
@@ -24,18 +25,18 @@ from typing import IO, Any, NoReturn
 
 from arcoforge.errors import ForgeError, PipelineError, SourceError, error_from_name
 from arcoforge.exiting import exit_now
+from arcoforge.sources.fastheaders.edges import MAX_IN_FLIGHT, RangeFile, fetch_one
 from arcoforge.sources.hosts import AsyncHostSlots
-from arcoforge.sources.ranges import MAX_IN_FLIGHT, RangeFile, fetch_one
 from arcoforge.sources.retry import RetryPolicy
 from arcoforge.sources.stores import range_reader, registry_for, source_errors
 
 #: A pipe's capacity, asked for the child's output: a few files' edges.
 PIPE_BYTES = 1 << 20
 #: The child's command.
-COMMAND = (sys.executable, "-m", "arcoforge.sources.feed")
+COMMAND = (sys.executable, "-m", "arcoforge.sources.fastheaders.prefetch")
 
 
-class EdgeFeed:
+class EdgePrefetcher:
     """A child process fetching inputs' edges for one reader (one thread) of a run."""
 
     def __init__(self, options: dict[str, Any], retry: RetryPolicy, auth: str | None = None):

@@ -18,7 +18,7 @@ import numpy as np
 import xarray as xr
 
 from arcoforge.recipe.pattern import FileType, Index
-from arcoforge.recipe.recipe import Preprocess
+from arcoforge.recipe.validated import Preprocess
 from arcoforge.sources.cache import CachedInput
 from arcoforge.sources.hdf5 import open_contents
 from arcoforge.sources.opener import local_path, open_local

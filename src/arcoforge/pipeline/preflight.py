@@ -71,8 +71,8 @@ def _netcdf4_variables(
     import h5py
 
     from arcoforge.recipe.pattern import FileType
+    from arcoforge.sources.fastheaders.edges import fetch_one
     from arcoforge.sources.filetype import sniff
-    from arcoforge.sources.ranges import fetch_one
     from arcoforge.sources.stores import registry_for
 
     store, path = registry_for(url, options, retry, auth).resolve(url)

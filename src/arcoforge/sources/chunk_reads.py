@@ -1,7 +1,7 @@
 """Inputs read where they lie, by byte range: their header first, then each task's chunks.
 
 An input read this way is never downloaded whole nor cached on disk. Its header is
-parsed from both edges of the file (see :mod:`arcoforge.sources.ranges`), which also
+parsed from both edges of the file (see :mod:`arcoforge.sources.fastheaders.edges`), which also
 gives every variable's :class:`~arcoforge.sources.chunkmap.ChunkMap`; a task then asks
 for exactly the byte ranges of the source chunks it needs (neighbours coalesced by
 obstore, several pieces in flight), decodes them here and fills its block. Inputs that
@@ -28,21 +28,23 @@ from arcoforge.errors import (
     SourceNotFoundError,
     UnrepresentableError,
 )
-from arcoforge.plan.header import InputHeader
-from arcoforge.plan.memory import PIECES_IN_FLIGHT, SPAN_SLACK
 from arcoforge.recipe.pattern import FileType, Index
 from arcoforge.sources.cache import CachedInput
 from arcoforge.sources.chunkmap import Chunk, ChunkMap
+from arcoforge.sources.fastheaders.edges import RangeFile, fetch_one
+from arcoforge.sources.fastheaders.repeated import Repeats
 from arcoforge.sources.filetype import check_declared, sniff
+from arcoforge.sources.headers import InputHeader
 from arcoforge.sources.hosts import host_slot, refuses_ranges
-from arcoforge.sources.ranges import RangeFile, fetch_one
-from arcoforge.sources.repeated import Repeats
 from arcoforge.sources.retry import RetryPolicy
 from arcoforge.sources.stores import registry_for, source_errors
 
-# Pieces (input slices) of one task read at once; a contiguous slice is fetched as one
-# span unless that span is SPAN_SLACK times larger; obstore merges requested ranges
-# closer than COALESCE_GAP. The memory estimate counts them (plan.memory).
+#: Pieces (input slices) of one task read at once; a contiguous slice is fetched as one
+#: span unless that span is SPAN_SLACK times larger; obstore merges requested ranges
+#: closer than COALESCE_GAP. The memory estimate counts all three (plan.memory).
+PIECES_IN_FLIGHT = 2
+SPAN_SLACK = 2
+COALESCE_GAP = 1024**2
 
 #: The index of an input read outside a pattern.
 NO_INDEX = Index(())

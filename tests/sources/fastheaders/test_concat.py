@@ -13,15 +13,15 @@ import xarray as xr
 
 from arcoforge.demo.dataset import PACKED_INT16, SampleFile, make_sst, write_files
 from arcoforge.errors import IncompatibleInputsError
-from arcoforge.pipeline.references import with_full_firsts
+from arcoforge.pipeline.virtual_stages import with_full_firsts
 from arcoforge.plan.virtual import UnrepresentableError, combine_virtual
 from arcoforge.recipe.pattern import Index
-from arcoforge.sources.fold import Stamp, foldable
-from arcoforge.sources.layout import Layouts
+from arcoforge.sources.fastheaders.concat import Stamp, foldable
+from arcoforge.sources.fastheaders.templates import HeaderTemplates
 from arcoforge.sources.retry import RetryPolicy
 from arcoforge.sources.virtual import VirtualInput, folded, read_virtual
 
-from .test_layout import ZLIB, _own_units, _same
+from .test_templates import ZLIB, _own_units, _same
 
 CASES: dict[str, tuple[Callable[[], xr.Dataset], dict[str, Any], int]] = {
     # name: (dataset, how it is split into files, inputs after folding)
@@ -45,7 +45,9 @@ CASES: dict[str, tuple[Callable[[], xr.Dataset], dict[str, Any], int]] = {
 }
 
 
-def _read(files: list[SampleFile], layouts: Layouts, start: int = 0) -> list[VirtualInput | Stamp]:
+def _read(
+    files: list[SampleFile], layouts: HeaderTemplates, start: int = 0
+) -> list[VirtualInput | Stamp]:
     return [
         read_virtual(Index((("time", start + i),)), f.path.as_uri(), layouts=layouts)
         for i, f in enumerate(files)
@@ -62,8 +64,8 @@ def _ctx(file_type: Any) -> Any:
 def test_folded_inputs_combine_like_inputs_one_by_one(tmp_path: Path, case: str) -> None:
     make, options, expected = CASES[case]
     files = write_files(make(), tmp_path, **options)
-    together = folded(_read(files, Layouts()), "time")
-    alone = folded(_read(files, Layouts()), None)
+    together = folded(_read(files, HeaderTemplates()), "time")
+    alone = folded(_read(files, HeaderTemplates()), None)
     assert len(alone) == len(files) and len(together) == expected
     assert [u for vi in together for _, u in vi.parts] == [f.path.as_uri() for f in files]
     _same(
@@ -77,7 +79,7 @@ def test_a_file_with_another_grid_is_not_folded_and_is_named(tmp_path: Path) -> 
         return ds.assign_coords(lat=ds.lat + 0.5) if i == 3 else ds
 
     files = write_files(make_sst(days=6), tmp_path, steps=1, per_file=shifted)
-    inputs = folded(_read(files, Layouts()), "time")
+    inputs = folded(_read(files, HeaderTemplates()), "time")
     assert [len(vi.parts) for vi in inputs] == [1, 2, 1, 2]
     with pytest.raises(IncompatibleInputsError, match=f"'lat' differs .*{files[3].path.name}"):
         combine_virtual(inputs, concat_dims=("time",))
@@ -92,7 +94,7 @@ def test_times_going_backwards_inside_a_fold_name_their_file(tmp_path: Path) -> 
         return out
 
     files = write_files(make_sst(days=6), tmp_path, steps=1, per_file=late)
-    inputs = folded(_read(files, Layouts()), "time")
+    inputs = folded(_read(files, HeaderTemplates()), "time")
     assert [len(vi.parts) for vi in inputs] == [1, 5]
     with pytest.raises(IncompatibleInputsError, match=f"goes backwards between .*{files[4].path}"):
         combine_virtual(inputs, concat_dims=("time",))
@@ -103,7 +105,7 @@ def test_files_ending_inside_a_chunk_are_not_folded_and_are_refused(tmp_path: Pa
     files = write_files(
         make_sst(days=9), tmp_path, steps=3, encoding={"sst": chunked, "anom": chunked}
     )
-    items = _read(files, Layouts())
+    items = _read(files, HeaderTemplates())
     stamps = [item for item in items if isinstance(item, Stamp)]
     assert stamps and not foldable(stamps[0].layout, "time")
     inputs = folded(items, "time")
@@ -114,7 +116,7 @@ def test_files_ending_inside_a_chunk_are_not_folded_and_are_refused(tmp_path: Pa
 
 def test_the_first_step_is_never_folded(tmp_path: Path) -> None:
     files = write_files(make_sst(days=5), tmp_path, steps=1)
-    layouts = Layouts()
+    layouts = HeaderTemplates()
     _read(files[-1:], layouts, start=4)  # its layout is known before the first file is read
     inputs = folded(_read(files, layouts), "time")
     assert [len(vi.parts) for vi in inputs] == [1, 4] and inputs[0].stamped
@@ -129,7 +131,7 @@ def test_a_fold_that_starts_a_pattern_is_parsed_in_full(tmp_path: Path) -> None:
         return ds.assign_attrs(history=f"file {i}")
 
     files = write_files(make_sst(days=4), tmp_path, steps=1, per_file=history)
-    layouts = Layouts()
+    layouts = HeaderTemplates()
     _read(files[-1:], layouts, start=9)
     inputs = folded(_read(files, layouts, start=1), "time")
     assert [len(vi.parts) for vi in inputs] == [4]

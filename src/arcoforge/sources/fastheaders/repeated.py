@@ -1,11 +1,12 @@
 """Inputs read by range that repeat one parsed before: its chunk maps, their own values.
 
-Parsing a netCDF4 header with h5py and describing it takes 15-30 ms, most of it
-rebuilding what every file of an archive shares. Files written alike are often the same
-bytes everywhere but in their data: an input whose fetched edges repeat a parsed one's
-outside every dataset's stored bytes is read by HDF5 exactly as that one was (see
-:class:`~arcoforge.sources.layout.Model`), so it has the same variables, attributes,
-encodings and byte ranges. Only its data may differ, and of its data a header holds
+Parsing a netCDF4 header with h5py and describing it is most of what reading an input's
+header costs (bench/README.md), and most of it rebuilds what every file of an archive
+shares. Files written alike are often the same bytes everywhere but in their data: an
+input whose fetched edges repeat a parsed one's outside every dataset's stored bytes is
+read by HDF5 exactly as that one was (see
+:class:`~arcoforge.sources.fastheaders.templates.Model`), so it has the same variables,
+attributes, encodings and byte ranges. Only its data may differ, and of its data a header holds
 only the small variables (coordinates such as ``time``, bounds): those are read from its
 own bytes and decoded as the parsed input's were.
 """
@@ -20,13 +21,13 @@ import numpy as np
 import xarray as xr
 from xarray.conventions import decode_cf_variables
 
-from arcoforge.plan.header import KEPT_VALUES, Coord, InputHeader, describe, hash_values
 from arcoforge.recipe.pattern import Index
 from arcoforge.sources.cache import CachedInput
 from arcoforge.sources.chunkmap import ChunkMap
+from arcoforge.sources.fastheaders.edges import RangeFile
+from arcoforge.sources.fastheaders.templates import Model, model_of, probe, repeats
 from arcoforge.sources.hdf5 import CF_DECODING, contents_of
-from arcoforge.sources.layout import Model, model_of, probe, repeats
-from arcoforge.sources.ranges import RangeFile
+from arcoforge.sources.headers import KEPT_VALUES, Coord, InputHeader, describe, hash_values
 
 #: Models kept by one process (an archive has one file size, or one per month length).
 MAX_MODELS = 16

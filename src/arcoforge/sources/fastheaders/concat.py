@@ -1,6 +1,6 @@
-"""Consecutive inputs of one layout, made into one virtual dataset along their concat dim.
+"""Consecutive inputs of one header template, made into one virtual dataset along their concat dim.
 
-An input made from a layout (see :mod:`arcoforge.sources.layout`) differs from the
+An input made from a layout (see :mod:`arcoforge.sources.fastheaders.templates`) differs from the
 layout's parsed input only in its byte ranges and in the values of its variables along
 the concat dim. A run of such inputs, consecutive along that dim, becomes one virtual
 dataset at once: its references are laid side by side in one manifest per variable,
@@ -19,8 +19,8 @@ import xarray as xr
 from xarray.conventions import decode_cf_variables
 
 from arcoforge.recipe.pattern import Index
-from arcoforge.sources import layout as layouts
-from arcoforge.sources.layout import Layout, Probe
+from arcoforge.sources.fastheaders import templates
+from arcoforge.sources.fastheaders.templates import HeaderTemplate, Probe
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class Stamp:
 
     index: Index
     url: str
-    layout: Layout
+    layout: HeaderTemplate
     probe: Probe
     #: the stored values of the layout's loaded variables in this input
     raw: dict[str, np.ndarray]
@@ -38,10 +38,10 @@ class Stamp:
 
     def dataset(self) -> xr.Dataset:
         """This input alone as a virtual dataset."""
-        return layouts.stamp(self.layout, self.url, self.probe, self.raw, self.own)
+        return templates.stamp(self.layout, self.url, self.probe, self.raw, self.own)
 
 
-def foldable(layout: Layout, dim: str) -> bool:
+def foldable(layout: HeaderTemplate, dim: str) -> bool:
     """Whether inputs of ``layout`` can be folded along ``dim``.
 
     Each input must hold ``dim`` and end on a chunk boundary along it, so that the
@@ -168,7 +168,7 @@ def _manifest_array(name: str, var: xr.Variable, stamps: Sequence[Stamp], axis: 
 
 
 def _decoded(
-    layout: Layout, stamps: Sequence[Stamp], names: list[str], dim: str
+    layout: HeaderTemplate, stamps: Sequence[Stamp], names: list[str], dim: str
 ) -> dict[str, xr.Variable]:
     """The loaded variables along ``dim``, their stored values joined, decoded at once."""
     own = stamps[0].own
@@ -179,7 +179,7 @@ def _decoded(
         raw = np.concatenate([s.raw[name] for s in stamps], axis=axis)
         attrs = dict(layout.raw_attrs[name])
         if name in layout.timed:
-            attrs = {k: v for k, v in attrs.items() if k not in layouts.OWN_ATTRS}
+            attrs = {k: v for k, v in attrs.items() if k not in templates.OWN_ATTRS}
             attrs.update(own.get(name, {}))
         variables[name] = xr.Variable(template.dims, raw, attrs)
     decoded, _, _ = decode_cf_variables(variables, {})
