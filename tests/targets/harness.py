@@ -75,8 +75,10 @@ def run_stages(recipe: Recipe, options: RunOptions) -> list[dict[str, Any]]:
     if ctx.output is not None:
         headers = HeaderSet(ctx.concat_dims)
         for index, url in inputs:
-            _, cached = stages.fetch_input(ctx, index, url)
-            headers.add(stages.input_header(ctx, index, cached))
+            found = stages.fetch_input(ctx, index, url)
+            if found is None:  # missing, and left out (on_missing: skip)
+                continue
+            headers.add(stages.input_header(ctx, index, found[1]))
         written = sum(stages.write_task(ctx, work) for work in stages.plan_writes(ctx, headers))
         items.append((publishing.COPY, written))
     if ctx.references is not None:
