@@ -22,6 +22,7 @@ from arcoforge.errors import (
     origin,
 )
 from arcoforge.pipeline.context import RunContext
+from arcoforge.pipeline.known import known_header, known_input, remember
 from arcoforge.plan.header import HeaderSet, InputHeader, read_header
 from arcoforge.plan.plan import Plan, TaskWork, make_plan
 from arcoforge.recipe.pattern import FileType, Index, OnMissing
@@ -70,6 +71,10 @@ def fetch_input(ctx: RunContext, index: Index, url: str) -> tuple[Index, CachedI
     in the run state (see :func:`missing_inputs`) and None is returned.
     """
     with reporting(ctx, f"fetching input {index} ({url})"):
+        kept = known_input(ctx, index, url) if reads_by_range(ctx, url) else None
+        if kept is not None:  # an update's recorded input, unchanged: its header is kept
+            ctx.state().mark("fetched", f"{cache_key(url)}.{kept.size}")
+            return index, kept
         try:
             found = _open_ranged(ctx, index, url)
             if found is not None:
@@ -133,16 +138,9 @@ def _index_order(index: str) -> tuple[tuple[str, int], ...]:
 def _open_ranged(ctx: RunContext, index: Index, url: str) -> tuple[CachedInput, InputHeader] | None:
     """The input read by byte range and its header, or None if it must be cached."""
     from arcoforge.plan.header import read_ranged_header
-    from arcoforge.sources.addresses import custom_resolver
-    from arcoforge.sources.ranged import can_range, open_ranged
+    from arcoforge.sources.ranged import open_ranged
 
-    if not ctx.read_by_range or ctx.preprocess is not None or not can_range(url):
-        return None
-    if ctx.file_type is FileType.OPENDAP:
-        return None  # a DAP server answers queries, not byte ranges of a file
-    if ctx.auth is not None or ctx.policy is not None or custom_resolver():
-        # credentials, untrusted address checks and names known only to the resolver set
-        # in Python (see sources.addresses) go through the cache's client
+    if not reads_by_range(ctx, url):
         return None
     opened = open_ranged(url, file_type=ctx.file_type, options=ctx.source_options, retry=ctx.retry)
     if opened is None:
@@ -152,13 +150,27 @@ def _open_ranged(ctx: RunContext, index: Index, url: str) -> tuple[CachedInput, 
     return None if header is None else (cached, header)
 
 
+def reads_by_range(ctx: RunContext, url: str) -> bool:
+    """Whether input ``url`` is read by byte range where it lies, rather than cached."""
+    from arcoforge.sources.addresses import custom_resolver
+    from arcoforge.sources.ranged import can_range
+
+    if not ctx.read_by_range or ctx.preprocess is not None or not can_range(url):
+        return False
+    if ctx.file_type is FileType.OPENDAP:
+        return False  # a DAP server answers queries, not byte ranges of a file
+    # credentials, untrusted address checks and names known only to the resolver set
+    # in Python (see sources.addresses) go through the cache's client
+    return not (ctx.auth is not None or ctx.policy is not None or custom_resolver())
+
+
 def input_header(ctx: RunContext, index: Index, cached: CachedInput) -> InputHeader:
     """Read one input's header, or take it from the run state if an unfinished run of the
     same recipe code read these very bytes (a resumed run pays only for the work left)."""
     with reporting(ctx, f"reading the header of {cached.url}"):
         state = ctx.state()
         name = header_name(ctx, index, cached)
-        header = _PARSED.pop((index, cached.url), None)
+        header = _PARSED.pop((index, cached.url), None) or known_header(ctx, index, cached)
         if header is None:
             kept = state.read_bytes(name)
             if kept is not None:
@@ -192,6 +204,7 @@ def header_name(ctx: RunContext, index: Index, cached: CachedInput) -> str:
 def plan_writes(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
     """Plan; then start, resume or skip the dataset; return the tasks still to run."""
     with reporting(ctx, "planning"):
+        remember(ctx, headers)  # for later updates (see arcoforge.pipeline.known)
         if ctx.update and ctx.target().status() is Status.PUBLISHED:
             return _plan_update(ctx, headers)
         missing = missing_inputs(ctx)
