@@ -1,7 +1,7 @@
 """Inputs an update need not read again: the headers of a copy's inputs, kept between runs.
 
 Planning keeps every input's header (with where its chunks lie) beside the run state
-(``ROOT/.forge/known/<id>.pkl``: the run state itself is removed after a success). An
+(``ROOT/.forge/known-headers/<id>.pkl``: the run state itself is removed after a success). An
 update asks each input it finds there for its identity only (one HEAD request: size,
 ETag, Last-Modified); if that is unchanged, the kept header stands for it, and its
 bytes are not read. The headers of new inputs are read, and so is the header of the
@@ -24,7 +24,7 @@ from arcoforge.sources.cache import CachedInput
 from arcoforge.sources.manifest import InputIdentity, iso_date
 
 #: The folder (beside the runs' states) of the kept headers, one file per dataset.
-KNOWN = "known"
+KNOWN = "known-headers"
 
 
 def _kept_at(ctx: RunContext) -> tuple[RunState, str]:
