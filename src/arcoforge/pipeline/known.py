@@ -1,8 +1,8 @@
 """Inputs an update need not read again: the headers of a copy's inputs, kept between runs.
 
-Planning keeps every input's header (with where its chunks lie) beside the run state
-(``ROOT/.forge/known-headers/<id>.pkl``: the run state itself is removed after a success). An
-update asks each input it finds there for its identity only (one HEAD request: size,
+Planning keeps every input's header (with where its chunks lie) beside the run states,
+in ``ROOT/.forge/known-headers/<id>.pkl`` (a run's state is removed when it succeeds).
+An update asks each input it finds there for its identity only (one HEAD request: size,
 ETag, Last-Modified); if that is unchanged, the kept header stands for it, and its
 bytes are not read. The headers of new inputs are read, and so is the header of the
 last input kept, so that a change in how headers are read (or in the recipe) is met
