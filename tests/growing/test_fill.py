@@ -235,3 +235,25 @@ def test_fill_killed_at_every_step(
         assert manifest["count"] == 7 and manifest["missing"] == []
         assert result["filled"] in (0, 1)
     assert not os.path.exists(f"{output}/.forge/sst/staged.zarr")
+
+
+def test_filled_on_s3(tmp_path: Path, s3_bucket: str) -> None:
+    files = [
+        f.path for f in write_files(make_sst(days=6, nlat=6, nlon=8, seed=1), tmp_path / "src")
+    ]
+    aside = tmp_path / files[1].name
+    uris = [p.as_uri() for p in files]
+
+    def recipe(n: int) -> Any:
+        sources = {"urls": uris[:n], "concat_dim": "time", "on_missing": "skip"}
+        spec = {"sources": sources, "outputs": {"zarr": {"chunks": {"time": 2}}}}
+        return load_recipe(write_recipe(tmp_path / f"r{n}" / "sst", spec))
+
+    output = f"s3://{s3_bucket}/arco"
+    files[1].rename(aside)
+    run_stages(recipe(4), RunOptions(output=output))
+    aside.rename(files[1])
+    [grown] = run_stages(recipe(6), RunOptions(output=output, update=True))
+    assert grown["appended"] == 2 and grown["filled"] == 1
+    got = seen(f"{output}/sst.zarr")
+    assert got is not None and compare(got, open_sources([str(p) for p in files], "time")) == []
