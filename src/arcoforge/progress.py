@@ -107,6 +107,8 @@ def print_summary(console: Console, result: run.RunResult) -> None:
             say(f"  resumed: {output.skipped} of {output.tasks} tasks were already done")
         if output.appended:
             say(f"  appended    {output.appended} new inputs (forge run --update)")
+        if output.filled:
+            say(f"  filled      {output.filled} inputs skipped before (forge run --update)")
     dims = " × ".join(f"{d} {n}" for d, n in result.sizes.items())
     known = result.manifest.get("bytes")
     sized = f" ({format_bytes(known)} at their sources)" if known else ""

@@ -135,8 +135,10 @@ def run_stages(recipe: Recipe, options: RunOptions) -> list[dict[str, Any]]:
     if ctx.output is not None:
         headers = HeaderSet(ctx.concat_dims)
         for index, url in inputs:
-            _, cached = copy_stages.fetch_input(ctx, index, url)
-            headers.add(copy_stages.input_header(ctx, index, cached))
+            found = copy_stages.fetch_input(ctx, index, url)
+            if found is None:  # missing, and left out (on_missing: skip)
+                continue
+            headers.add(copy_stages.input_header(ctx, index, found[1]))
         written = sum(
             copy_stages.write_task(ctx, work) for work in copy_stages.plan_writes(ctx, headers)
         )

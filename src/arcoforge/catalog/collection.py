@@ -100,8 +100,11 @@ def _ours(
         "arcoforge:provenance": provenance(dict(ds.attrs), result, manifest),
         "arcoforge:version": ds.attrs.get("arcoforge_version"),
         "arcoforge:created": _utc(ds.attrs.get("arcoforge_created")) or stamp,
-        "arcoforge:updated": stamp,
-        # 1 when made, one more for each `forge run --update` that appended inputs
+        # when the dataset last changed: registering it again unchanged keeps the time
+        "arcoforge:updated": _utc(ds.attrs.get("arcoforge_updated"))
+        or _utc(ds.attrs.get("arcoforge_created"))
+        or stamp,
+        # 1 when made, one more for each `forge run --update` that appended or filled in
         "arcoforge:dataset_version": int(ds.attrs.get("arcoforge_dataset_version", 1)),
         "arcoforge:sizes": {str(k): int(v) for k, v in ds.sizes.items()},
         "arcoforge:nbytes": int(ds.nbytes),

@@ -23,6 +23,7 @@ from arcoforge.errors import (
 )
 from arcoforge.pipeline.context import RunContext
 from arcoforge.pipeline.copy_blocks import read_blocks
+from arcoforge.pipeline.known import known_header, known_input, remember
 from arcoforge.pipeline.state import RunState
 from arcoforge.plan.copy_plan import Plan, TaskWork, make_plan
 from arcoforge.recipe.pattern import Index, OnMissing
@@ -70,6 +71,10 @@ def fetch_input(ctx: RunContext, index: Index, url: str) -> tuple[Index, CachedI
     in the run state (see :func:`missing_inputs`) and None is returned.
     """
     with reporting(ctx.state(), f"fetching input {index} ({url})"):
+        kept = known_input(ctx, index, url) if ctx.reads_by_range(url) else None
+        if kept is not None:  # an update's recorded input, unchanged: its header is kept
+            ctx.state().mark("fetched", f"{cache_key(url)}.{kept.size}")
+            return index, kept
         try:
             found = _open_ranged(ctx, index, url)
             if found is not None:
@@ -156,7 +161,7 @@ def input_header(ctx: RunContext, index: Index, cached: CachedInput) -> InputHea
     with reporting(ctx.state(), f"reading the header of {cached.url}"):
         state = ctx.state()
         name = header_name(ctx.sources_fingerprint, index, cached)
-        header = _PARSED.pop((index, cached.url), None)
+        header = _PARSED.pop((index, cached.url), None) or known_header(ctx, index, cached)
         if header is None:
             kept = _kept_header(state.read_bytes(name))
             if kept is not None:
@@ -202,6 +207,7 @@ def header_name(fingerprint: str, index: Index, cached: CachedInput) -> str:
 def plan_writes(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
     """Plan; then start, resume or skip the dataset; return the tasks still to run."""
     with reporting(ctx.state(), "planning"):
+        remember(ctx, headers)  # for later updates (see arcoforge.pipeline.known)
         if ctx.update and ctx.target().status() is Status.PUBLISHED:
             return _plan_update(ctx, headers)
         missing = missing_inputs(ctx.state())
@@ -238,6 +244,7 @@ def plan_writes(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
         # leaves an unfinished run of this plan, which the next run starts afresh.
         state.remove("done")
         state.remove(GROW)
+        state.remove("staged.zarr")
         state.write_json("plan.json", {**summary, "status": "preparing"})
         target.remove()  # a replaced dataset, or an unfinished run never published
         state.write_json("root.json", target.prepare(plan))
@@ -278,7 +285,8 @@ def _plan_update(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
     state, target, concat = ctx.state(), ctx.target(), ctx.concat_dims[0]
     previous = state.read_json("plan.json")
     published = growing.read_published(target)
-    recorded = growing.recorded_manifest(target, published)
+    grow = state.read_json(GROW) or {}
+    recorded = growing.recorded_manifest(target, published, grow.get("recorded"))
     missing = missing_inputs(ctx.state())
     try:
         plan = _make_plan(ctx, headers, missing, pinned=growing.pinned_chunks(published))
@@ -290,12 +298,19 @@ def _plan_update(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
         ) from e
     manifest = input_manifest(plan, missing)
     state.write_json(MANIFEST, manifest.to_dict())
-    new = growing.new_inputs(ctx.target_url, recorded, manifest)
-    summary = {**plan_summary(ctx, plan), "appended": len(new), "update": True}
+    added = growing.new_inputs(ctx.target_url, recorded, manifest)
+    new = added.appended
+    summary = {
+        **plan_summary(ctx, plan),
+        "appended": len(new),
+        "filled": len(added.filled),
+        "update": True,
+    }
     fmt = published.zarr_format
-    if not new:
+    if not added:
         # an update killed after its commit may not have rewritten the arrays' documents
         target.write_array_docs(growing.stale_arrays(target, published), fmt)
+        state.remove(growing.STAGED)
         state.write_json("plan.json", {**summary, "tasks": {}, "status": "up_to_date"})
         return []
     if fmt != ctx.zarr.zarr_format:
@@ -303,29 +318,54 @@ def _plan_update(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
             f"{ctx.target_url} is Zarr format {fmt}; the recipe asks for format "
             f"{ctx.zarr.zarr_format}. Run without --update, with --overwrite, to rebuild it."
         )
-    old_length = published.length(concat)
+    old_length, new_length = published.length(concat), plan.schema.sizes[concat]
     growing.check_schema(ctx, plan, published)
-    growing.check_coords(ctx, plan, new, old_length)
-    arrays = growing.grown_arrays(published, concat, plan.schema.sizes[concat])
-    tasks = [
-        t for t in plan.tasks if concat in t.dims and t.region[t.dims.index(concat)][1] > old_length
-    ]
-    summary["tasks"] = {t.key: t.nbytes for t in tasks}
     resumable = (
         previous is not None
         and previous.get("update")
         and previous.get("hash") == plan.hash
         and previous.get("status") == "ready"
     )
+    if not resumable:  # (a resumed update was checked before it wrote what is compared)
+        room = growing.gaps_hold_room(ctx)
+        inserted = [] if room else growing.filled_boxes(ctx, plan, added.filled)
+        growing.check_coords(ctx, plan, new, old_length, inserted)
+    changed = growing.changed_ranges(ctx, plan, added.filled, new_length)
+    arrays = growing.grown_arrays(published, concat, new_length)
+
+    def region(t: Any) -> tuple[int, int]:
+        return t.region[t.dims.index(concat)]
+
+    tasks = [
+        t
+        for t in plan.tasks
+        if concat in t.dims and (region(t)[1] > old_length or growing.overlaps(region(t), changed))
+    ]
+    # chunks readers of the published version read, whose values change: staged first
+    staged = [
+        t.key for t in tasks if region(t)[0] < old_length and growing.overlaps(region(t), changed)
+    ]
+    summary["tasks"] = {t.key: t.nbytes for t in tasks}
     if not resumable:
         state.remove("done")
+        state.remove(growing.STAGED)
     state.write_json("plan.json", {**summary, "status": "preparing"})
     version = growing.next_version(published.attrs)
-    state.write_json(GROW, {"arrays": arrays, "old_length": old_length, "version": version})
+    state.write_json(
+        GROW,
+        {
+            "arrays": arrays,
+            "old_length": old_length,
+            "version": version,
+            "staged": staged,
+            "recorded": recorded.to_dict(),
+        },
+    )
     state.write_json("root.json", root_documents(published.root, arrays, fmt))
     if concat in arrays:
         meta = arrays[concat][ARRAY_DOCS[fmt][0]]
-        growing.write_concat_coord(ctx, plan, published, meta, old_length)
+        start = min([old_length, *(a for a, _ in changed)])
+        growing.write_concat_coord(ctx, plan, published, meta, start, staged=start < old_length)
     done = state.marks("done")
     todo = [t for t in tasks if t.key not in done]
     skipped = len(tasks) - len(todo)
@@ -335,19 +375,23 @@ def _plan_update(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
 
 def grown_array(ctx: RunContext, name: str) -> str | None:
     """The document of array ``name`` an update writes through; None outside updates."""
-    if not ctx.update:
-        return None
-    key = (ctx.state_url, ctx.run_id)
-    if key not in _GROWN:
-        _GROWN.clear()
-        found = ctx.state().read_json(GROW)
-        _GROWN[key] = found["arrays"] if found else {}
-    docs = _GROWN[key].get(name)
+    docs = _grow_doc(ctx).get("arrays", {}).get(name)
     return None if docs is None else docs[ARRAY_DOCS[ctx.zarr.zarr_format][0]]
 
 
-#: The arrays' documents of the update a worker process is writing, read once per run.
-_GROWN: dict[tuple[str, str], dict[str, dict[str, str]]] = {}
+def _grow_doc(ctx: RunContext) -> dict[str, Any]:
+    """The run-state document of the update this process writes for; empty outside one."""
+    if not ctx.update:
+        return {}
+    key = (ctx.state_url, ctx.run_id)
+    if key not in _GROWN:
+        _GROWN.clear()
+        _GROWN[key] = ctx.state().read_json(GROW) or {}
+    return _GROWN[key]
+
+
+#: The update document (see GROW) of the run a worker process is writing, read once per run.
+_GROWN: dict[tuple[str, str], dict[str, Any]] = {}
 
 
 def input_manifest(plan: Plan, missing: list[dict[str, str]] | None = None) -> Manifest:
@@ -400,6 +444,10 @@ def write_task(ctx: RunContext, work: TaskWork) -> int:
     where = ", ".join(f"{d} {a}:{b}" for d, (a, b) in zip(task.dims, task.region, strict=True))
     with reporting(ctx.state(), f"writing {', '.join(task.variables)} at {where}"):
         target = ctx.target()
+        if task.key in _grow_doc(ctx).get("staged", ()):  # replaces published chunks
+            from arcoforge.pipeline.growing import staging_target
+
+            target = staging_target(ctx.state())
         for var, block in read_blocks(
             work,
             concat_dims=ctx.concat_dims,
@@ -431,12 +479,16 @@ class StagedCopy:
     def publish(self) -> None:
         """Write the root documents (the one commit), then record the result."""
         if self.staged is not None:
+            if self.staged.arrays is not None:  # an update: the filled gaps' chunks first
+                from arcoforge.pipeline.growing import move_staged
+
+                move_staged(self.target, self.state)
             self.target.publish(self.staged)
         stored = self.target.stored_bytes()
         self.result.update(up_to_date=self.staged is None, stored_bytes=stored)
         self.state.write_json("result.json", self.result)
         if self.staged is not None:
-            for name in ("done", "fetched", "headers", "root.json", GROW):
+            for name in ("done", "fetched", "headers", "root.json", GROW, "staged.zarr"):
                 self.state.remove(name)
 
 
@@ -462,7 +514,7 @@ def stage_copy(ctx: RunContext, written: int) -> StagedCopy:
     }
     result.update(tasks=len(info["tasks"]), written=written, hash=info["hash"])
     if "appended" in info:
-        result.update(appended=info["appended"])
+        result.update(appended=info["appended"], filled=info.get("filled", 0))
     manifest = Manifest.from_dict(state.read_json(MANIFEST))
     result.update(manifest=manifest.summary(), missing=manifest.missing_list())
     if info["status"] == "up_to_date":

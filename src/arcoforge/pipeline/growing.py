@@ -27,6 +27,7 @@ import xarray as xr
 
 from arcoforge.errors import UpdateRefusedError
 from arcoforge.pipeline.context import RunContext
+from arcoforge.pipeline.state import RunState
 from arcoforge.plan.copy_plan import Plan
 from arcoforge.sources.manifest import Manifest, check_unchanged
 from arcoforge.targets.zarr import ARRAY_DOCS, ZarrTarget
@@ -102,12 +103,16 @@ def read_published(target: ZarrTarget) -> Published:
     return Published(2, root, arrays, dict(meta.get(".zattrs", {})))
 
 
-def recorded_manifest(target: ZarrTarget, published: Published) -> Manifest:
+def recorded_manifest(
+    target: ZarrTarget, published: Published, planned: dict[str, Any] | None = None
+) -> Manifest:
     """The manifest of the inputs the published version was made from.
 
     Publishing writes the manifest just before the root document: a killed update may
-    leave one that also lists inputs the published version does not hold yet. Updates
-    only append, so the published version's inputs are its first ``arcoforge_inputs``.
+    leave one that also lists inputs the published version does not hold yet. Then the
+    manifest the killed update planned from (``planned``, kept in the run state) is the
+    published version's; without it, updates that only appended leave the published
+    version's inputs first, ``arcoforge_inputs`` of them.
     """
     found = target.manifest()
     if found is None:
@@ -118,15 +123,32 @@ def recorded_manifest(target: ZarrTarget, published: Published) -> Manifest:
         )
     count = published.attrs.get("arcoforge_inputs")
     if isinstance(count, int) and count < len(found):
+        kept = Manifest.from_dict(planned) if planned else None
+        if kept is not None and len(kept) == count:
+            return kept
         return Manifest(dict(list(found.inputs.items())[:count]))
     return found
 
 
-def new_inputs(url: str, recorded: Manifest, current: Manifest) -> list[str]:
-    """The keys of the inputs to append; refuses any other change to the inputs.
+@dataclass(frozen=True)
+class Added:
+    """What an update adds: keys (input indexes) of the inputs appended after the last
+    one the dataset holds, and of the inputs it fills in (recorded as skipped before)."""
+
+    appended: list[str]
+    filled: list[str]
+
+    def __bool__(self) -> bool:
+        return bool(self.appended or self.filled)
+
+
+def new_inputs(url: str, recorded: Manifest, current: Manifest) -> Added:
+    """The inputs to append and those to fill in; refuses any other change to the inputs.
 
     Inputs are matched by URL: a recipe whose range starts earlier numbers every input
-    anew, and is refused for going back in time, not for changing them all.
+    anew, and is refused for going back in time, not for changing them all. The one way
+    back in time allowed is an input the dataset records as skipped (``on_missing:
+    skip``) that is there now: it is filled in where it belongs.
     """
     key_of = {i.url: k for k, i in current.inputs.items()}
     old = [i.url for i in recorded.inputs.values()]
@@ -140,14 +162,18 @@ def new_inputs(url: str, recorded: Manifest, current: Manifest) -> list[str]:
         )
     same = Manifest({key_of[i.url]: i for i in recorded.inputs.values()})
     check_unchanged(url, same, current, overwrite=False)
-    if now[: len(old)] != old:
-        earlier = [u for u in now[: now.index(old[-1]) + 1] if u not in old]
+    skipped, held = set(recorded.missing.values()), set(old)
+    filled = [u for u in now if u in skipped and u not in held]
+    rest = [u for u in now if u not in skipped or u in held]
+    if rest[: len(old)] != old:
+        earlier = [u for u in rest[: rest.index(old[-1]) + 1] if u not in held]
         raise UpdateRefusedError(
-            f"{url}: an update only appends after the inputs it holds, but "
-            f"{_listed(earlier)} would go before its last input {old[-1]} (going back in "
-            "time). Run without --update, with --overwrite, to rebuild it."
+            f"{url}: an update only appends after the inputs it holds (or fills in those it "
+            f"records as skipped), but {_listed(earlier)} would go before its last input "
+            f"{old[-1]} (going back in time). Run without --update, with --overwrite, to "
+            "rebuild it."
         )
-    return [key_of[u] for u in now[len(old) :]]
+    return Added([key_of[u] for u in rest[len(old) :]], [key_of[u] for u in filled])
 
 
 def check_schema(ctx: RunContext, plan: Plan, published: Published) -> None:
@@ -179,13 +205,28 @@ def check_schema(ctx: RunContext, plan: Plan, published: Published) -> None:
         )
 
 
-def check_coords(ctx: RunContext, plan: Plan, new: list[str], old_length: int) -> None:
-    """Refuse if the grid changed, or the new inputs overlap the dataset or go back in time."""
+def check_coords(
+    ctx: RunContext,
+    plan: Plan,
+    new: list[str],
+    old_length: int,
+    inserted: list[tuple[int, int]] | None = None,
+) -> None:
+    """Refuse if the grid changed, or the new inputs overlap the dataset or go back in time.
+
+    ``inserted``: where along the concat dim filled inputs lie that the dataset held no
+    room for; the dataset's values are compared with the others'.
+    """
     schema, concat = plan.schema, ctx.concat_dims[0]
     with xr.open_zarr(ctx.target().store(read_only=True), consolidated=True) as ds:
         for name, c in schema.coords.items():
             before = ds[name].values
-            now = c.values[:old_length] if name == concat else c.values
+            now = c.values
+            if name == concat:
+                kept = np.ones(len(now), dtype=bool)
+                for a, b in inserted or []:
+                    kept[a:b] = False
+                now = now[kept][:old_length]
             if before.shape != now.shape or not np.array_equal(before, now):
                 if name != concat:
                     raise UpdateRefusedError(
@@ -217,6 +258,66 @@ def check_coords(ctx: RunContext, plan: Plan, new: list[str], old_length: int) -
         )
 
 
+def filled_boxes(ctx: RunContext, plan: Plan, filled: list[str]) -> list[tuple[int, int]]:
+    """Where along the concat dim the filled inputs lie in ``plan``: [start, end) each."""
+    schema = plan.schema
+    k = schema.concat_dims.index(ctx.concat_dims[0])
+    return sorted(i.box[k] for i in schema.inputs if str(i.index) in filled)
+
+
+def gaps_hold_room(ctx: RunContext) -> bool:
+    """Whether skipped inputs kept their steps (as fill values) along the concat dim
+    (``items_per_file`` declared): filling them in then moves no other input."""
+    return bool(ctx.items_per_file.get(ctx.concat_dims[0]))
+
+
+def changed_ranges(
+    ctx: RunContext, plan: Plan, filled: list[str], new_length: int
+) -> list[tuple[int, int]]:
+    """The ranges along the concat dim whose values a fill changes: the filled inputs'
+    steps where the dataset held room for them, else everything from the first on."""
+    boxes = filled_boxes(ctx, plan, filled)
+    if not boxes or gaps_hold_room(ctx):
+        return boxes
+    return [(boxes[0][0], new_length)]
+
+
+def overlaps(region: tuple[int, int], ranges: list[tuple[int, int]]) -> bool:
+    """Whether ``region`` [start, end) shares a step with any of ``ranges``."""
+    return any(region[0] < b and a < region[1] for a, b in ranges)
+
+
+#: The run-state store where an update that fills gaps writes the chunks readers of the
+#: published version read; they are put in place just before the commit.
+STAGED = "staged.zarr"
+
+
+def staging_target(state: RunState) -> ZarrTarget:
+    """The store, in the run ``state``, that an update's chunks replacing published ones
+    are written to first."""
+    staging = ZarrTarget(f"{state.url}/{STAGED}", state.storage_options)
+    staging.write_empty_chunks = True  # each must replace the chunk in place, whatever it holds
+    return staging
+
+
+def move_staged(target: ZarrTarget, state: RunState) -> int:
+    """Put every staged chunk in its place in ``target`` (one write each); returns how many.
+
+    Run again after a failure, it writes the same chunks again: the staged store is
+    removed only after the commit.
+    """
+    staging = staging_target(state)
+    root = staging.path()
+    staging.fs.invalidate_cache()
+    try:
+        files = sorted(staging.fs.find(root))
+    except FileNotFoundError:
+        return 0
+    for path in files:
+        target._put(staging.fs.cat_file(path), *path[len(root) :].strip("/").split("/"))
+    return len(files)
+
+
 def pinned_chunks(published: Published) -> dict[str, int]:
     """The chunk length along each dim, as the published data variables have them
     (a dimension coordinate is written in one chunk of its own, so it does not count)."""
@@ -245,10 +346,17 @@ def grown_arrays(published: Published, concat: str, length: int) -> dict[str, di
 
 
 def write_concat_coord(
-    ctx: RunContext, plan: Plan, published: Published, meta: str, old_length: int
+    ctx: RunContext,
+    plan: Plan,
+    published: Published,
+    meta: str,
+    start: int,
+    *,
+    staged: bool = False,
 ) -> None:
-    """Write the concat dim's coordinate from the chunk the old end lies in to the new end,
-    encoded as the store encodes it, through its grown array document ``meta``."""
+    """Write the concat dim's coordinate from the chunk step ``start`` lies in to the new
+    end, encoded as the store encodes it, through its grown array document ``meta``;
+    into the staging store (see :func:`move_staged`) if it replaces published values."""
     concat = ctx.concat_dims[0]
     coord = plan.schema.coords.get(concat)
     if coord is None:
@@ -259,9 +367,10 @@ def write_concat_coord(
     variable = xr.Variable((concat,), coord.values, encoding=encoding)
     encoded = xr.conventions.encode_cf_variable(variable, name=concat).values
     chunk = published.chunks(concat)[0]
-    start = (old_length // chunk) * chunk
-    target.write_region(
-        concat, meta, published.zarr_format, ((start, len(encoded)),), encoded[start:]
+    first = (start // chunk) * chunk
+    into = staging_target(ctx.state()) if staged else target
+    into.write_region(
+        concat, meta, published.zarr_format, ((first, len(encoded)),), encoded[first:]
     )
 
 
@@ -300,9 +409,12 @@ def stale_arrays(target: ZarrTarget, published: Published) -> dict[str, dict[str
     return out
 
 
-def check_extends(url: str, old: xr.Dataset, new: xr.Dataset, concat: str) -> None:
-    """Refuse unless ``new`` is ``old`` with values appended along ``concat``: the same
-    variables, dims, dtypes and grid, and the same ``concat`` values where ``old`` has them."""
+def check_extends(
+    url: str, old: xr.Dataset, new: xr.Dataset, concat: str, *, filled: bool = False
+) -> None:
+    """Refuse unless ``new`` is ``old`` with values appended along ``concat`` (and, if
+    ``filled``, inserted where skipped inputs were filled in): the same variables, dims,
+    dtypes and grid, and the same ``concat`` values where ``old`` has them."""
     problems = []
     names_old, names_new = set(map(str, old.variables)), set(map(str, new.variables))
     if names_new - names_old:
@@ -329,7 +441,9 @@ def check_extends(url: str, old: xr.Dataset, new: xr.Dataset, concat: str) -> No
     if concat in old.coords and concat in new.coords:
         n = old.sizes[concat]
         before, now = old[concat].values, new[concat].values
-        if n > new.sizes[concat] or not np.array_equal(before, now[:n]):
+        if filled:  # the dataset's steps, with those of the filled inputs among them
+            now = now[np.isin(now, before)]
+        if n > len(now) or (filled and len(now) != n) or not np.array_equal(before, now[:n]):
             raise UpdateRefusedError(
                 f"{url}: the {concat} values of the inputs it holds are not the ones it "
                 f"recorded (new inputs overlap it or go back in time). Expected new inputs "

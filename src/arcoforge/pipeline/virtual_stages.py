@@ -253,14 +253,13 @@ def stage_references(ctx: RunContext, batches: list[VirtualBatch]) -> StagedRefe
     found = target.published_attrs()
     message = f"{ctx.recipe_id}: {len(urls)} inputs, references {digest[:12]}"
     if ctx.update:
-        result["appended"] = len(urls)
+        result.update(appended=len(urls), filled=0)
     if ctx.update and found is not None:
-        added = _added(ctx, manifest, ds)
-        result["appended"] = len(added)
-        if not added:
+        appended, filled = _added(ctx, manifest, ds)
+        result.update(appended=len(appended), filled=len(filled))
+        if not appended and not filled:
             return StagedReferences(target, ctx.state(), result)
-        names = ", ".join(added[:10]) + (f" and {len(added) - 10} more" if len(added) > 10 else "")
-        message = f"{ctx.recipe_id}: appended {len(added)} inputs: {names}"
+        message = _update_message(ctx.recipe_id, appended, filled)
     elif found is not None and found.get(PLAN_ATTR) == digest and not ctx.overwrite:
         return StagedReferences(target, ctx.state(), result)
     elif (found is not None or target.exists()) and not ctx.overwrite:
@@ -289,9 +288,9 @@ def stage_references(ctx: RunContext, batches: list[VirtualBatch]) -> StagedRefe
     return StagedReferences(target, ctx.state(), result, staged)
 
 
-def _added(ctx: RunContext, manifest: Manifest, ds: Any) -> list[str]:
-    """The URLs of the inputs an update appends to the published references; refuses
-    (UpdateRefusedError) any change other than new inputs after the last one."""
+def _added(ctx: RunContext, manifest: Manifest, ds: Any) -> tuple[list[str], list[str]]:
+    """The URLs of the inputs an update appends to the published references, and of those
+    it fills in (recorded as skipped); refuses (UpdateRefusedError) any other change."""
     from arcoforge.pipeline.growing import check_extends, new_inputs
     from arcoforge.targets.opening import open_output
 
@@ -310,8 +309,19 @@ def _added(ctx: RunContext, manifest: Manifest, ds: Any) -> list[str]:
     added = new_inputs(url, recorded, manifest)
     if added:
         with open_output(url, storage_options=ctx.storage_options) as old:
-            check_extends(url, old, ds, ctx.concat_dims[0])
-    return [manifest.inputs[k].url for k in added]
+            check_extends(url, old, ds, ctx.concat_dims[0], filled=bool(added.filled))
+    urls = manifest.inputs
+    return [urls[k].url for k in added.appended], [urls[k].url for k in added.filled]
+
+
+def _update_message(recipe_id: str, appended: list[str], filled: list[str]) -> str:
+    """The Icechunk commit message of an update, naming the inputs it adds."""
+    parts = []
+    for verb, urls in (("appended", appended), ("filled in", filled)):
+        if urls:
+            more = f" and {len(urls) - 10} more" if len(urls) > 10 else ""
+            parts.append(f"{verb} {len(urls)} inputs: {', '.join(urls[:10])}{more}")
+    return f"{recipe_id}: {'; '.join(parts)}"
 
 
 def container_prefixes(urls: list[str]) -> list[str]:

@@ -27,6 +27,8 @@ class ZarrResult:
     appended: int | None = None
     #: inputs left out as missing (``on_missing: skip``): ``{index, url}`` each
     missing: tuple[dict[str, str], ...] = ()
+    #: with --update: how many inputs skipped before were filled in
+    filled: int | None = None
 
     kind = "zarr"
 
@@ -45,6 +47,7 @@ class ZarrResult:
             manifest=doc.get("manifest", {}),
             appended=doc.get("appended"),
             missing=tuple(doc.get("missing") or ()),
+            filled=doc.get("filled"),
         )
 
     @property
@@ -65,6 +68,7 @@ class ZarrResult:
             "stored_bytes": self.stored_bytes,
             "manifest": self.manifest,
             **({} if self.appended is None else {"appended": self.appended}),
+            **({} if self.filled is None else {"filled": self.filled}),
             "missing": list(self.missing),
         }
 
@@ -88,6 +92,8 @@ class ReferencesResult:
     appended: int | None = None
     #: inputs left out as missing (``on_missing: skip``): ``{index, url}`` each
     missing: tuple[dict[str, str], ...] = ()
+    #: with --update: how many inputs skipped before were filled in
+    filled: int | None = None
 
     kind = "references"
 
@@ -106,6 +112,7 @@ class ReferencesResult:
             chunks=doc.get("chunks"),
             appended=doc.get("appended"),
             missing=tuple(doc.get("missing") or ()),
+            filled=doc.get("filled"),
         )
 
     @property
@@ -133,6 +140,8 @@ class ReferencesResult:
             out["chunks"] = dict(self.chunks)
         if self.appended is not None:
             out["appended"] = self.appended
+        if self.filled is not None:
+            out["filled"] = self.filled
         return out
 
 
@@ -183,10 +192,17 @@ class RunResult:
         found = [o.appended for o in self.outputs if o.appended is not None]
         return max(found) if found else None
 
+    @property
+    def filled(self) -> int | None:
+        """With --update: the inputs skipped before that were filled in; None otherwise."""
+        found = [o.filled for o in self.outputs if o.filled is not None]
+        return max(found) if found else None
+
     def to_json(self) -> dict[str, Any]:
-        appended = self.appended
+        appended, filled = self.appended, self.filled
         return {
             **({} if appended is None else {"appended": appended}),
+            **({} if filled is None else {"filled": filled}),
             "id": self.id,
             "outputs": [o.to_json() for o in self.outputs],
             "inputs": self.inputs,

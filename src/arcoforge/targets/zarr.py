@@ -79,6 +79,9 @@ class ZarrTarget(Location):
 
     kind: Kind = "zarr"
 
+    #: write chunks holding only the fill value too (a store whose chunks replace others')
+    write_empty_chunks = False
+
     def store(self, *, read_only: bool = False) -> zarr.storage.StoreLike:
         if self.is_local:
             return zarr.storage.LocalStore(self.path(), read_only=read_only)
@@ -221,7 +224,8 @@ class ZarrTarget(Location):
         from zarr.core.array import AsyncArray
         from zarr.storage import StorePath
 
-        return zarr.Array(AsyncArray(json.loads(metadata), StorePath(self.store(), name)))
+        config = {"write_empty_chunks": True} if self.write_empty_chunks else None
+        return zarr.Array(AsyncArray(json.loads(metadata), StorePath(self.store(), name), config))
 
     def write_array_docs(self, arrays: dict[str, dict[str, str]], zarr_format: int) -> None:
         """Write the arrays' own documents (after an update's commit: readers that do not

@@ -1,0 +1,126 @@
+"""Inputs an update need not read again: the headers of a copy's inputs, kept between runs.
+
+Planning keeps every input's header (with where its chunks lie) beside the run states,
+in ``ROOT/.forge/known-headers/<id>.pkl`` (a run's state is removed when it succeeds).
+An update asks each input it finds there for its identity only (one HEAD request: size,
+ETag, Last-Modified); if that is unchanged, the kept header stands for it, and its
+bytes are not read. The headers of new inputs are read, and so is the header of the
+last input kept, so that a change in how headers are read (or in the recipe) is met
+by the plan's schema checks rather than hidden by the kept copies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from typing import Any
+
+from arcoforge.errors import SourceError
+from arcoforge.pipeline.context import RunContext
+from arcoforge.pipeline.state import RunState
+from arcoforge.recipe.pattern import Index
+from arcoforge.sources.cache import CachedInput
+from arcoforge.sources.headers import HeaderSet, InputHeader
+from arcoforge.sources.manifest import InputIdentity, iso_date
+
+#: The folder (beside the runs' states) of the kept headers, one file per dataset.
+KNOWN = "known-headers"
+
+
+def _kept_at(ctx: RunContext) -> tuple[RunState, str]:
+    """Where the kept headers of ``ctx``'s dataset are: a folder and a file name."""
+    base, name = ctx.state_url.rsplit("/", 1)
+    return RunState(f"{base}/{KNOWN}", ctx.storage_options), f"{name}.pkl"
+
+
+def remember(ctx: RunContext, headers: HeaderSet) -> None:
+    """Keep the headers of the inputs read by range (those an update can HEAD instead)."""
+    kept = [h for h in headers.sorted() if isinstance(h.input, CachedInput) and h.input.ranged]
+    doc = {"fingerprint": _fingerprint(ctx), "headers": kept}
+    folder, name = _kept_at(ctx)
+    folder.write_bytes(name, pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def known_input(ctx: RunContext, index: Index, url: str) -> CachedInput | None:
+    """The kept copy of input ``url`` at ``index`` if a HEAD request finds it unchanged;
+    None if it must be read (not kept, the one checked, changed, or the HEAD failed)."""
+    found = _known(ctx).get(url)
+    if found is None or found.index != index or url == _checked(ctx):
+        return None
+    cached = found.input
+    if not (cached.etag or cached.last_modified):
+        return None  # nothing but the size would tell a rewritten file
+    try:
+        now = head_identity(ctx, url)
+    except SourceError:
+        return None  # the fetch that follows says what is wrong, or skips it
+    if now.size != cached.size or cached.identity().changes_to(now):
+        return None
+    return cached
+
+
+def known_header(ctx: RunContext, index: Index, cached: CachedInput) -> InputHeader | None:
+    """The kept header of the very input ``cached`` (same place, same version), if any."""
+    found = _known(ctx).get(cached.url)
+    if found is None or found.index != index or found.input.version != cached.version:
+        return None
+    return found
+
+
+def head_identity(ctx: RunContext, url: str) -> InputIdentity:
+    """The identity of ``url`` from one metadata (HEAD) request."""
+    import obstore
+
+    from arcoforge.sources.hosts import host_slot
+    from arcoforge.sources.stores import registry_for, source_errors
+
+    with source_errors(url), host_slot(url, ctx.retry.per_host):
+        store, path = registry_for(url, ctx.source_options, ctx.retry).resolve(url)
+        meta = obstore.head(store, path)
+    etag = meta.get("e_tag") or None
+    return InputIdentity(url, int(meta["size"]), etag, iso_date(meta.get("last_modified")))
+
+
+def _known(ctx: RunContext) -> dict[str, InputHeader]:
+    """The kept headers by URL, read once per process and run; empty outside updates."""
+    if not ctx.update:
+        return {}
+    key = (ctx.state_url, ctx.run_id)
+    if key not in _KEPT:
+        _KEPT.clear()
+        _KEPT[key] = _read(ctx)
+    return _KEPT[key]
+
+
+def _read(ctx: RunContext) -> dict[str, InputHeader]:
+    folder, name = _kept_at(ctx)
+    data = folder.read_bytes(name)
+    if data is None:
+        return {}
+    try:
+        doc: dict[str, Any] = pickle.loads(data)
+    except Exception:  # written by another version: read the headers again
+        return {}
+    if doc.get("fingerprint") != _fingerprint(ctx):
+        return {}
+    return {h.input.url: h for h in doc.get("headers", [])}
+
+
+def _fingerprint(ctx: RunContext) -> str:
+    """What a header read by range depends on besides the input's bytes and index.
+
+    Not the recipe's range of inputs (an update's recipe ends later) nor its preprocess
+    (inputs of a recipe with one are never read by range).
+    """
+    what = (ctx.concat_dims, ctx.merge_dims, str(ctx.file_type), ctx.version)
+    return hashlib.sha256(repr(what).encode()).hexdigest()
+
+
+def _checked(ctx: RunContext) -> str | None:
+    """The URL of the kept input whose header is read again: the last one."""
+    kept = _known(ctx)
+    return max(kept.values(), key=lambda h: h.index).input.url if kept else None
+
+
+#: The kept headers of the run a worker process works for.
+_KEPT: dict[tuple[str, str], dict[str, InputHeader]] = {}

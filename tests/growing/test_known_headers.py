@@ -1,0 +1,87 @@
+"""An update reads the headers of its new inputs only (and of one recorded input, as a
+check); the others are asked for their identity by HEAD, their kept headers reused."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import xarray as xr
+
+from arcoforge.demo.dataset import make_sst, write_files
+from arcoforge.demo.server import SourceServer
+from arcoforge.errors import SourceChangedError
+from arcoforge.pipeline.known import KNOWN
+from arcoforge.verify import compare, open_sources
+from tests.helpers import run_folder, write_recipe
+
+OLD, NEW = 200, 2
+
+
+def _recipe(root: Path, url: str, days: int) -> Path:
+    end = (pd.Timestamp("2020-01-01") + pd.Timedelta(days=days - 1)).strftime("%Y-%m-%d")
+    spec = {
+        "sources": {
+            "url": url + "/sst.{time:%Y%m%d}.nc",
+            "concat": {"time": {"start": "2020-01-01", "end": end, "freq": "D"}},
+        },
+        # whole chunks of the recorded inputs: the update's tasks read only the new ones
+        "outputs": {"zarr": {"chunks": {"time": 10}}},
+    }
+    return write_recipe(root / str(days) / "sst", spec)
+
+
+def _requests(server: SourceServer, method: str) -> Counter[str]:
+    return Counter(r.path.rsplit("/", 1)[-1] for r in server.requests if r.method == method)
+
+
+@pytest.fixture
+def grown_once(http_server: SourceServer, tmp_path: Path) -> tuple[list[Path], Path]:
+    """200 daily inputs made into a dataset, then 2 more served: their paths, the output."""
+    files = write_files(make_sst(days=OLD + NEW, nlat=4, nlon=6, seed=8), http_server.root)
+    paths = [f.path for f in files]
+    out = tmp_path / "out"
+    run_folder(_recipe(tmp_path, http_server.url, OLD), out)
+    return paths, out
+
+
+@pytest.mark.parametrize("kept", [True, False], ids=["headers-kept", "headers-lost"])
+def test_an_update_reads_the_headers_of_new_inputs_only(
+    http_server: SourceServer, grown_once: tuple[list[Path], Path], tmp_path: Path, kept: bool
+) -> None:
+    paths, out = grown_once
+    headers = out / ".forge" / KNOWN / "sst.pkl"
+    assert headers.exists()
+    if not kept:  # as an update finds it elsewhere (another machine, a cleared folder)
+        headers.unlink()
+    http_server.requests.clear()
+    result = run_folder(_recipe(tmp_path, http_server.url, OLD + NEW), out, update=True)
+    assert result.appended == NEW
+    got = xr.open_zarr(result.zarr.url)
+    assert compare(got, open_sources([str(p) for p in paths], "time")) == []
+    gets, heads = _requests(http_server, "GET"), _requests(http_server, "HEAD")
+    old = {p.name for p in paths[:OLD]}
+    read_old = {name for name in gets if name in old}
+    new = {p.name for p in paths[OLD:]}
+    assert new <= set(gets)
+    if kept:
+        # the header of the last recorded input is read (the schema check); every other
+        # recorded input gets one HEAD, no GET (here 10 GETs in all, not 408)
+        assert read_old == {paths[OLD - 1].name}
+        assert sum(gets.values()) <= 4 + 4 * NEW
+        assert all(heads[n] == 1 for n in old - read_old)
+    else:  # every header is read again: two GETs (its edges) each
+        assert read_old == old
+        assert sum(gets[n] for n in old) >= 2 * OLD
+
+
+def test_a_changed_input_is_read_and_refused(
+    http_server: SourceServer, grown_once: tuple[list[Path], Path], tmp_path: Path
+) -> None:
+    paths, out = grown_once
+    again = make_sst(days=OLD + NEW, nlat=4, nlon=6, seed=9).isel(time=[50])
+    write_files(again, http_server.root)
+    with pytest.raises(SourceChangedError, match=paths[50].name):
+        run_folder(_recipe(tmp_path, http_server.url, OLD + NEW), out, update=True)
