@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from arcoforge.plan.times import TimeForm, time_form
+
 #: The STAC bbox of a dataset whose location is not known.
 GLOBE = (-180.0, -90.0, 180.0, 90.0)
 
@@ -81,9 +83,8 @@ def time_coordinate(ds: xr.Dataset) -> str | None:
 
 
 def _is_time(var: xr.DataArray) -> bool:
-    if np.issubdtype(var.dtype, np.datetime64):
-        return True
-    return var.dtype == object and var.size > 0 and hasattr(var.values.flat[0], "calendar")
+    sample = var.values.flat[0] if var.dtype == object and var.size > 0 else None
+    return time_form(var.dtype, var.encoding, sample=sample) is TimeForm.DECODED
 
 
 def time_extent(ds: xr.Dataset) -> TimeExtent:

@@ -17,6 +17,7 @@ import h5py
 import numpy as np
 import xarray as xr
 
+from arcoforge.plan.times import TimeForm, time_form
 from arcoforge.recipe.pattern import FileType, Index
 from arcoforge.recipe.recipe import Preprocess
 from arcoforge.sources.cache import CachedInput
@@ -58,7 +59,7 @@ class VariableHeader:
     @property
     def is_time(self) -> bool:
         """Whether the values are decoded times (datetime64 or cftime objects)."""
-        return self.dtype.kind == "M" or (self.dtype.kind == "O" and "calendar" in self.encoding)
+        return time_form(self.dtype, self.encoding) is TimeForm.DECODED
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,18 +177,7 @@ def describe(
         name = str(key)
         dims = tuple(str(d) for d in var.dims)
         sizes.update(zip(dims, var.shape, strict=True))
-        encoding = {k: var.encoding[k] for k in CF_KEYS if k in var.encoding}
-        if "dtype" in encoding:
-            encoding["dtype"] = np.dtype(encoding["dtype"]).newbyteorder("=")
-        out[name] = VariableHeader(
-            dims=dims,
-            shape=tuple(var.shape),
-            dtype=var.dtype,
-            encoding=encoding,
-            attrs=dict(var.attrs),
-            is_coord=name in coord_names or dims == (name,),
-            **storage(var.encoding, var.dtype),
-        )
+        out[name] = variable_header(name, var, is_coord=name in coord_names)
         if dims == (name,):
             values = np.asarray(var.values)
             coords[name] = Coord(hash_values(values), values)
@@ -202,6 +192,23 @@ def describe(
         attrs=dict(attrs),
         coords=coords,
         small=small,
+    )
+
+
+def variable_header(name: str, var: xr.Variable, *, is_coord: bool) -> VariableHeader:
+    """The header of one decoded variable (an index coordinate is always a coordinate)."""
+    dims = tuple(str(d) for d in var.dims)
+    encoding = {k: var.encoding[k] for k in CF_KEYS if k in var.encoding}
+    if "dtype" in encoding:
+        encoding["dtype"] = np.dtype(encoding["dtype"]).newbyteorder("=")
+    return VariableHeader(
+        dims=dims,
+        shape=tuple(var.shape),
+        dtype=var.dtype,
+        encoding=encoding,
+        attrs=dict(var.attrs),
+        is_coord=is_coord or dims == (name,),
+        **storage(var.encoding, var.dtype),
     )
 
 

@@ -28,6 +28,7 @@ import numpy as np
 import xarray as xr
 from xarray.conventions import decode_cf_variables
 
+from arcoforge.plan.times import TimeForm, time_form
 from arcoforge.sources.ranges import RangeFile
 
 #: Attributes that change how stored values decode: part of a layout.
@@ -171,7 +172,7 @@ def own_attrs(f: h5py.File, names: tuple[str, ...]) -> dict[str, dict[str, str]]
 
 def is_timed(attrs: dict[str, Any]) -> bool:
     """Whether a variable with ``attrs`` holds times (CF units "<unit> since <date>")."""
-    return " since " in str(attrs.get("units", "")) or "calendar" in attrs
+    return time_form(attrs=attrs) is TimeForm.ENCODED
 
 
 def _attr(dsid: h5py.h5d.DatasetID, name: str) -> Any:

@@ -14,6 +14,7 @@ import numpy as np
 import xarray as xr
 
 from arcoforge.errors import SourceError
+from arcoforge.plan.times import TimeForm, time_form
 from arcoforge.recipe.pattern import FileType, Index
 from arcoforge.sources import fold, layout
 from arcoforge.sources.filetype import SNIFF_BYTES, check_declared, sniff
@@ -239,7 +240,7 @@ def _to_load(ds: xr.Dataset) -> list[str]:
         name = str(key)
         if var.size > MAX_LOADED_VALUES:
             continue
-        if var.dims == (name,) or " since " in str(var.attrs.get("units", "")):
+        if var.dims == (name,) or time_form(var.dtype, attrs=var.attrs) is TimeForm.ENCODED:
             names.add(name)
     for name in list(names):
         bounds = ds.variables[name].attrs.get("bounds")

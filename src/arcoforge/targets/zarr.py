@@ -34,6 +34,7 @@ from arcoforge.errors import TargetError
 from arcoforge.location import Location, stored_bytes
 from arcoforge.plan.plan import Plan, TaskWork
 from arcoforge.plan.schema import TargetVariable
+from arcoforge.plan.times import TimeForm, time_form
 from arcoforge.targets.codecs import compressors
 
 #: The root documents in the order publishing writes them; the last makes the store a
@@ -301,8 +302,7 @@ def _sample(v: TargetVariable, shape: tuple[int, ...]) -> np.ndarray:
     date could make xarray pick finer units than the ones the tasks write with.
     """
     units = v.encoding.get("units")
-    is_time = v.dtype.kind == "M" or (v.dtype.kind == "O" and "calendar" in v.encoding)
-    if is_time and units:
+    if time_form(v.dtype, v.encoding) is TimeForm.DECODED and units:
         calendar = v.encoding.get("calendar", "standard")
         epoch = decode_cf_datetime(np.array([0]), units, calendar)[0]
         return np.full(shape, epoch, dtype=v.dtype)
