@@ -8,7 +8,10 @@ datasets), and checks both answers against the table.
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +27,7 @@ from arcoforge.plan.virtual import combine_virtual
 from arcoforge.recipe.pattern import Index
 from arcoforge.sources.cache import InputCache
 from arcoforge.sources.virtual import open_virtual
+from tests.helpers import write_recipe
 
 NLAT, NLON, STEPS = 4, 6, 3
 
@@ -252,3 +256,65 @@ def test_different_packing_is_decoded_by_copies(tmp_path: Path) -> None:
     tas = as_copy(files, ()).variables["tas"]
     assert tas.mode is Mode.DECODED
     assert tas.encoding["dtype"] == np.float32
+
+
+def _forge(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "arcoforge.cli", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def _recipes(tmp: Path, case: Case) -> dict[str, Path]:
+    """One recipe per output over the case's inputs: a copy, and references."""
+    pieces = case.pieces()
+    names = ["tas", "uas"] if any(p.variable for p in pieces) else None
+    src = tmp / "src"
+    src.mkdir()
+    for p in pieces:
+        name = f"{names[p.variable]}_{p.time}.nc" if names else f"in{p.time}.nc"
+        p.ds.to_netcdf(src / name, engine="h5netcdf", encoding=p.encoding)
+    if names:
+        sources: dict = {
+            "url": f"file://{src}/{{variable}}_{{time}}.nc",
+            "concat": {"time": {"start": 0, "end": 0}},
+            "merge": {"variable": names},
+        }
+    else:
+        urls = [(src / f"in{p.time}.nc").as_uri() for p in pieces]
+        sources = {"urls": urls, "concat_dim": "time"}
+    outputs = {"zarr": {"chunks": {"time": 2}}, "references": {"format": "json"}}
+    return {
+        kind: write_recipe(tmp / kind, {"sources": sources, "outputs": {kind: spec}})
+        for kind, spec in outputs.items()
+    }
+
+
+def _named(pattern: str) -> str:
+    """``pattern`` with the merged inputs named as :func:`_recipes` names them."""
+    return pattern.replace(r"in0\.nc and", r"tas_0\.nc and").replace(
+        r"in1\.nc, which", r"uas_0\.nc, which"
+    )
+
+
+CLI_CASES = [c for c in CASES if c.name in ("differing shared lon_bnds", "dtype differs")]
+
+
+@pytest.mark.parametrize("case", CLI_CASES, ids=[c.name for c in CLI_CASES])
+def test_forge_run_says_the_same_for_both_outputs(tmp_path: Path, case: Case) -> None:
+    """``forge run`` prints the same message whether the recipe copies or references."""
+    assert case.refused is not None
+    said = {}
+    for kind, folder in _recipes(tmp_path, case).items():
+        out = tmp_path / f"out-{kind}"
+        plain = _forge("run", str(folder), "-o", str(out), "--workers", "1")
+        as_json = _forge("run", str(folder), "-o", str(out), "--workers", "1", "--json")
+        assert plain.returncode == as_json.returncode == 1, plain.stderr
+        assert "Traceback" not in plain.stderr
+        error = json.loads(as_json.stdout)["error"]
+        assert error["kind"] == "incompatible-inputs"
+        assert re.search(_named(case.refused), error["message"]), error["message"]
+        assert " ".join(error["message"].split()) in " ".join(plain.stderr.split())
+        # nothing half-written: only the run's own hidden state, if anything
+        assert not [p for p in out.glob("*") if not p.name.startswith(".")]
+        said[kind] = error["message"]
+    assert said["zarr"] == said["references"]
