@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -56,12 +55,11 @@ class source_errors:
                 "inputs by byte range. Make a copy instead (outputs: zarr), which downloads "
                 "whole files, or serve the inputs from a server that supports Range."
             ) from error
-        status = _status(chain)
-        if status == 404 or any(isinstance(e, NotFoundError | FileNotFoundError) for e in chain):
+        # By type: obstore's errors (and h5py, which re-raises what a file object's read
+        # raised) keep theirs; a message can hold "404" in a duration or a file name.
+        if any(isinstance(e, NotFoundError | FileNotFoundError) for e in chain):
             raise SourceNotFoundError(f"{self.url}: not found (404).") from error
-        if status in (401, 403) or any(
-            isinstance(e, PermissionDeniedError | UnauthenticatedError) for e in chain
-        ):
+        if any(isinstance(e, PermissionDeniedError | UnauthenticatedError) for e in chain):
             raise SourceAccessError(
                 f"{self.url}: access refused ({cause}). Check the credentials in the "
                 "environment or storage_options."
@@ -92,20 +90,6 @@ def _chain(error: BaseException) -> list[BaseException]:
         found.append(current)
         current = current.__cause__ or current.__context__
     return found
-
-
-#: How obstore's messages give an HTTP status ("non-2xx status code: 404 Not Found"); an
-#: error read back through h5py keeps only its message, not its type.
-_STATUS = re.compile(r"status code: (\d{3})\b")
-
-
-def _status(chain: list[BaseException]) -> int | None:
-    """The HTTP status an error in ``chain`` reports in obstore's words, if any."""
-    for error in chain:
-        found = _STATUS.search(str(error))
-        if found:
-            return int(found.group(1))
-    return None
 
 
 def _first_line(error: BaseException) -> str:
