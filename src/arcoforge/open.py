@@ -36,7 +36,8 @@ def open_dataset(
         )
     if path.endswith(".icechunk"):
         return _open_icechunk(path, options)
-    return xr.open_zarr(path, storage_options=options or None)
+    opened: xr.Dataset = xr.open_zarr(path, storage_options=options or None)
+    return opened
 
 
 def _parquet_version(url: str, options: dict[str, Any]) -> str:
@@ -69,4 +70,5 @@ def _open_icechunk(url: str, options: dict[str, Any]) -> xr.Dataset:
     storage = IcechunkTarget(url, options).storage()
     prefixes = list(ic.Repository.open(storage).config.virtual_chunk_containers or {})
     repo = ic.Repository.open(storage, authorize_virtual_chunk_access=credentials(prefixes))
-    return xr.open_zarr(repo.readonly_session(BRANCH).store, consolidated=False)
+    opened: xr.Dataset = xr.open_zarr(repo.readonly_session(BRANCH).store, consolidated=False)
+    return opened

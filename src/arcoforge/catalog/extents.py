@@ -110,12 +110,12 @@ def _step(values: np.ndarray) -> str | None:
     seconds = first / np.timedelta64(1, "s") if isinstance(first, np.timedelta64) else None
     if seconds is None:
         seconds = first.total_seconds()
-    seconds = int(seconds)
-    if seconds % 86400 == 0:
-        return f"P{seconds // 86400}D"
-    if seconds % 3600 == 0:
-        return f"PT{seconds // 3600}H"
-    return f"PT{seconds}S"
+    whole = int(seconds)
+    if whole % 86400 == 0:
+        return f"P{whole // 86400}D"
+    if whole % 3600 == 0:
+        return f"PT{whole // 3600}H"
+    return f"PT{whole}S"
 
 
 def find_lat_lon(ds: xr.Dataset) -> tuple[str | None, str | None]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from arcoforge.pipeline.state import RunState
 from arcoforge.recipe.pattern import FileType, OnMissing
@@ -92,7 +92,9 @@ class RunContext:
         assert self.references is not None
         if self.references.format is ReferenceFormat.ICECHUNK:
             return IcechunkTarget(self.references_url, self.storage_options)
-        fmt = "json" if self.references.format is ReferenceFormat.JSON else "parquet"
+        fmt: Literal["json", "parquet"] = (
+            "json" if self.references.format is ReferenceFormat.JSON else "parquet"
+        )
         return KerchunkTarget(self.references_url, fmt, self.storage_options)
 
     def state(self) -> RunState:

@@ -23,8 +23,10 @@ COPY, REFERENCES = "zarr", "references"
 class Staged(Protocol):
     """An output ready to publish."""
 
-    url: str
     result: dict[str, Any]
+
+    @property
+    def url(self) -> str: ...
 
     def publish(self) -> None: ...
 

@@ -86,9 +86,10 @@ def virtualize_batch(
         with reporting(ctx, f"reading the header of {url}"):
             source = next(fetched)  # a lost feed process is reported like any failure
             left_out = isinstance(source, SourceError) and skipped(ctx, index, url, source)
-            if isinstance(source, BaseException) and not left_out:
-                raise source
-            if not left_out:
+            if isinstance(source, BaseException):
+                if not left_out:
+                    raise source
+            else:
                 identities.append((index, identity_of(url, source)))
                 out.append(
                     read_virtual(
@@ -147,7 +148,7 @@ def with_full_firsts(ctx: RunContext, inputs: list[VirtualInput]) -> list[Virtua
     firsts: dict[tuple[int, ...], VirtualInput] = {}
     for vi in sorted(inputs, key=lambda v: v.index):
         firsts.setdefault(_merge_key(vi, ctx.merge_dims), vi)
-    out = []
+    out: list[VirtualInput] = []
     for vi in inputs:
         if vi.stamped and firsts[_merge_key(vi, ctx.merge_dims)] is vi:
             # Folded inputs never start at a merge key's first step; if they did (a
@@ -276,6 +277,7 @@ def stage_references(ctx: RunContext, batches: list[VirtualBatch]) -> StagedRefe
         if found.get("arcoforge_created"):
             attrs["arcoforge_created"] = found["arcoforge_created"]
     ds = ds.assign_attrs(attrs, arcoforge_sources=result["prefixes"])
+    staged: object  # what this target's publish takes
     if isinstance(target, IcechunkTarget):
         staged = target.stage(
             ds,
@@ -309,7 +311,7 @@ def _added(ctx: RunContext, manifest: Manifest, ds: Any) -> list[str]:
             f"--update appends along one concat dim; this recipe has {list(ctx.concat_dims)}. "
             "Run without --update."
         )
-    recorded = read_manifest(ctx.references.format.value, url, ctx.storage_options)  # type: ignore[arg-type]
+    recorded = read_manifest(ctx.references.format.value, url, ctx.storage_options)
     if recorded is None:
         raise UpdateRefusedError(
             f"{url} records no input manifest, so the inputs it holds are unknown. Run once "

@@ -162,7 +162,8 @@ def input_header(ctx: RunContext, index: Index, cached: CachedInput) -> InputHea
         if header is None:
             kept = state.read_bytes(name)
             if kept is not None:
-                return pickle.loads(kept)
+                parsed: InputHeader = pickle.loads(kept)
+                return parsed
         if header is None and cached.ranged:  # fetched in another process: parse again
             found = _open_ranged(ctx, index, cached.url)
             if found is None:
@@ -218,7 +219,7 @@ def plan_writes(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
                 )
         elif status is Status.UNPUBLISHED:
             resumable = previous is not None and previous.get("hash") == plan.hash
-            if resumable and previous.get("status") == "ready":
+            if resumable and previous is not None and previous.get("status") == "ready":
                 return _remaining(ctx, plan, summary)
             if previous is None and not ctx.overwrite:
                 raise TargetExistsError(
@@ -466,7 +467,7 @@ def stage_copy(ctx: RunContext, written: int) -> StagedCopy:
     result.update(tasks=len(info["tasks"]), written=written, hash=info["hash"])
     if "appended" in info:
         result.update(appended=info["appended"])
-    manifest = Manifest.from_dict(state.read_json(MANIFEST))
+    manifest = Manifest.from_dict(state.read_json(MANIFEST) or {})
     result.update(manifest=manifest.summary(), missing=manifest.missing_list())
     if info["status"] == "up_to_date":
         return StagedCopy(ctx, result, info, None, manifest)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -162,9 +162,9 @@ def _has_dims(variables: Mapping[str, xr.Variable], dims: tuple[str, ...]) -> bo
 
 
 def describe(
-    variables: Mapping[Hashable, xr.Variable],
+    variables: Mapping[Any, xr.Variable],
     coord_names: set[str],
-    attrs: Mapping[Hashable, Any],
+    attrs: Mapping[Any, Any],
     index: Index,
     cached: CachedInput,
 ) -> InputHeader:
@@ -189,7 +189,7 @@ def describe(
         input=cached,
         sizes=sizes,
         variables=out,
-        attrs=dict(attrs),
+        attrs={str(k): v for k, v in attrs.items()},
         coords=coords,
         small=small,
     )

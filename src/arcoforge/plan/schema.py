@@ -74,7 +74,8 @@ class TargetVariable:
         """The dtype of the values as stored in the target."""
         dtype = self.encoding.get("dtype")
         if dtype is not None:
-            return np.dtype(dtype)
+            stored: np.dtype = np.dtype(dtype)
+            return stored
         return np.dtype("int64") if self.dtype.kind in "MO" else self.dtype
 
 
@@ -478,7 +479,9 @@ def _target_encoding(
         mode = Mode.DECODED if preprocessed else Mode.RAW
         return mode, dict(ref.encoding)
     if ref.is_time:
-        enc = {k: ref.encoding[k] for k in ("units", "calendar") if k in ref.encoding}
+        enc: dict[str, Any] = {
+            k: ref.encoding[k] for k in ("units", "calendar") if k in ref.encoding
+        }
         return Mode.DECODED, {**enc, "dtype": np.dtype("float64")}
     if ref.dtype.kind == "f":
         return Mode.DECODED, {"dtype": ref.dtype, "_FillValue": ref.dtype.type(np.nan)}

@@ -324,7 +324,10 @@ def _concat(group: list[VirtualInput], concat_dims: tuple[str, ...]) -> xr.Datas
         for d in concat_dims[:-1]:
             node = node.setdefault(_pos(vi.index, d), {})
         node.setdefault(_pos(vi.index, concat_dims[-1]), vi.dataset)
-    return xr.combine_nested(_as_lists(nested), concat_dim=list(concat_dims), **_COMBINE)
+    combined: xr.Dataset = xr.combine_nested(
+        _as_lists(nested), concat_dim=list(concat_dims), **_COMBINE
+    )
+    return combined
 
 
 def _as_lists(node: Any) -> Any:
@@ -357,7 +360,10 @@ def _check_shared(parts: list[xr.Dataset], urls: list[str]) -> None:
                 )
             check_shared(
                 name,
-                [Holding.of(urls[0], a.dims, a.values), Holding.of(url, b.dims, b.values)],
+                [
+                    Holding.of(urls[0], tuple(map(str, a.dims)), a.values),
+                    Holding.of(url, tuple(map(str, b.dims)), b.values),
+                ],
             )
 
 

@@ -68,7 +68,7 @@ def open_contents(path: str | BinaryIO) -> Iterator[Contents | None]:
         except ValueError:  # e.g. undecodable time units: the xarray reader's rules apply
             yield None
             return
-        yield Contents(dict(variables), set(coords), dict(attrs))
+        yield Contents(dict(variables), {str(c) for c in coords}, dict(attrs))
 
 
 def read_raw(f: h5py.File, name: str, key: tuple[slice, ...]) -> np.ndarray | None:
@@ -76,7 +76,7 @@ def read_raw(f: h5py.File, name: str, key: tuple[slice, ...]) -> np.ndarray | No
     dataset = f.get(name)
     if not isinstance(dataset, h5py.Dataset) or dataset.ndim != len(key):
         return None
-    return dataset[key]
+    return np.asarray(dataset[key])
 
 
 def _raw_variables(f: h5py.File) -> dict[str, xr.Variable] | None:
@@ -172,9 +172,10 @@ class _Array(BackendArray):
         self.dtype = dataset.dtype
 
     def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
-        return indexing.explicit_indexing_adapter(
+        found: np.ndarray = indexing.explicit_indexing_adapter(
             key, self.shape, indexing.IndexingSupport.BASIC, self._get
         )
+        return found
 
     def _get(self, key: tuple[Any, ...]) -> np.ndarray:
         return np.asarray(self.dataset[key])

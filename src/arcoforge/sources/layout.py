@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import h5py
 import numpy as np
@@ -362,7 +362,8 @@ def stamp(
             lengths[position] = length
         manifest = ChunkManifest.from_arrays(paths=paths, offsets=offsets, lengths=lengths)
         array = ManifestArray(metadata=data.metadata, chunkmanifest=manifest)
-        new[str(name)] = var.copy(data=array, deep=False)
+        # xarray's annotation leaves out the duck arrays it takes, such as ManifestArray
+        new[str(name)] = var.copy(data=cast("Any", array), deep=False)
     changed = [
         n
         for n in layout.loaded

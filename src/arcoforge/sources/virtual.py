@@ -18,7 +18,7 @@ from arcoforge.plan.times import TimeForm, time_form
 from arcoforge.recipe.pattern import FileType, Index
 from arcoforge.sources import fold, layout
 from arcoforge.sources.filetype import SNIFF_BYTES, check_declared, sniff
-from arcoforge.sources.fold import Stamp
+from arcoforge.sources.fold import Stamp as Stamp  # re-exported for the pipeline
 from arcoforge.sources.ranges import RangeFile, fetch_edges
 from arcoforge.sources.retry import RetryPolicy
 from arcoforge.sources.stores import registry_for, source_errors
@@ -158,7 +158,9 @@ def _stamped(run: list[Stamp], dim: str | None = None) -> VirtualInput:
     return VirtualInput(first.index, first.url, FileType.NETCDF4, dataset, loaded, True, members)
 
 
-def fetch_sources(registry: ObjectStoreRegistry, urls: list[str]) -> list[RangeFile | SourceError]:
+def fetch_sources(
+    registry: ObjectStoreRegistry[Any], urls: list[str]
+) -> list[RangeFile | SourceError]:
     """The edges of each of ``urls``, fetched concurrently, or the error that names it."""
     if not urls:
         return []
@@ -171,7 +173,8 @@ def fetch_sources(registry: ObjectStoreRegistry, urls: list[str]) -> list[RangeF
                 with source_errors(url):
                     raise result
             except SourceError as e:
-                result = e
+                out.append(e)
+                continue
         out.append(result)
     return out
 
@@ -185,7 +188,7 @@ def _raise_error(result: RangeFile | BaseException) -> RangeFile:
 def _open_hdf5(
     index: Index,
     url: str,
-    registry: ObjectStoreRegistry,
+    registry: ObjectStoreRegistry[Any],
     source: RangeFile,
     layouts: layout.Layouts | None,
 ) -> VirtualInput | Stamp:
@@ -269,7 +272,7 @@ def _raw_attrs(var: xr.Variable) -> dict[str, Any]:
 
 
 def _raw_netcdf3(
-    registry: ObjectStoreRegistry, store: Any, virtual: xr.Dataset, names: list[str]
+    registry: ObjectStoreRegistry[Any], store: Any, virtual: xr.Dataset, names: list[str]
 ) -> dict[str, np.ndarray]:
     """The stored values of ``names``: one ranged request for the single-chunk ones."""
     raw = {}

@@ -29,6 +29,7 @@ import xarray as xr
 import zarr
 import zarr.storage
 from xarray.coding.times import decode_cf_datetime
+from zarr.abc.store import Store
 
 from arcoforge.errors import TargetError
 from arcoforge.location import Location, stored_bytes
@@ -59,7 +60,7 @@ class Status(StrEnum):
 class ZarrTarget(Location):
     """A Zarr store at ``url`` (a local path or an fsspec URL)."""
 
-    def store(self, *, read_only: bool = False) -> zarr.storage.StoreLike:
+    def store(self, *, read_only: bool = False) -> Store:
         if self.is_local:
             return zarr.storage.LocalStore(self.path(), read_only=read_only)
         return zarr.storage.FsspecStore.from_url(
@@ -78,7 +79,8 @@ class ZarrTarget(Location):
                 data = json.loads(self.fs.cat_file(self.path(doc)))
             except FileNotFoundError:
                 continue
-            return data.get(key, {}) if key else data
+            found: dict[str, Any] = data.get(key, {}) if key else data
+            return found
         return {}
 
     def remove(self) -> None:
@@ -181,10 +183,10 @@ class ZarrTarget(Location):
         array = self._array(name, zarr_format, metadata)
         array[tuple(slice(a, b) for a, b in region)] = values
 
-    def _array(self, name: str, zarr_format: int, metadata: str | None) -> zarr.Array:
+    def _array(self, name: str, zarr_format: int, metadata: str | None) -> zarr.Array[Any]:
         if metadata is None:
             return zarr.open_array(
-                store=self.store(), path=name, mode="r+", zarr_format=zarr_format
+                store=self.store(), path=name, mode="r+", zarr_format=2 if zarr_format == 2 else 3
             )
         from zarr.core.array import AsyncArray
         from zarr.storage import StorePath
