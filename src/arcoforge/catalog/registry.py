@@ -145,9 +145,13 @@ def _write(catalog: CatalogRoot, name: str, data: bytes) -> None:
 
 def _manifest(output: Output) -> dict[str, int] | None:
     """The summary (count, bytes) of the input manifest ``output`` records, if any."""
-    from arcoforge.targets.manifest import read_manifest
+    from arcoforge.targets.manifest import Kind, read_manifest
 
-    found = read_manifest(output.kind, output.url, output.storage_options)  # type: ignore[arg-type]
+    kinds: dict[str, Kind] = {k: k for k in ("zarr", "json", "parquet", "icechunk")}
+    kind = kinds.get(output.kind)
+    if kind is None:
+        return None  # a kind of output that records no manifest
+    found = read_manifest(kind, output.url, output.storage_options)
     return None if found is None else found.summary()
 
 

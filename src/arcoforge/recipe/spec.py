@@ -114,7 +114,7 @@ class DateRange(StrictModel):
     @property
     def last(self) -> dt.datetime:
         """The last date the range may reach: ``end``, or today for ``latest``."""
-        return today() if self.end == LATEST else self.end  # type: ignore[return-value]
+        return self.end if isinstance(self.end, dt.datetime) else today()
 
     @model_validator(mode="after")
     def _check(self) -> DateRange:

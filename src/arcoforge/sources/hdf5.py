@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from io import RawIOBase
 from typing import Any, BinaryIO
 
 import h5py
@@ -48,7 +49,7 @@ class Contents:
 
 
 @contextmanager
-def open_contents(path: str | BinaryIO) -> Iterator[Contents | None]:
+def open_contents(path: str | BinaryIO | RawIOBase) -> Iterator[Contents | None]:
     """The decoded contents of a netCDF4 file (a path or a file object), or None if it
     needs xarray's full reader.
 

@@ -153,8 +153,9 @@ def _response(error: BaseException) -> Any:
     """The HTTP response behind ``error`` (pydap raises its own error from requests')."""
     found: BaseException | None = error
     while found is not None:
-        if getattr(found, "response", None) is not None:
-            return found.response  # type: ignore[attr-defined]
+        response = getattr(found, "response", None)
+        if response is not None:
+            return response
         found = found.__cause__ or found.__context__
     return None
 

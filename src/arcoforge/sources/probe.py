@@ -120,7 +120,7 @@ def _probe(
         etag=source.etag,
         last_modified=source.last_modified,
     )
-    with source_errors(url), open_contents(source) as contents:  # type: ignore[arg-type]
+    with source_errors(url), open_contents(source) as contents:
         if contents is None:
             raise PlanError(
                 f"{url}: its header uses HDF5 features only xarray's full reader opens (strings, "
