@@ -18,10 +18,11 @@ $(BIN)/forge: pyproject.toml
 demo: $(BIN)/forge
 	$(BIN)/forge demo
 
-## test: set up, then lint and run the test suite
+## test: set up, then lint, type-check (mypy, strict) and run the test suite
 test: $(BIN)/forge
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m tests
 
 lint: $(BIN)/forge

@@ -176,10 +176,20 @@ def test_a_bug_is_reported_as_one(monkeypatch: pytest.MonkeyPatch, capsys) -> No
         raise TypeError("simulated bug")
 
     monkeypatch.setattr(arcoforge.recipe, "load_recipe", broken)
+    monkeypatch.setattr(cli, "_as_json", False)  # restored after the --json run below
     monkeypatch.setattr(sys, "argv", ["forge", "run", "anything"])
     assert cli.invoke() == 2
     err = capsys.readouterr().err
     assert "internal error: TypeError: simulated bug" in err and "--debug" in err
+    monkeypatch.setattr(sys, "argv", ["forge", "--debug", "run", "anything"])
+    assert cli.invoke() == 2  # a bug is a bug with --debug too, shown with its traceback
+    err = capsys.readouterr().err
+    assert "Traceback" in err and 'raise TypeError("simulated bug")' in err
+    monkeypatch.setattr(sys, "argv", ["forge", "run", "anything", "--json"])
+    assert cli.invoke() == 2
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error["kind"] == "internal" and error["message"] == "TypeError: simulated bug"
+    assert "test_cli.py:" in error["where"] and error["where"].endswith(" in broken")
 
 
 def test_ctrl_c_says_the_run_can_be_started_again(monkeypatch: pytest.MonkeyPatch, capsys) -> None:

@@ -138,3 +138,31 @@ def test_importing_the_pipeline_says_nothing() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "0" and "apitools" not in done.stderr
+
+
+def test_where_is_the_line_that_said_it_for_errors_raised_from_none() -> None:
+    from arcoforge.errors import RecipeError, origin
+
+    def parse() -> None:
+        try:
+            int("x")
+        except ValueError:
+            raise RecipeError("recipe.yaml: expected a number. Got 'x'.") from None
+
+    try:
+        parse()
+    except RecipeError as e:
+        where = origin(e)
+    assert where is not None and where.endswith(" in parse")
+
+    def convert() -> int:
+        return int("x")
+
+    try:
+        try:
+            convert()
+        except ValueError as cause:
+            raise RecipeError("recipe.yaml: expected a number.") from cause
+    except RecipeError as e:
+        where = origin(e)
+    assert where is not None and where.endswith(" in convert")  # a kept cause is followed

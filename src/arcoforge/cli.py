@@ -298,9 +298,9 @@ def invoke() -> int:
         _interrupted()
         return 130
     except Exception as e:
+        # A bug exits 2 (docs/running.md), with --debug too, which adds the traceback.
         if _debug:
             traceback.print_exc()
-            return 1
         bug = InternalError(f"{type(e).__name__}: {e}", where=origin(e))
         if _as_json:
             print(json.dumps({"error": bug.to_json()}))

@@ -217,7 +217,8 @@ def origin(error: BaseException) -> str | None:
         seen.add(id(found))
         if found.__traceback__ is not None:
             deepest = found
-        found = found.__cause__ or found.__context__
+        # as Python's own traceback: ``raise ... from None`` ends the chain there
+        found = found.__cause__ or (None if found.__suppress_context__ else found.__context__)
     frames = traceback.extract_tb(deepest.__traceback__)
     if not frames:
         return None

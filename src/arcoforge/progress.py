@@ -151,11 +151,12 @@ def _headline(output: run.Output, result: run.RunResult) -> str:
             f"({format_bytes(int(rate))}/s)"
         )
     rate = result.inputs / result.seconds if result.seconds else 0
-    written = (output.chunks or {}).get("written", 0)
+    chunks = output.chunks or {}
+    written = chunks.get("written", 0)
     if written:  # Icechunk: inputs that could not be referenced were copied
         return (
             f"[bold green]✓[/] wrote {where} in {result.seconds:.1f} s: "
-            f"{output.chunks['virtual']:,} virtual chunks into {result.inputs} inputs and "
+            f"{chunks['virtual']:,} virtual chunks into {result.inputs} inputs and "
             f"{written:,} chunks written from the inputs that could not be referenced"
         )
     return (

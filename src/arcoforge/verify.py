@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import xarray as xr
@@ -25,7 +25,8 @@ def open_sources(
         return xr.open_mfdataset(
             paths,
             combine="nested",
-            concat_dim=concat_dim,
+            # xarray's annotation leaves out the None that a nested combine takes
+            concat_dim=cast("Any", concat_dim),
             data_vars="minimal",
             coords="minimal",
             compat="override",

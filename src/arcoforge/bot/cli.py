@@ -22,7 +22,7 @@ bot_app = typer.Typer(
 )
 
 
-def _fail(error: BaseException) -> None:
+def _fail(error: ForgeError) -> None:
     from arcoforge.cli import fail
 
     fail(error)

@@ -148,11 +148,12 @@ class Github3Client:
             yield
         except gh_exc.GitHubError as e:
             code = getattr(e, "code", "?")
-            hint = {
+            hints: dict[object, str] = {
                 401: " Check that GITHUB_TOKEN is a valid token.",
                 403: " The token lacks a permission this needs (see docs/operating-the-bot.md).",
                 404: " Check the name, and that the token can see it.",
-            }.get(code, "")
+            }
+            hint = hints.get(code, "")
             raise GitHubError(f"{what}: GitHub answered {code} ({e.msg}).{hint}") from None
 
     def _repo(self, repo: str) -> Any:
@@ -163,7 +164,7 @@ class Github3Client:
         return self._repos[repo]
 
     def _url(self, *parts: str) -> str:
-        return self.gh.session.build_url(*parts)
+        return str(self.gh.session.build_url(*parts))
 
     def _raw(self, method: str, what: str, url: str, **kwargs: Any) -> Any:
         """One REST call github3 has no method for, through its authenticated session."""

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from arcoforge.sources.timeform import TimeForm, time_form
+
 #: The STAC bbox of a dataset whose location is not known.
 GLOBE = (-180.0, -90.0, 180.0, 90.0)
 
@@ -81,9 +83,8 @@ def time_coordinate(ds: xr.Dataset) -> str | None:
 
 
 def _is_time(var: xr.DataArray) -> bool:
-    if np.issubdtype(var.dtype, np.datetime64):
-        return True
-    return var.dtype == object and var.size > 0 and hasattr(var.values.flat[0], "calendar")
+    sample = var.values.flat[0] if var.dtype == object and var.size > 0 else None
+    return time_form(var.dtype, var.encoding, sample=sample) is TimeForm.DECODED
 
 
 def time_extent(ds: xr.Dataset) -> TimeExtent:
@@ -109,12 +110,12 @@ def _step(values: np.ndarray) -> str | None:
     seconds = first / np.timedelta64(1, "s") if isinstance(first, np.timedelta64) else None
     if seconds is None:
         seconds = first.total_seconds()
-    seconds = int(seconds)
-    if seconds % 86400 == 0:
-        return f"P{seconds // 86400}D"
-    if seconds % 3600 == 0:
-        return f"PT{seconds // 3600}H"
-    return f"PT{seconds}S"
+    whole = int(seconds)
+    if whole % 86400 == 0:
+        return f"P{whole // 86400}D"
+    if whole % 3600 == 0:
+        return f"PT{whole // 3600}H"
+    return f"PT{whole}S"
 
 
 def find_lat_lon(ds: xr.Dataset) -> tuple[str | None, str | None]:

@@ -59,7 +59,10 @@ def make_sst(
         noise = rng.normal(0.0, 0.3, (days, nlat, nlon))
         if name == "anom":
             values = noise * 3 + wave
-            attrs = {"long_name": "Daily sea surface temperature anomalies", "units": "Celsius"}
+            attrs: dict[str, Any] = {
+                "long_name": "Daily sea surface temperature anomalies",
+                "units": "Celsius",
+            }
         else:
             values = climatology + wave + noise
             attrs = {
@@ -103,7 +106,7 @@ def _land_mask(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     mask = la > 80
     for clat, clon, rlat, rlon in blobs:
         mask |= ((la - clat) / rlat) ** 2 + ((lo - clon) / rlon) ** 2 < 1
-    return mask
+    return np.asarray(mask, dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -135,7 +138,8 @@ def write_files(
     """
     folder.mkdir(parents=True, exist_ok=True)
     sizes = _split_sizes(ds.sizes["time"], steps)
-    groups = [(v,) for v in ds.data_vars] if split_variables else [tuple(ds.data_vars)]
+    variables = tuple(str(v) for v in ds.data_vars)
+    groups = [(v,) for v in variables] if split_variables else [variables]
     files: list[SampleFile] = []
     start = 0
     for i, size in enumerate(sizes):
@@ -168,8 +172,9 @@ def _as_datetime(value: Any) -> Any:
 
 
 def _write(ds: xr.Dataset, path: Path, fmt: Format, encoding: dict[str, dict[str, Any]]) -> None:
-    enc = {name: dict(encoding.get(name, {})) for name in ds.variables if name in encoding}
-    for name in ds.data_vars:
+    enc = {str(n): dict(encoding[str(n)]) for n in ds.variables if str(n) in encoding}
+    for key in ds.data_vars:
+        name = str(key)
         if name not in enc and ds[name].dtype.kind == "f":
             enc[name] = {"_FillValue": np.nan}
     if "time" in ds.variables:

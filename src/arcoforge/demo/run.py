@@ -74,6 +74,7 @@ def run_demo(
     out.print(f"  catalog     {escape(output)}/catalog.json: `forge catalog ls {escape(output)}`")
     import xarray as xr
 
+    assert result.zarr is not None  # the demo recipe writes a copy
     problems = compare(
         xr.open_zarr(result.zarr.url), open_sources([str(f.path) for f in files], "time")
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack
+from types import EllipsisType
 from typing import Any
 
 import h5py
@@ -57,7 +58,11 @@ def read_blocks(
             for piece in task.pieces:
                 key = tuple(slice(a, b) for a, b in piece.source)
                 # the Ellipsis makes a view even of a 0-d block (not a scalar copy)
-                dest = block[(*(slice(a, b) for a, b in piece.dest), Ellipsis)]
+                where: tuple[slice | EllipsisType, ...] = (
+                    *(slice(a, b) for a, b in piece.dest),
+                    Ellipsis,
+                )
+                dest = block[where]
                 cached = work.inputs[piece.input][1]
                 cmap = _ranged_map(cached, var.name)
                 if cmap is None or len(cmap.shape) != len(key):

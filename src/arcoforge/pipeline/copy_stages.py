@@ -232,7 +232,7 @@ def plan_writes(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
                 )
         elif status is Status.UNPUBLISHED:
             resumable = previous is not None and previous.get("hash") == plan.hash
-            if resumable and previous.get("status") == "ready":
+            if resumable and previous is not None and previous.get("status") == "ready":
                 return _remaining(ctx, plan, summary)
             if previous is None and not ctx.overwrite:
                 raise TargetExistsError(
@@ -334,7 +334,8 @@ def _plan_update(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
     arrays = growing.grown_arrays(published, concat, new_length)
 
     def region(t: Any) -> tuple[int, int]:
-        return t.region[t.dims.index(concat)]
+        found: tuple[int, int] = t.region[t.dims.index(concat)]
+        return found
 
     tasks = [
         t
@@ -515,7 +516,7 @@ def stage_copy(ctx: RunContext, written: int) -> StagedCopy:
     result.update(tasks=len(info["tasks"]), written=written, hash=info["hash"])
     if "appended" in info:
         result.update(appended=info["appended"], filled=info.get("filled", 0))
-    manifest = Manifest.from_dict(state.read_json(MANIFEST))
+    manifest = Manifest.from_dict(state.read_json(MANIFEST) or {})
     result.update(manifest=manifest.summary(), missing=manifest.missing_list())
     if info["status"] == "up_to_date":
         return StagedCopy(ctx.target(), state, result, None)

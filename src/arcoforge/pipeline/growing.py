@@ -90,9 +90,9 @@ def read_published(target: ZarrTarget) -> Published:
     if fs.exists(target.path("zarr.json")):
         group = json.loads(fs.cat_file(target.path("zarr.json")))
         consolidated = (group.pop("consolidated_metadata", None) or {}).get("metadata", {})
-        arrays = {n: {"zarr.json": json.dumps(d, indent=2)} for n, d in consolidated.items()}
+        docs = {n: {"zarr.json": json.dumps(d, indent=2)} for n, d in consolidated.items()}
         attrs = dict(group.get("attributes", {}))
-        return Published(3, {"zarr.json": json.dumps(group, indent=2)}, arrays, attrs)
+        return Published(3, {"zarr.json": json.dumps(group, indent=2)}, docs, attrs)
     meta = json.loads(fs.cat_file(target.path(".zmetadata")))["metadata"]
     arrays: dict[str, dict[str, str]] = {}
     for key, doc in meta.items():

@@ -41,7 +41,8 @@ class RunState(Location):
 
     def read_bytes(self, name: str) -> bytes | None:
         try:
-            return self.fs.cat_file(self.path(name))
+            data: bytes = self.fs.cat_file(self.path(name))
+            return data
         except FileNotFoundError:
             return None
 

@@ -21,6 +21,9 @@ from apache_beam.metrics import Metrics
 from arcoforge.pipeline.context import RunContext
 from arcoforge.recipe.pattern import Index
 
+#: What every transform here takes and gives: small elements, never arrays.
+Items = beam.PCollection[Any]
+
 if TYPE_CHECKING:
     from arcoforge.plan.copy_plan import TaskWork
     from arcoforge.sources.cache import CachedInput
@@ -70,7 +73,7 @@ class _FetchBatch(beam.DoFn):
 
 
 @dataclass
-class CacheInputs(beam.PTransform):
+class CacheInputs(beam.PTransform[Items, Items]):
     """Fetch every input into the cache; the inputs of one batch are fetched at once.
 
     Input: ``PCollection[list[tuple[Index, str]]]`` (batches);
@@ -79,12 +82,12 @@ class CacheInputs(beam.PTransform):
 
     ctx: RunContext
 
-    def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
+    def expand(self, pcoll: Items) -> Items:
         return pcoll | "Spread" >> beam.Reshuffle() | "Fetch" >> beam.ParDo(_FetchBatch(self.ctx))
 
 
 @dataclass
-class ReadHeaders(beam.PTransform):
+class ReadHeaders(beam.PTransform[Items, Items]):
     """Read each cached input's header.
 
     Input: ``PCollection[tuple[Index, CachedInput]]``; output: ``PCollection[InputHeader]``.
@@ -92,7 +95,7 @@ class ReadHeaders(beam.PTransform):
 
     ctx: RunContext
 
-    def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
+    def expand(self, pcoll: Items) -> Items:
         ctx = self.ctx
         return pcoll | "Read" >> beam.MapTuple(lambda i, c: _copy_stages().input_header(ctx, i, c))
 
@@ -123,7 +126,7 @@ class CollectHeaders(beam.CombineFn):
 
 
 @dataclass
-class PlanWrites(beam.PTransform):
+class PlanWrites(beam.PTransform[Items, Items]):
     """Combine the headers into a plan, prepare the target and emit the tasks to run.
 
     Input: ``PCollection[InputHeader]``; output: ``PCollection[TaskWork]``.
@@ -131,7 +134,7 @@ class PlanWrites(beam.PTransform):
 
     ctx: RunContext
 
-    def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
+    def expand(self, pcoll: Items) -> Items:
         ctx = self.ctx
         return (
             pcoll
@@ -159,7 +162,7 @@ class _Write(beam.DoFn):
 
 
 @dataclass
-class WriteChunks(beam.PTransform):
+class WriteChunks(beam.PTransform[Items, Items]):
     """Run each task: read its input slices, write its whole target chunks.
 
     Input: ``PCollection[TaskWork]``; output: ``PCollection[int]`` (bytes written).
@@ -167,12 +170,12 @@ class WriteChunks(beam.PTransform):
 
     ctx: RunContext
 
-    def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
+    def expand(self, pcoll: Items) -> Items:
         return pcoll | "Spread" >> beam.Reshuffle() | "Write" >> beam.ParDo(_Write(self.ctx))
 
 
 @dataclass
-class Publish(beam.PTransform):
+class Publish(beam.PTransform[Items, Items]):
     """Once every output's writes are done, check and publish them all together.
 
     Input: ``PCollection[tuple[str, Any]]``, each element tagged with its output
@@ -182,7 +185,7 @@ class Publish(beam.PTransform):
 
     ctx: RunContext
 
-    def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
+    def expand(self, pcoll: Items) -> Items:
         ctx = self.ctx
         return (
             pcoll
@@ -218,7 +221,7 @@ class _Virtualize(beam.DoFn):
 
 
 @dataclass
-class VirtualizeInputs(beam.PTransform):
+class VirtualizeInputs(beam.PTransform[Items, Items]):
     """Open every input where it lies as a virtual dataset (headers only, no download).
 
     Input: ``PCollection[list[tuple[Index, str]]]`` (batches); output:
@@ -231,7 +234,7 @@ class VirtualizeInputs(beam.PTransform):
 
     ctx: RunContext
 
-    def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
+    def expand(self, pcoll: Items) -> Items:
         return pcoll | "Spread" >> beam.Reshuffle() | "Open" >> beam.ParDo(_Virtualize(self.ctx))
 
 

@@ -88,9 +88,10 @@ def virtualize_batch(
         with reporting(ctx.state(), f"reading the header of {url}"):
             source = next(fetched)  # a lost feed process is reported like any failure
             left_out = isinstance(source, SourceError) and skipped(ctx, index, url, source)
-            if isinstance(source, BaseException) and not left_out:
-                raise source
-            if not left_out:
+            if isinstance(source, BaseException):
+                if not left_out:
+                    raise source
+            else:
                 identities.append((index, identity_of(url, source)))
                 out.append(
                     read_virtual(
@@ -149,7 +150,7 @@ def with_full_firsts(ctx: RunContext, inputs: list[VirtualInput]) -> list[Virtua
     firsts: dict[tuple[int, ...], VirtualInput] = {}
     for vi in sorted(inputs, key=lambda v: v.index):
         firsts.setdefault(_merge_key(vi, ctx.merge_dims), vi)
-    out = []
+    out: list[VirtualInput] = []
     for vi in inputs:
         if vi.stamped and firsts[_merge_key(vi, ctx.merge_dims)] is vi:
             # Folded inputs never start at a merge key's first step; if they did (a

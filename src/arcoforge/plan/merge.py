@@ -98,7 +98,7 @@ def difference(a: Holding, b: Holding) -> str:
 
 def _isnan(values: np.ndarray) -> np.ndarray:
     if values.dtype.kind in "fc":
-        return np.isnan(values)
+        return np.asarray(np.isnan(values), dtype=bool)
     if values.dtype.kind == "M":
-        return np.isnat(values)
+        return np.asarray(np.isnat(values), dtype=bool)
     return np.zeros(values.shape, dtype=bool)

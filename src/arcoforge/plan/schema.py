@@ -21,6 +21,13 @@ from typing import Any
 import numpy as np
 
 from arcoforge.errors import IncompatibleInputsError
+from arcoforge.plan.differences import (
+    Held,
+    check_alike,
+    check_names,
+    grid_size_error,
+    values_error,
+)
 from arcoforge.plan.merge import Holding, check_shared
 from arcoforge.plan.times import (
     calendar_of,
@@ -31,6 +38,7 @@ from arcoforge.plan.times import (
 from arcoforge.recipe.pattern import Index
 from arcoforge.sources.cache import CachedInput
 from arcoforge.sources.headers import HeaderSet, InputHeader, VariableHeader, hash_values
+from arcoforge.sources.timeform import TimeForm, time_form
 
 
 class Mode(StrEnum):
@@ -65,7 +73,8 @@ class TargetVariable:
         """The dtype of the values as stored in the target."""
         dtype = self.encoding.get("dtype")
         if dtype is not None:
-            return np.dtype(dtype)
+            stored: np.dtype = np.dtype(dtype)
+            return stored
         return np.dtype("int64") if self.dtype.kind in "MO" else self.dtype
 
 
@@ -280,11 +289,7 @@ def _grid_sizes(ordered: list[InputHeader], concat_dims: tuple[str, ...]) -> dic
             if dim in concat_dims:
                 continue
             if dim in sizes and sizes[dim][0] != n:
-                raise IncompatibleInputsError(
-                    f"Different grids: dimension {dim!r} has length {sizes[dim][0]} in "
-                    f"{sizes[dim][1]} but {n} in {h.url}. Inputs must share every dimension "
-                    "except the ones they are concatenated along."
-                )
+                raise grid_size_error(dim, sizes[dim][1], sizes[dim][0], h.url, n)
             sizes.setdefault(dim, (n, h.url))
     return {dim: n for dim, (n, _) in sizes.items()}
 
@@ -310,11 +315,8 @@ def _index_coords(
             other = h.coords.get(name)
             if other is not None and other.hash != ref.hash:
                 a, b = headers.values(ref), headers.values(other)
-                raise IncompatibleInputsError(
-                    f"Different grids: coordinate {name!r} differs between {first.url} "
-                    f"({_span(a)}) and {h.url} ({_span(b)}). Inputs must share every "
-                    "coordinate except the ones they are concatenated along."
-                )
+                found = Held(first.url, var), Held(h.url, h.variables[name])
+                raise values_error(name, found[0], a, found[1], b, index=True)
         coords[name] = IndexCoord(name, headers.values(ref), var.attrs, dict(var.encoding))
     return coords
 
@@ -382,7 +384,7 @@ def _concat_coord(
 
 
 def _looks_like_time(var: VariableHeader) -> bool:
-    return var.dtype.kind in "iuf" and " since " in str(var.attrs.get("units", ""))
+    return time_form(var.dtype, var.encoding, var.attrs) is TimeForm.ENCODED
 
 
 def _variables(
@@ -398,14 +400,19 @@ def _variables(
         ref = hs[0]
         names = [n for n in ref.variables if n not in index_names]
         for h in hs[1:]:
-            _check_same_names(ref, h, set(names), index_names)
+            check_names(ref.url, names, h.url, [n for n in h.variables if n not in index_names])
         for name in names:
             vh = [h.variables[name] for h in hs]
-            _check_same_layout(name, hs, vh)
+            recodes = [
+                check_alike(name, Held(ref.url, vh[0]), Held(h.url, v), headers.concat_dims)
+                for h, v in zip(hs[1:], vh[1:], strict=True)
+            ]
+            _check_unconcatenated(headers, name, hs)
             if name in variables:
                 _check_shared(headers, name, where[name], hs)
                 continue  # equal in every merged input: the first group's is kept
-            mode, encoding = _target_encoding(name, hs, vh, preprocessed)
+            same = not any(recodes)
+            mode, encoding = _target_encoding(name, vh[0], same, preprocessed)
             variables[name] = TargetVariable(
                 name=name,
                 dims=vh[0].dims,
@@ -450,63 +457,34 @@ def _holding(headers: HeaderSet, h: InputHeader, name: str) -> Holding:
     return Holding(h.url, var.dims, var.shape, str(var.dtype), digest, values)
 
 
-def _check_same_names(ref: InputHeader, h: InputHeader, names: set[str], skip: set[str]) -> None:
-    mine = {n for n in h.variables if n not in skip}
-    if mine == names:
+def _check_unconcatenated(headers: HeaderSet, name: str, hs: list[InputHeader]) -> None:
+    """A variable without a concat dim is kept once, so it is equal in every input."""
+    ref = hs[0]
+    if set(ref.variables[name].dims) & set(headers.concat_dims) or name not in ref.small:
         return
-    missing, extra = sorted(names - mine), sorted(mine - names)
-    parts = []
-    if missing:
-        parts.append(f"lacks {', '.join(map(repr, missing))}")
-    if extra:
-        parts.append(f"has {', '.join(map(repr, extra))} in addition")
-    raise IncompatibleInputsError(
-        f"Different variables: compared with {ref.url}, {h.url} {' and '.join(parts)}. "
-        "Inputs concatenated together must hold the same variables (drop the extra ones "
-        "in a preprocess step of recipe.py)."
-    )
-
-
-def _check_same_layout(name: str, hs: list[InputHeader], vh: list[VariableHeader]) -> None:
-    ref = vh[0]
-    for h, v in zip(hs[1:], vh[1:], strict=True):
-        if v.dims != ref.dims:
-            raise IncompatibleInputsError(
-                f"Variable {name!r} has dimensions {ref.dims} in {hs[0].url} but {v.dims} in "
-                f"{h.url}."
-            )
-        if v.dtype != ref.dtype:
-            raise IncompatibleInputsError(
-                f"Different dtypes: variable {name!r} decodes to {ref.dtype} in {hs[0].url} "
-                f"but to {v.dtype} in {h.url}. Cast it to one dtype in a preprocess step of "
-                "recipe.py."
-            )
+    for h in hs[1:]:
+        a, b = ref.small[name], h.small.get(name)
+        if b is None or a.hash == b.hash:
+            continue
+        first, other = Held(ref.url, ref.variables[name]), Held(h.url, h.variables[name])
+        raise values_error(name, first, headers.kept(a), other, headers.kept(b), index=False)
 
 
 def _target_encoding(
-    name: str, hs: list[InputHeader], vh: list[VariableHeader], preprocessed: bool
+    name: str, ref: VariableHeader, same: bool, preprocessed: bool
 ) -> tuple[Mode, dict[str, Any]]:
     """Copy stored values when every input stores them alike; otherwise decode them."""
-    ref = vh[0]
-    if ref.is_time:
-        check_calendars(
-            name, [(h.url, calendar_of(v.encoding)) for h, v in zip(hs, vh, strict=True)]
-        )
-    same = all(_encoding_key(v.encoding) == _encoding_key(ref.encoding) for v in vh[1:])
     if same and _storable(ref):
         mode = Mode.DECODED if preprocessed else Mode.RAW
         return mode, dict(ref.encoding)
     if ref.is_time:
-        enc = {k: ref.encoding[k] for k in ("units", "calendar") if k in ref.encoding}
+        enc: dict[str, Any] = {
+            k: ref.encoding[k] for k in ("units", "calendar") if k in ref.encoding
+        }
         return Mode.DECODED, {**enc, "dtype": np.dtype("float64")}
     if ref.dtype.kind == "f":
         return Mode.DECODED, {"dtype": ref.dtype, "_FillValue": ref.dtype.type(np.nan)}
     return Mode.DECODED, {"dtype": ref.dtype}
-
-
-def _encoding_key(encoding: dict[str, Any]) -> tuple[tuple[str, str], ...]:
-    # repr, because NaN fill values compare unequal to themselves.
-    return tuple(sorted((k, repr(v)) for k, v in encoding.items()))
 
 
 def _storable(var: VariableHeader) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import xarray as xr
@@ -192,7 +192,11 @@ def cut_array(marr: Any, length: int) -> Any:
     lengths = np.where(stored, np.uint64(step), 0).astype(np.uint64)
     metadata = copy_and_replace_metadata(marr.metadata, new_chunks=[length, *chunks[1:]])
     new = ChunkManifest.from_arrays(
-        paths=paths, offsets=offsets, lengths=lengths, validate_paths=False
+        # numpy's stubs lose the StringDType of the paths through np.repeat
+        paths=cast("np.ndarray[Any, np.dtypes.StringDType]", paths),
+        offsets=offsets,
+        lengths=lengths,
+        validate_paths=False,
     )
     return ManifestArray(metadata=metadata, chunkmanifest=new)
 

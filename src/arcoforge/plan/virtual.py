@@ -18,21 +18,24 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from xarray.conventions import decode_cf_variable
 
 from arcoforge.errors import IncompatibleInputsError, UnrepresentableError
+from arcoforge.plan.differences import Held, check_alike, check_names, values_error
 from arcoforge.plan.merge import Holding, check_shared
 from arcoforge.plan.mixed import NativeRegion, mix
 from arcoforge.plan.subchunk import MAX_REFERENCES, Cut, check_count, subchunk
-from arcoforge.plan.times import calendar_of, check_calendars, check_increasing
+from arcoforge.plan.times import (
+    calendar_of,
+    check_calendars,
+    check_increasing,
+)
 from arcoforge.plan.times import target_time_encoding as time_encoding
 from arcoforge.recipe.pattern import Index
-from arcoforge.sources.headers import hash_values
+from arcoforge.sources.headers import VariableHeader, hash_values, variable_header
 from arcoforge.sources.stored import read_stored
+from arcoforge.sources.timeform import TimeForm, time_form
 from arcoforge.sources.virtual import VirtualInput
-from arcoforge.verify import same_attrs
-
-#: Attributes that decide how stored values decode; they must agree between inputs.
-DECODING_ATTRS = ("scale_factor", "add_offset", "_FillValue", "missing_value", "_Unsigned")
 
 _USE_COPY = "Use the zarr output (a copy) for these inputs instead."
 #: For chunks that don't fit one grid, which an Icechunk output writes instead of refusing.
@@ -203,7 +206,7 @@ def _is_text(var: xr.Variable) -> bool:
 
 
 def _is_time(var: xr.Variable) -> bool:
-    return var.dtype.kind == "M" or "calendar" in var.encoding
+    return time_form(var.dtype, var.encoding) is TimeForm.DECODED
 
 
 def _check_alike(
@@ -214,12 +217,7 @@ def _check_alike(
     ref = group[0]
     for vi in group[1:]:
         names, ref_names = set(map(str, vi.dataset.variables)), set(map(str, ref.dataset.variables))
-        if names != ref_names:
-            diff = sorted(names ^ ref_names)
-            raise IncompatibleInputsError(
-                f"{vi.url} and {ref.url} hold different variables ({', '.join(diff)} in only "
-                "one of them). Every input along a concat dimension needs the same variables."
-            )
+        check_names(ref.url, ref_names, vi.url, names)
         for name in sorted(ref_names):
             _check_variable(name, ref, vi, concat_dims, layouts)
 
@@ -229,17 +227,10 @@ def _check_variable(
 ) -> None:
     a, b = ref.dataset.variables[name], vi.dataset.variables[name]
     pair = f"{ref.url} and {vi.url}"
-    if a.dims != b.dims or a.dtype != b.dtype:
-        raise IncompatibleInputsError(
-            f"{name!r} is {a.dtype}{list(a.dims)} in {ref.url} but {b.dtype}{list(b.dims)} in "
-            f"{vi.url}; inputs must agree on each variable's dims and type."
-        )
-    for dim, m, n in zip(a.dims, a.shape, b.shape, strict=True):
-        if dim not in concat_dims and m != n:
-            raise IncompatibleInputsError(
-                f"{name!r} has {m} values along {dim!r} in {ref.url} but {n} in {vi.url}; "
-                "inputs must share every dimension but the concat dimensions."
-            )
+    first, other = Held(ref.url, _header(name, a)), Held(vi.url, _header(name, b))
+    # What differs is decided by the engine shared with copies; what follows is what
+    # references in particular cannot represent.
+    recode = check_alike(name, first, other, concat_dims)
     virtual_a, virtual_b = _is_virtual(a), _is_virtual(b)
     if virtual_a != virtual_b:
         raise UnrepresentableError(
@@ -259,20 +250,29 @@ def _check_variable(
                 f"{name!r} is compressed differently in {pair} ({ca} / {cb}); one virtual array "
                 f"needs one codec pipeline. {_USE_ICECHUNK}"
             )
-    if virtual_a:
-        for key in DECODING_ATTRS:
-            x, y = a.attrs.get(key), b.attrs.get(key)
-            if not same_attrs({key: x}, {key: y}):
-                raise UnrepresentableError(
-                    f"{name!r} has {key} {_show(x)} in {ref.url} but {_show(y)} in {vi.url}; "
-                    "references would decode every input with one value and give wrong "
-                    f"numbers. {_USE_COPY}"
-                )
-    elif not set(a.dims) & set(concat_dims) and not _equal(a, b):
-        raise IncompatibleInputsError(
-            f"{name!r} differs between {pair} (values {_span(a)} and {_span(b)}); inputs "
-            "must share the same grid."
+    if virtual_a and recode is not None:
+        raise UnrepresentableError(
+            f"{recode.words}; references would decode every input with one value and give "
+            f"wrong numbers. {_USE_COPY}"
         )
+    if not virtual_a and not set(a.dims) & set(concat_dims) and not _equal(a, b):
+        index = a.dims == (name,)
+        raise values_error(
+            name, first, np.asarray(a.values), other, np.asarray(b.values), index=index
+        )
+
+
+def _header(name: str, var: xr.Variable) -> VariableHeader:
+    """``var`` as the combine engine compares it: decoded dtype and CF encoding.
+
+    A referenced variable holds its stored values undecoded; a stand-in of its
+    shape that holds no memory is decoded, as a copy would, to learn them.
+    """
+    if _is_virtual(var):
+        stand_in = np.broadcast_to(np.zeros((), dtype=var.dtype), var.shape)
+        stored = xr.Variable(var.dims, stand_in, var.attrs, var.encoding)
+        var = decode_cf_variable(name, stored)
+    return variable_header(name, var, is_coord=False)
 
 
 def _is_virtual(var: xr.Variable) -> bool:
@@ -283,21 +283,10 @@ def _codecs(metadata: Any) -> str:
     return json.dumps(metadata.to_dict().get("codecs"), sort_keys=True, default=str)
 
 
-def _show(value: Any) -> str:
-    return "none" if value is None else repr(value)
-
-
 def _equal(a: xr.Variable, b: xr.Variable) -> bool:
     return bool(a.equals(b)) or hash_values(np.asarray(a.values)) == hash_values(
         np.asarray(b.values)
     )
-
-
-def _span(var: xr.Variable) -> str:
-    values = np.asarray(var.values).ravel()
-    if values.size == 0:
-        return "none"
-    return f"{values[0]}…{values[-1]}" if values.size > 1 else str(values[0])
 
 
 def _check_whole_chunks(group: list[VirtualInput], concat_dims: tuple[str, ...]) -> None:
@@ -335,7 +324,10 @@ def _concat(group: list[VirtualInput], concat_dims: tuple[str, ...]) -> xr.Datas
         for d in concat_dims[:-1]:
             node = node.setdefault(_pos(vi.index, d), {})
         node.setdefault(_pos(vi.index, concat_dims[-1]), vi.dataset)
-    return xr.combine_nested(_as_lists(nested), concat_dim=list(concat_dims), **_COMBINE)
+    combined: xr.Dataset = xr.combine_nested(
+        _as_lists(nested), concat_dim=list(concat_dims), **_COMBINE
+    )
+    return combined
 
 
 def _as_lists(node: Any) -> Any:
@@ -368,7 +360,10 @@ def _check_shared(parts: list[xr.Dataset], urls: list[str]) -> None:
                 )
             check_shared(
                 name,
-                [Holding.of(urls[0], a.dims, a.values), Holding.of(url, b.dims, b.values)],
+                [
+                    Holding.of(urls[0], tuple(map(str, a.dims)), a.values),
+                    Holding.of(url, tuple(map(str, b.dims)), b.values),
+                ],
             )
 
 

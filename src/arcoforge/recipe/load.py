@@ -73,7 +73,7 @@ def load_recipe(folder: str | Path, *, run_code: bool = True, sandbox: bool = Fa
         if run_code and sandbox:
             from arcoforge.recipe.sandbox import load_described
 
-            module = load_described(path)  # type: ignore[assignment]
+            module = load_described(path)
         elif run_code:
             module = _import_recipe_py(py_path, recipe_id)
 
@@ -188,4 +188,5 @@ def _preprocess(module: ModuleType | None, py_path: Path) -> Preprocess | None:
             f"{py_path}: `preprocess` must take two arguments, (ds, index). "
             f"Got preprocess{inspect.signature(fn)} instead."
         ) from None
-    return fn
+    checked: Preprocess = fn
+    return checked

@@ -115,7 +115,7 @@ class _UrlList:
     urls: tuple[str, ...]
 
     def __call__(self, **keys: Any) -> str:
-        return self.urls[keys[self.dim]]
+        return self.urls[int(keys[self.dim])]
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 import pandas as pd
 from dask.utils import parse_bytes
+from pandas.tseries.offsets import Tick
 from pydantic import (
     BeforeValidator,
     Discriminator,
@@ -75,7 +76,7 @@ def _timestamp(value: Any) -> dt.datetime:
         ts = pd.Timestamp(value)
     except (ValueError, TypeError):
         raise ValueError(f"expected a date such as '1981-09-01'. Got {value!r} instead.") from None
-    if ts is pd.NaT:
+    if pd.isna(ts):
         raise ValueError(f"expected a date such as '1981-09-01'. Got {value!r} instead.")
     return ts.to_pydatetime()
 
@@ -113,7 +114,7 @@ class DateRange(StrictModel):
     @property
     def last(self) -> dt.datetime:
         """The last date the range may reach: ``end``, or today for ``latest``."""
-        return today() if self.end == LATEST else self.end  # type: ignore[return-value]
+        return self.end if isinstance(self.end, dt.datetime) else today()
 
     @model_validator(mode="after")
     def _check(self) -> DateRange:
@@ -155,10 +156,8 @@ class DateRange(StrictModel):
 
 def _estimate_count(r: DateRange) -> int:
     offset = pd.tseries.frequencies.to_offset(r.freq)
-    try:
-        step = pd.Timedelta(offset)
-    except ValueError:  # calendar offsets such as MS: at least a day apart
-        step = pd.Timedelta(days=1)
+    # calendar offsets such as MS have no fixed length: at least a day apart
+    step = pd.Timedelta(offset) if isinstance(offset, Tick) else pd.Timedelta(days=1)
     span = pd.Timestamp(r.last) - pd.Timestamp(r.start)
     return int(span / step) + 1 if step > pd.Timedelta(0) else MAX_INPUTS + 1
 

@@ -97,7 +97,7 @@ class Poller:
         )
 
 
-def _larger(a: int | None, b: int | None) -> int | None:
+def _larger[T: int | None](a: T, b: T) -> T:
     if a is None or b is None:
         return b if a is None else a
     return max(a, b)

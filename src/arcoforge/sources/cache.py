@@ -355,7 +355,8 @@ class InputCache(Location):
             # Object stores overwrite the copy in place: its sidecar goes first, so a
             # copy cut short is never taken for the one it describes.
             self.fs.rm_file(f"{path}.json")
-        return self.fs.open(path, "wb")
+        opened: BinaryIO = self.fs.open(path, "wb")
+        return opened
 
     def _size(self, path: str) -> int | None:
         try:

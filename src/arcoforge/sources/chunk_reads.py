@@ -151,8 +151,8 @@ async def _read_piece(
     if cmap.chunk_shape is None:
         await _read_contiguous(read, options, retry, requests)
         return
-    wanted = [(c, _overlap(c.origin, cmap.chunk_shape, key)) for c in cmap.chunks]
-    wanted = [(c, o) for c, o in wanted if o is not None]
+    overlaps = [(c, _overlap(c.origin, cmap.chunk_shape, key)) for c in cmap.chunks]
+    wanted = [(c, o) for c, o in overlaps if o is not None]
     if len(wanted) < _count(cmap, key):  # chunks never written hold fill values
         out[...] = cmap.fill
     if not wanted:

@@ -19,6 +19,7 @@ import numpy as np
 
 from arcoforge.errors import SourceError
 from arcoforge.sources.hdf5 import CF_DECODING, cf_attributes
+from arcoforge.sources.timeform import TimeForm, time_form
 
 #: HDF5 filter ids decoded here: deflate (zlib), shuffle, fletcher32.
 DEFLATE, SHUFFLE, FLETCHER32 = 1, 2, 3
@@ -151,7 +152,7 @@ def _with_bounds_units(maps: dict[str, ChunkMap]) -> dict[str, ChunkMap]:
         if (
             not isinstance(bounds, str)
             or bounds not in maps
-            or "since" not in str(attrs.get("units", ""))
+            or time_form(cmap.np_dtype, attrs=attrs) is not TimeForm.ENCODED
         ):
             continue
         own = dict(maps[bounds].attrs or {})

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from io import RawIOBase
 from typing import Any, BinaryIO
 
 import h5py
@@ -48,7 +49,7 @@ class Contents:
 
 
 @contextmanager
-def open_contents(path: str | BinaryIO) -> Iterator[Contents | None]:
+def open_contents(path: str | BinaryIO | RawIOBase) -> Iterator[Contents | None]:
     """The decoded contents of a netCDF4 file (a path or a file object), or None if it
     needs xarray's full reader.
 
@@ -67,7 +68,7 @@ def contents_of(f: h5py.File) -> Contents | None:
         variables, attrs, coords = decode_cf_variables(raw, attributes(f), **CF_DECODING)
     except ValueError:  # e.g. undecodable time units: the xarray reader's rules apply
         return None
-    return Contents(dict(variables), set(coords), dict(attrs))
+    return Contents(dict(variables), {str(c) for c in coords}, dict(attrs))
 
 
 def read_raw(f: h5py.File, name: str, key: tuple[slice, ...]) -> np.ndarray | None:
@@ -75,7 +76,7 @@ def read_raw(f: h5py.File, name: str, key: tuple[slice, ...]) -> np.ndarray | No
     dataset = f.get(name)
     if not isinstance(dataset, h5py.Dataset) or dataset.ndim != len(key):
         return None
-    return dataset[key]
+    return np.asarray(dataset[key])
 
 
 def _raw_variables(f: h5py.File) -> dict[str, xr.Variable] | None:
@@ -171,9 +172,10 @@ class _Array(BackendArray):
         self.dtype = dataset.dtype
 
     def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
-        return indexing.explicit_indexing_adapter(
+        found: np.ndarray = indexing.explicit_indexing_adapter(
             key, self.shape, indexing.IndexingSupport.BASIC, self._get
         )
+        return found
 
     def _get(self, key: tuple[Any, ...]) -> np.ndarray:
         return np.asarray(self.dataset[key])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -22,6 +22,7 @@ from arcoforge.recipe.validated import Preprocess
 from arcoforge.sources.cache import CachedInput
 from arcoforge.sources.hdf5 import open_contents
 from arcoforge.sources.opener import local_path, open_local
+from arcoforge.sources.timeform import TimeForm, time_form
 
 #: The encoding keys that decide how stored values become decoded ones.
 CF_KEYS = (
@@ -58,7 +59,7 @@ class VariableHeader:
     @property
     def is_time(self) -> bool:
         """Whether the values are decoded times (datetime64 or cftime objects)."""
-        return self.dtype.kind == "M" or (self.dtype.kind == "O" and "calendar" in self.encoding)
+        return time_form(self.dtype, self.encoding) is TimeForm.DECODED
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,9 +148,9 @@ def _has_dims(variables: Mapping[str, xr.Variable], dims: tuple[str, ...]) -> bo
 
 
 def describe(
-    variables: Mapping[Hashable, xr.Variable],
+    variables: Mapping[Any, xr.Variable],
     coord_names: set[str],
-    attrs: Mapping[Hashable, Any],
+    attrs: Mapping[Any, Any],
     index: Index,
     cached: CachedInput,
 ) -> InputHeader:
@@ -162,18 +163,7 @@ def describe(
         name = str(key)
         dims = tuple(str(d) for d in var.dims)
         sizes.update(zip(dims, var.shape, strict=True))
-        encoding = {k: var.encoding[k] for k in CF_KEYS if k in var.encoding}
-        if "dtype" in encoding:
-            encoding["dtype"] = np.dtype(encoding["dtype"]).newbyteorder("=")
-        out[name] = VariableHeader(
-            dims=dims,
-            shape=tuple(var.shape),
-            dtype=var.dtype,
-            encoding=encoding,
-            attrs=dict(var.attrs),
-            is_coord=name in coord_names or dims == (name,),
-            **storage(var.encoding, var.dtype),
-        )
+        out[name] = variable_header(name, var, is_coord=name in coord_names)
         if dims == (name,):
             values = np.asarray(var.values)
             coords[name] = Coord(hash_values(values), values)
@@ -185,9 +175,26 @@ def describe(
         input=cached,
         sizes=sizes,
         variables=out,
-        attrs=dict(attrs),
+        attrs={str(k): v for k, v in attrs.items()},
         coords=coords,
         small=small,
+    )
+
+
+def variable_header(name: str, var: xr.Variable, *, is_coord: bool) -> VariableHeader:
+    """The header of one decoded variable (an index coordinate is always a coordinate)."""
+    dims = tuple(str(d) for d in var.dims)
+    encoding = {k: var.encoding[k] for k in CF_KEYS if k in var.encoding}
+    if "dtype" in encoding:
+        encoding["dtype"] = np.dtype(encoding["dtype"]).newbyteorder("=")
+    return VariableHeader(
+        dims=dims,
+        shape=tuple(var.shape),
+        dtype=var.dtype,
+        encoding=encoding,
+        attrs=dict(var.attrs),
+        is_coord=is_coord or dims == (name,),
+        **storage(var.encoding, var.dtype),
     )
 
 

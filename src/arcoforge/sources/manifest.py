@@ -180,7 +180,7 @@ def iso_date(value: Any) -> str | None:
             try:
                 value = dt.datetime.fromisoformat(value)
             except ValueError:
-                return value  # kept as the source gave it: still comparable with itself
+                return str(value)  # kept as the source gave it: comparable with itself
     if isinstance(value, int | float):
         value = dt.datetime.fromtimestamp(value, dt.UTC)
     if not isinstance(value, dt.datetime):
@@ -189,7 +189,7 @@ def iso_date(value: Any) -> str | None:
         value = value.replace(tzinfo=dt.UTC)
     value = value.astimezone(dt.UTC)
     timespec = "microseconds" if value.microsecond else "seconds"
-    return value.isoformat(timespec=timespec).replace("+00:00", "Z")
+    return str(value.isoformat(timespec=timespec)).replace("+00:00", "Z")
 
 
 def http_date(iso: str) -> str | None:

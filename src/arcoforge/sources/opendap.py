@@ -9,6 +9,7 @@ limit (see :mod:`arcoforge.sources.hosts`).
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -86,7 +87,7 @@ def _copy_variable(url: str, var: Any, out: Any, retry: RetryPolicy) -> None:
         stop = min(shape[0], start + step)
         # the whole of every other dimension: the form every DAP server answers alike
         key = (slice(start, stop), *(slice(None),) * (len(shape) - 1))
-        values = _attempts(url, retry, lambda key=key: np.asarray(var[key].data))
+        values = _attempts(url, retry, functools.partial(_values, var, key))
         target[key] = values.astype(dtype, copy=False)
 
 
@@ -104,6 +105,11 @@ def _attrs(found: dict[str, Any]) -> dict[str, Any]:
             value = np.asarray(value)
         out[str(key)] = value
     return out
+
+
+def _values(var: Any, key: tuple[slice, ...]) -> np.ndarray:
+    """The values of ``var`` at ``key``, fetched (one request)."""
+    return np.asarray(var[key].data)
 
 
 def _attempts[T](url: str, retry: RetryPolicy, call: Callable[[], T]) -> T:
@@ -147,8 +153,9 @@ def _response(error: BaseException) -> Any:
     """The HTTP response behind ``error`` (pydap raises its own error from requests')."""
     found: BaseException | None = error
     while found is not None:
-        if getattr(found, "response", None) is not None:
-            return found.response  # type: ignore[attr-defined]
+        response = getattr(found, "response", None)
+        if response is not None:
+            return response
         found = found.__cause__ or found.__context__
     return None
 

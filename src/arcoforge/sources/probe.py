@@ -120,20 +120,19 @@ def _probe(
         etag=source.etag,
         last_modified=source.last_modified,
     )
-    with source_errors(url), open_contents(source) as contents:  # type: ignore[arg-type]
+    with source_errors(url), open_contents(source) as contents:
         if contents is None:
             raise PlanError(
                 f"{url}: its header uses HDF5 features only xarray's full reader opens (strings, "
                 "compound types or dimensions without scales); forge plan cannot read it by "
                 "range. Run `forge run --prune 2` on the recipe to see its schema instead."
             )
-        missing = sorted(
-            set(concat_dims) - {d for v in contents.variables.values() for d in v.dims}
-        )
+        dims = {str(d) for v in contents.variables.values() for d in v.dims}
+        missing = sorted(set(concat_dims) - dims)
         if missing:
             raise PlanError(
                 f"{url}: expected the concat dimension {missing[0]!r} in the input. Got "
-                f"dimensions {sorted({d for v in contents.variables.values() for d in v.dims})}."
+                f"dimensions {sorted(dims)}."
                 " Name a dimension the inputs have in sources.concat."
             )
         header = describe(contents.variables, contents.coord_names, contents.attrs, index, cached)

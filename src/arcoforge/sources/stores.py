@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -25,6 +24,7 @@ from arcoforge.sources.hosts import check_resolves
 
 if TYPE_CHECKING:
     from obspec_utils.registry import ObjectStoreRegistry
+    from obstore.store import ClientConfig, GCSConfig, S3Config
 
     from arcoforge.sources.retry import RetryPolicy
 
@@ -38,9 +38,9 @@ class source_errors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type[BaseException] | None, error: Any, tb: Any) -> bool:
+    def __exit__(self, kind: type[BaseException] | None, error: Any, tb: Any) -> None:
         if error is None or isinstance(error, SourceError):
-            return False
+            return
         from obstore.exceptions import (
             NotFoundError,
             PermissionDeniedError,
@@ -56,23 +56,22 @@ class source_errors:
                 "inputs by byte range. Make a copy instead (outputs: zarr), which downloads "
                 "whole files, or serve the inputs from a server that supports Range."
             ) from error
-        status = _status(chain)
-        if status == 404 or any(isinstance(e, NotFoundError | FileNotFoundError) for e in chain):
+        # By type: obstore's errors (and h5py, which re-raises what a file object's read
+        # raised) keep theirs; a message can hold "404" in a duration or a file name.
+        if any(isinstance(e, NotFoundError | FileNotFoundError) for e in chain):
             raise SourceNotFoundError(f"{self.url}: not found (404).") from error
-        if status in (401, 403) or any(
-            isinstance(e, PermissionDeniedError | UnauthenticatedError) for e in chain
-        ):
+        if any(isinstance(e, PermissionDeniedError | UnauthenticatedError) for e in chain):
             raise SourceAccessError(
                 f"{self.url}: access refused ({cause}). Check the credentials in the "
                 "environment or storage_options."
             ) from error
         if isinstance(error, PermissionError | MemoryError):
-            return False  # about this machine, not the input
+            return  # about this machine, not the input
         if isinstance(error, OSError | ValueError | KeyError | TypeError):
             raise InputFormatError(
                 f"{self.url}: could not read its header as a virtual dataset: {cause}"
             ) from error
-        return False
+        return
 
 
 def _no_range(chain: list[BaseException]) -> bool:
@@ -94,32 +93,18 @@ def _chain(error: BaseException) -> list[BaseException]:
     return found
 
 
-#: How obstore's messages give an HTTP status ("non-2xx status code: 404 Not Found"); an
-#: error read back through h5py keeps only its message, not its type.
-_STATUS = re.compile(r"status code: (\d{3})\b")
-
-
-def _status(chain: list[BaseException]) -> int | None:
-    """The HTTP status an error in ``chain`` reports in obstore's words, if any."""
-    for error in chain:
-        found = _STATUS.search(str(error))
-        if found:
-            return int(found.group(1))
-    return None
-
-
 def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
 
 
 _REGISTRY_LOCK = threading.Lock()
-_REGISTRIES: dict[tuple[str, str], ObjectStoreRegistry] = {}
+_REGISTRIES: dict[tuple[str, str, str], ObjectStoreRegistry[Any]] = {}
 
 
 def registry_for(
     url: str, storage_options: dict[str, Any], retry: RetryPolicy, auth: str | None = None
-) -> ObjectStoreRegistry:
+) -> ObjectStoreRegistry[Any]:
     """A registry that resolves ``url``; one per store prefix, options and auth profile
     name, per process."""
     from obspec_utils.registry import ObjectStoreRegistry
@@ -148,7 +133,10 @@ def _store(prefix: str, options: dict[str, Any], retry: RetryPolicy, auth: str |
 
     scheme, _, host = prefix.partition("://")
     host = host.rstrip("/")
-    client = {"timeout": f"{retry.timeout:g}s", "connect_timeout": f"{retry.timeout:g}s"}
+    client: ClientConfig = {
+        "timeout": f"{retry.timeout:g}s",
+        "connect_timeout": f"{retry.timeout:g}s",
+    }
     retries: Any = {
         "max_retries": max(0, retry.attempts - 1),
         "retry_timeout": dt.timedelta(seconds=retry.timeout * retry.attempts),
@@ -175,7 +163,7 @@ def _store(prefix: str, options: dict[str, Any], retry: RetryPolicy, auth: str |
             client["allow_http"] = True
         return S3Store(host, config=config, client_options=client, retry_config=retries)
     if scheme in ("gs", "gcs"):
-        anon = {"skip_signature": True} if options.get("token") == "anon" else {}
+        anon: GCSConfig = {"skip_signature": True} if options.get("token") == "anon" else {}
         return GCSStore(host, config=anon, client_options=client, retry_config=retries)
     raise SourceError(
         f"{prefix}: virtual datasets read inputs over http(s), s3, gs or file URLs; "
@@ -196,12 +184,12 @@ def s3_endpoint(options: dict[str, Any]) -> str:
     )
 
 
-def _s3_config(options: dict[str, Any]) -> tuple[dict[str, Any], str]:
+def _s3_config(options: dict[str, Any]) -> tuple[S3Config, str]:
     """obstore's S3 settings from s3fs-style ``storage_options`` and the environment."""
 
     client_kwargs = options.get("client_kwargs") or {}
     endpoint = s3_endpoint(options)
-    config: dict[str, Any] = {}
+    config: S3Config = {}
     if endpoint:
         config["endpoint"] = endpoint
     region = client_kwargs.get("region_name") or os.environ.get("AWS_DEFAULT_REGION")

@@ -16,11 +16,12 @@ import xarray as xr
 from arcoforge.errors import SourceError
 from arcoforge.recipe.pattern import FileType, Index
 from arcoforge.sources.fastheaders import concat, templates
-from arcoforge.sources.fastheaders.concat import Stamp
+from arcoforge.sources.fastheaders.concat import Stamp as Stamp  # re-exported for the pipeline
 from arcoforge.sources.fastheaders.edges import RangeFile, fetch_edges
 from arcoforge.sources.filetype import SNIFF_BYTES, check_declared, sniff
 from arcoforge.sources.retry import RetryPolicy
 from arcoforge.sources.stores import registry_for, source_errors
+from arcoforge.sources.timeform import TimeForm, time_form
 
 if TYPE_CHECKING:
     from obspec_utils.registry import ObjectStoreRegistry
@@ -158,7 +159,9 @@ def _stamped(run: list[Stamp], dim: str | None = None) -> VirtualInput:
     return VirtualInput(first.index, first.url, FileType.NETCDF4, dataset, loaded, True, members)
 
 
-def fetch_sources(registry: ObjectStoreRegistry, urls: list[str]) -> list[RangeFile | SourceError]:
+def fetch_sources(
+    registry: ObjectStoreRegistry[Any], urls: list[str]
+) -> list[RangeFile | SourceError]:
     """The edges of each of ``urls``, fetched concurrently, or the error that names it."""
     if not urls:
         return []
@@ -171,7 +174,8 @@ def fetch_sources(registry: ObjectStoreRegistry, urls: list[str]) -> list[RangeF
                 with source_errors(url):
                     raise result
             except SourceError as e:
-                result = e
+                out.append(e)
+                continue
         out.append(result)
     return out
 
@@ -185,7 +189,7 @@ def _raise_error(result: RangeFile | BaseException) -> RangeFile:
 def _open_hdf5(
     index: Index,
     url: str,
-    registry: ObjectStoreRegistry,
+    registry: ObjectStoreRegistry[Any],
     source: RangeFile,
     layouts: templates.HeaderTemplates | None,
 ) -> VirtualInput | Stamp:
@@ -242,7 +246,7 @@ def _to_load(ds: xr.Dataset) -> list[str]:
         name = str(key)
         if var.size > MAX_LOADED_VALUES:
             continue
-        if var.dims == (name,) or " since " in str(var.attrs.get("units", "")):
+        if var.dims == (name,) or time_form(var.dtype, attrs=var.attrs) is TimeForm.ENCODED:
             names.add(name)
     for name in list(names):
         bounds = ds.variables[name].attrs.get("bounds")
@@ -271,7 +275,7 @@ def _raw_attrs(var: xr.Variable) -> dict[str, Any]:
 
 
 def _raw_netcdf3(
-    registry: ObjectStoreRegistry, store: Any, virtual: xr.Dataset, names: list[str]
+    registry: ObjectStoreRegistry[Any], store: Any, virtual: xr.Dataset, names: list[str]
 ) -> dict[str, np.ndarray]:
     """The stored values of ``names``: one ranged request for the single-chunk ones."""
     raw = {}

@@ -11,7 +11,7 @@ gain). ``bench/`` shows both side by side, with the figures (bench/README.md).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numcodecs
 from zarr.codecs import BloscCodec
@@ -19,13 +19,17 @@ from zarr.codecs import BloscCodec
 from arcoforge.recipe.spec import Compression
 
 _LEVEL = {Compression.LZ4: 5, Compression.ZSTD: 1}
+_CNAME: dict[Compression, Literal["lz4", "zstd"]] = {
+    Compression.LZ4: "lz4",
+    Compression.ZSTD: "zstd",
+}
 
 
 def compressors(compression: Compression, zarr_format: int) -> list[Any] | None:
     """The ``compressors`` encoding for one variable, or None for uncompressed."""
     if compression is Compression.NONE:
         return None
-    cname, level = compression.value, _LEVEL[compression]
+    cname, level = _CNAME[compression], _LEVEL[compression]
     if zarr_format == 2:
         return [numcodecs.Blosc(cname=cname, clevel=level, shuffle=numcodecs.Blosc.SHUFFLE)]
     return [BloscCodec(cname=cname, clevel=level, shuffle="shuffle")]

@@ -251,4 +251,5 @@ def credentials(prefixes: list[str], options: dict[str, Any] | None = None) -> d
             out[prefix] = ic.s3_anonymous_credentials() if anon else ic.s3_from_env_credentials()
         elif scheme in ("gs", "gcs"):
             out[prefix] = ic.gcs_from_env_credentials()
-    return ic.containers_credentials(out)
+    authorised: dict[str, Any] = ic.containers_credentials(out)
+    return authorised

@@ -31,7 +31,8 @@ def open_output(
     chunking: dict[str, Any] = {} if dask else {"chunks": None}  # xarray's default, or none
     if path.endswith(".icechunk"):
         return _open_icechunk(path, options, chunking)
-    return xr.open_zarr(path, storage_options=options or None, **chunking)
+    opened: xr.Dataset = xr.open_zarr(path, storage_options=options or None, **chunking)
+    return opened
 
 
 def _parquet_version(url: str, options: dict[str, Any]) -> str:
@@ -64,4 +65,6 @@ def _open_icechunk(url: str, options: dict[str, Any], chunking: dict[str, Any]) 
     storage = IcechunkTarget(url, options).storage()
     prefixes = list(ic.Repository.open(storage).config.virtual_chunk_containers or {})
     repo = ic.Repository.open(storage, authorize_virtual_chunk_access=credentials(prefixes))
-    return xr.open_zarr(repo.readonly_session(BRANCH).store, consolidated=False, **chunking)
+    store = repo.readonly_session(BRANCH).store
+    opened: xr.Dataset = xr.open_zarr(store, consolidated=False, **chunking)
+    return opened

@@ -30,12 +30,14 @@ import xarray as xr
 import zarr
 import zarr.storage
 from xarray.coding.times import decode_cf_datetime
+from zarr.abc.store import Store
 
 from arcoforge.errors import TargetError
 from arcoforge.location import Location, stored_bytes
 from arcoforge.plan.copy_plan import Plan, TaskWork
 from arcoforge.plan.schema import TargetVariable
 from arcoforge.sources.manifest import Manifest
+from arcoforge.sources.timeform import TimeForm, time_form
 from arcoforge.targets.base import Kind
 from arcoforge.targets.codecs import compressors
 from arcoforge.targets.manifest import read_manifest_file, write_manifest
@@ -82,7 +84,7 @@ class ZarrTarget(Location):
     #: write chunks holding only the fill value too (a store whose chunks replace others')
     write_empty_chunks = False
 
-    def store(self, *, read_only: bool = False) -> zarr.storage.StoreLike:
+    def store(self, *, read_only: bool = False) -> Store:
         if self.is_local:
             return zarr.storage.LocalStore(self.path(), read_only=read_only)
         return zarr.storage.FsspecStore.from_url(
@@ -113,7 +115,8 @@ class ZarrTarget(Location):
                 data = json.loads(self.fs.cat_file(self.path(doc)))
             except FileNotFoundError:
                 continue
-            return data.get(key, {}) if key else data
+            found: dict[str, Any] = data.get(key, {}) if key else data
+            return found
         return {}
 
     def remove(self) -> None:
@@ -216,15 +219,18 @@ class ZarrTarget(Location):
         array = self._array(name, zarr_format, metadata)
         array[tuple(slice(a, b) for a, b in region)] = values
 
-    def _array(self, name: str, zarr_format: int, metadata: str | None) -> zarr.Array:
+    def _array(self, name: str, zarr_format: int, metadata: str | None) -> zarr.Array[Any]:
         if metadata is None:
             return zarr.open_array(
-                store=self.store(), path=name, mode="r+", zarr_format=zarr_format
+                store=self.store(), path=name, mode="r+", zarr_format=2 if zarr_format == 2 else 3
             )
         from zarr.core.array import AsyncArray
+        from zarr.core.array_spec import ArrayConfigParams
         from zarr.storage import StorePath
 
-        config = {"write_empty_chunks": True} if self.write_empty_chunks else None
+        config: ArrayConfigParams | None = (
+            {"write_empty_chunks": True} if self.write_empty_chunks else None
+        )
         return zarr.Array(AsyncArray(json.loads(metadata), StorePath(self.store(), name), config))
 
     def write_array_docs(self, arrays: dict[str, dict[str, str]], zarr_format: int) -> None:
@@ -347,8 +353,7 @@ def _sample(v: TargetVariable, shape: tuple[int, ...]) -> np.ndarray:
     date could make xarray pick finer units than the ones the tasks write with.
     """
     units = v.encoding.get("units")
-    is_time = v.dtype.kind == "M" or (v.dtype.kind == "O" and "calendar" in v.encoding)
-    if is_time and units:
+    if time_form(v.dtype, v.encoding) is TimeForm.DECODED and units:
         calendar = v.encoding.get("calendar", "standard")
         epoch = decode_cf_datetime(np.array([0]), units, calendar)[0]
         return np.full(shape, epoch, dtype=v.dtype)

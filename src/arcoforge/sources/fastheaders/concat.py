@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import EllipsisType
 from typing import Any
 
 import numpy as np
@@ -151,10 +152,10 @@ def _manifest_array(name: str, var: xr.Variable, stamps: Sequence[Stamp], axis: 
     offsets = np.zeros(full, dtype=np.uint64)
     lengths = np.zeros(full, dtype=np.uint64)
     for k, stamp in enumerate(stamps):
-        block = [slice(None)] * len(grid)
+        block: list[slice | EllipsisType] = [slice(None)] * len(grid)
         if axis is not None:
             block[axis] = slice(k * grid[axis], (k + 1) * grid[axis])
-        where = (*block, Ellipsis)  # a view even of a scalar's one chunk
+        where = (*block, ...)  # a view even of a scalar's one chunk
         paths[where] = stamp.url
         own_offsets, own_lengths = offsets[where], lengths[where]
         for position, offset, length in stamp.probe.stored[name].entries:

@@ -15,9 +15,12 @@ import bisect
 import contextlib
 import io
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from arcoforge.sources.manifest import iso_date
+
+if TYPE_CHECKING:
+    from obstore import GetOptions
 
 #: Bytes fetched from each end of a file before parsing it.
 EDGE_BYTES = 64 * 1024
@@ -151,12 +154,14 @@ async def fetch_one(
     """
     import obstore
 
-    async def get(options: dict[str, Any]) -> tuple[bytes, Any]:
+    async def get(options: GetOptions) -> tuple[bytes, Any]:
         async with requests or contextlib.nullcontext():
             response = await obstore.get_async(store, path, options=options)
             return bytes(await response.bytes_async()), response.meta
 
     async with limit:
+        head: tuple[bytes, Any] | BaseException
+        tail: tuple[bytes, Any] | BaseException
         head, tail = await asyncio.gather(
             get({"range": (0, EDGE_BYTES)}),
             get({"range": {"suffix": EDGE_BYTES}}),
@@ -187,7 +192,14 @@ async def fetch_one(
     return RangeFile(fetch, size, pieces, **validators)
 
 
-def _validators(meta: Any) -> dict[str, str | None]:
+class Validators(TypedDict):
+    """What tells one version of an object from another."""
+
+    etag: str | None
+    last_modified: str | None
+
+
+def _validators(meta: Any) -> Validators:
     """The ETag and last-modified date (ISO 8601 UTC) of an obstore object's metadata."""
     return {"etag": meta.get("e_tag") or None, "last_modified": iso_date(meta.get("last_modified"))}
 

@@ -25,7 +25,7 @@ from arcoforge.recipe.pattern import Index
 from arcoforge.sources.cache import CachedInput
 from arcoforge.sources.chunkmap import ChunkMap
 from arcoforge.sources.fastheaders.edges import RangeFile
-from arcoforge.sources.fastheaders.templates import Model, model_of, probe, repeats
+from arcoforge.sources.fastheaders.templates import Model, Stored, model_of, probe, repeats
 from arcoforge.sources.hdf5 import CF_DECODING, contents_of
 from arcoforge.sources.headers import KEPT_VALUES, Coord, InputHeader, describe, hash_values
 
@@ -34,7 +34,7 @@ MAX_MODELS = 16
 
 
 @dataclass(frozen=True)
-class Stored:
+class SmallValues:
     """A small variable's stored values: where they lie, their type and shape, their dims
     and attributes before decoding, and the parsed input's bytes of them."""
 
@@ -54,7 +54,7 @@ class Parsed:
     chunks: tuple[tuple[str, ChunkMap], ...]
     header: InputHeader
     #: the variables the header loads (index coordinates and small ones)
-    loaded: dict[str, Stored]
+    loaded: dict[str, SmallValues]
 
 
 class Repeats:
@@ -127,8 +127,8 @@ class Repeats:
 
 
 def _loaded(
-    f: h5py.File, header: InputHeader, stored: dict, source: RangeFile
-) -> dict[str, Stored] | None:
+    f: h5py.File, header: InputHeader, stored: dict[str, Stored], source: RangeFile
+) -> dict[str, SmallValues] | None:
     """Where the values the header loaded lie, or None if one of them is chunked."""
     from arcoforge.sources.hdf5 import attributes
 
@@ -144,7 +144,7 @@ def _loaded(
         if length != dtype.itemsize * int(np.prod(shape)):
             return None
         dims = header.variables[name].dims
-        out[name] = Stored(
+        out[name] = SmallValues(
             offset, dtype, shape, dims, attributes(dataset), source.pread(offset, length)
         )
     return out

@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import h5py
 import numpy as np
@@ -31,6 +31,7 @@ import xarray as xr
 from xarray.conventions import decode_cf_variables
 
 from arcoforge.sources.fastheaders.edges import RangeFile
+from arcoforge.sources.timeform import TimeForm, time_form
 
 #: Attributes that change how stored values decode: part of a layout.
 LAYOUT_ATTRS = ("scale_factor", "add_offset", "_FillValue", "missing_value", "_Unsigned")
@@ -187,7 +188,7 @@ def own_attrs(f: h5py.File, names: tuple[str, ...]) -> dict[str, dict[str, str]]
 
 def is_timed(attrs: dict[str, Any]) -> bool:
     """Whether a variable with ``attrs`` holds times (CF units "<unit> since <date>")."""
-    return " since " in str(attrs.get("units", "")) or "calendar" in attrs
+    return time_form(attrs=attrs) is TimeForm.ENCODED
 
 
 def _attr(dsid: h5py.h5d.DatasetID, name: str) -> Any:
@@ -379,7 +380,8 @@ def stamp(
             lengths[position] = length
         manifest = ChunkManifest.from_arrays(paths=paths, offsets=offsets, lengths=lengths)
         array = ManifestArray(metadata=data.metadata, chunkmanifest=manifest)
-        new[str(name)] = var.copy(data=array, deep=False)
+        # xarray's annotation leaves out the duck arrays it takes, such as ManifestArray
+        new[str(name)] = var.copy(data=cast("Any", array), deep=False)
     changed = [
         n
         for n in layout.loaded
