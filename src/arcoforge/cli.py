@@ -92,8 +92,9 @@ def run(
     workers: Annotated[
         int | None,
         typer.Option(
-            help="Worker processes [default: one per CPU core; a run that only writes "
-            "references reads headers in this process].",
+            help="Workers [default: one per CPU core; a run that only writes references "
+            "reads headers in this process]. On the DirectRunner a copy of uncompressed "
+            "inputs read by range runs them as threads, any other as processes.",
             min=1,
             show_default=False,
         ),

@@ -62,6 +62,10 @@ def _check_zarr_readers(url: str, visible: bool) -> None:
 def test_killed_at_every_step(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, output: str, kind: str, scenario: str
 ) -> None:
+    if kind == "zarr2" and output.startswith("s3://"):
+        # Zarr 2 and 3 publish through the same steps; on S3, Zarr 3 goes through every
+        # one here, and the conformance suite kills a Zarr 2 publish on S3 at each step
+        pytest.skip("Zarr 2 on S3: its steps are Zarr 3's (covered) and publishing's")
     spec = KINDS[kind]
     old, old_sources = _version(tmp_path, "old", 1, spec.outputs)
     new, new_sources = _version(tmp_path, "new", 2, spec.outputs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from arcoforge.plan.small import Planned, check_chunk_sizes
@@ -11,19 +12,28 @@ from arcoforge.sources.addresses import custom_resolver
 from arcoforge.sources.retry import RetryPolicy
 
 
+@dataclass(frozen=True)
+class FirstInput:
+    """What the first input's header told: its size, and whether any of its variables
+    is stored through filters (compressed), which makes every file's header its own."""
+
+    size: int
+    filtered: bool
+
+
 def check_copy_chunks(
     pattern: FilePattern,
     output: ZarrOutput,
     *,
     storage_options: dict[str, Any] | None = None,
     retry: RetryPolicy | None = None,
-) -> int | None:
+) -> FirstInput | None:
     """Refuse ``output.chunks`` that would make tiny objects (see :mod:`arcoforge.plan.small`).
 
     Reads only the first input's header and small coordinates; the lengths along concat
     dims are its own times the number of inputs along each. An input the header reader
-    cannot parse is left to the run, whose errors name it. Returns the first input's
-    size in bytes where it was read this way (the run sizes its workers by it).
+    cannot parse is left to the run, whose errors name it. Returns what the first input's
+    header told where it was read this way (the run chooses its workers by it).
     """
     if pattern.file_type is FileType.OPENDAP:
         return None  # an OPeNDAP dataset has no header to read where it lies
@@ -34,9 +44,9 @@ def check_copy_chunks(
     try:
         # netCDF4 through h5py alone: this runs before the pipeline starts, and
         # importing VirtualiZarr (a second of CPU) would delay every run
-        size, found = _netcdf4_variables(url, storage_options or {}, retry, pattern.auth)
+        first, found = _netcdf4_variables(url, storage_options or {}, retry, pattern.auth)
         if output.chunks is None:
-            return size
+            return first
         if found is None:
             found = _virtual_variables(index, url, pattern, storage_options, retry)
     except Exception:
@@ -55,7 +65,7 @@ def check_copy_chunks(
         if dims != (name,)  # index coordinates are written whole
     ]
     check_chunk_sizes(planned, output.chunks, concat_dims=tuple(counts))
-    return size
+    return first
 
 
 #: A variable's name, dims, shape and bytes per value.
@@ -64,8 +74,9 @@ _Variable = tuple[str, tuple[str, ...], tuple[int, ...], int]
 
 def _netcdf4_variables(
     url: str, options: dict[str, Any], retry: RetryPolicy, auth: str | None
-) -> tuple[int, list[_Variable] | None]:
-    """The file's size, and its variables read with h5py (None if it is not netCDF4)."""
+) -> tuple[FirstInput, list[_Variable] | None]:
+    """The file's size and filters, and its variables read with h5py (None if it is not
+    netCDF4)."""
     import asyncio
 
     import h5py
@@ -78,12 +89,14 @@ def _netcdf4_variables(
     store, path = registry_for(url, options, retry, auth).resolve(url)
     source = asyncio.run(fetch_one(store, path, asyncio.Semaphore(1)))
     if sniff(source.pread(0, 8), url=url) is not FileType.NETCDF4:
-        return source.size, None
+        return FirstInput(source.size, False), None
     out = []
+    filtered = False
     with h5py.File(source, "r") as f:
         for name, obj in f.items():
             if not isinstance(obj, h5py.Dataset):
                 continue
+            filtered = filtered or obj.id.get_create_plist().get_nfilters() > 0
             refs = obj.attrs.get("DIMENSION_LIST")
             if obj.attrs.get("CLASS") == b"DIMENSION_SCALE":
                 dims: tuple[str, ...] = (name,)
@@ -91,10 +104,10 @@ def _netcdf4_variables(
                 dims = ()
             elif refs is not None and len(refs) == obj.ndim:
                 dims = tuple(f[axis[0]].name.rsplit("/", 1)[-1] for axis in refs)
-            else:
-                return source.size, None  # phony dimensions: the full reader's rules apply
+            else:  # phony dimensions: the full reader's rules apply
+                return FirstInput(source.size, True), None
             out.append((name, dims, tuple(obj.shape), obj.dtype.itemsize))
-    return source.size, out
+    return FirstInput(source.size, filtered), out
 
 
 def _virtual_variables(

@@ -50,19 +50,31 @@ def run_recipe(
     recipe = resolve_latest(recipe)  # `end: latest`: the newest input there is now
     ctx, inputs = run_context(recipe, options)
     check_sources(recipe, ctx, inputs)
+    first = None
     if ctx.output is not None and not options.allow_small_chunks:
         pattern = recipe.pattern.prune(options.prune) if options.prune else recipe.pattern
         first = check_copy_chunks(
             pattern, ctx.output, storage_options=ctx.source_options, retry=ctx.retry
         )
-        if in_process(options, first, len(inputs)):
+        if in_process(options, None if first is None else first.size, len(inputs)):
             options = replace(options, workers=1)
             ctx = replace(ctx, worker_memory=worker_memory(options, references_only=False))
+    # A copy read by range spends its time fetching, inflating and compressing, all with
+    # the GIL released: its workers run as threads of this process, sparing each a process
+    # that imports the stack (bench/README.md, *Worker threads*). Reading through HDF5
+    # (the input cache, or the headers of compressed inputs, each its own) holds a lock per
+    # process: those copies keep worker processes.
+    threads = (
+        first is not None
+        and not first.filtered
+        and bool(inputs)
+        and ctx.reads_by_range(inputs[0][1])
+    )
     root = Location(output_root(options.output), options.storage_options)
     if not Conditional.supports(root):  # no conditional writes there: no lease either
-        return _run(recipe, ctx, inputs, options, on_progress, start)
+        return _run(recipe, ctx, inputs, options, on_progress, start, threads)
     with Lease(root, f".forge/leases/{recipe.id}.json"):
-        return _run(recipe, ctx, inputs, options, on_progress, start)
+        return _run(recipe, ctx, inputs, options, on_progress, start, threads)
 
 
 def _run(
@@ -72,6 +84,7 @@ def _run(
     options: RunOptions,
     on_progress: Callable[[Progress], None] | None,
     start: float,
+    threads: bool,
 ) -> RunResult:
     state = ctx.state()
     for stale in ("error.json", "result.json", REFERENCES_RESULT, "fetched", "virtual", "missing"):
@@ -85,7 +98,7 @@ def _run(
     try:
         if poller:
             poller.start()
-        _execute(inputs, ctx, options, log_path)
+        _execute(inputs, ctx, options, log_path, threads)
     except ForgeError as e:
         reported = state.error()
         if reported is not None and type(reported) is type(e):
@@ -132,22 +145,19 @@ def _run(
     )
 
 
-def _execute(inputs: list[Any], ctx: RunContext, options: RunOptions, log_path: str) -> None:
+def _execute(
+    inputs: list[Any], ctx: RunContext, options: RunOptions, log_path: str, threads: bool
+) -> None:
     import apache_beam as beam
 
     workers = workers_for(options, references_only=ctx.output is None)
-    # A copy read by range spends its time fetching, inflating and compressing, all with
-    # the GIL released: its workers run as threads here, sparing each a process that
-    # imports the stack (bench/README.md, *Worker threads*). Reading through HDF5 (the
-    # input cache) holds a lock per process: those copies keep worker processes.
-    by_range = ctx.output is not None and bool(inputs) and ctx.reads_by_range(inputs[0][1])
     with runner(
         options.runner,
         workers=workers,
         scheduler=options.scheduler,
         log_path=log_path,
         remote=options.remote,
-        threads=by_range,
+        threads=threads,
     ) as (beam_runner, beam_options):
         pipeline = beam.Pipeline(runner=beam_runner, options=beam_options)
         build(pipeline, inputs, ctx)

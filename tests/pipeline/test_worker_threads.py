@@ -1,0 +1,79 @@
+"""Which copies run their DirectRunner workers as threads of the launcher, and which as
+processes: threads for uncompressed inputs read by range, processes otherwise."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import xarray as xr
+
+from arcoforge.demo.dataset import make_sst, write_files
+from arcoforge.demo.server import SourceServer
+from arcoforge.pipeline import runners
+from arcoforge.pipeline.preflight import check_copy_chunks
+from arcoforge.recipe import load_recipe
+from arcoforge.run import RunOptions, run_recipe
+from arcoforge.running import orchestrate
+from arcoforge.verify import compare, open_sources
+from tests.helpers import write_recipe
+
+ZLIB = {"sst": {"zlib": True, "complevel": 1, "chunksizes": (1, 36, 72)}}
+
+
+def _recipe(tmp_path: Path, server: SourceServer, encoding: dict[str, Any] | None) -> Path:
+    files = write_files(make_sst(days=4, variables=("sst",)), server.root, encoding=encoding)
+    urls = [f"{server.url}/{f.path.name}" for f in files]
+    spec = {
+        "sources": {"urls": urls, "concat_dim": "time"},
+        "outputs": {"zarr": {"chunks": {"time": 2}}},
+    }
+    return write_recipe(tmp_path / "recipe", spec)
+
+
+@pytest.mark.parametrize(("encoding", "filtered"), [(None, False), (ZLIB, True)])
+def test_the_first_header_tells_whether_inputs_are_compressed(
+    tmp_path: Path, http_server: SourceServer, encoding: dict[str, Any] | None, filtered: bool
+) -> None:
+    recipe = load_recipe(_recipe(tmp_path, http_server, encoding))
+    assert recipe.outputs.zarr is not None
+    first = check_copy_chunks(recipe.pattern, recipe.outputs.zarr)
+    assert first is not None and first.filtered is filtered
+    assert first.size == (http_server.root / "sst.20200101.nc").stat().st_size
+
+
+@pytest.mark.parametrize(
+    ("encoding", "cache", "threads"),
+    [(None, False, True), (ZLIB, False, False), (None, True, False)],
+)
+def test_workers_are_threads_only_for_uncompressed_inputs_read_by_range(
+    tmp_path: Path,
+    http_server: SourceServer,
+    monkeypatch: pytest.MonkeyPatch,
+    encoding: dict[str, Any] | None,
+    cache: bool,
+    threads: bool,
+) -> None:
+    asked: list[bool] = []
+    real = runners.runner
+
+    @contextmanager
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        asked.append(kwargs["threads"])
+        with real(*args, **kwargs) as found:
+            yield found
+
+    monkeypatch.setattr(orchestrate, "runner", watched)
+    out = tmp_path / "out"
+    options = RunOptions(
+        output=str(out), workers=2, cache=str(tmp_path / "cache") if cache else None
+    )
+    result = run_recipe(load_recipe(_recipe(tmp_path, http_server, encoding)), options)
+    assert asked == [threads]
+    zarr = result.zarr
+    assert zarr is not None
+    sources = [str(p) for p in sorted(http_server.root.glob("*.nc"))]
+    with xr.open_zarr(zarr.url) as copy, open_sources(sources, "time") as want:
+        assert not compare(copy, want)
