@@ -33,9 +33,10 @@ Inputs read by byte range (see ``sources.chunk_reads``) skip HDF5: a task reads 
 for it (a contiguous span at most ``SPAN_SLACK`` times the piece, or the chunks that
 cover it, which exceed the piece by at most a chunk's worth of edges, plus up to
 ``COALESCE_GAP`` of merged gaps) and, while it decodes a chunk, that chunk twice
-(inflated, then unshuffled). Python and the libraries are not counted here: the
-estimate adds a process's own memory before its first task (``plan.estimate``), as
-``bench/memory_benchmark.py`` measures it.
+(inflated, then unshuffled). Like HDF5's, the pages of those pieces stay with the
+process after the read, so they count in every phase of the task. Python and the
+libraries are not counted here: the estimate adds a process's own memory before its
+first task (``plan.estimate``), as ``bench/memory_benchmark.py`` measures it.
 """
 
 from __future__ import annotations
@@ -119,12 +120,15 @@ def variable_peak(v: VarFootprint, block: Block, preprocess_input: int = 0) -> i
     else:
         chunk = min(v.chunk_values, e)
         write = 3 * s * e + s * chunk * min(ZARR_CHUNKS_IN_FLIGHT, block.chunks)
-    if v.ranged:  # decoded pieces are read one at a time, stored then decoded
-        held = s * e if v.raw else d * e + (s + d) * p
-        read = max(read, held + ranged_pieces(v, block))
     # the source chunk buffers outlive the read: measured, their pages stay with the
     # process (HDF5's free lists, and malloc's trim threshold raised by large frees)
     buffers = 0 if v.only_ranged else source_buffers(v)
+    if v.ranged:  # decoded pieces are read one at a time, stored then decoded
+        held = s * e if v.raw else d * e + (s + d) * p
+        read = max(read, held)
+        # the pieces in flight, and so do theirs (the decoding threads' malloc arenas):
+        # measured, the write phase holds them too (bench/README.md, *Memory*)
+        buffers += ranged_pieces(v, block)
     return max(read, encode, write) + buffers
 
 
