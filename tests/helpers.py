@@ -78,3 +78,16 @@ def trap_dataset(days: int = 4, calendar: str = "standard") -> xr.Dataset:
     ds["anom"].attrs["valid_range"] = np.array([-5.0, 5.0], dtype="float32")
     ds.attrs["history"] = "made for tests"
     return ds
+
+
+def h5_files_passed_to(monkeypatch: Any, owner: Any, name: str) -> list[str]:
+    """Record the file name of every h5py file ``owner.name`` is called with, from now on."""
+    seen: list[str] = []
+    real = getattr(owner, name)
+
+    def counted(f: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(str(f.filename))
+        return real(f, *args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counted)
+    return seen

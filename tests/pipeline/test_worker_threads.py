@@ -1,5 +1,6 @@
 """Which copies run their DirectRunner workers as threads of the launcher, and which as
-processes: threads for uncompressed inputs read by range, processes otherwise."""
+processes: threads for inputs read by range whose first one has a probe (later ones
+written alike are then read without HDF5's full parse), processes otherwise."""
 
 from __future__ import annotations
 
@@ -33,22 +34,46 @@ def _recipe(tmp_path: Path, server: SourceServer, encoding: dict[str, Any] | Non
     return write_recipe(tmp_path / "recipe", spec)
 
 
-@pytest.mark.parametrize(("encoding", "filtered"), [(None, False), (ZLIB, True)])
-def test_the_first_header_tells_whether_inputs_are_compressed(
-    tmp_path: Path, http_server: SourceServer, encoding: dict[str, Any] | None, filtered: bool
+@pytest.mark.parametrize("encoding", [None, ZLIB])
+def test_the_first_header_tells_its_size_and_that_it_has_a_probe(
+    tmp_path: Path, http_server: SourceServer, encoding: dict[str, Any] | None
 ) -> None:
     recipe = load_recipe(_recipe(tmp_path, http_server, encoding))
     assert recipe.outputs.zarr is not None
     first = check_copy_chunks(recipe.pattern, recipe.outputs.zarr)
-    assert first is not None and first.filtered is filtered
+    assert first is not None and first.probed
     assert first.size == (http_server.root / "sst.20200101.nc").stat().st_size
+
+
+def test_a_first_input_without_dimension_ids_has_no_probe(
+    tmp_path: Path, http_server: SourceServer
+) -> None:
+    """HDF5 written without netCDF's dimension ids: every input is parsed in full."""
+    import h5py
+    import numpy as np
+
+    with h5py.File(http_server.root / "plain.h5", "w") as f:
+        for name, n in (("time", 2), ("x", 3)):
+            f[name] = np.arange(float(n))
+            f[name].make_scale(name)
+        f["sst"] = np.zeros((2, 3), "f4")
+        f["sst"].dims[0].attach_scale(f["time"])
+        f["sst"].dims[1].attach_scale(f["x"])
+    spec = {
+        "sources": {"urls": [f"{http_server.url}/plain.h5"], "concat_dim": "time"},
+        "outputs": {"zarr": {}},
+    }
+    recipe = load_recipe(write_recipe(tmp_path / "recipe", spec))
+    assert recipe.outputs.zarr is not None
+    first = check_copy_chunks(recipe.pattern, recipe.outputs.zarr)
+    assert first is not None and not first.probed
 
 
 @pytest.mark.parametrize(
     ("encoding", "cache", "threads"),
-    [(None, False, True), (ZLIB, False, False), (None, True, False)],
+    [(None, False, True), (ZLIB, False, True), (None, True, False)],
 )
-def test_workers_are_threads_only_for_uncompressed_inputs_read_by_range(
+def test_workers_are_threads_only_for_inputs_read_by_range(
     tmp_path: Path,
     http_server: SourceServer,
     monkeypatch: pytest.MonkeyPatch,

@@ -14,11 +14,12 @@ from arcoforge.sources.retry import RetryPolicy
 
 @dataclass(frozen=True)
 class FirstInput:
-    """What the first input's header told: its size, and whether any of its variables
-    is stored through filters (compressed), which makes every file's header its own."""
+    """What the first input's header told: its size, and whether it has a probe (see
+    :mod:`arcoforge.sources.fastheaders.probes`), which lets later inputs written alike
+    be read without a parse."""
 
     size: int
-    filtered: bool
+    probed: bool
 
 
 def check_copy_chunks(
@@ -75,14 +76,15 @@ _Variable = tuple[str, tuple[str, ...], tuple[int, ...], int]
 def _netcdf4_variables(
     url: str, options: dict[str, Any], retry: RetryPolicy, auth: str | None
 ) -> tuple[FirstInput, list[_Variable] | None]:
-    """The file's size and filters, and its variables read with h5py (None if it is not
-    netCDF4)."""
+    """The file's size and whether it has a probe, and its variables read with h5py (None
+    if it is not netCDF4)."""
     import asyncio
 
     import h5py
 
     from arcoforge.recipe.pattern import FileType
     from arcoforge.sources.fastheaders.edges import fetch_one
+    from arcoforge.sources.fastheaders.probes import probe
     from arcoforge.sources.filetype import sniff
     from arcoforge.sources.stores import registry_for
 
@@ -91,12 +93,11 @@ def _netcdf4_variables(
     if sniff(source.pread(0, 8), url=url) is not FileType.NETCDF4:
         return FirstInput(source.size, False), None
     out = []
-    filtered = False
     with h5py.File(source, "r") as f:
+        probed = probe(f) is not None
         for name, obj in f.items():
             if not isinstance(obj, h5py.Dataset):
                 continue
-            filtered = filtered or obj.id.get_create_plist().get_nfilters() > 0
             refs = obj.attrs.get("DIMENSION_LIST")
             if obj.attrs.get("CLASS") == b"DIMENSION_SCALE":
                 dims: tuple[str, ...] = (name,)
@@ -105,9 +106,9 @@ def _netcdf4_variables(
             elif refs is not None and len(refs) == obj.ndim:
                 dims = tuple(f[axis[0]].name.rsplit("/", 1)[-1] for axis in refs)
             else:  # phony dimensions: the full reader's rules apply
-                return FirstInput(source.size, True), None
+                return FirstInput(source.size, False), None
             out.append((name, dims, tuple(obj.shape), obj.dtype.itemsize))
-    return FirstInput(source.size, filtered), out
+    return FirstInput(source.size, probed), out
 
 
 def _virtual_variables(

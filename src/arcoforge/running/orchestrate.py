@@ -32,6 +32,7 @@ from arcoforge.running.options import (
 )
 from arcoforge.running.progress import Poller, Progress
 from arcoforge.running.results import Output, ReferencesResult, RunResult, ZarrResult, read_result
+from arcoforge.sources.retry import DEFAULT_MAX_CONCURRENCY
 
 
 def run_recipe(
@@ -61,15 +62,15 @@ def run_recipe(
             ctx = replace(ctx, worker_memory=worker_memory(options, references_only=False))
     # A copy read by range spends its time fetching, inflating and compressing, all with
     # the GIL released: its workers run as threads of this process, sparing each a process
-    # that imports the stack (bench/README.md, *Worker threads*). Reading through HDF5
-    # (the input cache, or the headers of compressed inputs, each its own) holds a lock per
-    # process: those copies keep worker processes.
+    # that imports the stack (bench/README.md, *Worker threads*). HDF5 holds a lock per
+    # process: copies that read every input through it (the input cache, or headers
+    # without a probe, each parsed in full) keep worker processes.
     threads = (
-        first is not None
-        and not first.filtered
-        and bool(inputs)
-        and ctx.reads_by_range(inputs[0][1])
+        first is not None and first.probed and bool(inputs) and ctx.reads_by_range(inputs[0][1])
     )
+    if threads:  # one process for every worker: the whole per-host limit is its share
+        limit = recipe.pattern.max_concurrency or DEFAULT_MAX_CONCURRENCY
+        ctx = replace(ctx, retry=replace(ctx.retry, per_host=limit))
     root = Location(output_root(options.output), options.storage_options)
     if not Conditional.supports(root):  # no conditional writes there: no lease either
         return _run(recipe, ctx, inputs, options, on_progress, start, threads)

@@ -15,7 +15,7 @@ import xarray as xr
 
 from arcoforge.errors import SourceError
 from arcoforge.recipe.pattern import FileType, Index
-from arcoforge.sources.fastheaders import concat, templates
+from arcoforge.sources.fastheaders import concat, probes, templates
 from arcoforge.sources.fastheaders.concat import Stamp as Stamp  # re-exported for the pipeline
 from arcoforge.sources.fastheaders.edges import RangeFile, fetch_edges
 from arcoforge.sources.filetype import SNIFF_BYTES, check_declared, sniff
@@ -205,13 +205,13 @@ def _open_hdf5(
                     raw = templates.raw_values(f, twin.loaded)
             return Stamp(index, url, twin, twin.model.probe, raw, twin.own)
         with h5py.File(source, "r") as f:
-            probed = templates.probe(f)
+            probed = probes.probe(f)
             known = None if probed is None else layouts.known(probed.key)
             if known is not None and probed is not None:
                 raw = templates.raw_from(known, probed, source)
                 if raw is None:
                     raw = templates.raw_values(f, known.loaded)
-                own = templates.own_attrs(f, known.timed)
+                own = probes.own_attrs(f, known.timed)
                 return Stamp(index, url, known, probed, raw, own)
     from virtualizarr.parsers import HDFParser
 
@@ -225,7 +225,7 @@ def _open_hdf5(
     timed = tuple(n for n in names if templates.is_timed(attrs[n]))
     with h5py.File(source, "r") as f:
         raw = templates.raw_values(f, tuple(names))
-        own = templates.own_attrs(f, timed)
+        own = probes.own_attrs(f, timed)
     dataset = _with_loaded(virtual, names, raw)
     if probed is not None and layouts is not None:
         values = {n: raw[n].tobytes() for n in names}

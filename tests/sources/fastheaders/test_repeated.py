@@ -16,30 +16,40 @@ from arcoforge.sources.fastheaders import repeated
 from arcoforge.sources.fastheaders.repeated import Repeats
 from arcoforge.sources.headers import InputHeader
 from arcoforge.sources.retry import RetryPolicy
+from tests.helpers import h5_files_passed_to
 
 RETRY = RetryPolicy(attempts=1, timeout=5)
 
 
-def _day(path: Path, day: int, *, units: str = "days since 2000-01-01") -> None:
+#: How the archives of these tests store ``sst``: as it is, or compressed (then each
+#: file's chunk has its own size and place, and files repeat a template, not bytes).
+STORAGE = {"raw": {}, "zlib": {"zlib": True, "complevel": 1, "shuffle": True}}
+
+
+def _day(
+    path: Path, day: int, *, units: str = "days since 2000-01-01", storage: str = "raw"
+) -> None:
     """One daily file of an archive written alike: its own time, bounds and values."""
     time = pd.Timestamp("2020-01-01") + pd.Timedelta(days=day)
     rng = np.random.default_rng(day)
+    # compressed, a grid too large for a header to load its values (HASHED_VALUES)
+    nlat, nlon = (30, 40) if storage == "raw" else (300, 400)
     ds = xr.Dataset(
         {
-            "sst": (("time", "lat", "lon"), rng.normal(size=(1, 30, 40)).astype("f4")),
+            "sst": (("time", "lat", "lon"), rng.normal(size=(1, nlat, nlon)).astype("f4")),
             "time_bnds": (("time", "nv"), [[time, time + pd.Timedelta(days=1)]]),
         },
         coords={
             "time": ("time", [time], {"bounds": "time_bnds"}),
-            "lat": np.linspace(-60, 60, 30),
-            "lon": np.linspace(0, 351, 40),
+            "lat": np.linspace(-60, 60, nlat),
+            "lon": np.linspace(0, 351, nlon),
         },
         attrs={"title": "alike"},
     )
     encoding = {
         "time": {"units": units, "dtype": "f8"},
         "time_bnds": {"units": units, "dtype": "f8"},
-        "sst": {"_FillValue": np.float32(np.nan)},
+        "sst": {"_FillValue": np.float32(np.nan), **STORAGE[storage]},
     }
     ds.to_netcdf(path, engine="h5netcdf", encoding=encoding)
 
@@ -73,32 +83,68 @@ def _same(a: InputHeader, b: InputHeader) -> None:
                 np.testing.assert_array_equal(mine[name].values, theirs[name].values)
 
 
+def _count_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Count the inputs described in full (their variables decoded by xarray)."""
+    return h5_files_passed_to(monkeypatch, repeated, "contents_of")
+
+
+@pytest.mark.parametrize("storage", list(STORAGE))
 def test_repeating_inputs_get_the_full_parse_s_header(
-    http_server: SourceServer, monkeypatch: pytest.MonkeyPatch
+    http_server: SourceServer, monkeypatch: pytest.MonkeyPatch, storage: str
 ) -> None:
     for day in range(4):
-        _day(http_server.root / f"d{day}.nc", day)
+        _day(http_server.root / f"d{day}.nc", day, storage=storage)
+    sizes = {(http_server.root / f"d{day}.nc").stat().st_size for day in range(4)}
+    assert len(sizes) == (1 if storage == "raw" else 4)
     repeats = Repeats()
-    parses = []
-    real = Repeats._parse
-    monkeypatch.setattr(Repeats, "_parse", lambda self, *a: parses.append(1) or real(self, *a))
+    parses = _count_parses(monkeypatch)
     found = [_open(http_server, f"d{day}.nc", day, repeats) for day in range(4)]
-    assert len(parses) == 1 and len(repeats) == 1  # the first parsed, the rest repeat it
-    monkeypatch.setattr(Repeats, "_parse", real)
+    assert len(parses) == 1  # the first parsed, the rest repeat it
+    monkeypatch.undo()
     for day, header in enumerate(found):
         _same(header, _open(http_server, f"d{day}.nc", day, None))
         assert header.coords["time"].values[0] == np.datetime64(f"2020-01-0{day + 1}")
     assert found[1].small["time_bnds"].hash != found[2].small["time_bnds"].hash
 
 
-def test_an_input_written_otherwise_is_parsed(http_server: SourceServer) -> None:
-    _day(http_server.root / "a.nc", 0)
-    _day(http_server.root / "b.nc", 1, units="hours since 2020-01-01")  # other header bytes
+@pytest.mark.parametrize("storage", list(STORAGE))
+def test_an_input_written_otherwise_is_parsed(
+    http_server: SourceServer, monkeypatch: pytest.MonkeyPatch, storage: str
+) -> None:
+    _day(http_server.root / "a.nc", 0, storage=storage)
+    # other header bytes, and other units for its times: a probe alike is not enough
+    _day(http_server.root / "b.nc", 1, units="hours since 2020-01-01", storage=storage)
     repeats = Repeats()
+    parses = _count_parses(monkeypatch)
     _open(http_server, "a.nc", 0, repeats)
     header = _open(http_server, "b.nc", 1, repeats)
+    assert len(parses) == 2
+    monkeypatch.undo()
     _same(header, _open(http_server, "b.nc", 1, None))
     assert header.variables["time"].encoding["units"] == "hours since 2020-01-01"
+
+
+def test_a_compressed_input_read_from_its_template_reads_its_own_chunks(
+    http_server: SourceServer,
+) -> None:
+    """The chunk extents a template gives an input are its own: its values come out."""
+    from arcoforge.sources.chunk_reads import PieceRead, chunk_of, read_pieces
+
+    for day in range(3):
+        _day(http_server.root / f"z{day}.nc", day, storage="zlib")
+    repeats = Repeats()
+    for day in range(3):
+        header = _open(http_server, f"z{day}.nc", day, repeats)
+        cmap = chunk_of(header.input, "sst")
+        assert cmap is not None
+        out = np.empty(cmap.shape, cmap.np_dtype)
+        read_pieces(
+            [PieceRead(header.url, cmap, tuple(slice(0, n) for n in cmap.shape), out)],
+            options={},
+            retry=RETRY,
+        )
+        with xr.open_dataset(http_server.root / f"z{day}.nc", mask_and_scale=False) as ds:
+            np.testing.assert_array_equal(out, ds["sst"].values)
 
 
 def test_values_that_decode_otherwise_are_parsed(

@@ -18,6 +18,7 @@ from arcoforge.recipe.pattern import Index
 from arcoforge.sources.fastheaders.templates import HeaderTemplates
 from arcoforge.sources.retry import RetryPolicy
 from arcoforge.sources.virtual import VirtualInput, open_virtual
+from tests.helpers import h5_files_passed_to
 
 ZLIB = {"zlib": True, "complevel": 1, "shuffle": True, "chunksizes": (1, 18, 36)}
 
@@ -156,17 +157,9 @@ def test_a_chunk_larger_than_its_array_is_not_stamped(tmp_path: Path) -> None:
 
 def _probes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Count the h5py probes (each a file read through h5py's metadata)."""
-    from arcoforge.sources.fastheaders import templates
+    from arcoforge.sources.fastheaders import probes
 
-    probed: list[str] = []
-    real = templates.probe
-
-    def counted(f: Any) -> Any:
-        probed.append(f.filename)
-        return real(f)
-
-    monkeypatch.setattr(templates, "probe", counted)
-    return probed
+    return h5_files_passed_to(monkeypatch, probes, "probe")
 
 
 @pytest.mark.parametrize("chunked_time", [False, True], ids=["contiguous", "chunked time"])
@@ -203,7 +196,7 @@ def test_a_metadata_byte_of_its_own_means_a_probe(
 
 
 def test_a_model_is_kept_only_if_its_parse_read_just_the_edges(tmp_path: Path) -> None:
-    from arcoforge.sources.fastheaders import templates
+    from arcoforge.sources.fastheaders import probes, templates
     from arcoforge.sources.fastheaders.edges import RangeFile
 
     (f,) = write_files(make_sst(days=1), tmp_path)
@@ -212,7 +205,7 @@ def test_a_model_is_kept_only_if_its_parse_read_just_the_edges(tmp_path: Path) -
     import h5py
 
     with h5py.File(source, "r") as h5:
-        probed = templates.probe(h5)
+        probed = probes.probe(h5)
     assert probed is not None and source.fetches > 0
     assert templates.model_of(source, probed) is None
     whole = RangeFile(lambda o, n: b"", len(data), {0: data})

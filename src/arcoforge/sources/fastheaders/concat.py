@@ -21,7 +21,8 @@ from xarray.conventions import decode_cf_variables
 
 from arcoforge.recipe.pattern import Index
 from arcoforge.sources.fastheaders import templates
-from arcoforge.sources.fastheaders.templates import HeaderTemplate, Probe
+from arcoforge.sources.fastheaders.probes import OWN_ATTRS, Probe
+from arcoforge.sources.fastheaders.templates import HeaderTemplate
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,7 @@ def _decoded(
         raw = np.concatenate([s.raw[name] for s in stamps], axis=axis)
         attrs = dict(layout.raw_attrs[name])
         if name in layout.timed:
-            attrs = {k: v for k, v in attrs.items() if k not in templates.OWN_ATTRS}
+            attrs = {k: v for k, v in attrs.items() if k not in OWN_ATTRS}
             attrs.update(own.get(name, {}))
         variables[name] = xr.Variable(template.dims, raw, attrs)
     decoded, _, _ = decode_cf_variables(variables, {})

@@ -9,12 +9,21 @@ read by HDF5 exactly as that one was (see
 attributes, encodings and byte ranges. Only its data may differ, and of its data a header holds
 only the small variables (coordinates such as ``time``, bounds): those are read from its
 own bytes and decoded as the parsed input's were.
+
+Files of a compressed archive differ outside data too (each chunk's size and place).
+For them a probe with h5py's low-level API (see
+:func:`~arcoforge.sources.fastheaders.probes.probe`, a tenth of a parse) finds the
+chunk extents; an input whose probe matches a parsed one's takes that one's header with
+its own extents and small values, as virtual datasets do. Like them, it takes the parsed
+input's attributes, except the units and calendar of its small variables, which must be
+its own.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, replace
+from typing import Any
 
 import h5py
 import numpy as np
@@ -23,9 +32,10 @@ from xarray.conventions import decode_cf_variables
 
 from arcoforge.recipe.pattern import Index
 from arcoforge.sources.cache import CachedInput
-from arcoforge.sources.chunkmap import ChunkMap
+from arcoforge.sources.chunkmap import Chunk, ChunkMap
 from arcoforge.sources.fastheaders.edges import RangeFile
-from arcoforge.sources.fastheaders.templates import Model, Stored, model_of, probe, repeats
+from arcoforge.sources.fastheaders.probes import Probe, Stored, own_attrs, probe
+from arcoforge.sources.fastheaders.templates import Model, model_of, repeats
 from arcoforge.sources.hdf5 import CF_DECODING, contents_of
 from arcoforge.sources.headers import KEPT_VALUES, Coord, InputHeader, describe, hash_values
 
@@ -48,22 +58,34 @@ class SmallValues:
 
 @dataclass(frozen=True)
 class Parsed:
-    """A parsed input that later ones may repeat: its bytes, chunk maps and header."""
+    """A parsed input that later ones may repeat: its bytes, probe, chunk maps and header."""
 
-    model: Model
+    #: its bytes, if later inputs may repeat them (see :class:`Model`)
+    model: Model | None
+    probe: Probe
     chunks: tuple[tuple[str, ChunkMap], ...]
     header: InputHeader
     #: the variables the header loads (index coordinates and small ones)
     loaded: dict[str, SmallValues]
+    #: the units and calendar of each loaded variable, which decode its values
+    own: dict[str, dict[str, str]]
 
 
 class Repeats:
-    """The parsed inputs that later inputs of one process may repeat (thread-safe)."""
+    """The parsed inputs that later inputs of one process may repeat (thread-safe).
+
+    A later input is read without a parse if it repeats a parsed one's bytes outside data
+    (its *model*, one per file size), or else if its probe matches a parsed one's (its
+    *template*): same variables, types, shapes, chunking, filters and decoding
+    attributes, its own chunk extents and small values. Compressed archives take the
+    second way: each file's chunks have their own sizes, so their bytes differ.
+    """
 
     def __init__(self, limit: int = MAX_MODELS):
         self._limit = limit
         self._lock = threading.Lock()
         self._by_size: dict[int, Parsed] = {}
+        self._by_key: dict[tuple[object, ...], Parsed] = {}
 
     def __len__(self) -> int:
         return len(self._by_size)
@@ -83,10 +105,11 @@ class Repeats:
         """
         with self._lock:
             parsed = self._by_size.get(source.size)
-        if parsed is not None and repeats(parsed.model, source):
-            found = _repeated(parsed, cached, source, index)
+        if parsed is not None and parsed.model is not None and repeats(parsed.model, source):
+            offsets = {name: s.offset for name, s in parsed.loaded.items()}
+            found = _own_values(parsed, replace(cached, chunks=parsed.chunks), source, offsets)
             if found is not None:
-                return found
+                return found[0], replace(found[1], index=index)
         return self._parse(cached, source, index, concat_dims)
 
     def _parse(
@@ -95,15 +118,21 @@ class Repeats:
         from arcoforge.sources.chunkmap import map_file
 
         with h5py.File(source, "r") as f:
+            # probed before any value is read (decoding times reads some): what a model
+            # checks is what the parse of the header alone read
+            found = probe(f)
+            if found is not None:
+                with self._lock:
+                    like = self._by_key.get(found.key)
+                templated = None if like is None else _templated(like, found, f, cached, source)
+                if templated is not None:
+                    return templated[0], replace(templated[1], index=index)
             maps = map_file(f)
             if maps is None:
                 return None
             chunks = tuple(sorted(maps.items()))
             cached = replace(cached, chunks=chunks)
-            # the model is taken before any value is read (decoding times reads some):
-            # what it checks is what the parse of the header alone read
-            found = probe(f) if source.fetches == 0 else None
-            model = None if found is None else model_of(source, found)
+            model = None if found is None or source.fetches else model_of(source, found)
             contents = contents_of(f)
             if contents is None:
                 return None
@@ -113,17 +142,26 @@ class Repeats:
             header = describe(
                 contents.variables, contents.coord_names, contents.attrs, index, cached
             )
-            if model is not None and all(m.values is None for m in maps.values()):
-                loaded = _loaded(f, header, found.stored if found else {}, source)
+            if found is not None and all(m.values is None for m in maps.values()):
+                loaded = _loaded(f, header, found.stored, source)
                 if loaded is not None:
-                    self._keep(Parsed(model, chunks, header, loaded))
+                    own = own_attrs(f, tuple(loaded))
+                    self._keep(Parsed(model, found, chunks, header, loaded, own))
         return cached, header
 
     def _keep(self, parsed: Parsed) -> None:
         with self._lock:
-            self._by_size[parsed.model.size] = parsed
-            while len(self._by_size) > self._limit:
-                del self._by_size[next(iter(self._by_size))]
+            if parsed.model is not None:
+                self._by_size[parsed.model.size] = parsed
+            self._by_key[parsed.probe.key] = parsed
+            _trim(self._by_size, self._limit)
+            _trim(self._by_key, self._limit)
+
+
+def _trim(kept: dict[Any, Parsed], limit: int) -> None:
+    """Forget the oldest of ``kept`` beyond ``limit``."""
+    while len(kept) > limit:
+        del kept[next(iter(kept))]
 
 
 def _loaded(
@@ -135,7 +173,7 @@ def _loaded(
     out = {}
     for name in (*header.coords, *header.small):
         where = stored.get(name)
-        if where is None or where.chunks is not None:
+        if where is None or where.chunks is not None or len(where.entries) != 1:
             return None
         ((_, offset, length),) = where.entries
         dataset = f[name]
@@ -150,14 +188,50 @@ def _loaded(
     return out
 
 
-def _repeated(
-    parsed: Parsed, cached: CachedInput, source: RangeFile, index: Index
+def _templated(
+    like: Parsed, found: Probe, f: h5py.File, cached: CachedInput, source: RangeFile
 ) -> tuple[CachedInput, InputHeader] | None:
-    """The input made from ``parsed``, with its own small values; None if they decode to
-    another type than the parsed input's (e.g. times past what datetime64 holds)."""
-    cached = replace(cached, chunks=parsed.chunks)
+    """The input made from the parsed input whose probe ``found`` matches: its own chunk
+    extents and small values; None if its loaded variables have other units or calendars,
+    or lie where they cannot be read as the parsed input's were."""
+    if own_attrs(f, tuple(like.loaded)) != like.own:
+        return None
+    chunks = []
+    for name, cmap in like.chunks:
+        where = found.stored.get(name)
+        if where is None:
+            return None
+        chunks.append((name, replace(cmap, chunks=_extents(cmap, where))))
+    offsets = {}
+    for name, small in like.loaded.items():
+        where = found.stored[name]
+        if where.chunks is not None or len(where.entries) != 1:
+            return None
+        ((_, offset, length),) = where.entries
+        if length != len(small.raw):
+            return None
+        offsets[name] = offset
+    return _own_values(like, replace(cached, chunks=tuple(chunks)), source, offsets)
+
+
+def _extents(cmap: ChunkMap, where: Stored) -> tuple[Chunk, ...]:
+    """A variable's stored chunks as a probe found them (origins in elements)."""
+    if where.chunks is None:
+        return tuple(Chunk(pos, offset, size) for pos, offset, size in where.entries)
+    return tuple(
+        Chunk(tuple(p * c for p, c in zip(pos, where.chunks, strict=True)), offset, size)
+        for pos, offset, size in where.entries
+    )
+
+
+def _own_values(
+    parsed: Parsed, cached: CachedInput, source: RangeFile, offsets: dict[str, int]
+) -> tuple[CachedInput, InputHeader] | None:
+    """The input described as ``parsed`` with its own small values, read at ``offsets``;
+    None if they decode to another type than the parsed input's (e.g. times past what
+    datetime64 holds)."""
     header = parsed.header
-    raw = {name: source.pread(s.offset, len(s.raw)) for name, s in parsed.loaded.items()}
+    raw = {name: source.pread(offsets[name], len(s.raw)) for name, s in parsed.loaded.items()}
     changed = [name for name, s in parsed.loaded.items() if raw[name] != s.raw]
     coords, small = dict(header.coords), dict(header.small)
     if changed:
@@ -177,4 +251,4 @@ def _repeated(
                 coords[name] = Coord(digest, values)
             else:
                 small[name] = Coord(digest, values if values.size <= KEPT_VALUES else None)
-    return cached, replace(header, index=index, input=cached, coords=coords, small=small)
+    return cached, replace(header, input=cached, coords=coords, small=small)
