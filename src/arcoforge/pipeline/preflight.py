@@ -83,7 +83,7 @@ def _netcdf4_variables(
     import h5py
 
     from arcoforge.recipe.pattern import FileType
-    from arcoforge.sources.fastheaders.edges import fetch_one
+    from arcoforge.sources.fastheaders.edges import HDF5_READS, fetch_one
     from arcoforge.sources.fastheaders.probes import probe
     from arcoforge.sources.filetype import sniff
     from arcoforge.sources.stores import registry_for
@@ -93,7 +93,7 @@ def _netcdf4_variables(
     if sniff(source.pread(0, 8), url=url) is not FileType.NETCDF4:
         return FirstInput(source.size, False), None
     out = []
-    with h5py.File(source, "r") as f:
+    with HDF5_READS, h5py.File(source, "r") as f:
         probed = probe(f) is not None
         for name, obj in f.items():
             if not isinstance(obj, h5py.Dataset):

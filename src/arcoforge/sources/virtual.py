@@ -17,7 +17,7 @@ from arcoforge.errors import SourceError
 from arcoforge.recipe.pattern import FileType, Index
 from arcoforge.sources.fastheaders import concat, probes, templates
 from arcoforge.sources.fastheaders.concat import Stamp as Stamp  # re-exported for the pipeline
-from arcoforge.sources.fastheaders.edges import RangeFile, fetch_edges
+from arcoforge.sources.fastheaders.edges import HDF5_READS, RangeFile, fetch_edges
 from arcoforge.sources.filetype import SNIFF_BYTES, check_declared, sniff
 from arcoforge.sources.retry import RetryPolicy
 from arcoforge.sources.stores import registry_for, source_errors
@@ -106,7 +106,8 @@ def read_virtual(
         found = sniff(source.pread(0, SNIFF_BYTES), url=url)
         found = check_declared(file_type, found, url=url)
         if found is FileType.NETCDF4:
-            return _open_hdf5(index, url, registry, source, layouts)
+            with HDF5_READS:  # a copy's threads may read other inputs in this process
+                return _open_hdf5(index, url, registry, source, layouts)
         from virtualizarr.parsers import NetCDF3Parser
 
         store = NetCDF3Parser()(url, registry)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -166,3 +167,43 @@ def test_values_that_decode_otherwise_are_parsed(
     header = _open(http_server, "d1.nc", 1, repeats)
     assert header.variables["time"].dtype.kind == "M"  # from the full parse
     assert header.coords["time"].values[0] == np.datetime64("2020-01-02")
+
+
+def test_threads_never_read_two_fetched_files_through_hdf5_at_once(
+    http_server: SourceServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HDF5 is not thread-safe, and reading a fetched file calls back into Python."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import h5py
+
+    for day in range(8):
+        _day(http_server.root / f"t{day}.nc", day, storage="zlib")
+    real = h5py.File
+    lock = threading.Lock()
+    inside = [0]
+    most = [0]
+
+    class Watched(real):  # type: ignore[misc,valid-type]
+        def __enter__(self) -> Any:
+            with lock:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            time.sleep(0.02)  # a window wide enough for another thread to enter
+            return super().__enter__()
+
+        def __exit__(self, *exc: Any) -> None:
+            with lock:
+                inside[0] -= 1
+            super().__exit__(*exc)
+
+    monkeypatch.setattr(h5py, "File", Watched)
+    repeats = Repeats()
+    with ThreadPoolExecutor(4) as pool:
+        found = list(pool.map(lambda d: _open(http_server, f"t{d}.nc", d, repeats), range(8)))
+    assert most[0] == 1
+    assert [h.coords["time"].values[0] for h in found] == [
+        np.datetime64(f"2020-01-0{d + 1}") for d in range(8)
+    ]

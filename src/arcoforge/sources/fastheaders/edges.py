@@ -14,6 +14,7 @@ import asyncio
 import bisect
 import contextlib
 import io
+import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -28,6 +29,11 @@ EDGE_BYTES = 64 * 1024
 BLOCK_BYTES = 64 * 1024
 #: Files whose edges are fetched at once (two requests each).
 MAX_IN_FLIGHT = 16
+#: Held while HDF5 (h5py, VirtualiZarr's parser) reads a RangeFile. HDF5 is not
+#: thread-safe: h5py serializes its own calls, but reading a RangeFile calls back into
+#: Python, which fetches the bytes missing with the GIL released; two such reads must
+#: never interleave in one process.
+HDF5_READS = threading.Lock()
 
 
 class RangeFile(io.RawIOBase):

@@ -33,7 +33,7 @@ from xarray.conventions import decode_cf_variables
 from arcoforge.recipe.pattern import Index
 from arcoforge.sources.cache import CachedInput
 from arcoforge.sources.chunkmap import Chunk, ChunkMap
-from arcoforge.sources.fastheaders.edges import RangeFile
+from arcoforge.sources.fastheaders.edges import HDF5_READS, RangeFile
 from arcoforge.sources.fastheaders.probes import Probe, Stored, own_attrs, probe
 from arcoforge.sources.fastheaders.templates import Model, model_of, repeats
 from arcoforge.sources.hdf5 import CF_DECODING, contents_of
@@ -117,7 +117,7 @@ class Repeats:
     ) -> tuple[CachedInput, InputHeader] | None:
         from arcoforge.sources.chunkmap import map_file
 
-        with h5py.File(source, "r") as f:
+        with HDF5_READS, h5py.File(source, "r") as f:
             # probed before any value is read (decoding times reads some): what a model
             # checks is what the parse of the header alone read
             found = probe(f)
