@@ -8,7 +8,7 @@ loopback HTTP (``python -m arcoforge.demo.server``, a process of its own), then
 runs each contender as a separate process, one after the other, measuring its
 wall time and the peak memory (PSS and RSS) of its whole process tree. Every output is compared
 with its sources afterwards (not timed). Results go to
-``bench/results/copy-<date>.md`` and ``.json``, and the tables to stdout.
+``bench/results/copy-<date>T<HHMM>.md`` and ``.json``, and the tables to stdout.
 """
 
 from __future__ import annotations
@@ -959,7 +959,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     suffix = "-quick" if args.quick else f"-files{args.files}" if args.files else ""
     args.results.mkdir(parents=True, exist_ok=True)
-    base = args.results / f"copy-{report['date']}{suffix}"
+    # stamped to the minute: a second run the same day never overwrites the first
+    base = args.results / f"copy-{report['date']}T{dt.datetime.now():%H%M}{suffix}"
     base.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
     base.with_suffix(".md").write_text(report_markdown(report))
     say(f"results: {base}.md and .json ({report['total_s'] / 60:.1f} min)")

@@ -157,7 +157,11 @@ _REPEATS = Repeats()
 
 def input_header(ctx: RunContext, index: Index, cached: CachedInput) -> InputHeader:
     """Read one input's header, or take it from the run state if an unfinished run of the
-    same recipe code read these very bytes (a resumed run pays only for the work left)."""
+    same recipe code read these very bytes (a resumed run pays only for the work left).
+
+    Only cached inputs' headers are kept: a resumed run fetches a ranged input's edges
+    again, which parses its header (or repeats a parsed one's) on the way.
+    """
     with reporting(ctx.state(), f"reading the header of {cached.url}"):
         state = ctx.state()
         name = header_name(ctx.sources_fingerprint, index, cached)
@@ -179,7 +183,8 @@ def input_header(ctx: RunContext, index: Index, cached: CachedInput) -> InputHea
                 preprocess=ctx.preprocess,
                 storage_options=ctx.storage_options,
             )
-        state.write_bytes(name, pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL))
+        if not cached.ranged:  # a ranged input's header comes with its fetch, run again anyway
+            state.write_bytes(name, pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL))
         return header
 
 
