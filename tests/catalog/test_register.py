@@ -274,3 +274,27 @@ def test_data_without_lat_lon_covers_the_globe_marked_unknown(tmp_path: Path) ->
     assert "thumbnail" not in doc["assets"] and doc["extent"]["temporal"]["interval"] == [
         [None, None]
     ]
+
+
+def test_a_run_that_changed_nothing_keeps_its_preview(
+    http_server: SourceServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from arcoforge.catalog import registry
+
+    root, _, _, _ = _run(http_server, tmp_path, "zarr")
+    picture = root / "collections" / "sst-zarr" / "preview.png"
+    assert picture.exists()
+    drawn: list[str] = []
+    real = registry.render_preview
+    monkeypatch.setattr(registry, "render_preview", lambda ds: drawn.append("x") or real(ds))
+    recipe = load_recipe(tmp_path / "sst-zarr")
+    again = run_recipe(recipe, RunOptions(output=str(root), workers=1))
+    assert again.up_to_date
+    doc = register_run(recipe, again, str(root))
+    assert drawn == [] and doc["assets"]["thumbnail"]["href"] == "./preview.png"
+    picture.unlink()  # gone: drawn again, as for a run that changed the data
+    register_run(recipe, again, str(root))
+    assert drawn == ["x"] and picture.exists()
+    rebuilt = run_recipe(recipe, RunOptions(output=str(root), workers=1, overwrite=True))
+    register_run(recipe, rebuilt, str(root))
+    assert drawn == ["x", "x"]

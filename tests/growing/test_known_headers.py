@@ -1,5 +1,6 @@
-"""An update reads the headers of its new inputs only (and of one recorded input, as a
-check); the others are asked for their identity by HEAD, their kept headers reused."""
+"""A run over a dataset made before (an update, a re-run, a resumed run) reads the
+headers of new inputs only (and of one recorded input, as a check); the others are asked
+for their identity by HEAD, their kept headers reused. ``--overwrite`` reads them all."""
 
 from __future__ import annotations
 
@@ -85,3 +86,28 @@ def test_a_changed_input_is_read_and_refused(
     write_files(again, http_server.root)
     with pytest.raises(SourceChangedError, match=paths[50].name):
         run_folder(_recipe(tmp_path, http_server.url, OLD + NEW), out, update=True)
+
+
+@pytest.mark.parametrize("overwrite", [False, True], ids=["re-run", "overwrite"])
+def test_a_re_run_asks_recorded_inputs_for_their_identity_only(
+    http_server: SourceServer, grown_once: tuple[list[Path], Path], tmp_path: Path, overwrite: bool
+) -> None:
+    paths, out = grown_once
+    http_server.requests.clear()
+    result = run_folder(_recipe(tmp_path, http_server.url, OLD), out, overwrite=overwrite)
+    assert result.up_to_date is not overwrite
+    gets, heads = _requests(http_server, "GET"), _requests(http_server, "HEAD")
+    if overwrite:  # rebuilt from what the sources hold now: every header read again
+        assert all(gets[p.name] >= 2 for p in paths[:OLD])
+    else:  # one header read as a check, the rest one HEAD each
+        assert {n for n in gets} == {paths[OLD - 1].name}
+        assert all(heads[p.name] == 1 for p in paths[: OLD - 1])
+
+
+def test_a_re_run_still_finds_a_changed_input(
+    http_server: SourceServer, grown_once: tuple[list[Path], Path], tmp_path: Path
+) -> None:
+    paths, out = grown_once
+    write_files(make_sst(days=OLD + NEW, nlat=4, nlon=6, seed=9).isel(time=[50]), http_server.root)
+    with pytest.raises(SourceChangedError, match=paths[50].name):
+        run_folder(_recipe(tmp_path, http_server.url, OLD), out)

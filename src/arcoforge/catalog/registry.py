@@ -59,9 +59,14 @@ def register(
     here = catalog.url_of(name)
     for asset in doc["assets"].values():
         asset["href"] = relative(asset["href"], here)
-    picture = render_preview(opened[main]) if preview else None
+    picture_at = f"{posixpath.dirname(name)}/{PREVIEW}"
+    # a run that changed nothing keeps the picture drawn when the data last changed
+    where = catalog.location
+    kept = preview and _unchanged(result) and where.fs.exists(where.path(picture_at))
+    picture = render_preview(opened[main]) if preview and not kept else None
     if picture is not None:
-        _write(catalog, f"{posixpath.dirname(name)}/{PREVIEW}", picture)
+        _write(catalog, picture_at, picture)
+    if picture is not None or kept:
         doc["assets"]["thumbnail"] = {
             "href": f"./{PREVIEW}",
             "type": "image/png",
@@ -127,6 +132,11 @@ def retract(
     written = json.loads(docs.update(collection_name(id), change))
     docs.update(INTAKE, lambda old: add_entries(old, catalog, id, written))
     return dict(written)
+
+
+def _unchanged(result: Any | None) -> bool:
+    """Whether ``result`` is of a run that found every output up to date."""
+    return result is not None and bool(getattr(result, "up_to_date", False))
 
 
 def _write(catalog: CatalogRoot, name: str, data: bytes) -> None:

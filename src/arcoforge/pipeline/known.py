@@ -1,12 +1,14 @@
-"""Inputs an update need not read again: the headers of a copy's inputs, kept between runs.
+"""Inputs a run need not read again: the headers of a copy's inputs, kept between runs.
 
 Planning keeps every input's header (with where its chunks lie) beside the run states,
 in ``ROOT/.forge/known-headers/<id>.pkl`` (a run's state is removed when it succeeds).
-An update asks each input it finds there for its identity only (one HEAD request: size,
-ETag, Last-Modified); if that is unchanged, the kept header stands for it, and its
-bytes are not read. The headers of new inputs are read, and so is the header of the
-last input kept, so that a change in how headers are read (or in the recipe) is met
-by the plan's schema checks rather than hidden by the kept copies.
+A later run of the dataset (an update, a re-run that finds it up to date, a run resumed
+after a kill) asks each input it finds there for its identity only (one HEAD request:
+size, ETag, Last-Modified); if that is unchanged, the kept header stands for it, and its
+bytes are not read. ``--overwrite`` reads every header again. The headers of new
+inputs are read, and so is the header of the last input kept, so that a change in how
+headers are read (or in the recipe) is met by the plan's schema checks rather than
+hidden by the kept copies.
 """
 
 from __future__ import annotations
@@ -82,8 +84,8 @@ def head_identity(ctx: RunContext, url: str) -> InputIdentity:
 
 
 def _known(ctx: RunContext) -> dict[str, InputHeader]:
-    """The kept headers by URL, read once per process and run; empty outside updates."""
-    if not ctx.update:
+    """The kept headers by URL, read once per process and run; empty with ``--overwrite``."""
+    if ctx.overwrite:  # rebuilt from what the sources hold now, every header read again
         return {}
     key = (ctx.state_url, ctx.run_id)
     if key not in _KEPT:
