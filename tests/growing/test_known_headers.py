@@ -111,3 +111,35 @@ def test_a_re_run_still_finds_a_changed_input(
     write_files(make_sst(days=OLD + NEW, nlat=4, nlon=6, seed=9).isel(time=[50]), http_server.root)
     with pytest.raises(SourceChangedError, match=paths[50].name):
         run_folder(_recipe(tmp_path, http_server.url, OLD), out)
+
+
+def test_a_run_resumed_before_planning_asks_inputs_for_their_identity_only(
+    http_server: SourceServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Headers read by a run that stopped before planning stand for unchanged inputs."""
+    from arcoforge.pipeline import copy_stages
+
+    days = 12
+    files = write_files(make_sst(days=days, nlat=4, nlon=6, seed=3), http_server.root)
+    recipe, out = _recipe(tmp_path, http_server.url, days), tmp_path / "out"
+
+    def stopped(*args: object) -> None:
+        raise KeyboardInterrupt  # as a run stopped after its headers, before its plan
+
+    monkeypatch.setattr(copy_stages, "plan_writes", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        run_folder(recipe, out)
+    monkeypatch.undo()
+    assert len(list((out / ".forge" / "sst" / "headers").iterdir())) == days
+    http_server.requests.clear()
+    result = run_folder(recipe, out)
+    edges = Counter(
+        r.path.rsplit("/", 1)[-1]
+        for r in http_server.requests
+        if r.method == "GET" and (r.range or "").startswith("bytes=-")
+    )
+    assert edges == Counter() and _requests(http_server, "HEAD") == Counter(
+        {f.path.name: 1 for f in files}
+    )
+    got = xr.open_zarr(result.zarr.url)
+    assert compare(got, open_sources([str(f.path) for f in files], "time")) == []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import pickle
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +22,14 @@ from arcoforge.errors import (
 )
 from arcoforge.pipeline.context import RunContext
 from arcoforge.pipeline.copy_blocks import read_blocks
-from arcoforge.pipeline.known import known_header, known_input, remember
+from arcoforge.pipeline.known import (
+    header_name,
+    kept_header,
+    known_header,
+    known_input,
+    remember,
+    resumed_header,
+)
 from arcoforge.pipeline.state import RunState
 from arcoforge.plan.copy_plan import Plan, TaskWork, make_plan
 from arcoforge.recipe.pattern import Index, OnMissing
@@ -71,10 +77,16 @@ def fetch_input(ctx: RunContext, index: Index, url: str) -> tuple[Index, CachedI
     in the run state (see :func:`missing_inputs`) and None is returned.
     """
     with reporting(ctx.state(), f"fetching input {index} ({url})"):
-        kept = known_input(ctx, index, url) if ctx.reads_by_range(url) else None
-        if kept is not None:  # an update's recorded input, unchanged: its header is kept
+        ranged = ctx.reads_by_range(url)
+        kept = known_input(ctx, index, url) if ranged else None
+        if kept is not None:  # a recorded input, unchanged: its header is kept
             ctx.state().mark("fetched", f"{cache_key(url)}.{kept.size}")
             return index, kept
+        resumed = resumed_header(ctx, index, url) if ranged else None
+        if resumed is not None:  # read by an unfinished run, unchanged since
+            _PARSED[(index, url)] = resumed
+            ctx.state().mark("fetched", f"{cache_key(url)}.{resumed.input.size}")
+            return index, resumed.input
         try:
             found = _open_ranged(ctx, index, url)
             if found is not None:
@@ -157,17 +169,15 @@ _REPEATS = Repeats()
 
 def input_header(ctx: RunContext, index: Index, cached: CachedInput) -> InputHeader:
     """Read one input's header, or take it from the run state if an unfinished run of the
-    same recipe code read these very bytes (a resumed run pays only for the work left).
-
-    Only cached inputs' headers are kept: a resumed run fetches a ranged input's edges
-    again, which parses its header (or repeats a parsed one's) on the way.
-    """
+    same recipe code read these very bytes (a resumed run pays only for the work left;
+    an input read by range is then asked for its identity only, by
+    :func:`~arcoforge.pipeline.known.resumed_header`)."""
     with reporting(ctx.state(), f"reading the header of {cached.url}"):
         state = ctx.state()
         name = header_name(ctx.sources_fingerprint, index, cached)
         header = _PARSED.pop((index, cached.url), None) or known_header(ctx, index, cached)
         if header is None:
-            kept = _kept_header(state.read_bytes(name))
+            kept = kept_header(state.read_bytes(name))
             if kept is not None:
                 return kept
         if header is None and cached.ranged:  # fetched in another process: parse again
@@ -183,30 +193,8 @@ def input_header(ctx: RunContext, index: Index, cached: CachedInput) -> InputHea
                 preprocess=ctx.preprocess,
                 storage_options=ctx.storage_options,
             )
-        if not cached.ranged:  # a ranged input's header comes with its fetch, run again anyway
-            state.write_bytes(name, pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL))
+        state.write_bytes(name, pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL))
         return header
-
-
-def _kept_header(kept: bytes | None) -> InputHeader | None:
-    """A header kept in the run state, or None if there is none or it names classes
-    that have moved since (kept by another version of ARCO Forge): it is read again."""
-    if kept is None:
-        return None
-    try:
-        header: InputHeader = pickle.loads(kept)
-    except (ModuleNotFoundError, AttributeError):
-        return None
-    return header
-
-
-def header_name(fingerprint: str, index: Index, cached: CachedInput) -> str:
-    """The run-state file of an input's header: named after its position, its bytes and
-    the recipe's sources and code, so a header is reused only for what it describes."""
-    where = hashlib.sha256(f"{index!r}{cached.url}".encode()).hexdigest()[:16]
-    version = hashlib.sha256(cached.version.encode()).hexdigest()[:16]
-    what = f"{version}-{cached.size}-{fingerprint[:12]}"
-    return f"headers/{where}-{what}.pkl"
 
 
 def plan_writes(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:

@@ -5,10 +5,12 @@ in ``ROOT/.forge/known-headers/<id>.pkl`` (a run's state is removed when it succ
 A later run of the dataset (an update, a re-run that finds it up to date, a run resumed
 after a kill) asks each input it finds there for its identity only (one HEAD request:
 size, ETag, Last-Modified); if that is unchanged, the kept header stands for it, and its
-bytes are not read. ``--overwrite`` reads every header again. The headers of new
-inputs are read, and so is the header of the last input kept, so that a change in how
-headers are read (or in the recipe) is met by the plan's schema checks rather than
-hidden by the kept copies.
+bytes are not read. ``--overwrite`` reads every header again. A run stopped before
+planning kept its headers only in its run state (``ROOT/.forge/<id>/headers/``, see
+:func:`header_name`): the run that resumes it asks each input the same way, by
+:func:`resumed_header`. The headers of new inputs are read, and so is the header of the
+last input kept, so that a change in how headers are read (or in the recipe) is met by
+the plan's schema checks rather than hidden by the kept copies.
 """
 
 from __future__ import annotations
@@ -67,6 +69,63 @@ def known_header(ctx: RunContext, index: Index, cached: CachedInput) -> InputHea
     if found is None or found.index != index or found.input.version != cached.version:
         return None
     return found
+
+
+def kept_header(kept: bytes | None) -> InputHeader | None:
+    """A header kept in the run state, or None if there is none or it names classes
+    that have moved since (kept by another version of ARCO Forge): it is read again."""
+    if kept is None:
+        return None
+    try:
+        header: InputHeader = pickle.loads(kept)
+    except (ModuleNotFoundError, AttributeError):
+        return None
+    return header
+
+
+def header_name(fingerprint: str, index: Index, cached: CachedInput) -> str:
+    """The run-state file of an input's header: named after its position, its bytes and
+    the recipe's sources and code, so a header is reused only for what it describes."""
+    where = hashlib.sha256(f"{index!r}{cached.url}".encode()).hexdigest()[:16]
+    version = hashlib.sha256(cached.version.encode()).hexdigest()[:16]
+    what = f"{version}-{cached.size}-{fingerprint[:12]}"
+    return f"headers/{where}-{what}.pkl"
+
+
+def resumed_header(ctx: RunContext, index: Index, url: str) -> InputHeader | None:
+    """The header an unfinished run of this recipe kept for input ``url`` (read by range)
+    at ``index``, if one HEAD request finds the input unchanged since; None otherwise.
+
+    Kept headers are named after the input's validators (see :func:`header_name`), so
+    only an input that gives an ETag or a Last-Modified date can be matched.
+    """
+    if not _resuming(ctx):
+        return None
+    try:
+        now = head_identity(ctx, url)
+    except SourceError:
+        return None  # the fetch that follows says what is wrong, or skips it
+    if now.size is None or not (now.etag or now.last_modified):
+        return None
+    named = CachedInput(url, url, now.size, "", ctx.file_type, now.etag, now.last_modified)
+    header = kept_header(ctx.state().read_bytes(header_name(ctx.sources_fingerprint, index, named)))
+    if header is None or not header.input.ranged or header.input.version != named.version:
+        return None
+    return header
+
+
+def _resuming(ctx: RunContext) -> bool:
+    """Whether this run's state holds headers kept by an unfinished run (listed once per
+    process and run)."""
+    key = (ctx.state_url, ctx.run_id)
+    if key not in _RESUMING:
+        _RESUMING.clear()
+        _RESUMING[key] = bool(ctx.state().marks("headers"))
+    return _RESUMING[key]
+
+
+#: Whether the state of the run a worker process works for held kept headers at its start.
+_RESUMING: dict[tuple[str, str], bool] = {}
 
 
 def head_identity(ctx: RunContext, url: str) -> InputIdentity:
