@@ -130,7 +130,9 @@ def test_a_run_resumed_before_planning_asks_inputs_for_their_identity_only(
     with pytest.raises(KeyboardInterrupt):
         run_folder(recipe, out)
     monkeypatch.undo()
-    assert len(list((out / ".forge" / "sst" / "headers").iterdir())) == days
+    kept = sorted((out / ".forge" / "sst" / "headers").iterdir())
+    assert len(kept) == days
+    kept[0].write_bytes(kept[0].read_bytes()[:10])  # as a store without atomic writes may
     http_server.requests.clear()
     result = run_folder(recipe, out)
     edges = Counter(
@@ -138,8 +140,8 @@ def test_a_run_resumed_before_planning_asks_inputs_for_their_identity_only(
         for r in http_server.requests
         if r.method == "GET" and (r.range or "").startswith("bytes=-")
     )
-    assert edges == Counter() and _requests(http_server, "HEAD") == Counter(
-        {f.path.name: 1 for f in files}
-    )
+    # the header cut short is read again: one input's edges are fetched, no other's
+    assert sum(edges.values()) == 1
+    assert _requests(http_server, "HEAD") == Counter({f.path.name: 1 for f in files})
     got = xr.open_zarr(result.zarr.url)
     assert compare(got, open_sources([str(f.path) for f in files], "time")) == []

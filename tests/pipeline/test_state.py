@@ -60,3 +60,34 @@ def test_the_first_reported_error_wins(state_url: str, s3_server: str) -> None:
     state.clear()
     assert state.error() is None
     assert state.marks("done") == set()
+
+
+def test_a_local_write_cut_short_leaves_the_old_file_or_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run killed while writing its state never leaves a file half written."""
+    import os
+
+    state = RunState(str(tmp_path / "state"))
+    state.write_json("plan.json", {"hash": "old"})
+    state.mark("done", "task-1")
+    real = os.replace
+
+    def killed(*args: object) -> None:
+        raise KeyboardInterrupt  # as a run stopped between writing and renaming
+
+    monkeypatch.setattr(os, "replace", killed)
+    for write in (
+        lambda: state.write_json("plan.json", {"hash": "new"}),
+        lambda: state.mark("done", "task-2"),
+    ):
+        with pytest.raises(KeyboardInterrupt):
+            write()
+    monkeypatch.setattr(os, "replace", real)
+    assert state.read_json("plan.json") == {"hash": "old"}
+    assert state.marks("done") == {"task-1"}
+    # a partial file a killed process could not remove is never taken for a marker
+    (tmp_path / "state" / "done" / ".tmp-abc").write_bytes(b"")
+    assert state.marks("done") == {"task-1"}
+    partial = [p.name for p in (tmp_path / "state").rglob(".tmp-*")]
+    assert partial == [".tmp-abc"]  # the cut writes removed theirs

@@ -72,13 +72,14 @@ def known_header(ctx: RunContext, index: Index, cached: CachedInput) -> InputHea
 
 
 def kept_header(kept: bytes | None) -> InputHeader | None:
-    """A header kept in the run state, or None if there is none or it names classes
-    that have moved since (kept by another version of ARCO Forge): it is read again."""
+    """A header kept in the run state, or None if there is none, it names classes that
+    have moved since (kept by another version of ARCO Forge) or it is cut short (written
+    where state writes are not atomic): it is read again."""
     if kept is None:
         return None
     try:
         header: InputHeader = pickle.loads(kept)
-    except (ModuleNotFoundError, AttributeError):
+    except (ModuleNotFoundError, AttributeError, EOFError, pickle.UnpicklingError):
         return None
     return header
 

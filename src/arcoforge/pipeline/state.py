@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import tempfile
 from typing import Any
 
 from arcoforge.conditional import Conditional
@@ -22,6 +24,8 @@ from arcoforge.location import Location
 
 #: The run-state document the launcher reads the virtual output's result from.
 REFERENCES_RESULT = "references.json"
+#: How a local file being written starts its name, until it is renamed into place.
+_PARTIAL = ".tmp-"
 
 
 class RunState(Location):
@@ -35,9 +39,23 @@ class RunState(Location):
         return None if data is None else json.loads(data)
 
     def write_bytes(self, name: str, data: bytes) -> None:
+        """Write a whole file at once: a run killed meanwhile leaves the old one or none
+        (locally through a rename; an object store's PUT is whole by itself)."""
         path = self.path(name)
-        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-        self.fs.pipe_file(path, data)
+        folder = path.rsplit("/", 1)[0]
+        self.fs.makedirs(folder, exist_ok=True)
+        if not self.is_local:
+            self.fs.pipe_file(path, data)
+            return
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=_PARTIAL)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(tmp)
+            raise
 
     def read_bytes(self, name: str) -> bytes | None:
         try:
@@ -64,9 +82,10 @@ class RunState(Location):
         path = self.path(kind)
         self.fs.invalidate_cache(path)  # markers written by other processes since
         try:
-            return {p.rsplit("/", 1)[-1] for p in self.fs.ls(path, detail=False)}
+            found = {p.rsplit("/", 1)[-1] for p in self.fs.ls(path, detail=False)}
         except FileNotFoundError:
             return set()
+        return {name for name in found if not name.startswith(_PARTIAL)}
 
     def report(self, error: ForgeError) -> None:
         """Record the first error a worker met, for the launcher to show.
