@@ -58,6 +58,9 @@ class RunContext:
     sources_fingerprint: str = ""
     #: the auth profile inputs are read with: its name only, each worker reads the secret
     auth: str | None = None
+    #: whether the state held headers an unfinished run kept when this run started (see
+    #: arcoforge.pipeline.known.resumed_header)
+    kept_headers: bool = False
     #: an untrusted run's address policy (None: a trusted run)
     policy: AddressPolicy | None = None
 

@@ -100,7 +100,7 @@ def resumed_header(ctx: RunContext, index: Index, url: str) -> InputHeader | Non
     Kept headers are named after the input's validators (see :func:`header_name`), so
     only an input that gives an ETag or a Last-Modified date can be matched.
     """
-    if not _resuming(ctx):
+    if not ctx.kept_headers:
         return None
     try:
         now = head_identity(ctx, url)
@@ -113,20 +113,6 @@ def resumed_header(ctx: RunContext, index: Index, url: str) -> InputHeader | Non
     if header is None or not header.input.ranged or header.input.version != named.version:
         return None
     return header
-
-
-def _resuming(ctx: RunContext) -> bool:
-    """Whether this run's state holds headers kept by an unfinished run (listed once per
-    process and run)."""
-    key = (ctx.state_url, ctx.run_id)
-    if key not in _RESUMING:
-        _RESUMING.clear()
-        _RESUMING[key] = bool(ctx.state().marks("headers"))
-    return _RESUMING[key]
-
-
-#: Whether the state of the run a worker process works for held kept headers at its start.
-_RESUMING: dict[tuple[str, str], bool] = {}
 
 
 def head_identity(ctx: RunContext, url: str) -> InputIdentity:

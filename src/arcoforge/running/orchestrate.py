@@ -90,6 +90,8 @@ def _run(
     state = ctx.state()
     for stale in ("error.json", "result.json", REFERENCES_RESULT, "fetched", "virtual", "missing"):
         state.remove(stale)
+    if ctx.output is not None:  # decided once, before this run keeps headers of its own
+        ctx = replace(ctx, kept_headers=bool(state.marks("headers")))
     marker = "fetched" if ctx.output is not None else "virtual"
     poller = (
         Poller(state, ctx.run_id, len(inputs), on_progress, marker=marker) if on_progress else None
