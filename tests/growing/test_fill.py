@@ -24,7 +24,7 @@ from arcoforge.targets.manifest import read_manifest
 from arcoforge.verify import PROVENANCE_PREFIX, compare, open_sources
 from tests.helpers import run_folder, write_recipe
 from tests.targets import harness
-from tests.targets.harness import Faults, InjectedFailure, run_stages, seen, which
+from tests.targets.harness import Faults, failed_at_every_step, run_stages, seen, which
 
 DAYS = 9
 #: The day (its index) missing from the first run.
@@ -214,13 +214,10 @@ def test_fill_killed_at_every_step(
     # the chunks that replace published ones are put in place just before the commit
     last_write = len(counted.seen) - counted.seen[::-1].index("ZarrTarget.write")
     assert "ZarrTarget.write_region" in counted.seen
-    for step in range(1, len(counted.seen) + 1):
-        _copy(start, Path(output))
-        faults = Faults(fail_at=step)
-        with faults.installed(monkeypatch), pytest.raises(Exception) as failed:
-            run_stages(recipe(7), options)
-        assert faults.failed, f"step {step} was not reached: {failed.value!r}"
-        assert isinstance(failed.value.__cause__ or failed.value, InjectedFailure)
+    steps = failed_at_every_step(
+        monkeypatch, len(counted.seen), start, Path(output), lambda: run_stages(recipe(7), options)
+    )
+    for step, faults in enumerate(steps, 1):
         now = seen(url)
         if step <= last_write + 1:  # no staged chunk was put in place yet
             assert which(now, {"old": old, "new": new}) == "old", f"step {step}"

@@ -20,7 +20,7 @@ from arcoforge.run import RunOptions
 from arcoforge.verify import PROVENANCE_PREFIX, compare, open_sources
 from tests.helpers import run_folder, write_recipe
 from tests.targets import harness
-from tests.targets.harness import Faults, InjectedFailure, run_stages, seen, which
+from tests.targets.harness import Faults, failed_at_every_step, run_stages, seen, which
 
 DAYS = 10
 
@@ -187,13 +187,10 @@ def test_update_killed_at_every_step(
     wanted = xr.open_zarr(url).load()
     assert which(wanted, versions) == "new"
     assert "ZarrTarget.write_region" in counted.seen
-    for step in range(1, len(counted.seen) + 1):
-        _copy(start, Path(output))
-        faults = Faults(fail_at=step)
-        with faults.installed(monkeypatch), pytest.raises(Exception) as failed:
-            run_stages(recipe(7), options)
-        assert faults.failed, f"step {step} was not reached: {failed.value!r}"
-        assert isinstance(failed.value.__cause__ or failed.value, InjectedFailure)
+    steps = failed_at_every_step(
+        monkeypatch, len(counted.seen), start, Path(output), lambda: run_stages(recipe(7), options)
+    )
+    for step, faults in enumerate(steps, 1):
         now = which(seen(url), versions)
         assert now in ("old", "new"), f"step {step} ({faults.seen[-1]}): reader saw {now}"
         assert zarr.open_group(url, mode="r")["sst"].shape[0] == {"old": 4, "new": 7}[now]

@@ -186,3 +186,27 @@ def which(ds: xr.Dataset | None, versions: dict[str, xr.Dataset]) -> str | None:
             return name
     diffs = {name: compare(ds, source)[:3] for name, source in versions.items()}
     raise AssertionError(f"a reader sees a dataset that is no complete version: {diffs}")
+
+
+def failed_at_every_step(
+    monkeypatch: pytest.MonkeyPatch,
+    steps: int,
+    start: Path,
+    output: Path,
+    run: Any,
+) -> Iterator[Faults]:
+    """For each of ``steps``: put ``start`` back at ``output``, call ``run()`` with a failure
+    injected at that step, check it failed there, and yield the faults for the caller to
+    check what a reader sees."""
+    import shutil
+
+    for step in range(1, steps + 1):
+        if output.exists():
+            shutil.rmtree(output)
+        shutil.copytree(start, output)
+        faults = Faults(fail_at=step)
+        with faults.installed(monkeypatch), pytest.raises(Exception) as failed:
+            run()
+        assert faults.failed, f"step {step} was not reached: {failed.value!r}"
+        assert isinstance(failed.value.__cause__ or failed.value, InjectedFailure)
+        yield faults

@@ -9,17 +9,12 @@ from arcoforge.errors import PipelineError
 from arcoforge.pipeline.state import RunState
 
 
-@dataclass(frozen=True)
-class ZarrResult:
-    """The Zarr copy a run made."""
+@dataclass(frozen=True, kw_only=True)
+class _Published:
+    """What every output's result says, whatever its kind."""
 
     url: str
-    zarr_format: int
-    compression: str
     up_to_date: bool
-    tasks: int
-    skipped: int
-    bytes_written: int
     stored_bytes: int
     #: the summary of the input manifest recorded in it: count and total bytes
     manifest: dict[str, int] = field(default_factory=dict)
@@ -30,24 +25,52 @@ class ZarrResult:
     #: with --update: how many inputs skipped before were filled in
     filled: int | None = None
 
+    @staticmethod
+    def _shared(doc: dict[str, Any]) -> dict[str, Any]:
+        """The shared fields, as a publishing stage recorded them in the run state."""
+        return {
+            "url": doc["url"],
+            "up_to_date": doc["up_to_date"],
+            "stored_bytes": doc["stored_bytes"],
+            "manifest": doc.get("manifest", {}),
+            "appended": doc.get("appended"),
+            "missing": tuple(doc.get("missing") or ()),
+            "filled": doc.get("filled"),
+        }
+
+    def _shared_json(self) -> dict[str, Any]:
+        return {
+            "up_to_date": self.up_to_date,
+            "stored_bytes": self.stored_bytes,
+            "manifest": self.manifest,
+            **({} if self.appended is None else {"appended": self.appended}),
+            **({} if self.filled is None else {"filled": self.filled}),
+            "missing": list(self.missing),
+        }
+
+
+@dataclass(frozen=True)
+class ZarrResult(_Published):
+    """The Zarr copy a run made."""
+
+    zarr_format: int
+    compression: str
+    tasks: int
+    skipped: int
+    bytes_written: int
+
     kind = "zarr"
 
     @classmethod
     def from_state(cls, doc: dict[str, Any]) -> ZarrResult:
         """The result the publishing stage recorded in the run state."""
         return cls(
-            url=doc["url"],
             zarr_format=doc["zarr_format"],
             compression=doc["compression"],
-            up_to_date=doc["up_to_date"],
             tasks=doc["tasks"],
             skipped=doc["skipped"],
             bytes_written=doc["written"],
-            stored_bytes=doc["stored_bytes"],
-            manifest=doc.get("manifest", {}),
-            appended=doc.get("appended"),
-            missing=tuple(doc.get("missing") or ()),
-            filled=doc.get("filled"),
+            **cls._shared(doc),
         )
 
     @property
@@ -61,39 +84,23 @@ class ZarrResult:
             "url": self.url,
             "zarr_format": self.zarr_format,
             "compression": self.compression,
-            "up_to_date": self.up_to_date,
             "tasks": self.tasks,
             "tasks_skipped": self.skipped,
             "bytes_written": self.bytes_written,
-            "stored_bytes": self.stored_bytes,
-            "manifest": self.manifest,
-            **({} if self.appended is None else {"appended": self.appended}),
-            **({} if self.filled is None else {"filled": self.filled}),
-            "missing": list(self.missing),
+            **self._shared_json(),
         }
 
 
 @dataclass(frozen=True)
-class ReferencesResult:
+class ReferencesResult(_Published):
     """The virtual dataset a run made: Kerchunk JSON or Parquet, or an Icechunk repository."""
 
-    url: str
     format: str
-    up_to_date: bool
     references: int
-    stored_bytes: int
     prefixes: tuple[str, ...]
     snapshot: str | None = None
-    #: the summary of the input manifest recorded in it: count and total bytes
-    manifest: dict[str, int] = field(default_factory=dict)
     #: Icechunk: how many chunks are virtual and how many were written from the inputs
     chunks: dict[str, int] | None = None
-    #: with --update: how many inputs were appended (0: it was up to date)
-    appended: int | None = None
-    #: inputs left out as missing (``on_missing: skip``): ``{index, url}`` each
-    missing: tuple[dict[str, str], ...] = ()
-    #: with --update: how many inputs skipped before were filled in
-    filled: int | None = None
 
     kind = "references"
 
@@ -101,18 +108,12 @@ class ReferencesResult:
     def from_state(cls, doc: dict[str, Any]) -> ReferencesResult:
         """The result the references stage recorded in the run state."""
         return cls(
-            url=doc["url"],
             format=doc["format"],
-            up_to_date=doc["up_to_date"],
             references=doc["references"],
-            stored_bytes=doc["stored_bytes"],
             prefixes=tuple(doc["prefixes"]),
             snapshot=doc.get("snapshot"),
-            manifest=doc.get("manifest", {}),
             chunks=doc.get("chunks"),
-            appended=doc.get("appended"),
-            missing=tuple(doc.get("missing") or ()),
-            filled=doc.get("filled"),
+            **cls._shared(doc),
         )
 
     @property
@@ -124,25 +125,16 @@ class ReferencesResult:
         return f'arcoforge.open_dataset("{self.url}")'
 
     def to_json(self) -> dict[str, Any]:
-        out = {
+        return {
             "kind": self.kind,
             "format": self.format,
             "url": self.url,
-            "up_to_date": self.up_to_date,
             "references": self.references,
-            "stored_bytes": self.stored_bytes,
             "sources": list(self.prefixes),
-            "manifest": self.manifest,
+            **({} if self.snapshot is None else {"snapshot": self.snapshot}),
+            **({} if self.chunks is None else {"chunks": dict(self.chunks)}),
+            **self._shared_json(),
         }
-        if self.snapshot is not None:
-            out["snapshot"] = self.snapshot
-        if self.chunks is not None:
-            out["chunks"] = dict(self.chunks)
-        if self.appended is not None:
-            out["appended"] = self.appended
-        if self.filled is not None:
-            out["filled"] = self.filled
-        return out
 
 
 Output = ZarrResult | ReferencesResult
