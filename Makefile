@@ -18,12 +18,13 @@ $(BIN)/forge: pyproject.toml
 demo: $(BIN)/forge
 	$(BIN)/forge demo
 
-## test: set up, then lint, type-check (mypy, strict) and run the test suite
+## test: set up, then lint, type-check (mypy, strict) and run the test suite, one test
+## process per core (each module's tests stay in one process, sharing its fixtures)
 test: $(BIN)/forge
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m tests
+	$(BIN)/python -m tests -n auto --dist loadscope
 
 lint: $(BIN)/forge
 	$(BIN)/ruff check .
