@@ -250,6 +250,14 @@ def _probe(probes: dict[str, Callable[[], int]]) -> dict[str, int]:
     return counts
 
 
+def count_opened(folder: Path) -> int:
+    """Inputs a run's progress markers in ``folder`` stand for (``<key>.<inputs>.<bytes>``)."""
+    if not folder.is_dir():
+        return 0
+    names = [n for n in os.listdir(folder) if not n.startswith(".tmp-")]
+    return sum(int(n.rsplit(".", 2)[1]) for n in names if n.count(".") >= 2)
+
+
 def count_files(folder: Path, suffix: str = "") -> int:
     """Files under ``folder`` (recursively) whose names end with ``suffix``."""
     if not folder.exists():
@@ -472,8 +480,8 @@ def run_copy(name: str, case: Case, rep: int, settings: Settings) -> dict[str, A
             cmd += ["--cache", str(cache)]
         cmd += settings.forge_args
         probes = {
-            # the run state's marker of each input opened (by range) or cached
-            "inputs opened": lambda: count_files(out / ".forge" / recipe_id / "fetched"),
+            # the run state's markers of the inputs opened (by range) or cached
+            "inputs opened": lambda: count_opened(out / ".forge" / recipe_id / "fetched"),
             "chunks written": lambda: count_files(store / VARIABLE / "c"),
         }
     else:

@@ -62,7 +62,7 @@ def killed_run(cmd: list[str], after_s: float, state: Path) -> dict[str, Any]:
         while time.monotonic() - start < after_s and proc.poll() is None:
             time.sleep(0.02)
         finished = proc.poll() is not None
-        held = {"fetched": count(state / "fetched"), "done": count(state / "done")}
+        held = {"fetched": cb.count_opened(state / "fetched"), "done": count(state / "done")}
         plan = state / "plan.json"
         held["tasks"] = len(json.loads(plan.read_text())["tasks"]) if plan.exists() else None
     finally:

@@ -231,3 +231,23 @@ def test_each_worker_takes_its_share() -> None:
     assert share(8, 1) == 8
     assert share(8, 3) == 2
     assert share(2, 4) == 1  # never below one request
+
+
+def test_whole_hosts_holds_every_place_of_each_host_until_released() -> None:
+    import threading
+
+    urls = ["http://a.example:1/x.nc", "http://a.example:1/y.nc", "http://b.example:2/z.nc"]
+    entered = threading.Event()
+
+    def one_request() -> None:
+        with hosts.host_slot(urls[2], 3):
+            entered.set()
+
+    with hosts.whole_hosts(urls, 3):
+        waiting = threading.Thread(target=one_request)
+        waiting.start()
+        assert not entered.wait(0.2)  # every place of b.example is held
+    assert entered.wait(5)
+    waiting.join()
+    with hosts.host_slot(urls[0], 3):  # and a.example's places were given back
+        pass

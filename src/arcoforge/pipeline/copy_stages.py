@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import pickle
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -24,18 +25,23 @@ from arcoforge.pipeline.context import RunContext
 from arcoforge.pipeline.copy_blocks import read_blocks
 from arcoforge.pipeline.known import (
     header_name,
-    kept_header,
+    keep_headers,
     known_header,
     known_input,
+    may_be_kept,
     remember,
     resumed_header,
+    state_header,
 )
 from arcoforge.pipeline.state import RunState
 from arcoforge.plan.copy_plan import Plan, TaskWork, make_plan
 from arcoforge.recipe.pattern import Index, OnMissing
 from arcoforge.sources.cache import CachedInput, cache_key
+from arcoforge.sources.fastheaders.edges import RangeFile
+from arcoforge.sources.fastheaders.prefetch import SharedPrefetcher
 from arcoforge.sources.fastheaders.repeated import Repeats
 from arcoforge.sources.headers import HeaderSet, InputHeader, read_header
+from arcoforge.sources.hosts import whole_hosts
 from arcoforge.sources.manifest import Manifest
 from arcoforge.targets.manifest import check_output
 from arcoforge.targets.zarr import ARRAY_DOCS, StagedStore, Status, ZarrTarget, root_documents
@@ -65,8 +71,82 @@ def reporting(state: RunState, doing: str) -> Iterator[None]:
 
 
 #: Headers parsed while their input was opened by range, for the header stage that runs
-#: next in the same process (fused with the fetch); taken once.
-_PARSED: dict[tuple[Index, str], InputHeader] = {}
+#: next in the same process (fused with the fetch); taken once. Each says whether the
+#: run state keeps it already.
+_PARSED: dict[tuple[Index, str], tuple[InputHeader, bool]] = {}
+
+
+def fetch_batch(
+    ctx: RunContext, batch: list[tuple[Index, str]]
+) -> list[tuple[Index, CachedInput] | None]:
+    """:func:`fetch_input` for each input of ``batch``, in order.
+
+    The edges of inputs read by range for the first time are fetched by this process's
+    :class:`~arcoforge.sources.fastheaders.prefetch.EdgePrefetcher`, ahead of the parse
+    that takes them one after another. The other inputs (cached whole, or asked for
+    their identity first), and any that could not be read that way, are fetched on
+    threads afterwards, so that requests keep to the per-host limit.
+    """
+    streamed = [(i, u) for i, u in batch if ctx.reads_by_range(u) and not may_be_kept(ctx, u)]
+    found, rest = _read_streamed(ctx, streamed) if streamed else ({}, [])
+    rest += [(i, u) for i, u in batch if (i, u) not in streamed]
+    with ThreadPoolExecutor(max_workers=max(1, min(len(rest), ctx.fetch_concurrency))) as pool:
+        done = pool.map(lambda item: fetch_input(ctx, *item), rest)
+        found.update(zip((i for i, _ in rest), done, strict=True))
+    return [found[index] for index, _ in batch]
+
+
+def _read_streamed(
+    ctx: RunContext, items: list[tuple[Index, str]]
+) -> tuple[dict[Index, tuple[Index, CachedInput] | None], list[tuple[Index, str]]]:
+    """The inputs of ``items`` read from edges the prefetcher fetched, and those left to
+    :func:`fetch_input` (their edges not fetched, or not readable by range).
+
+    The prefetcher takes this process's every place for the hosts (see
+    :func:`~arcoforge.sources.hosts.whole_hosts`). The first input is asked alone: if it
+    is left (a server that ignores Range, a netCDF3 archive), so are all the others.
+    """
+    urls = [url for _, url in items]
+    found: dict[Index, tuple[Index, CachedInput] | None] = {}
+    read: list[InputHeader] = []
+    left: list[tuple[Index, str]] = []
+    with _FEEDS.lent(ctx.source_options, ctx.retry) as feed, whole_hosts(urls, ctx.retry.per_host):
+        head = next(feed.fetch(urls[:1]))
+        if isinstance(head, BaseException) or not _read_edges(ctx, *items[0], head, read):
+            return found, items
+        for (index, url), edges in zip(items[1:], feed.fetch(urls[1:]), strict=True):
+            if isinstance(edges, BaseException) or not _read_edges(ctx, index, url, edges, read):
+                left.append((index, url))
+    # kept, and marked, once for the batch: a file each would cost more than the parse
+    keep_headers(ctx, read)
+    fetched = sum(h.input.size for h in read)
+    ctx.state().mark("fetched", f"{cache_key(urls[0])}.{len(read)}.{fetched}")
+    found.update((h.index, (h.index, h.input)) for h in read)
+    return found, left
+
+
+def _read_edges(
+    ctx: RunContext, index: Index, url: str, edges: RangeFile, read: list[InputHeader]
+) -> bool:
+    """Read one input by range from its fetched ``edges``, its header added to ``read``;
+    False if :func:`fetch_input` must read it (to cache it, or to name or skip a source
+    error)."""
+    with reporting(ctx.state(), f"fetching input {index} ({url})"):
+        try:
+            found = _open_ranged(ctx, index, url, edges)
+        except SourceError as e:
+            if is_missing(e):
+                return False
+            raise
+        if found is None:
+            return False
+        _PARSED[(index, url)] = (found[1], True)
+        read.append(found[1])
+        return True
+
+
+#: The edge prefetcher the threads of this process share (see :func:`fetch_batch`).
+_FEEDS = SharedPrefetcher()
 
 
 def fetch_input(ctx: RunContext, index: Index, url: str) -> tuple[Index, CachedInput] | None:
@@ -80,18 +160,18 @@ def fetch_input(ctx: RunContext, index: Index, url: str) -> tuple[Index, CachedI
         ranged = ctx.reads_by_range(url)
         kept = known_input(ctx, index, url) if ranged else None
         if kept is not None:  # a recorded input, unchanged: its header is kept
-            ctx.state().mark("fetched", f"{cache_key(url)}.{kept.size}")
+            ctx.state().mark("fetched", f"{cache_key(url)}.1.{kept.size}")
             return index, kept
         resumed = resumed_header(ctx, index, url) if ranged else None
         if resumed is not None:  # read by an unfinished run, unchanged since
-            _PARSED[(index, url)] = resumed
-            ctx.state().mark("fetched", f"{cache_key(url)}.{resumed.input.size}")
+            _PARSED[(index, url)] = (resumed, True)
+            ctx.state().mark("fetched", f"{cache_key(url)}.1.{resumed.input.size}")
             return index, resumed.input
         try:
             found = _open_ranged(ctx, index, url)
             if found is not None:
                 cached, header = found
-                _PARSED[(index, url)] = header
+                _PARSED[(index, url)] = (header, False)
             else:
                 cached = ctx.cache().fetch(
                     url,
@@ -105,7 +185,7 @@ def fetch_input(ctx: RunContext, index: Index, url: str) -> tuple[Index, CachedI
                 raise
             record_missing(ctx.state(), index, url, e)
             return None
-        ctx.state().mark("fetched", f"{cache_key(url)}.{cached.size}")
+        ctx.state().mark("fetched", f"{cache_key(url)}.1.{cached.size}")
         return index, cached
 
 
@@ -146,7 +226,9 @@ def _index_order(index: str) -> tuple[tuple[str, int], ...]:
     )
 
 
-def _open_ranged(ctx: RunContext, index: Index, url: str) -> tuple[CachedInput, InputHeader] | None:
+def _open_ranged(
+    ctx: RunContext, index: Index, url: str, edges: RangeFile | None = None
+) -> tuple[CachedInput, InputHeader] | None:
     """The input read by byte range and its header, or None if it must be cached."""
     from arcoforge.sources.chunk_reads import open_ranged
 
@@ -160,6 +242,7 @@ def _open_ranged(ctx: RunContext, index: Index, url: str) -> tuple[CachedInput, 
         index=index,
         concat_dims=ctx.concat_dims,
         repeats=_REPEATS,
+        edges=edges,
     )
 
 
@@ -175,9 +258,12 @@ def input_header(ctx: RunContext, index: Index, cached: CachedInput) -> InputHea
     with reporting(ctx.state(), f"reading the header of {cached.url}"):
         state = ctx.state()
         name = header_name(ctx.sources_fingerprint, index, cached)
-        header = _PARSED.pop((index, cached.url), None) or known_header(ctx, index, cached)
+        parsed = _PARSED.pop((index, cached.url), None)
+        if parsed is not None and parsed[1]:  # the state keeps it already
+            return parsed[0]
+        header = known_header(ctx, index, cached) if parsed is None else parsed[0]
         if header is None:
-            kept = kept_header(state.read_bytes(name))
+            kept = state_header(ctx, name)
             if kept is not None:
                 return kept
         if header is None and cached.ranged:  # fetched in another process: parse again

@@ -63,6 +63,12 @@ def known_input(ctx: RunContext, index: Index, url: str) -> CachedInput | None:
     return cached
 
 
+def may_be_kept(ctx: RunContext, url: str) -> bool:
+    """Whether input ``url`` may have a kept header (see :func:`known_input` and
+    :func:`resumed_header`): it is then asked for its identity before its bytes."""
+    return ctx.kept_headers or url in _known(ctx)
+
+
 def known_header(ctx: RunContext, index: Index, cached: CachedInput) -> InputHeader | None:
     """The kept header of the very input ``cached`` (same place, same version), if any."""
     found = _known(ctx).get(cached.url)
@@ -82,6 +88,55 @@ def kept_header(kept: bytes | None) -> InputHeader | None:
     except (ModuleNotFoundError, AttributeError, EOFError, pickle.UnpicklingError):
         return None
     return header
+
+
+def keep_headers(ctx: RunContext, headers: list[InputHeader]) -> None:
+    """Keep the headers of a batch of inputs in the run state, in one file (one write
+    for the batch; see :func:`state_header`)."""
+    named = {header_name(ctx.sources_fingerprint, h.index, h.input): h for h in headers}
+    if named:
+        first = min(named).removeprefix("headers/")
+        data = pickle.dumps(named, protocol=pickle.HIGHEST_PROTOCOL)
+        ctx.state().write_bytes(f"headers/{BATCH}{first}", data)
+
+
+def state_header(ctx: RunContext, name: str) -> InputHeader | None:
+    """The header the run state keeps under ``name`` (see :func:`header_name`), in a file
+    of its own or in a batch's; None if there is none or it does not read."""
+    found = kept_header(ctx.state().read_bytes(name))
+    return found if found is not None else _batched(ctx).get(name)
+
+
+#: The name that starts the state's files of headers kept a batch at a time.
+BATCH = "batch-"
+
+
+def _batched(ctx: RunContext) -> dict[str, InputHeader]:
+    """The headers an unfinished run kept a batch at a time, read once per process and run."""
+    if not ctx.kept_headers:
+        return {}
+    key = (ctx.state_url, ctx.run_id)
+    if key not in _BATCHES:
+        state, found = ctx.state(), {}
+        for name in sorted(state.marks("headers")):
+            if name.startswith(BATCH):
+                found.update(_batch(state.read_bytes(f"headers/{name}")))
+        _BATCHES.clear()
+        _BATCHES[key] = found
+    return _BATCHES[key]
+
+
+def _batch(kept: bytes | None) -> dict[str, InputHeader]:
+    """A batch's kept headers by name; none if it does not read (see :func:`kept_header`)."""
+    try:
+        found = pickle.loads(kept) if kept else {}
+    except (ModuleNotFoundError, AttributeError, EOFError, pickle.UnpicklingError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+#: The batches of headers kept by the unfinished run the run of a process resumes.
+_BATCHES: dict[tuple[str, str], dict[str, InputHeader]] = {}
 
 
 def header_name(fingerprint: str, index: Index, cached: CachedInput) -> str:
@@ -109,7 +164,7 @@ def resumed_header(ctx: RunContext, index: Index, url: str) -> InputHeader | Non
     if now.size is None or not (now.etag or now.last_modified):
         return None
     named = CachedInput(url, url, now.size, "", ctx.file_type, now.etag, now.last_modified)
-    header = kept_header(ctx.state().read_bytes(header_name(ctx.sources_fingerprint, index, named)))
+    header = state_header(ctx, header_name(ctx.sources_fingerprint, index, named))
     if header is None or not header.input.ranged or header.input.version != named.version:
         return None
     return header

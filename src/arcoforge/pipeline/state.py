@@ -74,8 +74,14 @@ class RunState(Location):
         self.fs.invalidate_cache(path)
 
     def mark(self, kind: str, name: str) -> None:
-        """Leave marker ``name`` of ``kind`` (``fetched``, ``done``)."""
-        self.write_bytes(f"{kind}/{name}", b"")
+        """Leave marker ``name`` of ``kind`` (``fetched``, ``done``): an empty file, whole
+        once it exists (no temporary name needed)."""
+        if not self.is_local:
+            self.write_bytes(f"{kind}/{name}", b"")
+            return
+        path = self.path(f"{kind}/{name}")
+        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        open(path, "wb").close()
 
     def marks(self, kind: str) -> set[str]:
         """The names of the markers of ``kind``."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import pickle
 import sys
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -59,11 +58,7 @@ class _FetchBatch(beam.DoFn):
         self.bytes = Metrics.counter(_NS, "in-bytes")
 
     def process(self, batch: list[tuple[Index, str]]) -> Iterator[tuple[Index, CachedInput]]:
-        with ThreadPoolExecutor(max_workers=max(1, len(batch))) as pool:
-            results = list(
-                pool.map(lambda item: _copy_stages().fetch_input(self.ctx, *item), batch)
-            )
-        for found in results:
+        for found in _copy_stages().fetch_batch(self.ctx, batch):
             if found is None:  # missing, and left out (on_missing: skip)
                 continue
             index, cached = found
@@ -258,8 +253,10 @@ def build(pipeline: beam.Pipeline, inputs: list[tuple[Index, str]], ctx: RunCont
     """Add the whole recipe run to ``pipeline``: a chain of stages per output, then
     one step that publishes them all.
 
-    The copy caches the inputs and writes Zarr, a few inputs per batch; the virtual
-    dataset reads only their headers where they lie, many per batch. Inputs are
+    The copy reads the inputs by range or caches them, then writes Zarr: a few inputs
+    per batch, or :data:`RANGED_BATCH` if read by range (their edges fetched ahead of
+    the parse); the virtual dataset reads only their headers where they lie, many per
+    batch. Inputs are
     batched here, not with BatchElements, whose last batch Beam's Dask runner drops
     (it collects a bundle's outputs before ``finish_bundle``).
     """
@@ -269,7 +266,7 @@ def build(pipeline: beam.Pipeline, inputs: list[tuple[Index, str]], ctx: RunCont
     if ctx.output is not None:
         branches.append(
             pipeline
-            | "Inputs" >> beam.Create(_batches(inputs, max(1, ctx.fetch_concurrency)))
+            | "Inputs" >> beam.Create(_batches(inputs, _copy_batch(ctx, inputs)))
             | "CacheInputs" >> CacheInputs(ctx)
             | "ReadHeaders" >> ReadHeaders(ctx)
             | "PlanWrites" >> PlanWrites(ctx)
@@ -288,6 +285,18 @@ def build(pipeline: beam.Pipeline, inputs: list[tuple[Index, str]], ctx: RunCont
     # and it is the pipeline's only leaf (Beam's Dask runner computes just the last one).
     joined = branches[0] if len(branches) == 1 else tuple(branches) | "Join" >> beam.Flatten()
     _ = joined | "Publish" >> Publish(ctx)
+
+
+#: Inputs per batch of a copy's inputs read by range, at most: one request to the
+#: process that fetches edges ahead of the parse (see copy_stages.fetch_batch).
+RANGED_BATCH = 32
+
+
+def _copy_batch(ctx: RunContext, inputs: list[tuple[Index, str]]) -> int:
+    """How many of a copy's inputs are fetched in one batch."""
+    if inputs and ctx.reads_by_range(inputs[0][1]):
+        return RANGED_BATCH
+    return max(1, ctx.fetch_concurrency)
 
 
 #: Inputs per batch of header reads, at most. A batch is one request to the process that

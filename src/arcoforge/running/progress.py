@@ -69,13 +69,10 @@ class Poller:
         self.callback(Progress(self.total, self.total, fetched, tasks, tasks, nbytes, nbytes))
 
     def poll(self) -> Progress:
-        fetched = self.state.marks(self.marker)
-        if self.marker == "virtual":  # <key>.<inputs>.<bytes of their headers>
-            counts = [name.rsplit(".", 2)[1:] for name in fetched]
-            inputs, sizes = sum(int(n) for n, _ in counts), [int(b) for _, b in counts]
-        else:  # <key>.<bytes>
-            sizes = [int(name.rsplit(".", 1)[-1]) for name in fetched]
-            inputs = len(fetched)
+        # <key>.<inputs>.<bytes>: the bytes the inputs' headers took (virtual), or their
+        # sizes (copies)
+        counts = [name.rsplit(".", 2)[1:] for name in self.state.marks(self.marker)]
+        inputs, sizes = sum(int(n) for n, _ in counts), [int(b) for _, b in counts]
         if self._tasks is None:
             plan = self.state.read_json("plan.json")
             if (

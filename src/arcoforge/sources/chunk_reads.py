@@ -59,6 +59,7 @@ def open_ranged(
     index: Index = NO_INDEX,
     concat_dims: tuple[str, ...] = (),
     repeats: Repeats | None = None,
+    edges: RangeFile | None = None,
 ) -> tuple[CachedInput, InputHeader] | None:
     """The input as read by range (with its chunk maps) and its header, or None if it
     needs the cache.
@@ -66,9 +67,13 @@ def open_ranged(
     None for netCDF3, for files with a variable HDF5 alone can read (see
     :func:`~arcoforge.sources.chunkmap.map_variable`), for files whose header xarray's
     full reader must read, and for servers that ignore Range. An input that repeats
-    one parsed before by the same ``repeats`` is not parsed again.
+    one parsed before by the same ``repeats`` is not parsed again. ``edges``, if given,
+    are its edges fetched already (by an :class:`EdgePrefetcher`).
     """
-    fetched = fetch_ranged(url, file_type=file_type, options=options, retry=retry)
+    if edges is None:
+        fetched = fetch_ranged(url, file_type=file_type, options=options, retry=retry)
+    else:
+        fetched = ranged_input(url, edges, file_type)
     if fetched is None:
         return None
     cached, source = fetched
@@ -90,6 +95,14 @@ def fetch_ranged(
     except UnrepresentableError:
         refuses_ranges(url)
         return None  # a server that ignores Range: the copy downloads the whole file
+    return ranged_input(url, source, file_type)
+
+
+def ranged_input(
+    url: str, source: RangeFile, file_type: FileType
+) -> tuple[CachedInput, RangeFile] | None:
+    """The input whose edges ``source`` holds (no chunk maps yet), or None if it is not
+    netCDF4 (the copy caches it); a file of another type than declared is refused."""
     found = check_declared(file_type, sniff(source.pread(0, 8), url=url), url=url)
     if found is not FileType.NETCDF4:
         return None

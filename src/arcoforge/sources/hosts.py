@@ -12,8 +12,8 @@ import datetime as dt
 import email.utils
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from urllib.parse import urlsplit
 
 from arcoforge.errors import UnresolvableHostError
@@ -49,6 +49,18 @@ def host_slot(url: str, limit: int) -> Iterator[None]:
         pause = _NOT_BEFORE.get(host, 0.0) - time.monotonic()
         if pause > 0:
             _pause(pause)
+        yield
+
+
+@contextmanager
+def whole_hosts(urls: Iterable[str], limit: int) -> Iterator[None]:
+    """Hold every one of ``limit`` places of each host of ``urls`` in this process: for a
+    helper process that makes up to ``limit`` requests to each on this one's behalf."""
+    one_each = {host_of(url): url for url in urls}
+    with ExitStack() as places:
+        for host in sorted(one_each):  # in one order: two callers never deadlock
+            for _ in range(max(1, limit)):
+                places.enter_context(host_slot(one_each[host], limit))
         yield
 
 

@@ -17,6 +17,7 @@ import contextlib
 import pickle
 import subprocess
 import sys
+import threading
 import traceback
 import weakref
 from collections.abc import Iterator
@@ -115,6 +116,32 @@ class EdgePrefetcher:
             raise PipelineError(
                 f"the process fetching the inputs' headers stopped ({why})."
             ) from None
+
+
+class SharedPrefetcher:
+    """One :class:`EdgePrefetcher` for the threads of a process, lent to one at a time.
+
+    The threads of a copy parse headers one at a time (HDF5 holds a lock per process),
+    so one child fetching ahead serves them all, and keeps to the per-host limit.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._feed: EdgePrefetcher | None = None
+
+    @contextlib.contextmanager
+    def lent(
+        self, options: dict[str, Any], retry: RetryPolicy, auth: str | None = None
+    ) -> Iterator[EdgePrefetcher]:
+        """The process's prefetcher for these settings, for the caller alone until it
+        returns (one made for other settings is stopped first)."""
+        with self._lock:
+            feed = self._feed
+            if feed is None or (feed.options, feed.retry, feed.auth) != (options, retry, auth):
+                if feed is not None:
+                    feed.close()
+                feed = self._feed = EdgePrefetcher(options, retry, auth)
+            yield feed
 
 
 def _send(stream: IO[bytes], value: Any) -> None:
