@@ -18,7 +18,7 @@ from arcoforge.run import RunOptions, run_context
 from arcoforge.sources import chunk_reads
 from arcoforge.sources.chunk_reads import open_ranged
 from arcoforge.sources.headers import InputHeader
-from tests.helpers import write_recipe
+from tests.helpers import run_folder, write_recipe
 
 #: A pickled header as an older version kept it, its class in a module since moved.
 MOVED = b"carcoforge.plan.header\nInputHeader\n)\x81."
@@ -122,3 +122,25 @@ def test_a_first_input_that_fails_leaves_the_batch_to_the_threads(
     gets = Counter(r.path.rsplit("/", 1)[-1] for r in http_server.requests if r.method == "GET")
     # the helper asked for the first input alone; the others' edges were fetched once, here
     assert gets[first] >= 4 and [gets[u.rsplit("/", 1)[-1]] for _, u in inputs[1:]] == [2, 2]
+
+
+def test_a_re_run_asks_its_batch_for_identities_together(
+    http_server: SourceServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _served_recipe(tmp_path, http_server, days=5)
+    run_folder(folder, tmp_path / "out")
+    ctx, inputs = run_context(load_recipe(folder), RunOptions(output=str(tmp_path / "out")))
+    http_server.requests.clear()
+
+    def alone(*args: object) -> None:
+        raise AssertionError("an input asked for its identity on its own")
+
+    monkeypatch.setattr("arcoforge.pipeline.known.head_identity", alone)
+    found = copy_stages.fetch_batch(ctx, inputs)
+
+    assert all(f is not None and f[1].chunks for f in found)
+    heads = Counter(r.path for r in http_server.requests if r.method == "HEAD")
+    gets = Counter(r.path for r in http_server.requests if r.method == "GET")
+    assert sorted(heads.values()) == [1] * len(inputs)
+    last = "/" + inputs[-1][1].rsplit("/", 1)[-1]
+    assert set(gets) == {last}  # the last input's header is read again, as a check

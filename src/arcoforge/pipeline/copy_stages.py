@@ -24,6 +24,8 @@ from arcoforge.errors import (
 from arcoforge.pipeline.context import RunContext
 from arcoforge.pipeline.copy_blocks import read_blocks
 from arcoforge.pipeline.known import (
+    Asked,
+    head_identities,
     header_name,
     keep_headers,
     known_header,
@@ -87,11 +89,15 @@ def fetch_batch(
     their identity first), and any that could not be read that way, are fetched on
     threads afterwards, so that requests keep to the per-host limit.
     """
-    streamed = [(i, u) for i, u in batch if ctx.reads_by_range(u) and not may_be_kept(ctx, u)]
+    ranged = [(i, u) for i, u in batch if ctx.reads_by_range(u)]
+    streamed = [(i, u) for i, u in ranged if not may_be_kept(ctx, u)]
     found, rest = _read_streamed(ctx, streamed) if streamed else ({}, [])
     rest += [(i, u) for i, u in batch if (i, u) not in streamed]
+    # inputs that may have kept headers are asked for their identity together first
+    known = [u for i, u in ranged if (i, u) not in streamed]
+    asked = head_identities(ctx, known) if known else {}
     with ThreadPoolExecutor(max_workers=max(1, min(len(rest), ctx.fetch_concurrency))) as pool:
-        done = pool.map(lambda item: fetch_input(ctx, *item), rest)
+        done = pool.map(lambda item: fetch_input(ctx, item[0], item[1], asked.get(item[1])), rest)
         found.update(zip((i for i, _ in rest), done, strict=True))
     return [found[index] for index, _ in batch]
 
@@ -149,20 +155,22 @@ def _read_edges(
 _FEEDS = SharedPrefetcher()
 
 
-def fetch_input(ctx: RunContext, index: Index, url: str) -> tuple[Index, CachedInput] | None:
+def fetch_input(
+    ctx: RunContext, index: Index, url: str, asked: Asked = None
+) -> tuple[Index, CachedInput] | None:
     """Open one input by range (its header parsed), or cache it; leave a progress marker
-    named after it and its size.
+    named after it and its size. ``asked``: the answer of a HEAD request made already.
 
     With ``on_missing: skip``, an input still missing after the retries is recorded
     in the run state (see :func:`missing_inputs`) and None is returned.
     """
     with reporting(ctx.state(), f"fetching input {index} ({url})"):
         ranged = ctx.reads_by_range(url)
-        kept = known_input(ctx, index, url) if ranged else None
+        kept = known_input(ctx, index, url, asked) if ranged else None
         if kept is not None:  # a recorded input, unchanged: its header is kept
             ctx.state().mark("fetched", f"{cache_key(url)}.1.{kept.size}")
             return index, kept
-        resumed = resumed_header(ctx, index, url) if ranged else None
+        resumed = resumed_header(ctx, index, url, asked) if ranged else None
         if resumed is not None:  # read by an unfinished run, unchanged since
             _PARSED[(index, url)] = (resumed, True)
             ctx.state().mark("fetched", f"{cache_key(url)}.1.{resumed.input.size}")

@@ -45,18 +45,18 @@ def remember(ctx: RunContext, headers: HeaderSet) -> None:
     folder.write_bytes(name, pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL))
 
 
-def known_input(ctx: RunContext, index: Index, url: str) -> CachedInput | None:
+def known_input(ctx: RunContext, index: Index, url: str, asked: Asked = None) -> CachedInput | None:
     """The kept copy of input ``url`` at ``index`` if a HEAD request finds it unchanged;
-    None if it must be read (not kept, the one checked, changed, or the HEAD failed)."""
+    None if it must be read (not kept, the one checked, changed, or the HEAD failed).
+    ``asked``: the answer of a HEAD request made already (see :func:`head_identities`)."""
     found = _known(ctx).get(url)
     if found is None or found.index != index or url == _checked(ctx):
         return None
     cached = found.input
     if not (cached.etag or cached.last_modified):
         return None  # nothing but the size would tell a rewritten file
-    try:
-        now = head_identity(ctx, url)
-    except SourceError:
+    now = _identity(ctx, url, asked)
+    if now is None:
         return None  # the fetch that follows says what is wrong, or skips it
     if now.size != cached.size or cached.identity().changes_to(now):
         return None
@@ -148,26 +148,80 @@ def header_name(fingerprint: str, index: Index, cached: CachedInput) -> str:
     return f"headers/{where}-{what}.pkl"
 
 
-def resumed_header(ctx: RunContext, index: Index, url: str) -> InputHeader | None:
+def resumed_header(
+    ctx: RunContext, index: Index, url: str, asked: Asked = None
+) -> InputHeader | None:
     """The header an unfinished run of this recipe kept for input ``url`` (read by range)
-    at ``index``, if one HEAD request finds the input unchanged since; None otherwise.
+    at ``index``, if one HEAD request (or ``asked``) finds the input unchanged since; None
+    otherwise.
 
     Kept headers are named after the input's validators (see :func:`header_name`), so
     only an input that gives an ETag or a Last-Modified date can be matched.
     """
     if not ctx.kept_headers:
         return None
-    try:
-        now = head_identity(ctx, url)
-    except SourceError:
-        return None  # the fetch that follows says what is wrong, or skips it
-    if now.size is None or not (now.etag or now.last_modified):
+    now = _identity(ctx, url, asked)
+    if now is None or now.size is None or not (now.etag or now.last_modified):
         return None
     named = CachedInput(url, url, now.size, "", ctx.file_type, now.etag, now.last_modified)
     header = state_header(ctx, header_name(ctx.sources_fingerprint, index, named))
     if header is None or not header.input.ranged or header.input.version != named.version:
         return None
     return header
+
+
+#: The answer of a HEAD request asked already: an identity, the error met, or None (not asked).
+Asked = InputIdentity | SourceError | None
+
+
+def _identity(ctx: RunContext, url: str, asked: Asked) -> InputIdentity | None:
+    """``url``'s identity as ``asked`` found it, or as one HEAD request finds it now;
+    None if the request failed."""
+    if isinstance(asked, InputIdentity):
+        return asked
+    if asked is not None:
+        return None
+    try:
+        return head_identity(ctx, url)
+    except SourceError:
+        return None
+
+
+def head_identities(ctx: RunContext, urls: list[str]) -> dict[str, Asked]:
+    """The identity of each of ``urls`` (or the error met) from one HEAD request each,
+    made together on one event loop within the per-host limit (this process's every
+    place for the hosts is held meanwhile)."""
+    import asyncio
+
+    import obstore
+
+    from arcoforge.sources.hosts import whole_hosts
+    from arcoforge.sources.stores import registry_for, source_errors
+
+    async def one(url: str, limit: asyncio.Semaphore) -> InputIdentity:
+        async with limit:
+            with source_errors(url):
+                store, path = registry_for(url, ctx.source_options, ctx.retry).resolve(url)
+                meta = await obstore.head_async(store, path)
+        return _from_meta(url, meta)
+
+    async def every() -> list[InputIdentity | BaseException]:
+        limit = asyncio.Semaphore(max(1, ctx.retry.per_host))
+        return await asyncio.gather(*(one(u, limit) for u in urls), return_exceptions=True)
+
+    with whole_hosts(urls, ctx.retry.per_host):
+        found = asyncio.run(every())
+    answers: dict[str, Asked] = {}
+    for url, answer in zip(urls, found, strict=True):
+        if isinstance(answer, BaseException) and not isinstance(answer, SourceError):
+            raise answer
+        answers[url] = answer
+    return answers
+
+
+def _from_meta(url: str, meta: Any) -> InputIdentity:
+    etag = meta.get("e_tag") or None
+    return InputIdentity(url, int(meta["size"]), etag, iso_date(meta.get("last_modified")))
 
 
 def head_identity(ctx: RunContext, url: str) -> InputIdentity:
@@ -180,8 +234,7 @@ def head_identity(ctx: RunContext, url: str) -> InputIdentity:
     with source_errors(url), host_slot(url, ctx.retry.per_host):
         store, path = registry_for(url, ctx.source_options, ctx.retry).resolve(url)
         meta = obstore.head(store, path)
-    etag = meta.get("e_tag") or None
-    return InputIdentity(url, int(meta["size"]), etag, iso_date(meta.get("last_modified")))
+    return _from_meta(url, meta)
 
 
 def _known(ctx: RunContext) -> dict[str, InputHeader]:
