@@ -90,12 +90,23 @@ def test_a_changed_input_is_read_and_refused(
 
 @pytest.mark.parametrize("overwrite", [False, True], ids=["re-run", "overwrite"])
 def test_a_re_run_asks_recorded_inputs_for_their_identity_only(
-    http_server: SourceServer, grown_once: tuple[list[Path], Path], tmp_path: Path, overwrite: bool
+    http_server: SourceServer,
+    grown_once: tuple[list[Path], Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    overwrite: bool,
 ) -> None:
+    from arcoforge.running import orchestrate
+
     paths, out = grown_once
     http_server.requests.clear()
+    pipelines = []
+    monkeypatch.setattr(orchestrate, "_execute", lambda *a: pipelines.append(orchestrate._execute))
+    if overwrite:
+        monkeypatch.undo()
     result = run_folder(_recipe(tmp_path, http_server.url, OLD), out, overwrite=overwrite)
     assert result.up_to_date is not overwrite
+    assert not pipelines  # a dataset found up to date is found so without a pipeline
     gets, heads = _requests(http_server, "GET"), _requests(http_server, "HEAD")
     if overwrite:  # rebuilt from what the sources hold now: every header read again
         assert all(gets[p.name] >= 2 for p in paths[:OLD])

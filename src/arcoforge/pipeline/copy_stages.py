@@ -269,7 +269,11 @@ def input_header(ctx: RunContext, index: Index, cached: CachedInput) -> InputHea
         parsed = _PARSED.pop((index, cached.url), None)
         if parsed is not None and parsed[1]:  # the state keeps it already
             return parsed[0]
-        header = known_header(ctx, index, cached) if parsed is None else parsed[0]
+        if parsed is None:
+            known = known_header(ctx, index, cached)
+            if known is not None:  # kept beside the states already (see pipeline.known)
+                return known
+        header = None if parsed is None else parsed[0]
         if header is None:
             kept = state_header(ctx, name)
             if kept is not None:

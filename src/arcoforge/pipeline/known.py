@@ -63,6 +63,12 @@ def known_input(ctx: RunContext, index: Index, url: str, asked: Asked = None) ->
     return cached
 
 
+def all_known(ctx: RunContext, urls: list[str]) -> bool:
+    """Whether every one of ``urls`` has a header kept by the run that made the dataset."""
+    known = _known(ctx)
+    return bool(urls) and all(url in known for url in urls)
+
+
 def may_be_kept(ctx: RunContext, url: str) -> bool:
     """Whether input ``url`` may have a kept header (see :func:`known_input` and
     :func:`resumed_header`): it is then asked for its identity before its bytes."""

@@ -20,6 +20,7 @@ from arcoforge.pipeline.runners import runner
 from arcoforge.pipeline.state import REFERENCES_RESULT
 from arcoforge.pipeline.transforms import build
 from arcoforge.pipeline.untrusted import check_sources
+from arcoforge.pipeline.uptodate import finished_here
 from arcoforge.recipe.latest import resolve_latest
 from arcoforge.recipe.validated import Recipe
 from arcoforge.running.options import (
@@ -101,7 +102,8 @@ def _run(
     try:
         if poller:
             poller.start()
-        _execute(inputs, ctx, options, log_path, threads)
+        if not finished_here(ctx, inputs):  # a copy up to date needs no pipeline
+            _execute(inputs, ctx, options, log_path, threads)
     except ForgeError as e:
         reported = state.error()
         if reported is not None and type(reported) is type(e):
