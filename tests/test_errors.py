@@ -166,3 +166,12 @@ def test_where_is_the_line_that_said_it_for_errors_raised_from_none() -> None:
     except RecipeError as e:
         where = origin(e)
     assert where is not None and where.endswith(" in convert")  # a kept cause is followed
+
+
+def test_the_command_line_starts_without_beam() -> None:
+    """Beam is imported where a pipeline is built: other commands, and a copy found up to
+    date, start without it."""
+    code = "import sys, arcoforge.cli, arcoforge.run; print('apache_beam' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

@@ -1,34 +1,6 @@
 """The Beam pipeline: one small transform per stage, the stages' work, the runners.
 
-Importing it imports Apache Beam without its import-time noise: Beam logs "apitools
-not found" on the root logger, which also gives a Python session's root logger a
-handler of Beam's making. That one message is dropped; all other logging is left as is.
+Apache Beam is imported by the modules that build or run a pipeline, through
+:mod:`arcoforge.pipeline.quiet`, not by this package: a run that needs no pipeline (a
+copy found up to date), and the other commands, start without it.
 """
-
-from __future__ import annotations
-
-import logging
-
-
-class _DropApitools(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("apitools not found")
-
-
-def _import_beam_quietly() -> None:
-    root = logging.getLogger()
-    keep = logging.NullHandler()
-    drop = _DropApitools()
-    added = not root.handlers  # with no handler, logging.warning() would add Beam's own
-    if added:
-        root.addHandler(keep)
-    root.addFilter(drop)
-    try:
-        import apache_beam  # noqa: F401
-    finally:
-        root.removeFilter(drop)
-        if added:
-            root.removeHandler(keep)
-
-
-_import_beam_quietly()

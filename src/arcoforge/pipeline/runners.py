@@ -59,8 +59,9 @@ def runner(
         "pickle_library": "cloudpickle",
         "default_sdk_harness_log_level": "WARNING",
     }
-    from apache_beam.options.pipeline_options import PipelineOptions
+    from arcoforge.pipeline.quiet import beam
 
+    PipelineOptions = beam.options.pipeline_options.PipelineOptions
     if logging.getLogger().getEffectiveLevel() > logging.INFO:
         # Failures reach the user as one clear error; Beam's own reports of them are
         # tracebacks from worker internals, shown with --debug.

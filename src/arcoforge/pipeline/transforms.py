@@ -14,10 +14,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import apache_beam as beam
-from apache_beam.metrics import Metrics
-
 from arcoforge.pipeline.context import RunContext
+from arcoforge.pipeline.quiet import beam
 from arcoforge.recipe.pattern import Index
 
 #: What every transform here takes and gives: small elements, never arrays.
@@ -31,6 +29,7 @@ if TYPE_CHECKING:
     from arcoforge.sources.headers import HeaderSet, InputHeader
 
 _NS = "arcoforge"
+Metrics = beam.metrics.Metrics
 
 
 def _copy_stages() -> Any:

@@ -19,7 +19,11 @@ from arcoforge.exiting import flush
 
 def main() -> NoReturn:
     """Run Beam's SDK harness with this process's arguments, then exit at once."""
-    from apache_beam.runners.worker import sdk_worker_main
+    import importlib
+
+    import arcoforge.pipeline.quiet  # noqa: F401  (Beam, imported quietly first)
+
+    sdk_worker_main = importlib.import_module("apache_beam.runners.worker.sdk_worker_main")
 
     code = 0
     try:

@@ -18,7 +18,6 @@ from arcoforge.pipeline.preflight import check_copy_chunks
 from arcoforge.pipeline.remote import check_remote
 from arcoforge.pipeline.runners import runner
 from arcoforge.pipeline.state import REFERENCES_RESULT
-from arcoforge.pipeline.transforms import build
 from arcoforge.pipeline.untrusted import check_sources
 from arcoforge.pipeline.uptodate import finished_here
 from arcoforge.recipe.latest import resolve_latest
@@ -153,7 +152,8 @@ def _run(
 def _execute(
     inputs: list[Any], ctx: RunContext, options: RunOptions, log_path: str, threads: bool
 ) -> None:
-    import apache_beam as beam
+    from arcoforge.pipeline.quiet import beam
+    from arcoforge.pipeline.transforms import build
 
     workers = workers_for(options, references_only=ctx.output is None)
     with runner(
