@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
@@ -28,7 +29,12 @@ STORAGE = {"raw": {}, "zlib": {"zlib": True, "complevel": 1, "shuffle": True}}
 
 
 def _day(
-    path: Path, day: int, *, units: str = "days since 2000-01-01", storage: str = "raw"
+    path: Path,
+    day: int,
+    *,
+    units: str = "days since 2000-01-01",
+    storage: str = "raw",
+    bounds_units: bool = True,
 ) -> None:
     """One daily file of an archive written alike: its own time, bounds and values."""
     time = pd.Timestamp("2020-01-01") + pd.Timedelta(days=day)
@@ -53,6 +59,10 @@ def _day(
         "sst": {"_FillValue": np.float32(np.nan), **STORAGE[storage]},
     }
     ds.to_netcdf(path, engine="h5netcdf", encoding=encoding)
+    if not bounds_units:  # as many archives: the bounds take their variable's units
+        with h5py.File(path, "a") as f:
+            for name in ("units", "calendar"):
+                f["time_bnds"].attrs.pop(name, None)
 
 
 def _open(server: SourceServer, name: str, day: int, repeats: Repeats | None) -> InputHeader:
@@ -89,12 +99,13 @@ def _count_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return h5_files_passed_to(monkeypatch, repeated, "contents_of")
 
 
+@pytest.mark.parametrize("bounds_units", [True, False], ids=["bounds-units", "units-of-time"])
 @pytest.mark.parametrize("storage", list(STORAGE))
 def test_repeating_inputs_get_the_full_parse_s_header(
-    http_server: SourceServer, monkeypatch: pytest.MonkeyPatch, storage: str
+    http_server: SourceServer, monkeypatch: pytest.MonkeyPatch, storage: str, bounds_units: bool
 ) -> None:
     for day in range(4):
-        _day(http_server.root / f"d{day}.nc", day, storage=storage)
+        _day(http_server.root / f"d{day}.nc", day, storage=storage, bounds_units=bounds_units)
     sizes = {(http_server.root / f"d{day}.nc").stat().st_size for day in range(4)}
     assert len(sizes) == (1 if storage == "raw" else 4)
     repeats = Repeats()
@@ -106,6 +117,8 @@ def test_repeating_inputs_get_the_full_parse_s_header(
         _same(header, _open(http_server, f"d{day}.nc", day, None))
         assert header.coords["time"].values[0] == np.datetime64(f"2020-01-0{day + 1}")
     assert found[1].small["time_bnds"].hash != found[2].small["time_bnds"].hash
+    bounds = found[2].small["time_bnds"].values
+    assert bounds is not None and bounds[0, 0] == np.datetime64("2020-01-03")
 
 
 @pytest.mark.parametrize("storage", list(STORAGE))

@@ -235,10 +235,13 @@ def _own_values(
     changed = [name for name, s in parsed.loaded.items() if raw[name] != s.raw]
     coords, small = dict(header.coords), dict(header.small)
     if changed:
-        # decoded together: bounds take their variable's units where they have none
+        # decoded with their bounds or the variables they bound (bounds take their
+        # variable's units where they have none); the others are the parsed input's
+        paired = _paired(parsed.loaded, changed)
         variables = {
             name: xr.Variable(s.dims, np.frombuffer(raw[name], s.dtype).reshape(s.shape), s.attrs)
             for name, s in parsed.loaded.items()
+            if name in paired
         }
         decoded, _, _ = decode_cf_variables(variables, {}, **CF_DECODING)
         for name in changed:
@@ -252,3 +255,14 @@ def _own_values(
             else:
                 small[name] = Coord(digest, values if values.size <= KEPT_VALUES else None)
     return cached, replace(header, input=cached, coords=coords, small=small)
+
+
+def _paired(loaded: dict[str, SmallValues], names: list[str]) -> set[str]:
+    """``names``, with the bounds they name and the variables they are the bounds of."""
+    found = set(names)
+    for name in names:
+        bounds = loaded[name].attrs.get("bounds")
+        if isinstance(bounds, str) and bounds in loaded:
+            found.add(bounds)
+    found.update(n for n, s in loaded.items() if s.attrs.get("bounds") in names)
+    return found
