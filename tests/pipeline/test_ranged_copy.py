@@ -128,3 +128,20 @@ def test_a_changed_source_is_refused(http_server: SourceServer, tmp_path: Path) 
     recipe = tmp_path / "recipe"
     with pytest.raises(ForgeError, match=first.name):
         run_folder(recipe, tmp_path / "out")
+
+
+def test_the_last_progress_counts_every_input_read(
+    http_server: SourceServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run over before its first poll still reports the bytes its inputs took."""
+    from arcoforge.recipe import load_recipe
+    from arcoforge.run import Progress, RunOptions, run_recipe
+    from arcoforge.running.progress import Poller
+
+    monkeypatch.setattr(Poller, "_loop", lambda self: None)  # never polls while running
+    _copy(http_server, tmp_path, "netcdf4", {})
+    seen: list[Progress] = []
+    options = RunOptions(output=str(tmp_path / "again"), workers=1, allow_small_chunks=True)
+    run_recipe(load_recipe(tmp_path / "recipe"), options, on_progress=seen.append)
+    served = sum(p.stat().st_size for p in http_server.root.glob("*.nc"))
+    assert seen[-1].input_bytes == served and seen[-1].inputs_done == 4

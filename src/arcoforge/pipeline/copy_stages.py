@@ -35,7 +35,7 @@ from arcoforge.pipeline.known import (
     resumed_header,
     state_header,
 )
-from arcoforge.pipeline.state import RunState
+from arcoforge.pipeline.state import RunState, counted
 from arcoforge.plan.copy_plan import Plan, TaskWork, make_plan
 from arcoforge.recipe.pattern import Index, OnMissing
 from arcoforge.sources.cache import CachedInput, cache_key
@@ -604,7 +604,9 @@ def stage_copy(ctx: RunContext, written: int) -> StagedCopy:
             "skipped",
         )
     }
-    result.update(tasks=len(info["tasks"]), written=written, hash=info["hash"])
+    # the bytes its inputs took: the markers that count them go when it is published
+    _, fetched = counted(state.marks("fetched"))
+    result.update(tasks=len(info["tasks"]), written=written, hash=info["hash"], input_bytes=fetched)
     if "appended" in info:
         result.update(appended=info["appended"], filled=info.get("filled", 0))
     manifest = Manifest.from_dict(state.read_json(MANIFEST) or {})

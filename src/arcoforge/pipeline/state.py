@@ -113,3 +113,9 @@ class RunState(Location):
     def clear(self) -> None:
         """Remove the whole state folder."""
         self._remove(self.path())
+
+
+def counted(names: set[str]) -> tuple[int, int]:
+    """The inputs and bytes that markers named ``<key>.<inputs>.<bytes>`` count, summed."""
+    counts = [name.rsplit(".", 2)[1:] for name in names]
+    return sum(int(n) for n, _ in counts), sum(int(b) for _, b in counts)

@@ -134,9 +134,10 @@ def _run(
         dataset = dataset or virtual
     state.clear()
     if poller:
-        headers = None if ctx.output is not None else dataset.get("header_bytes")
+        # the bytes the inputs took, as the run counted them (its markers are gone)
+        read = dataset.get("input_bytes" if ctx.output is not None else "header_bytes")
         poller.finish(
-            dataset.get("tasks", 0), dataset["nbytes"] if ctx.output else 0, input_bytes=headers
+            dataset.get("tasks", 0), dataset["nbytes"] if ctx.output else 0, input_bytes=read
         )
     return RunResult(
         id=recipe.id,

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import astuple, dataclass
 
-from arcoforge.pipeline.state import RunState
+from arcoforge.pipeline.state import RunState, counted
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,7 @@ class Poller:
     def poll(self) -> Progress:
         # <key>.<inputs>.<bytes>: the bytes the inputs' headers took (virtual), or their
         # sizes (copies)
-        counts = [name.rsplit(".", 2)[1:] for name in self.state.marks(self.marker)]
-        inputs, sizes = sum(int(n) for n, _ in counts), [int(b) for _, b in counts]
+        inputs, fetched = counted(self.state.marks(self.marker))
         if self._tasks is None:
             plan = self.state.read_json("plan.json")
             if (
@@ -86,7 +85,7 @@ class Poller:
         return Progress(
             inputs_done=inputs,
             inputs_total=self.total,
-            input_bytes=sum(sizes),
+            input_bytes=fetched,
             tasks_done=len(done & tasks.keys()) if tasks is not None else 0,
             tasks_total=len(tasks) if tasks is not None else None,
             bytes_done=sum(tasks[k] for k in done if k in tasks) if tasks is not None else 0,
