@@ -102,3 +102,37 @@ def test_workers_are_threads_only_for_inputs_read_by_range(
     sources = [str(p) for p in sorted(http_server.root.glob("*.nc"))]
     with xr.open_zarr(zarr.url) as copy, open_sources(sources, "time") as want:
         assert not compare(copy, want)
+
+
+class _SlowToPickle:
+    """An element whose pickling takes longer than Beam's default timed flush (1 s)."""
+
+    def __init__(self, payload: bytes):
+        self.payload = payload
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        import time
+
+        time.sleep(1.3)
+        return (_SlowToPickle, (self.payload,))
+
+
+def test_worker_threads_send_slow_elements_whole() -> None:
+    """An element still being written when a timer would flush arrives whole at a shuffle
+    (with Beam's timed flush the runner got its key alone, then decoded garbage)."""
+    from arcoforge.pipeline.quiet import beam
+
+    threads = runners.runner(runners.RunnerName.DIRECT, workers=2, threads=True)
+    with threads as (runner, options), beam.Pipeline(runner=runner, options=options) as p:
+        _ = (
+            p
+            | beam.Create([b"x" * 1000])
+            | beam.Map(lambda b: (None, _SlowToPickle(b)))
+            | beam.GroupByKey()
+            | beam.MapTuple(lambda _, found: [v.payload for v in found])
+            | beam.Map(_expect_one_payload)
+        )
+
+
+def _expect_one_payload(payloads: list[bytes]) -> None:
+    assert payloads == [b"x" * 1000]

@@ -34,6 +34,14 @@ class RunnerName(StrEnum):
     FLINK = "flink"
 
 
+#: Worker threads send their output when a buffer fills or a bundle ends, never on a
+#: timer: Beam's timed flush (1 s unless set; 0 means the default) runs on a thread of
+#: its own and can send an element cut in two while a slow coder (a pickled header set)
+#: is still writing it; the runner then decodes the rest as elements, which blew up to
+#: 24 GB in a 4 GiB copy. A week in milliseconds: never within a bundle.
+NO_TIMED_FLUSH = 7 * 24 * 3600 * 1000
+
+
 def default_workers() -> int:
     return os.cpu_count() or 1
 
@@ -81,7 +89,7 @@ def runner(
         if workers > 1 and threads:
             from apache_beam.transforms.environments import EmbeddedPythonGrpcEnvironment
 
-            environment = EmbeddedPythonGrpcEnvironment()
+            environment = EmbeddedPythonGrpcEnvironment(data_buffer_time_limit_ms=NO_TIMED_FLUSH)
         elif workers > 1:
             command = f"{shlex.quote(sys.executable)} -m arcoforge.pipeline.worker"
             environment = SubprocessSDKEnvironment.from_command_string(
