@@ -93,8 +93,8 @@ def run(
         int | None,
         typer.Option(
             help="Workers [default: one per CPU core; a run that only writes references "
-            "reads headers in this process]. On the DirectRunner a copy of uncompressed "
-            "inputs read by range runs them as threads, any other as processes.",
+            "reads headers in this process]. On the DirectRunner a copy whose inputs are "
+            "read by range runs them as threads, any other as processes.",
             min=1,
             show_default=False,
         ),
