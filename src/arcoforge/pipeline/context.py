@@ -61,6 +61,9 @@ class RunContext:
     #: whether the state held headers an unfinished run kept when this run started (see
     #: arcoforge.pipeline.known.resumed_header)
     kept_headers: bool = False
+    #: the copy's length along its concat dim if batches write their chunks as soon as they
+    #: are parsed, else 0 (see arcoforge.pipeline.early)
+    early_length: int = 0
     #: an untrusted run's address policy (None: a trusted run)
     policy: AddressPolicy | None = None
 

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from arcoforge.errors import (
     ForgeError,
     IncompatibleInputsError,
@@ -23,6 +25,7 @@ from arcoforge.errors import (
 )
 from arcoforge.pipeline.context import RunContext
 from arcoforge.pipeline.copy_blocks import read_blocks
+from arcoforge.pipeline.early import EARLY, adopted
 from arcoforge.pipeline.known import (
     Asked,
     head_identities,
@@ -36,7 +39,7 @@ from arcoforge.pipeline.known import (
     state_header,
 )
 from arcoforge.pipeline.state import RunState, counted
-from arcoforge.plan.copy_plan import Plan, TaskWork, make_plan
+from arcoforge.plan.copy_plan import Plan, TaskWork, WriteVar, make_plan
 from arcoforge.recipe.pattern import Index, OnMissing
 from arcoforge.sources.cache import CachedInput, cache_key
 from arcoforge.sources.fastheaders.edges import RangeFile
@@ -116,11 +119,16 @@ def _read_streamed(
     found: dict[Index, tuple[Index, CachedInput] | None] = {}
     read: list[InputHeader] = []
     left: list[tuple[Index, str]] = []
-    with _FEEDS.lent(ctx.source_options, ctx.retry) as feed, whole_hosts(urls, ctx.retry.per_host):
-        head = next(feed.fetch(urls[:1]))
+    with _FEEDS.lent(ctx.source_options, ctx.retry) as feed:
+        # the host's places are held while the helper fetches, not while this one parses:
+        # another thread's chunk reads (see pipeline.early) go on meanwhile
+        with whole_hosts(urls, ctx.retry.per_host):
+            head = next(feed.fetch(urls[:1]))
         if isinstance(head, BaseException) or not _read_edges(ctx, *items[0], head, read):
             return found, items
-        for (index, url), edges in zip(items[1:], feed.fetch(urls[1:]), strict=True):
+        with whole_hosts(urls, ctx.retry.per_host):
+            fetched_edges = list(feed.fetch(urls[1:]))
+        for (index, url), edges in zip(items[1:], fetched_edges, strict=True):
             if isinstance(edges, BaseException) or not _read_edges(ctx, index, url, edges, read):
                 left.append((index, url))
     # kept, and marked, once for the batch: a file each would cost more than the parse
@@ -128,6 +136,11 @@ def _read_streamed(
     fetched = sum(h.input.size for h in read)
     ctx.state().mark("fetched", f"{cache_key(urls[0])}.{len(read)}.{fetched}")
     found.update((h.index, (h.index, h.input)) for h in read)
+    if ctx.early_length and read:
+        from arcoforge.pipeline.early import write_early
+
+        with reporting(ctx.state(), f"writing the chunks of {len(read)} inputs from {urls[0]}"):
+            write_early(ctx, read)
     return found, left
 
 
@@ -302,8 +315,14 @@ def plan_writes(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
         if ctx.update and ctx.target().status() is Status.PUBLISHED:
             return _plan_update(ctx, headers)
         missing = missing_inputs(ctx.state())
-        plan = _make_plan(ctx, headers, missing)
         state, target = ctx.state(), ctx.target()
+        try:
+            plan = copy_plan(ctx, headers, missing)
+        except ForgeError:
+            if state.marks(EARLY) and target.status() is Status.UNPUBLISHED:
+                target.remove()  # chunks batches wrote early, of a dataset refused whole
+                state.remove(EARLY)
+            raise
         summary = plan_summary(ctx, plan)
         status = target.status()
         previous = state.read_json("plan.json")
@@ -325,7 +344,7 @@ def plan_writes(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
             resumable = previous is not None and previous.get("hash") == plan.hash
             if resumable and previous is not None and previous.get("status") == "ready":
                 return _remaining(ctx, plan, summary)
-            if previous is None and not ctx.overwrite:
+            if previous is None and not ctx.overwrite and not state.marks(EARLY):
                 raise TargetExistsError(
                     f"{ctx.target_url} exists but is neither a finished dataset nor an unfinished "
                     "run of this recipe, so it is left alone. Delete it, run with --overwrite, "
@@ -337,13 +356,21 @@ def plan_writes(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
         state.remove(GROW)
         state.remove("staged.zarr")
         state.write_json("plan.json", {**summary, "status": "preparing"})
-        target.remove()  # a replaced dataset, or an unfinished run never published
+        early = adopted(ctx, plan) if status is not Status.PUBLISHED else None
+        if not early:  # a replaced dataset, or an unfinished run never published
+            state.remove(EARLY)
+            target.remove()
         state.write_json("root.json", target.prepare(plan))
-        state.write_json("plan.json", {**summary, "status": "ready"})
-        return [plan.work(t) for t in plan.tasks]
+        for key in early or ():
+            state.mark("done", key)
+        state.remove(EARLY)
+        # the bytes of the tasks written early count as written by this run
+        written = sum(t.nbytes for t in plan.tasks if t.key in (early or ()))
+        state.write_json("plan.json", {**summary, "status": "ready", "early_bytes": written})
+        return [plan.work(t) for t in plan.tasks if t.key not in (early or ())]
 
 
-def _make_plan(
+def copy_plan(
     ctx: RunContext,
     headers: HeaderSet,
     missing: list[dict[str, str]],
@@ -380,7 +407,7 @@ def _plan_update(ctx: RunContext, headers: HeaderSet) -> list[TaskWork]:
     recorded = growing.recorded_manifest(target, published, grow.get("recorded"))
     missing = missing_inputs(ctx.state())
     try:
-        plan = _make_plan(ctx, headers, missing, pinned=growing.pinned_chunks(published))
+        plan = copy_plan(ctx, headers, missing, pinned=growing.pinned_chunks(published))
     except IncompatibleInputsError as e:  # the dataset's inputs combined: new ones do not
         raise UpdateRefusedError(
             f"{ctx.target_url}: the new inputs cannot extend the dataset: {e} An update "
@@ -540,18 +567,23 @@ def write_task(ctx: RunContext, work: TaskWork) -> int:
             from arcoforge.pipeline.growing import staging_target
 
             target = staging_target(ctx.state())
-        for var, block in read_blocks(
-            work,
-            concat_dims=ctx.concat_dims,
-            preprocess=ctx.preprocess,
-            storage_options=ctx.storage_options,
-            source_options=ctx.source_options,
-            retry=ctx.retry,
-        ):
+        for var, block in task_blocks(ctx, work):
             target.write(work, var.name, block, ctx.zarr.zarr_format, grown_array(ctx, var.name))
             del block  # before the next variable's block is read (see plan.memory)
         ctx.state().mark("done", task.key)
         return task.nbytes
+
+
+def task_blocks(ctx: RunContext, work: TaskWork) -> Iterator[tuple[WriteVar, np.ndarray]]:
+    """Each variable of a task with its block, read from the task's inputs."""
+    return read_blocks(
+        work,
+        concat_dims=ctx.concat_dims,
+        preprocess=ctx.preprocess,
+        storage_options=ctx.storage_options,
+        source_options=ctx.source_options,
+        retry=ctx.retry,
+    )
 
 
 @dataclass
@@ -580,7 +612,7 @@ class StagedCopy:
         self.result.update(up_to_date=self.staged is None, stored_bytes=stored)
         self.state.write_json("result.json", self.result)
         if self.staged is not None:
-            for name in ("done", "fetched", "headers", "root.json", GROW, "staged.zarr"):
+            for name in ("done", "fetched", "headers", "root.json", GROW, "staged.zarr", EARLY):
                 self.state.remove(name)
 
 
@@ -606,6 +638,7 @@ def stage_copy(ctx: RunContext, written: int) -> StagedCopy:
     }
     # the bytes its inputs took: the markers that count them go when it is published
     _, fetched = counted(state.marks("fetched"))
+    written += info.get("early_bytes", 0)
     result.update(tasks=len(info["tasks"]), written=written, hash=info["hash"], input_bytes=fetched)
     if "appended" in info:
         result.update(appended=info["appended"], filled=info.get("filled", 0))

@@ -265,7 +265,7 @@ def build(pipeline: beam.Pipeline, inputs: list[tuple[Index, str]], ctx: RunCont
     if ctx.output is not None:
         branches.append(
             pipeline
-            | "Inputs" >> beam.Create(_batches(inputs, _copy_batch(ctx, inputs)))
+            | "Inputs" >> beam.Create(_copy_batches(ctx, inputs))
             | "CacheInputs" >> CacheInputs(ctx)
             | "ReadHeaders" >> ReadHeaders(ctx)
             | "PlanWrites" >> PlanWrites(ctx)
@@ -286,9 +286,22 @@ def build(pipeline: beam.Pipeline, inputs: list[tuple[Index, str]], ctx: RunCont
     _ = joined | "Publish" >> Publish(ctx)
 
 
+#: A list of inputs, each with its place in the pattern.
+Inputs = list[tuple[Index, str]]
+
 #: Inputs per batch of a copy's inputs read by range, at most: one request to the
 #: process that fetches edges ahead of the parse (see copy_stages.fetch_batch).
 RANGED_BATCH = 32
+
+
+def _copy_batches(ctx: RunContext, inputs: Inputs) -> list[Inputs]:
+    """The batches of a copy's inputs: whole chunks each where they write them as soon as
+    they are parsed (see arcoforge.pipeline.early)."""
+    if ctx.early_length:
+        from arcoforge.pipeline.early import aligned_batches
+
+        return aligned_batches(ctx, inputs, RANGED_BATCH)
+    return _batches(inputs, _copy_batch(ctx, inputs))
 
 
 def _copy_batch(ctx: RunContext, inputs: list[tuple[Index, str]]) -> int:

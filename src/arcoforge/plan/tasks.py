@@ -23,7 +23,7 @@ from dask.utils import format_bytes
 from arcoforge.errors import PlanError
 from arcoforge.plan.memory import Block, VarFootprint, input_bytes, task_memory
 
-__all__ = ["InputBox", "Piece", "Task", "VarFootprint", "cut_tasks"]
+__all__ = ["InputBox", "Piece", "Task", "VarFootprint", "cut_tasks", "task_key"]
 
 Span = tuple[int, int]
 
@@ -122,7 +122,7 @@ def _group_tasks(
         names = tuple(v.name for v in members)
         tasks.append(
             Task(
-                key=_key(names, region),
+                key=task_key(names, region),
                 variables=names,
                 dims=dims,
                 region=region,
@@ -225,6 +225,7 @@ class _InputFinder:
         return tuple(out)
 
 
-def _key(names: tuple[str, ...], region: tuple[Span, ...]) -> str:
+def task_key(names: tuple[str, ...], region: tuple[Span, ...]) -> str:
+    """A task's key: its variables and region, whatever plan it belongs to."""
     text = ",".join(names) + "|" + ";".join(f"{a}-{b}" for a, b in region)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -68,6 +68,10 @@ def run_recipe(
     threads = (
         first is not None and first.probed and bool(inputs) and ctx.reads_by_range(inputs[0][1])
     )
+    if ctx.output is not None:  # batches may write their chunks as soon as they are parsed
+        from arcoforge.pipeline.early import early_length
+
+        ctx = replace(ctx, early_length=early_length(ctx, inputs))
     if threads:  # one process for every worker: the whole per-host limit is its share
         limit = recipe.pattern.max_concurrency or DEFAULT_MAX_CONCURRENCY
         ctx = replace(ctx, retry=replace(ctx.retry, per_host=limit))

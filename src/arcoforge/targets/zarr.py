@@ -135,49 +135,27 @@ class ZarrTarget(Location):
         """Write the arrays' metadata and the dimension coordinates; returns the root
         documents (consolidated metadata included) held back until publishing.
 
-        xarray writes the dimension coordinates, whole, and a one-element sample of
-        every other variable into scratch stores; the arrays' documents are then
-        copied with their real shapes and chunks. No root document reaches the target.
+        xarray writes the dimension coordinates, whole, into a scratch store, from which
+        they are copied; the other arrays' documents are :func:`array_documents`'. No
+        root document reaches the target.
         """
         fmt = plan.output.zarr_format
-        coords, sample, encoding = template(plan)
-        with warnings.catch_warnings(), tempfile.TemporaryDirectory() as tmp:
-            warnings.simplefilter("ignore")
-            index, scratch = Path(tmp) / "index", Path(tmp) / "sample"
-            coords.to_zarr(
-                index,
-                mode="w",
-                consolidated=False,
-                zarr_format=fmt,
-                encoding={k: v for k, v in encoding.items() if k in coords.variables},
-            )
-            sample.to_zarr(
-                scratch,
-                mode="w",
-                consolidated=False,
-                zarr_format=fmt,
-                encoding={
-                    name: {**enc, "chunks": tuple(1 for _ in sample[name].dims)}
-                    for name, enc in encoding.items()
-                    if name in plan.schema.variables
-                },
-            )
+        coords, _, encoding = template(plan)
+        with tempfile.TemporaryDirectory() as tmp:
+            index = Path(tmp) / "index"
+            own = {k: v for k, v in encoding.items() if k in coords.variables}
+            _scratch(coords, index, fmt, own)
+            root, documents = array_documents(plan)
             arrays: dict[str, dict[str, str]] = {}
             try:
                 for name in coords.variables:
                     arrays[str(name)] = self._copy_array(index / str(name), str(name), fmt)
-                for name, v in plan.schema.variables.items():
-                    docs = {doc: (scratch / name / doc).read_text() for doc in ARRAY_DOCS[fmt]}
-                    meta = ARRAY_DOCS[fmt][0]
-                    docs[meta] = _resized(docs[meta], v.shape, plan.var_chunks(v.dims), fmt)
+                for name, docs in documents.items():
                     for doc, text in docs.items():
                         self._put(text.encode(), name, doc)
                     arrays[name] = docs
             except (OSError, PermissionError) as e:
                 raise TargetError(f"{self.url}: cannot write here: {e}") from e
-            root = {
-                doc: (scratch / doc).read_text() for doc in ROOT_DOCS[fmt] if doc != ".zmetadata"
-            }
         return root_documents(root, arrays, fmt)
 
     def _copy_array(self, source: Path, name: str, fmt: int) -> dict[str, str]:
@@ -271,6 +249,36 @@ class ZarrTarget(Location):
         return stored_bytes(self.fs, self.path())
 
 
+def array_documents(plan: Plan) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """The root group's documents and each planned variable's, with its real shape and
+    chunks: xarray writes a one-element sample of every variable into a scratch store."""
+    fmt = plan.output.zarr_format
+    _, sample, encoding = template(plan)
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp) / "sample"
+        ones = {
+            name: {**enc, "chunks": tuple(1 for _ in sample[name].dims)}
+            for name, enc in encoding.items()
+            if name in plan.schema.variables
+        }
+        _scratch(sample, scratch, fmt, ones)
+        arrays: dict[str, dict[str, str]] = {}
+        for name, v in plan.schema.variables.items():
+            docs = {doc: (scratch / name / doc).read_text() for doc in ARRAY_DOCS[fmt]}
+            meta = ARRAY_DOCS[fmt][0]
+            docs[meta] = resized(docs[meta], v.shape, plan.var_chunks(v.dims), fmt)
+            arrays[name] = docs
+        root = {doc: (scratch / doc).read_text() for doc in ROOT_DOCS[fmt] if doc != ".zmetadata"}
+    return root, arrays
+
+
+def _scratch(ds: xr.Dataset, path: Path, fmt: int, encoding: dict[str, Any]) -> None:
+    """Write ``ds`` to a scratch store at ``path``, for its documents (and coordinates)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds.to_zarr(path, mode="w", consolidated=False, zarr_format=fmt, encoding=encoding)
+
+
 def root_documents(
     root: dict[str, str], arrays: dict[str, dict[str, str]], fmt: int
 ) -> dict[str, str]:
@@ -362,7 +370,7 @@ def _sample(v: TargetVariable, shape: tuple[int, ...]) -> np.ndarray:
     return np.full(shape, "", dtype=object)
 
 
-def _resized(text: str, shape: tuple[int, ...], chunks: tuple[int, ...], fmt: int) -> str:
+def resized(text: str, shape: tuple[int, ...], chunks: tuple[int, ...], fmt: int) -> str:
     """An array's metadata document with its shape and chunk shape replaced."""
     doc = json.loads(text)
     chunks = tuple(max(1, min(c, n)) for c, n in zip(chunks, shape, strict=True))
