@@ -158,3 +158,26 @@ def test_a_dataset_refused_whole_leaves_no_chunks(
 def _day(path: Path) -> str:
     with xr.open_dataset(path, engine="h5netcdf") as ds:
         return str(ds.time.values[0])[:10]
+
+
+def test_a_run_stopped_in_its_first_early_write_is_run_again(
+    http_server: SourceServer,
+    tmp_path: Path,
+    counted: dict[str, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Stopped after a batch wrote chunks but before it recorded any task: the unfinished
+    target is still the recipe's own, and the re-run writes it afresh."""
+    recipe, paths = _recipe(http_server, tmp_path, 2)
+    signature = early.signature
+
+    def fails(*args: Any) -> str:
+        raise PipelineError("stopped while writing early")
+
+    monkeypatch.setattr(early, "signature", fails)
+    with pytest.raises(PipelineError, match="stopped while writing early"):
+        run_folder(recipe, tmp_path / "out")
+    assert (tmp_path / "out" / "recipe.zarr").exists()  # chunks, and nothing to open
+    monkeypatch.setattr(early, "signature", signature)
+    run_folder(recipe, tmp_path / "out")
+    assert _equal(tmp_path / "out" / "recipe.zarr", paths)

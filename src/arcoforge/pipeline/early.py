@@ -26,6 +26,9 @@ from arcoforge.sources.headers import HeaderSet, InputHeader
 
 #: The run-state folder of the tasks written early, named ``<task key>.<signature>``.
 EARLY = "early"
+#: The marker a batch leaves there before its first write: the unfinished target is this
+#: recipe's, even if the run is killed before a task is done.
+WRITING = "writing"
 #: Files a chunk may span for its batch to write it early: a batch holds the edges of
 #: all its files at once (128 KiB each).
 MOST_FILES = 128
@@ -113,6 +116,7 @@ def write_early(ctx: RunContext, headers: list[InputHeader]) -> int:
         work = replace(plan.work(task), task=moved)
         if documents is None:
             documents = _documents(plan, shapes)
+            state.mark(EARLY, WRITING)
         # threads of one worker share its memory, as the writing stage's do
         with SLOTS.hold(limit):
             for var, block in task_blocks(ctx, work):
@@ -127,7 +131,7 @@ def write_early(ctx: RunContext, headers: list[InputHeader]) -> int:
 def adopted(ctx: RunContext, plan: Plan) -> set[str] | None:
     """The keys of the tasks of ``plan`` written early, or None if some task written
     early is none of them (its chunks may lie where this plan puts none)."""
-    early = ctx.state().marks(EARLY)
+    early = ctx.state().marks(EARLY) - {WRITING}
     if not early:
         return set()
     shapes = {name: v.shape for name, v in plan.schema.variables.items()}
