@@ -181,3 +181,19 @@ def test_a_run_stopped_in_its_first_early_write_is_run_again(
     monkeypatch.setattr(early, "signature", signature)
     run_folder(recipe, tmp_path / "out")
     assert _equal(tmp_path / "out" / "recipe.zarr", paths)
+
+
+def test_batches_write_early_to_object_storage(
+    http_server: SourceServer, tmp_path: Path, counted: dict[str, int], s3_bucket: str
+) -> None:
+    from arcoforge.recipe import load_recipe
+    from arcoforge.run import RunOptions, run_recipe
+
+    recipe, paths = _recipe(http_server, tmp_path, 2)
+    output = f"s3://{s3_bucket}/arco"
+    options = RunOptions(output=output, workers=1, allow_small_chunks=True)
+    run_recipe(load_recipe(recipe), options)
+    assert counted == {"early": 4, "planned": 0}
+    copy = xr.open_zarr(f"{output}/recipe.zarr")
+    with copy, open_sources(paths, "time", engine="h5netcdf") as want:
+        assert not compare(copy, want)
