@@ -4,7 +4,9 @@ Where a recipe fixes its layout (one concat dim, ``items_per_file``, a chunk len
 it that is a whole number of files), a batch of inputs that holds whole chunks plans
 itself alone as soon as it is parsed and writes the tasks it holds whole, before the
 run's plan exists: fetching and parsing (one core, the GIL held) and writing chunks
-(the GIL released) then go on together. Each such task is recorded with a signature of
+(the GIL released) then go on together, and a run killed before its plan leaves tasks
+done (on two cores, where both phases already keep the CPU busy, only the latter was
+measured to pay: bench/README.md). Each such task is recorded with a signature of
 everything that decides the bytes of its chunks. The run's own plan takes every task
 written early whose signature one of its tasks shares, and writes the others; if any
 early task matches none (the batches planned otherwise than the whole), the target is
