@@ -5,7 +5,7 @@ exit) on a 2-core machine with sources on loopback HTTP:
 
 * copies: a start-up, a cost per input (fetched, checksummed, cached, its header read)
   and one per byte, fitted to the plan and copy benchmarks' runs of many tiny inputs
-  and of a few large ones (the per-input cost scaled from a busy machine to a quiet one);
+  and of a few large ones;
 * references: a start-up and a rate of headers read per second, fitted to the references
   benchmark's JSON runs of two sizes.
 
@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 #: Seconds of a copy run that do not grow with the data (imports, workers, publishing).
-COPY_STARTUP_S = 2.88
-#: Uncompressed target bytes one worker copies per second (120 MB/s).
-COPY_BYTES_PER_WORKER_S = 120e6
+COPY_STARTUP_S = 2.64
+#: Uncompressed target bytes one worker copies per second (350 MB/s).
+COPY_BYTES_PER_WORKER_S = 350e6
 #: Seconds one worker spends on each input of a copy besides its bytes.
-COPY_INPUT_WORKER_S = 0.014
+COPY_INPUT_WORKER_S = 0.0075
 #: Seconds of a references-only run that do not grow with the inputs.
 REFERENCES_STARTUP_S = 2.27
 #: Inputs whose headers one process reads per second.
