@@ -66,6 +66,20 @@ def _recipe(
     return write_recipe(tmp_path / "recipe", spec), [str(f.path) for f in files]
 
 
+def _stop_once(
+    recipe: Path, output: Path, module: Any, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run ``recipe`` with ``module.name`` raising, as a run killed there would stop."""
+
+    def fails(*args: Any) -> Any:
+        raise PipelineError(f"stopped in {name}")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(module, name, fails)
+        with pytest.raises(PipelineError, match=f"stopped in {name}"):
+            run_folder(recipe, output)
+
+
 def _equal(out: Path, paths: list[str]) -> bool:
     with xr.open_zarr(out) as copy, open_sources(paths, "time", engine="h5netcdf") as want:
         return not compare(copy, want)
@@ -109,19 +123,11 @@ def test_a_run_stopped_at_its_plan_keeps_the_chunks_it_wrote_early(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     recipe, paths = _recipe(http_server, tmp_path, 2)
-    plan_writes = copy_stages.plan_writes
-
-    def fails(*args: Any) -> Any:
-        raise PipelineError("stopped before planning")
-
-    monkeypatch.setattr(copy_stages, "plan_writes", fails)
-    with pytest.raises(PipelineError, match="stopped before planning"):
-        run_folder(recipe, tmp_path / "out")
     out = tmp_path / "out" / "recipe.zarr"
+    _stop_once(recipe, out.parent, copy_stages, "plan_writes", monkeypatch)
     with pytest.raises(FileNotFoundError):
         xr.open_zarr(out)  # nothing a reader opens before the plan was made and published
-    monkeypatch.setattr(copy_stages, "plan_writes", plan_writes)
-    run_folder(recipe, tmp_path / "out")
+    run_folder(recipe, out.parent)
     assert counted == {"early": 4, "planned": 0}  # the re-run read kept headers: none early
     assert _equal(out, paths)
 
@@ -169,16 +175,11 @@ def test_a_run_stopped_in_its_first_early_write_is_run_again(
     """Stopped after a batch wrote chunks but before it recorded any task: the unfinished
     target is still the recipe's own, and the re-run writes it afresh."""
     recipe, paths = _recipe(http_server, tmp_path, 2)
-    signature = early.signature
-
-    def fails(*args: Any) -> str:
-        raise PipelineError("stopped while writing early")
-
-    monkeypatch.setattr(early, "signature", fails)
-    with pytest.raises(PipelineError, match="stopped while writing early"):
-        run_folder(recipe, tmp_path / "out")
-    assert (tmp_path / "out" / "recipe.zarr").exists()  # chunks, and nothing to open
-    monkeypatch.setattr(early, "signature", signature)
+    out = tmp_path / "out" / "recipe.zarr"
+    _stop_once(recipe, out.parent, early, "signature", monkeypatch)
+    assert out.exists()  # chunks, and nothing a reader opens
+    with pytest.raises(FileNotFoundError):
+        xr.open_zarr(out)
     run_folder(recipe, tmp_path / "out")
     assert _equal(tmp_path / "out" / "recipe.zarr", paths)
 

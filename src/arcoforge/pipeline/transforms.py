@@ -286,15 +286,14 @@ def build(pipeline: beam.Pipeline, inputs: list[tuple[Index, str]], ctx: RunCont
     _ = joined | "Publish" >> Publish(ctx)
 
 
-#: A list of inputs, each with its place in the pattern.
-Inputs = list[tuple[Index, str]]
-
 #: Inputs per batch of a copy's inputs read by range, at most: one request to the
 #: process that fetches edges ahead of the parse (see copy_stages.fetch_batch).
 RANGED_BATCH = 32
 
 
-def _copy_batches(ctx: RunContext, inputs: Inputs) -> list[Inputs]:
+def _copy_batches(
+    ctx: RunContext, inputs: list[tuple[Index, str]]
+) -> list[list[tuple[Index, str]]]:
     """The batches of a copy's inputs: whole chunks each where they write them as soon as
     they are parsed (see arcoforge.pipeline.early)."""
     if ctx.early_length:
