@@ -21,9 +21,12 @@ def main() -> NoReturn:
     """Run Beam's SDK harness with this process's arguments, then exit at once."""
     import importlib
 
-    import arcoforge.pipeline.quiet  # noqa: F401  (Beam, imported quietly first)
+    from arcoforge.startup import imports_frozen
 
-    sdk_worker_main = importlib.import_module("apache_beam.runners.worker.sdk_worker_main")
+    with imports_frozen():
+        import arcoforge.pipeline.quiet  # noqa: F401  (Beam, imported quietly first)
+
+        sdk_worker_main = importlib.import_module("apache_beam.runners.worker.sdk_worker_main")
 
     code = 0
     try:
