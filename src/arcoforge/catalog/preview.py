@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -54,18 +55,45 @@ def render_preview(ds: xr.Dataset) -> bytes | None:
         picked = picked.transpose(*ds[lat_name].dims)
         lat = np.asarray(picked[lat_name].values)
         lon = ((np.asarray(picked[lon_name].values) + 180.0) % 360.0) - 180.0
-    values = np.asarray(picked.values, dtype="float64")
+    values = np.ma.masked_invalid(np.asarray(picked.values, dtype="float64"))
     figure = Figure(figsize=(6, 3.2), dpi=100)
+    # a fixed layout: fitting one to the labels (tight_layout) took longer than drawing
+    figure.subplots_adjust(left=0.12, right=0.9, bottom=0.15, top=0.9)
     axes = figure.add_subplot()
-    mesh = axes.pcolormesh(lon, lat, np.ma.masked_invalid(values), shading="auto", cmap="viridis")
-    figure.colorbar(mesh, ax=axes, label=str(var.attrs.get("units", "")))
+    cells = _even_cells(lon[0], lat[:, 0]) if ds[lat_name].ndim == 1 else None
+    if cells is not None:  # an even grid: one pixel block a cell, far faster than a mesh
+        mesh: Any = axes.imshow(
+            values if cells[3] > cells[2] else values[::-1],
+            extent=(cells[0], cells[1], min(cells[2:]), max(cells[2:])),
+            origin="lower",
+            aspect="auto",
+            interpolation="nearest",
+            cmap="viridis",
+        )
+    else:
+        mesh = axes.pcolormesh(lon, lat, values, shading="auto", cmap="viridis")
+    figure.colorbar(mesh, ax=axes, label=str(var.attrs.get("units", "")), fraction=0.06, pad=0.02)
     when = ""
     if time and time in picked.coords:
         when = f" at {str(iso(to_datetime(picked[time].values[()])))[:16].replace('T', ' ')}"
     axes.set_title(f"{var.attrs.get('long_name', name)}{when}", fontsize=9)
     axes.set_xlabel("longitude")
     axes.set_ylabel("latitude")
-    figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def _even_cells(lon: np.ndarray, lat: np.ndarray) -> tuple[float, float, float, float] | None:
+    """The outer edges (west, east, first latitude's, last latitude's) of a grid whose
+    longitudes and latitudes are each evenly spaced, or None."""
+    edges = []
+    for axis in (lon, lat):
+        if axis.size < 2:
+            return None
+        steps = np.diff(axis)
+        if not np.allclose(steps, steps[0], rtol=1e-3, atol=0) or steps[0] == 0:
+            return None
+        half = steps[0] / 2
+        edges += [float(axis[0] - half), float(axis[-1] + half)]
+    return edges[0], edges[1], edges[2], edges[3]
