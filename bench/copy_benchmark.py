@@ -894,9 +894,23 @@ def cleanup() -> Iterator[None]:
         _stop_all()
 
 
+def compile_package() -> None:
+    """Compile arcoforge's modules to bytecode first, as installing the package does.
+
+    An editable install on a machine that sets ``PYTHONDONTWRITEBYTECODE`` would
+    otherwise compile them in every forge process: 0.17 s each on the benchmark machine.
+    """
+    import compileall
+
+    import arcoforge
+
+    compileall.compile_dir(Path(arcoforge.__file__).parent, quiet=1)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.monotonic()
+    compile_package()
     load_before = os.getloadavg()[0]
     sizes = sizes_from(args)
     kinds = args.kinds.split(",")

@@ -158,6 +158,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    cb.compile_package()
     fractions = [float(f) for f in args.fractions.split(",")]
     extra = args.forge_args.split()
     cases = []
