@@ -251,3 +251,42 @@ def test_whole_hosts_holds_every_place_of_each_host_until_released() -> None:
     waiting.join()
     with hosts.host_slot(urls[0], 3):  # and a.example's places were given back
         pass
+
+
+def test_two_callers_of_whole_hosts_never_wait_on_each_other_for_ever() -> None:
+    """Each takes every place in turn; neither is left holding some while the other
+    holds the rest (which stopped a resumed run for good)."""
+    import sys
+    import threading
+
+    urls = ["http://c.example:3/x.nc"]
+    start = threading.Barrier(3)
+    taken: list[int] = []
+
+    def take_all(n: int) -> None:
+        start.wait()
+        for _ in range(200):
+            with hosts.whole_hosts(urls, 8):
+                taken.append(n)
+
+    def one_at_a_time() -> None:
+        start.wait()
+        for _ in range(400):
+            with hosts.host_slot(urls[0], 8):
+                pass
+
+    threads = [
+        threading.Thread(target=f, args=a, daemon=True)
+        for f, a in [(take_all, (1,)), (take_all, (2,)), (one_at_a_time, ())]
+    ]
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch between any two acquisitions
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+    finally:
+        sys.setswitchinterval(switching)
+    assert not any(t.is_alive() for t in threads), "whole_hosts callers deadlocked"
+    assert sorted(set(taken)) == [1, 2] and len(taken) == 400

@@ -25,6 +25,9 @@ from arcoforge.sources.retry import MAX_RETRY_AFTER
 _LOOKED_UP = frozenset({"http", "https", "ftp"})
 
 _LOCK = threading.Lock()
+#: Held while one caller of whole_hosts gathers its places: two gathering at once could
+#: each end up with some of a host's places, waiting for the other's for ever.
+_GATHERING = threading.Lock()
 _SLOTS: dict[tuple[str, int], threading.BoundedSemaphore] = {}
 _RESOLVED: set[tuple[str, int]] = set()
 #: When each host may be asked again (time.monotonic), after it asked to wait.
@@ -58,9 +61,10 @@ def whole_hosts(urls: Iterable[str], limit: int) -> Iterator[None]:
     helper process that makes up to ``limit`` requests to each on this one's behalf."""
     one_each = {host_of(url): url for url in urls}
     with ExitStack() as places:
-        for host in sorted(one_each):  # in one order: two callers never deadlock
-            for _ in range(max(1, limit)):
-                places.enter_context(host_slot(one_each[host], limit))
+        with _GATHERING:  # one caller at a time; single places are still given back
+            for host in sorted(one_each):
+                for _ in range(max(1, limit)):
+                    places.enter_context(host_slot(one_each[host], limit))
         yield
 
 
