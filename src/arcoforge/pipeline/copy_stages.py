@@ -557,6 +557,15 @@ def plan_summary(ctx: RunContext, plan: Plan) -> dict[str, Any]:
     }
 
 
+def write_within_memory(ctx: RunContext, work: TaskWork) -> int:
+    """:func:`write_task`, once this process runs fewer tasks than its memory holds of
+    this one's size (the threads of one worker share its memory)."""
+    from arcoforge.pipeline.slots import SLOTS, task_limit, worker_memory
+
+    with SLOTS.hold(task_limit(worker_memory(ctx.worker_memory), work.largest)):
+        return write_task(ctx, work)
+
+
 def write_task(ctx: RunContext, work: TaskWork) -> int:
     """Write one task's chunks, then mark it done; returns its uncompressed bytes."""
     task = work.task

@@ -63,10 +63,11 @@ def known_input(ctx: RunContext, index: Index, url: str, asked: Asked = None) ->
     return cached
 
 
-def all_known(ctx: RunContext, urls: list[str]) -> bool:
-    """Whether every one of ``urls`` has a header kept by the run that made the dataset."""
-    known = _known(ctx)
-    return bool(urls) and all(url in known for url in urls)
+def unknown(ctx: RunContext, urls: list[str]) -> int:
+    """How many of ``urls`` have no kept header: by the run that made the dataset, or by
+    the unfinished run this one resumes."""
+    known = _known(ctx).keys() | {h.input.url for h in _batched(ctx).values()}
+    return sum(url not in known for url in urls)
 
 
 def may_be_kept(ctx: RunContext, url: str) -> bool:

@@ -144,12 +144,7 @@ class _Write(beam.DoFn):
         self.bytes = Metrics.counter(_NS, "out-bytes")
 
     def process(self, work: TaskWork) -> Iterator[int]:
-        from arcoforge.pipeline.slots import SLOTS, task_limit, worker_memory
-
-        # Threads of one worker share its memory: as many tasks as it holds of the largest.
-        limit = task_limit(worker_memory(self.ctx.worker_memory), work.largest)
-        with SLOTS.hold(limit):
-            nbytes = _copy_stages().write_task(self.ctx, work)
+        nbytes = _copy_stages().write_within_memory(self.ctx, work)
         self.tasks.inc()
         self.bytes.inc(nbytes)
         yield nbytes

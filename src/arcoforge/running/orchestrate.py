@@ -14,12 +14,12 @@ from arcoforge.errors import ForgeError, PipelineError, origin
 from arcoforge.lease import Lease
 from arcoforge.location import Location
 from arcoforge.pipeline.context import RunContext
+from arcoforge.pipeline.finish import finished_here
 from arcoforge.pipeline.preflight import check_copy_chunks
 from arcoforge.pipeline.remote import check_remote
-from arcoforge.pipeline.runners import runner
+from arcoforge.pipeline.runners import RunnerName, runner
 from arcoforge.pipeline.state import REFERENCES_RESULT
 from arcoforge.pipeline.untrusted import check_sources
-from arcoforge.pipeline.uptodate import finished_here
 from arcoforge.recipe.latest import resolve_latest
 from arcoforge.recipe.validated import Recipe
 from arcoforge.running.options import (
@@ -105,7 +105,8 @@ def _run(
     try:
         if poller:
             poller.start()
-        if not finished_here(ctx, inputs):  # a copy up to date needs no pipeline
+        # a copy up to date, or resumed after its headers, needs no pipeline
+        if not finished_here(ctx, inputs, _threads_here(options, threads)):
             _execute(inputs, ctx, options, log_path, threads)
     except ForgeError as e:
         reported = state.error()
@@ -152,6 +153,13 @@ def _run(
         variables=dataset["variables"],
         outputs=tuple(outputs),
     )
+
+
+def _threads_here(options: RunOptions, threads: bool) -> int | None:
+    """The worker threads a DirectRunner copy would run in this process, else None."""
+    if not threads or options.runner is not RunnerName.DIRECT:
+        return None
+    return workers_for(options, references_only=False)
 
 
 def _execute(
