@@ -29,6 +29,8 @@ import copy_benchmark as cb
 
 #: Seconds allowed on top of the work left: starting the pipeline again, re-planning.
 SLACK_S = 2.0
+#: Clean runs made before the kills; the targets are taken from the fastest.
+CLEAN_RUNS = 3
 
 
 def count(folder: Path) -> int:
@@ -90,11 +92,22 @@ def run_case(case: cb.Case, fractions: list[float], extra: list[str], timeout: f
     recipe_id = cb.write_recipe(case, recipe)
     out = case.dir / "out"
     logs = case.dir / "logs"
-    shutil.rmtree(out, ignore_errors=True)
-    clean_s, result = timed_run(forge_cmd(recipe, out, extra), logs / "clean", timeout)
+    cleans = []
+    for k in range(CLEAN_RUNS):  # the fastest: the strictest targets (a first run warms up)
+        shutil.rmtree(out, ignore_errors=True)
+        seconds, result = timed_run(forge_cmd(recipe, out, extra), logs / f"clean-{k}", timeout)
+        cleans.append(seconds)
+    clean_s = min(cleans)
     problems = verify(result["outputs"][0]["url"], case.paths)
-    rows = [{"p": 0.0, "clean_s": round(clean_s, 2), "differences": len(problems)}]
-    cb.say(f"clean run: {clean_s:.1f} s ({len(problems)} differences)")
+    rows = [
+        {
+            "p": 0.0,
+            "clean_s": round(clean_s, 2),
+            "clean_runs_s": [round(c, 2) for c in cleans],
+            "differences": len(problems),
+        }
+    ]
+    cb.say(f"clean runs: {', '.join(f'{c:.1f}' for c in cleans)} s ({len(problems)} differences)")
     for p in fractions:
         shutil.rmtree(out, ignore_errors=True)
         held = killed_run(forge_cmd(recipe, out, extra), p * clean_s, out / ".forge" / recipe_id)
@@ -130,8 +143,9 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     for case in report["cases"]:
         clean = case["rows"][0]["clean_s"]
+        runs = ", ".join(f"{c} s" for c in case["rows"][0].get("clean_runs_s", [clean]))
         lines += [
-            f"## {case['case']} ({case['kind']}): clean run {clean} s",
+            f"## {case['case']} ({case['kind']}): clean run {clean} s (the fastest of {runs})",
             "",
             "| killed at | inputs fetched | tasks done + written early / all | resumed in "
             "| target | met | tasks skipped |",
