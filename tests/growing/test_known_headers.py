@@ -155,6 +155,8 @@ def test_a_run_resumed_before_planning_asks_inputs_for_their_identity_only(
     )
     # headers cut short are read again: their inputs' edges are fetched, and only theirs
     assert sum(edges.values()) == (days if cut else 0)
-    assert _requests(http_server, "HEAD") == Counter({f.path.name: 1 for f in files})
+    # a kept header is asked for by HEAD; one that does not read is no header at all
+    heads = Counter() if cut else Counter({f.path.name: 1 for f in files})
+    assert _requests(http_server, "HEAD") == heads
     got = xr.open_zarr(result.zarr.url)
     assert compare(got, open_sources([str(f.path) for f in files], "time")) == []

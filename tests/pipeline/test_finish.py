@@ -186,6 +186,10 @@ def test_a_run_stopped_with_a_batch_unread_reads_it_here(
     assert len(pipelines) == 1  # the 4 headers left were read here
     edges = {r.path for r in http_server.requests if (r.range or "").startswith("bytes=-")}
     assert len(edges) == 4 + 1  # those of the batch left, and the check of one kept
+    names = [f"/{Path(p).name}" for p in paths]
+    assert set(names[4:]) <= edges  # the batch left: read as a first run reads it
+    heads = sorted(r.path for r in http_server.requests if r.method == "HEAD")
+    assert heads == names[:4]  # the kept ones, asked whether they changed
     assert _equal(out / "recipe.zarr", paths)
 
 

@@ -66,14 +66,23 @@ def known_input(ctx: RunContext, index: Index, url: str, asked: Asked = None) ->
 def unknown(ctx: RunContext, urls: list[str]) -> int:
     """How many of ``urls`` have no kept header: by the run that made the dataset, or by
     the unfinished run this one resumes."""
-    known = _known(ctx).keys() | {h.input.url for h in _batched(ctx).values()}
-    return sum(url not in known for url in urls)
+    return sum(not may_be_kept(ctx, url) for url in urls)
 
 
 def may_be_kept(ctx: RunContext, url: str) -> bool:
-    """Whether input ``url`` may have a kept header (see :func:`known_input` and
-    :func:`resumed_header`): it is then asked for its identity before its bytes."""
-    return ctx.kept_headers or url in _known(ctx)
+    """Whether input ``url`` (read by range) has a kept header (see :func:`known_input`
+    and :func:`resumed_header`): it is then asked for its identity before its bytes.
+    The others are read as a first run reads them."""
+    return url in _kept_urls(ctx)
+
+
+def _kept_urls(ctx: RunContext) -> frozenset[str]:
+    """The URLs of every kept header: the dataset's and an unfinished run's batches."""
+    key = (ctx.state_url, ctx.run_id, ctx.overwrite)
+    if key not in _URLS:
+        _URLS.clear()
+        _URLS[key] = frozenset(_known(ctx)) | {h.input.url for h in _batched(ctx).values()}
+    return _URLS[key]
 
 
 def known_header(ctx: RunContext, index: Index, cached: CachedInput) -> InputHeader | None:
@@ -144,6 +153,8 @@ def _batch(kept: bytes | None) -> dict[str, InputHeader]:
 
 #: The batches of headers kept by the unfinished run the run of a process resumes.
 _BATCHES: dict[tuple[str, str], dict[str, InputHeader]] = {}
+#: The URLs of the kept headers of the run of a process (see :func:`_kept_urls`).
+_URLS: dict[tuple[str, str, bool], frozenset[str]] = {}
 
 
 def header_name(fingerprint: str, index: Index, cached: CachedInput) -> str:
