@@ -120,8 +120,10 @@ def test_a_first_input_that_fails_leaves_the_batch_to_the_threads(
         copy_stages.fetch_batch(ctx, inputs)
 
     gets = Counter(r.path.rsplit("/", 1)[-1] for r in http_server.requests if r.method == "GET")
-    # the helper asked for the first input alone; the others' edges were fetched once, here
-    assert gets[first] >= 4 and [gets[u.rsplit("/", 1)[-1]] for _, u in inputs[1:]] == [2, 2]
+    # the helper asked for the first input alone; the others' edges were fetched here, once
+    # at most (one not yet started when the first failed is dropped)
+    second, third = (gets[u.rsplit("/", 1)[-1]] for _, u in inputs[1:])
+    assert gets[first] >= 4 and second == 2 and third in (0, 2)
 
 
 def test_a_re_run_asks_its_batch_for_identities_together(
