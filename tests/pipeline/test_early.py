@@ -13,7 +13,7 @@ import xarray as xr
 from arcoforge.demo.dataset import PACKED_INT16, make_sst, write_files
 from arcoforge.demo.server import SourceServer
 from arcoforge.errors import IncompatibleInputsError, PipelineError
-from arcoforge.pipeline import copy_stages, early, transforms
+from arcoforge.pipeline import batches, copy_stages, early
 from arcoforge.verify import compare, open_sources
 from tests.helpers import run_folder, write_recipe
 
@@ -37,7 +37,7 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 
     monkeypatch.setattr(early, "write_early", counted_early)
     monkeypatch.setattr(copy_stages, "write_task", counted_task)
-    monkeypatch.setattr(transforms, "RANGED_BATCH", 4)
+    monkeypatch.setattr(batches, "RANGED_BATCH", 4)
     return counts
 
 

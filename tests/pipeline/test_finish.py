@@ -164,12 +164,12 @@ def test_a_run_stopped_with_a_batch_unread_reads_it_here(
     pipelines: list[int],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from arcoforge.pipeline import transforms
+    from arcoforge.pipeline import batches
 
     recipe, paths = _recipe(http_server, tmp_path, items_per_file=1)
     out = tmp_path / "out"
     with monkeypatch.context() as patched:
-        patched.setattr(transforms, "RANGED_BATCH", 4)  # two batches of 4 inputs
+        patched.setattr(batches, "RANGED_BATCH", 4)  # two batches of 4 inputs
         keep, kept = copy_stages.keep_headers, []
 
         def second_fails(ctx: Any, read: list[Any]) -> None:

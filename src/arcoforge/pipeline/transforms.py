@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from arcoforge.pipeline.batches import HEADER_BATCH, batches, copy_batches
 from arcoforge.pipeline.context import RunContext
 from arcoforge.pipeline.quiet import beam
 from arcoforge.recipe.pattern import Index
@@ -247,11 +248,10 @@ def build(pipeline: beam.Pipeline, inputs: list[tuple[Index, str]], ctx: RunCont
     """Add the whole recipe run to ``pipeline``: a chain of stages per output, then
     one step that publishes them all.
 
-    The copy reads the inputs by range or caches them, then writes Zarr: a few inputs
-    per batch, or :data:`RANGED_BATCH` if read by range (their edges fetched ahead of
-    the parse); the virtual dataset reads only their headers where they lie, many per
-    batch. Inputs are
-    batched here, not with BatchElements, whose last batch Beam's Dask runner drops
+    The copy reads the inputs by range or caches them, then writes Zarr, a batch of
+    inputs at a time (see :mod:`arcoforge.pipeline.batches`); the virtual dataset reads
+    only their headers where they lie, many per batch. Inputs are batched here, not with
+    BatchElements, whose last batch Beam's Dask runner drops
     (it collects a bundle's outputs before ``finish_bundle``).
     """
     if ctx.preprocess is not None:
@@ -260,7 +260,7 @@ def build(pipeline: beam.Pipeline, inputs: list[tuple[Index, str]], ctx: RunCont
     if ctx.output is not None:
         branches.append(
             pipeline
-            | "Inputs" >> beam.Create(_copy_batches(ctx, inputs))
+            | "Inputs" >> beam.Create(copy_batches(ctx, inputs))
             | "CacheInputs" >> CacheInputs(ctx)
             | "ReadHeaders" >> ReadHeaders(ctx)
             | "PlanWrites" >> PlanWrites(ctx)
@@ -271,7 +271,7 @@ def build(pipeline: beam.Pipeline, inputs: list[tuple[Index, str]], ctx: RunCont
     if ctx.references is not None:
         branches.append(
             pipeline
-            | "HeaderInputs" >> beam.Create(_batches(inputs, HEADER_BATCH))
+            | "HeaderInputs" >> beam.Create(batches(inputs, HEADER_BATCH))
             | "VirtualizeInputs" >> VirtualizeInputs(ctx)
             | "TagReferences" >> beam.Map(lambda b: ("references", b))
         )
@@ -279,39 +279,3 @@ def build(pipeline: beam.Pipeline, inputs: list[tuple[Index, str]], ctx: RunCont
     # and it is the pipeline's only leaf (Beam's Dask runner computes just the last one).
     joined = branches[0] if len(branches) == 1 else tuple(branches) | "Join" >> beam.Flatten()
     _ = joined | "Publish" >> Publish(ctx)
-
-
-#: Inputs per batch of a copy's inputs read by range, at most: one request to the
-#: process that fetches edges ahead of the parse (see copy_stages.fetch_batch).
-RANGED_BATCH = 32
-
-
-def _copy_batches(
-    ctx: RunContext, inputs: list[tuple[Index, str]]
-) -> list[list[tuple[Index, str]]]:
-    """The batches of a copy's inputs: whole chunks each where they write them as soon as
-    they are parsed (see arcoforge.pipeline.early)."""
-    if ctx.early_length:
-        from arcoforge.pipeline.early import aligned_batches
-
-        return aligned_batches(ctx, inputs, RANGED_BATCH)
-    return _batches(inputs, _copy_batch(ctx, inputs))
-
-
-def _copy_batch(ctx: RunContext, inputs: list[tuple[Index, str]]) -> int:
-    """How many of a copy's inputs are fetched in one batch."""
-    if inputs and ctx.reads_by_range(inputs[0][1]):
-        return RANGED_BATCH
-    return max(1, ctx.fetch_concurrency)
-
-
-#: Inputs per batch of header reads, at most. A batch is one request to the process that
-#: fetches edges (each waits for its first file) and one pickled element; larger batches
-#: leave fewer for worker processes to share.
-HEADER_BATCH = 256
-
-
-def _batches(inputs: list[tuple[Index, str]], most: int) -> list[list[tuple[Index, str]]]:
-    """``inputs`` in as few batches of at most ``most`` as can be, of nearly equal sizes."""
-    count = -(-len(inputs) // most)
-    return [inputs[k * len(inputs) // count : (k + 1) * len(inputs) // count] for k in range(count)]
