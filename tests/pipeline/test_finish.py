@@ -11,7 +11,7 @@ import xarray as xr
 from arcoforge.demo.dataset import make_sst, write_files
 from arcoforge.demo.server import SourceServer
 from arcoforge.errors import PipelineError
-from arcoforge.pipeline import copy_stages
+from arcoforge.pipeline import copy_stages, early
 from arcoforge.pipeline.runners import RunnerName
 from arcoforge.running import orchestrate
 from arcoforge.running.options import RunOptions
@@ -182,8 +182,12 @@ def test_a_run_stopped_with_a_batch_unread_reads_it_here(
         with pytest.raises(PipelineError, match="stopped in the second batch"):
             _run(recipe, out)
     http_server.requests.clear()
-    _run(recipe, out)
+    with monkeypatch.context() as patched:
+        write_early, early_tasks = early.write_early, []
+        patched.setattr(early, "write_early", lambda *a: early_tasks.append(write_early(*a)))
+        _run(recipe, out)
     assert len(pipelines) == 1  # the 4 headers left were read here
+    assert early_tasks == [2]  # and their chunks written as they were parsed, as a worker would
     edges = {r.path for r in http_server.requests if (r.range or "").startswith("bytes=-")}
     assert len(edges) == 4 + 1  # those of the batch left, and the check of one kept
     names = [f"/{Path(p).name}" for p in paths]

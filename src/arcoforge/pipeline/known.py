@@ -78,7 +78,7 @@ def may_be_kept(ctx: RunContext, url: str) -> bool:
 
 def _kept_urls(ctx: RunContext) -> frozenset[str]:
     """The URLs of every kept header: the dataset's and an unfinished run's batches."""
-    key = (ctx.state_url, ctx.run_id, ctx.overwrite)
+    key = (ctx.state_url, ctx.run_id, ctx.overwrite, ctx.kept_headers)
     if key not in _URLS:
         _URLS.clear()
         _URLS[key] = frozenset(_known(ctx)) | {h.input.url for h in _batched(ctx).values()}
@@ -154,7 +154,7 @@ def _batch(kept: bytes | None) -> dict[str, InputHeader]:
 #: The batches of headers kept by the unfinished run the run of a process resumes.
 _BATCHES: dict[tuple[str, str], dict[str, InputHeader]] = {}
 #: The URLs of the kept headers of the run of a process (see :func:`_kept_urls`).
-_URLS: dict[tuple[str, str, bool], frozenset[str]] = {}
+_URLS: dict[tuple[str, str, bool, bool], frozenset[str]] = {}
 
 
 def header_name(fingerprint: str, index: Index, cached: CachedInput) -> str:
