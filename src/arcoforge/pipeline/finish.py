@@ -36,6 +36,8 @@ def finished_here(ctx: RunContext, inputs: list[tuple[Any, str]], threads: int |
     from arcoforge.pipeline.known import unknown  # with xarray: imported when needed
 
     unread = unknown(ctx, [url for _, url in inputs])
+    if unread and not ctx.kept_headers:
+        return False  # a first run (or new inputs of a published dataset): the pipeline's
     from arcoforge.pipeline import copy_stages
     from arcoforge.pipeline.publishing import COPY, publish_outputs
     from arcoforge.sources.headers import HeaderSet
