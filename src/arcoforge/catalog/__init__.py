@@ -1,6 +1,6 @@
 """The STAC catalog of datasets: registration, reading, validation, a web site, intake.
 
-Public names load on first use: ``register`` and ``retract`` (pystac, matplotlib),
+Public names load on first use: ``register`` and ``retract`` (pystac, Pillow),
 ``register_run`` (after ``forge run``), ``open_entry``, ``validate_catalog`` and
 ``build_site``.
 """
