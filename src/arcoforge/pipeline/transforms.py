@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from arcoforge.pipeline.batches import HEADER_BATCH, batches, copy_batches
 from arcoforge.pipeline.context import RunContext
+from arcoforge.pipeline.headstart import fetch_batch
 from arcoforge.pipeline.quiet import beam
 from arcoforge.recipe.pattern import Index
 
@@ -58,7 +59,7 @@ class _FetchBatch(beam.DoFn):
         self.bytes = Metrics.counter(_NS, "in-bytes")
 
     def process(self, batch: list[tuple[Index, str]]) -> Iterator[tuple[Index, CachedInput]]:
-        for found in _copy_stages().fetch_batch(self.ctx, batch):
+        for found in fetch_batch(self.ctx, batch):
             if found is None:  # missing, and left out (on_missing: skip)
                 continue
             index, cached = found
@@ -122,19 +123,18 @@ class CollectHeaders(beam.CombineFn):
 
 @dataclass
 class PlanWrites(beam.PTransform[Items, Items]):
-    """Combine the headers into a plan, prepare the target and emit the tasks to run.
+    """Plan the copy from its one set of headers, prepare the target and emit the tasks
+    to run.
 
-    Input: ``PCollection[InputHeader]``; output: ``PCollection[TaskWork]``.
+    Input: ``PCollection[HeaderSet]`` (one element); output: ``PCollection[TaskWork]``.
     """
 
     ctx: RunContext
 
     def expand(self, pcoll: Items) -> Items:
         ctx = self.ctx
-        return (
-            pcoll
-            | "Collect" >> beam.CombineGlobally(CollectHeaders(ctx.concat_dims))
-            | "Plan" >> beam.FlatMap(lambda headers: _copy_stages().plan_writes(ctx, headers))
+        return pcoll | "Plan" >> beam.FlatMap(
+            lambda headers: _copy_stages().plan_writes(ctx, headers)
         )
 
 
@@ -174,14 +174,22 @@ class Publish(beam.PTransform[Items, Items]):
     """
 
     ctx: RunContext
+    #: whether every branch sends at least one element (then no default is needed)
+    fed: bool = True
 
     def expand(self, pcoll: Items) -> Items:
         ctx = self.ctx
         return (
             pcoll
-            | "Collect" >> beam.combiners.ToList()
+            | "Collect" >> self._collect()
             | "Publish" >> beam.Map(lambda items: _publishing().publish_outputs(ctx, items))
         )
+
+    def _collect(self) -> beam.PTransform[Items, Items]:
+        """Every element in one list. A global combine's default (an empty list where no
+        element came) costs a stage of its own: only asked for where a branch may be empty."""
+        gather = beam.CombineGlobally(beam.combiners.ToListCombineFn())
+        return gather.without_defaults() if self.fed else gather
 
 
 class _Virtualize(beam.DoFn):
@@ -258,24 +266,31 @@ def build(pipeline: beam.Pipeline, inputs: list[tuple[Index, str]], ctx: RunCont
         ship_by_value(ctx.preprocess)
     branches = []
     if ctx.output is not None:
-        branches.append(
+        # one header set, even of no headers (its plan then says why): a default, as
+        # the plan must run
+        headers = (
             pipeline
-            | "Inputs" >> beam.Create(copy_batches(ctx, inputs))
+            | "Inputs" >> beam.Create(copy_batches(ctx, inputs), reshuffle=False)
             | "CacheInputs" >> CacheInputs(ctx)
             | "ReadHeaders" >> ReadHeaders(ctx)
+            | "CollectHeaders" >> beam.CombineGlobally(CollectHeaders(ctx.concat_dims))
+        )
+        branches.append(
+            headers
             | "PlanWrites" >> PlanWrites(ctx)
             | "WriteChunks" >> WriteChunks(ctx)
-            | "Total" >> beam.CombineGlobally(sum)
             | "TagCopy" >> beam.Map(lambda n: ("zarr", n))
         )
+        # publishing is told of the copy even when every task was written early
+        branches.append(headers | "Planned" >> beam.Map(lambda _: ("zarr", 0)))
     if ctx.references is not None:
         branches.append(
             pipeline
-            | "HeaderInputs" >> beam.Create(batches(inputs, HEADER_BATCH))
+            | "HeaderInputs" >> beam.Create(batches(inputs, HEADER_BATCH), reshuffle=False)
             | "VirtualizeInputs" >> VirtualizeInputs(ctx)
             | "TagReferences" >> beam.Map(lambda b: ("references", b))
         )
     # One publishing step that every branch leads to: outputs are published together,
     # and it is the pipeline's only leaf (Beam's Dask runner computes just the last one).
-    joined = branches[0] if len(branches) == 1 else tuple(branches) | "Join" >> beam.Flatten()
-    _ = joined | "Publish" >> Publish(ctx)
+    joined = tuple(branches) | "Join" >> beam.Flatten()
+    _ = joined | "Publish" >> Publish(ctx, fed=bool(inputs))
