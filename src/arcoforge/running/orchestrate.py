@@ -15,6 +15,7 @@ from arcoforge.lease import Lease
 from arcoforge.location import Location
 from arcoforge.pipeline.context import RunContext
 from arcoforge.pipeline.finish import finished_here
+from arcoforge.pipeline.headstart import head_start
 from arcoforge.pipeline.preflight import check_copy_chunks
 from arcoforge.pipeline.remote import check_remote
 from arcoforge.pipeline.runners import RunnerName, runner
@@ -106,8 +107,10 @@ def _run(
         if poller:
             poller.start()
         # a copy up to date, or resumed after its headers, needs no pipeline
-        if not finished_here(ctx, inputs, _threads_here(options, threads)):
-            _execute(inputs, ctx, options, log_path, threads)
+        here = _threads_here(options, threads)
+        if not finished_here(ctx, inputs, here):
+            with head_start(ctx, inputs, here):  # its first batches, while Beam starts
+                _execute(inputs, ctx, options, log_path, threads)
     except ForgeError as e:
         reported = state.error()
         if reported is not None and type(reported) is type(e):
