@@ -43,7 +43,7 @@ from arcoforge.plan.copy_plan import Plan, TaskWork, WriteVar, make_plan
 from arcoforge.recipe.pattern import Index, OnMissing
 from arcoforge.sources.cache import CachedInput, cache_key
 from arcoforge.sources.fastheaders.edges import RangeFile
-from arcoforge.sources.fastheaders.prefetch import SharedPrefetcher
+from arcoforge.sources.fastheaders.prefetch import FEEDS
 from arcoforge.sources.fastheaders.repeated import Repeats
 from arcoforge.sources.headers import HeaderSet, InputHeader, read_header
 from arcoforge.sources.hosts import whole_hosts
@@ -119,7 +119,7 @@ def _read_streamed(
     found: dict[Index, tuple[Index, CachedInput] | None] = {}
     read: list[InputHeader] = []
     left: list[tuple[Index, str]] = []
-    with _FEEDS.lent(ctx.source_options, ctx.retry) as feed:
+    with FEEDS.lent(ctx.source_options, ctx.retry) as feed:
         # the host's places are held while the helper fetches, not while this one parses:
         # another thread's chunk reads (see pipeline.early) go on meanwhile
         with whole_hosts(urls, ctx.retry.per_host):
@@ -162,10 +162,6 @@ def _read_edges(
         _PARSED[(index, url)] = (found[1], True)
         read.append(found[1])
         return True
-
-
-#: The edge prefetcher the threads of this process share (see :func:`fetch_batch`).
-_FEEDS = SharedPrefetcher()
 
 
 def fetch_input(

@@ -11,7 +11,7 @@ import pytest
 from arcoforge.demo.server import SourceServer
 from arcoforge.errors import PipelineError, SourceAccessError, SourceNotFoundError
 from arcoforge.sources.fastheaders.edges import EDGE_BYTES, RangeFile
-from arcoforge.sources.fastheaders.prefetch import EdgePrefetcher
+from arcoforge.sources.fastheaders.prefetch import EdgePrefetcher, SharedPrefetcher
 from arcoforge.sources.retry import RetryPolicy
 
 QUICK = RetryPolicy(attempts=1, base_delay=0.01, max_delay=0.01, timeout=10)
@@ -121,3 +121,21 @@ def test_the_child_imports_nothing_heavy() -> None:
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert found.returncode == 0, found.stderr
     assert found.stdout.strip() == "[]"
+
+
+def test_a_warmed_child_serves_the_first_batch_of_its_settings(
+    http_server: SourceServer,
+) -> None:
+    data = _files(http_server.root, {"a.nc": 100})
+    shared = SharedPrefetcher()
+    shared.warm({}, QUICK)  # started before anyone asks: it boots meanwhile
+    with shared.lent({}, QUICK) as feed:
+        started = feed._proc
+        assert started is not None and started.poll() is None
+        (edges,) = feed.fetch([f"{http_server.url}/a.nc"])
+        assert isinstance(edges, RangeFile) and edges.read() == data["a.nc"]
+        assert feed._proc is started  # the warmed child answered
+    other = RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.01, timeout=10)
+    with shared.lent({}, other) as feed:  # other settings: another child
+        assert feed._proc is None
+    assert started.wait(10) is not None  # the first one was stopped

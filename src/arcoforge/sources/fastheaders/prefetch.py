@@ -86,6 +86,10 @@ class EdgePrefetcher:
         if proc is not None:
             _stop(proc)
 
+    def start(self) -> None:
+        """Start the child process, if it does not run."""
+        self._started()
+
     def _started(self) -> subprocess.Popen[bytes]:
         if self._proc is not None and self._proc.poll() is None:
             return self._proc
@@ -136,12 +140,25 @@ class SharedPrefetcher:
         """The process's prefetcher for these settings, for the caller alone until it
         returns (one made for other settings is stopped first)."""
         with self._lock:
-            feed = self._feed
-            if feed is None or (feed.options, feed.retry, feed.auth) != (options, retry, auth):
-                if feed is not None:
-                    feed.close()
-                feed = self._feed = EdgePrefetcher(options, retry, auth)
-            yield feed
+            yield self._for(options, retry, auth)
+
+    def warm(self, options: dict[str, Any], retry: RetryPolicy, auth: str | None = None) -> None:
+        """Start the child for these settings now, to be ready when the first batch asks
+        (it starts on another core while this process imports and plans)."""
+        with self._lock:
+            self._for(options, retry, auth).start()
+
+    def _for(self, options: dict[str, Any], retry: RetryPolicy, auth: str | None) -> EdgePrefetcher:
+        feed = self._feed
+        if feed is None or (feed.options, feed.retry, feed.auth) != (options, retry, auth):
+            if feed is not None:
+                feed.close()
+            feed = self._feed = EdgePrefetcher(options, retry, auth)
+        return feed
+
+
+#: The prefetcher the threads of this process share (see arcoforge.pipeline.copy_stages).
+FEEDS = SharedPrefetcher()
 
 
 def _send(stream: IO[bytes], value: Any) -> None:
