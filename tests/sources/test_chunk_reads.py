@@ -141,6 +141,45 @@ def test_unshuffle_undoes_the_shuffle() -> None:
     assert bytes(unshuffle(shuffled + b"xy", 4)) == values.tobytes() + b"xy"
 
 
+def test_unshuffle_writes_into_the_buffer_it_is_given() -> None:
+    values = np.arange(10, dtype="<i4")
+    shuffled = values.view(np.uint8).reshape(10, 4).T.tobytes()
+    out = np.zeros(42, np.uint8)
+    assert unshuffle(shuffled + b"xy", 4, out) is out
+    assert out.tobytes() == values.tobytes() + b"xy"
+    whole = np.zeros(40, np.uint8)
+    unshuffle(shuffled, 4, whole)
+    assert np.frombuffer(whole, "<i4").tolist() == values.tolist()
+
+
+def test_whole_shuffled_chunks_are_unshuffled_straight_into_the_block(
+    http_server: SourceServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    values = _write(http_server.root / "s.nc", chunks=(1, 60, 80), compression="gzip", shuffle=True)
+    from arcoforge.sources import chunkmap
+
+    into: list[np.ndarray | None] = []
+    real = chunkmap.unshuffle
+
+    def seen(data: Any, itemsize: int, out: np.ndarray | None = None) -> Any:
+        into.append(out)
+        return real(data, itemsize, out)
+
+    monkeypatch.setattr(chunkmap, "unshuffle", seen)
+    url = f"{http_server.url}/s.nc"
+    block = np.full((4, 60, 80), -1, dtype="<f4")
+    key = (slice(2, 6), slice(0, 60), slice(0, 80))  # four whole chunks
+    read_pieces([PieceRead(url, _mapped(url)["big"], key, block)], options={}, retry=RETRY)
+    np.testing.assert_array_equal(block, values[key])
+    assert len(into) == 4 and all(o is not None and np.shares_memory(o, block) for o in into)
+    into.clear()  # part of a chunk: decoded aside, then its part copied
+    part = np.full((1, 30, 80), -1, dtype="<f4")
+    key = (slice(0, 1), slice(0, 30), slice(0, 80))
+    read_pieces([PieceRead(url, _mapped(url)["big"], key, part)], options={}, retry=RETRY)
+    np.testing.assert_array_equal(part, values[key])
+    assert into == [None]
+
+
 def test_inflate_needs_no_exact_size_and_names_damage() -> None:
     data = np.arange(1000, dtype="<f8").tobytes()
     packed = zlib.compress(data, 1)

@@ -176,15 +176,28 @@ async def _read_piece(
     dtype = cmap.np_dtype
     loop = asyncio.get_running_loop()
     for i, (chunk, (inner, dest)) in enumerate(wanted):
+        into = _whole(out[dest], cmap, inner)
         # decoding releases the GIL (zlib): another piece's fetch or decode runs meanwhile,
         # on few threads (each keeps its own malloc arena)
         decoded = await loop.run_in_executor(
-            _decoder(), partial(cmap.decode, memoryview(data[i]), chunk, url=read.url)
+            _decoder(), partial(cmap.decode, memoryview(data[i]), chunk, url=read.url, into=into)
         )
         data[i] = None  # the compressed bytes go as soon as they are decoded
-        values = np.frombuffer(decoded, dtype, count=int(np.prod(cmap.chunk_shape)))
-        out[dest] = values.reshape(cmap.chunk_shape)[inner]
-        del decoded, values
+        if decoded is not into:  # else decoded in place, straight into the block
+            values = np.frombuffer(decoded, dtype, count=int(np.prod(cmap.chunk_shape)))
+            out[dest] = values.reshape(cmap.chunk_shape)[inner]
+            del values
+        del decoded
+
+
+def _whole(target: np.ndarray, cmap: ChunkMap, inner: tuple[slice, ...]) -> np.ndarray | None:
+    """``target``'s bytes, where a whole chunk fills it as stored (same dtype, one
+    contiguous run): its last filter may decode straight into them. Else None."""
+    assert cmap.chunk_shape is not None
+    whole = all(s.start == 0 and s.stop == c for s, c in zip(inner, cmap.chunk_shape, strict=True))
+    if not whole or target.dtype != cmap.np_dtype or not target.flags.c_contiguous:
+        return None
+    return target.reshape(-1).view(np.uint8)
 
 
 async def _read_contiguous(

@@ -71,17 +71,22 @@ class ChunkMap:
         """The bytes of one whole chunk, decoded (HDF5 stores edge chunks whole)."""
         return math.prod(self.chunk_shape or self.shape) * self.np_dtype.itemsize
 
-    def decode(self, data: Any, chunk: Chunk, *, url: str) -> Any:
+    def decode(self, data: Any, chunk: Chunk, *, url: str, into: np.ndarray | None = None) -> Any:
         """A chunk's stored bytes (any buffer), undone through its filters (last applied,
-        first undone); returns a buffer."""
-        for i in reversed(range(len(self.filters))):
-            if chunk.filter_mask & (1 << i):
-                continue
+        first undone); returns a buffer: ``into`` (bytes of the chunk's size) if the last
+        filter undone could write there, as the shuffle can (one copy fewer)."""
+        undo = [i for i in reversed(range(len(self.filters))) if not chunk.filter_mask & (1 << i)]
+        for i in undo:
             fid, params = self.filters[i]
             if fid == DEFLATE:
                 data = inflate(data, self.chunk_bytes)
             elif fid == SHUFFLE:
-                data = unshuffle(data, params[0] if params else self.np_dtype.itemsize)
+                size = params[0] if params else self.np_dtype.itemsize
+                if i == undo[-1] and into is not None and len(data) == into.nbytes:
+                    unshuffle(data, size, into)  # the last step: straight into place
+                    data = into
+                else:
+                    data = unshuffle(data, size)
             elif fid == FLETCHER32:
                 data = check_fletcher32(data, url=url, chunk=chunk)
         return data
@@ -197,18 +202,22 @@ def inflate(data: Any, size: int) -> Any:
         return zlib.decompress(data)
 
 
-def unshuffle(data: Any, itemsize: int) -> Any:
+def unshuffle(data: Any, itemsize: int, out: np.ndarray | None = None) -> Any:
     """HDF5's shuffle undone: byte k of every element was stored in the k-th run.
 
-    One copy: the bytes are transposed straight into the buffer returned.
+    One copy: the bytes are transposed straight into the buffer returned, ``out`` if
+    given (a byte array of the data's size, such as the part of a block it fills).
     """
     if itemsize <= 1:
-        return data
+        if out is None:
+            return data
+        out[...] = np.frombuffer(data, np.uint8)
+        return out
     if len(data) % itemsize == 0:  # numcodecs' loop is 2-3 times numpy's transpose
-        return Shuffle(itemsize).decode(data)
+        return Shuffle(itemsize).decode(data, out=out)
     whole = len(data) // itemsize * itemsize
     raw = np.frombuffer(data, np.uint8, whole)
-    out = np.empty(len(data), np.uint8)
+    out = np.empty(len(data), np.uint8) if out is None else out
     out[:whole].reshape(-1, itemsize)[...] = raw.reshape(itemsize, -1).T
     out[whole:] = np.frombuffer(data, np.uint8, offset=whole)  # HDF5 leaves a tail as is
     return out
