@@ -69,7 +69,7 @@ def run_recipe(
     threads = (
         first is not None and first.probed and bool(inputs) and ctx.reads_by_range(inputs[0][1])
     )
-    if threads and options.runner is RunnerName.DIRECT:  # its edges are fetched by a child
+    if _threads_here(options, threads) is not None:  # its edges are fetched by a child
         from arcoforge.sources.fastheaders.prefetch import FEEDS
 
         FEEDS.warm(ctx.source_options, ctx.retry)
