@@ -1,8 +1,9 @@
-"""Apache Beam, imported without its import-time noise.
+"""Apache Beam, imported without its import-time noise, its bundles ending promptly.
 
 Beam logs "apitools not found" on the root logger, which also gives a Python session's
 root logger a handler of Beam's making. That one message is dropped; all other logging
-is left as is. Import ``beam`` from here before any other Beam module.
+is left as is. Bundles end as soon as their work does (:mod:`arcoforge.pipeline.sampling`).
+Import ``beam`` from here before any other Beam module.
 """
 
 from __future__ import annotations
@@ -34,5 +35,9 @@ def _import_beam_quietly() -> None:
 _import_beam_quietly()
 
 import apache_beam as beam  # noqa: E402  (imported quietly just above)
+
+from arcoforge.pipeline.sampling import prompt_bundle_ends  # noqa: E402
+
+prompt_bundle_ends()
 
 __all__ = ["beam"]
