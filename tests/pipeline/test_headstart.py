@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -141,3 +143,38 @@ def test_no_head_start_where_the_workers_are_not_threads_of_this_process(
     monkeypatch.setattr(HeadStart, "start", lambda self: pytest.fail("a head start"))
     with head_start(_context(), [((0,), "u0")], None):  # worker processes, or another runner
         pass
+
+
+#: Runs a recipe in a new interpreter and prints the threads that imported dask.array.
+_WHO_IMPORTS_DASK_ARRAY = """
+import sys, threading
+names = []
+class Finder:
+    def find_spec(self, name, path=None, target=None):
+        if name == "dask.array":
+            names.append(threading.current_thread().name)
+sys.meta_path.insert(0, Finder())
+from arcoforge.exiting import exit_now
+from arcoforge.recipe import load_recipe
+from arcoforge.run import RunOptions, run_recipe
+run_recipe(load_recipe(sys.argv[1]), RunOptions(output=sys.argv[2], workers=2))
+print(names)
+exit_now(0)
+"""
+
+
+def test_xarray_imports_dask_array_before_the_threads_start(
+    http_server: SourceServer, tmp_path: Path
+) -> None:
+    """On the launcher's thread: not in a head-start thread, while it holds the lock
+    every thread's headers wait for."""
+    recipe, _ = _recipe(http_server, tmp_path)
+    args = [str(recipe), str(tmp_path / "out")]
+    done = subprocess.run(
+        [sys.executable, "-c", _WHO_IMPORTS_DASK_ARRAY, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "['MainThread']"
