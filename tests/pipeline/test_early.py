@@ -3,6 +3,7 @@ plan, which adopts them where it agrees and writes everything afresh where it do
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,30 @@ def test_batches_write_their_chunks_before_the_plan(
     assert counted == {"early": tasks, "planned": 0}
     assert result.zarr is not None
     assert result.zarr.tasks == tasks and result.zarr.bytes_written == result.nbytes
+    assert _equal(tmp_path / "out" / "recipe.zarr", paths)
+
+
+def test_each_block_of_a_batch_is_read_while_the_one_before_is_written(
+    http_server: SourceServer,
+    tmp_path: Path,
+    counted: dict[str, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Batches of 4 inputs, 2 tasks each: the second task's block is read ahead."""
+    readers: list[str] = []
+    task_blocks = copy_stages.task_blocks
+
+    def recorded(*args: Any) -> Any:
+        for item in task_blocks(*args):
+            readers.append(threading.current_thread().name)
+            yield item
+
+    monkeypatch.setattr(copy_stages, "task_blocks", recorded)
+    recipe, paths = _recipe(http_server, tmp_path, 2)
+    run_folder(recipe, tmp_path / "out")
+    assert counted == {"early": DAYS // 2, "planned": 0}
+    assert len(readers) == DAYS // 2
+    assert sum(name.startswith("arcoforge-ahead") for name in readers) == DAYS // 4
     assert _equal(tmp_path / "out" / "recipe.zarr", paths)
 
 

@@ -75,6 +75,18 @@ def test_threads_of_one_process_wait_at_the_limit() -> None:
     assert slots.active == 0
 
 
+def test_a_task_that_does_not_wait_runs_only_if_there_is_room() -> None:
+    slots = TaskSlots()
+    assert slots.acquire(2, wait=False) and slots.acquire(2, wait=False)
+    assert not slots.acquire(2, wait=False)  # not counted
+    assert slots.active == slots.most == 2
+    slots.release()
+    assert slots.acquire(2, wait=False)
+    slots.release()
+    slots.release()
+    assert slots.active == 0
+
+
 @pytest.fixture
 def recorded(monkeypatch: pytest.MonkeyPatch) -> _Recorder:
     """Records how many tasks write at once, in this process (an in-process Dask cluster)."""

@@ -18,13 +18,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, replace
+from typing import TYPE_CHECKING
 
+from arcoforge.pipeline.ahead import ReadAhead
 from arcoforge.pipeline.context import RunContext
-from arcoforge.plan.copy_plan import Plan, TaskWork
+from arcoforge.plan.copy_plan import Plan, TaskWork, WriteVar
 from arcoforge.plan.tasks import task_key
 from arcoforge.recipe.pattern import Index
 from arcoforge.sources.headers import HeaderSet, InputHeader
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: The run-state folder of the tasks written early, named ``<task key>.<signature>``.
 EARLY = "early"
@@ -93,7 +99,7 @@ def write_early(ctx: RunContext, headers: list[InputHeader]) -> int:
     found = HeaderSet(ctx.concat_dims)
     for header in sorted(headers, key=lambda h: h.index[dim]):
         found.add(header)
-    from arcoforge.pipeline.copy_stages import copy_plan, task_blocks
+    from arcoforge.pipeline.copy_stages import copy_plan
 
     try:  # chunked as the dataset is, where the batch is shorter (its last)
         plan = copy_plan(ctx, found, [], pinned={dim: chunk})
@@ -102,10 +108,9 @@ def write_early(ctx: RunContext, headers: list[InputHeader]) -> int:
     if plan.chunks.get(dim) != chunk:
         return 0
     shapes = _shapes(plan, dim, ctx.early_length)
-    documents: dict[str, str] | None = None
     target, state, fmt = ctx.target(), ctx.state(), ctx.zarr.zarr_format
     limit = task_limit(worker_memory(ctx.worker_memory), plan.largest_task)
-    written = 0
+    works = []
     for task in plan.tasks:
         if dim not in task.dims:  # the plan's own tasks write variables without it
             continue
@@ -115,19 +120,31 @@ def write_early(ctx: RunContext, headers: list[InputHeader]) -> int:
             continue  # a chunk this batch holds only part of
         region = tuple((start, stop) if k == axis else r for k, r in enumerate(task.region))
         moved = replace(task, key=task_key(task.variables, region), region=region)
-        work = replace(plan.work(task), task=moved)
-        if documents is None:
-            documents = _documents(plan, shapes)
-            state.mark(EARLY, WRITING)
-        # threads of one worker share its memory, as the writing stage's do
-        with SLOTS.hold(limit):
-            for var, block in task_blocks(ctx, work):
-                target.write_region(var.name, documents[var.name], fmt, region, block)
-                del block
-        chunks = {v.name: plan.var_chunks(v.dims) for v in work.variables}
-        state.mark(EARLY, f"{work.task.key}.{signature(ctx, work, shapes, chunks)}")
-        written += 1
-    return written
+        works.append(replace(plan.work(task), task=moved))
+    if not works:
+        return 0
+    documents = _documents(plan, shapes)
+    state.mark(EARLY, WRITING)
+    # each block is read while the one before is written (threads of one worker share
+    # its memory, as the writing stage's do)
+    with ReadAhead(_blocks(ctx, works), limit) as blocks:
+        for work in works:
+            with SLOTS.hold(limit):
+                for _ in work.variables:
+                    var, block = next(blocks)
+                    target.write_region(var.name, documents[var.name], fmt, work.task.region, block)
+                    del block
+            chunks = {v.name: plan.var_chunks(v.dims) for v in work.variables}
+            state.mark(EARLY, f"{work.task.key}.{signature(ctx, work, shapes, chunks)}")
+    return len(works)
+
+
+def _blocks(ctx: RunContext, works: list[TaskWork]) -> Iterator[tuple[WriteVar, np.ndarray]]:
+    """Each variable of each task of ``works`` with its block, in order."""
+    from arcoforge.pipeline.copy_stages import task_blocks
+
+    for work in works:
+        yield from task_blocks(ctx, work)
 
 
 def adopted(ctx: RunContext, plan: Plan) -> set[str] | None:

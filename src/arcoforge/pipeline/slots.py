@@ -61,19 +61,33 @@ class TaskSlots:
         self.most = 0
 
     @contextmanager
-    def hold(self, limit: int) -> Iterator[int]:
-        """Wait until fewer than ``limit`` tasks run, then run; yields the number running."""
+    def hold(self, limit: int) -> Iterator[None]:
+        """Wait until fewer than ``limit`` tasks run, then run."""
+        self.acquire(limit)
+        try:
+            yield
+        finally:
+            self.release()
+
+    def acquire(self, limit: int, *, wait: bool = True) -> bool:
+        """Count one more task running, once fewer than ``limit`` run (at once, or not
+        at all, without ``wait``); whether it was counted. :meth:`release` uncounts it."""
+
+        def room() -> bool:
+            return self.active < max(1, limit)
+
         with self._cond:
-            self._cond.wait_for(lambda: self.active < max(1, limit))
+            if not (self._cond.wait_for(room) if wait else room()):
+                return False
             self.active += 1
             self.most = max(self.most, self.active)
-            running = self.active
-        try:
-            yield running
-        finally:
-            with self._cond:
-                self.active -= 1
-                self._cond.notify()
+            return True
+
+    def release(self) -> None:
+        """One task counted by :meth:`acquire` is done."""
+        with self._cond:
+            self.active -= 1
+            self._cond.notify()
 
 
 #: Shared by every writing DoFn of this process, whichever thread runs it.
