@@ -34,6 +34,16 @@ def test_items_after_the_first_are_read_ahead_in_order() -> None:
     assert closed and SLOTS.active == 0
 
 
+def test_once_started_the_first_item_is_read_ahead_too() -> None:
+    log: list[tuple[int, str]] = []
+    with SLOTS.hold(2), ReadAhead(_items(3, log, []), limit=2) as ahead:
+        ahead.start()
+        ahead.start()  # one item is read ahead at a time
+        assert list(ahead) == [0, 1, 2]
+    assert all(name.startswith("arcoforge-ahead") for _, name in log)
+    assert SLOTS.active == 0
+
+
 def test_nothing_is_read_ahead_where_the_memory_holds_no_more_tasks() -> None:
     """The caller's task takes the only slot: every item is read when asked for."""
     log: list[tuple[int, str]] = []

@@ -4,6 +4,7 @@ plan, which adopts them where it agrees and writes everything afresh where it do
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +112,8 @@ def test_each_block_of_a_batch_is_read_while_the_one_before_is_written(
     counted: dict[str, int],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Batches of 4 inputs, 2 tasks each: the second task's block is read ahead."""
+    """Batches of 4 inputs, 2 tasks each: the first task's block is read while the
+    arrays' documents are made, the second while the first is written."""
     readers: list[str] = []
     task_blocks = copy_stages.task_blocks
 
@@ -125,7 +127,7 @@ def test_each_block_of_a_batch_is_read_while_the_one_before_is_written(
     run_folder(recipe, tmp_path / "out")
     assert counted == {"early": DAYS // 2, "planned": 0}
     assert len(readers) == DAYS // 2
-    assert sum(name.startswith("arcoforge-ahead") for name in readers) == DAYS // 4
+    assert all(name.startswith("arcoforge-ahead") for name in readers)
     assert _equal(tmp_path / "out" / "recipe.zarr", paths)
 
 
@@ -223,3 +225,31 @@ def test_batches_write_early_to_object_storage(
     copy = xr.open_zarr(f"{output}/recipe.zarr")
     with copy, open_sources(paths, "time", engine="h5netcdf") as want:
         assert not compare(copy, want)
+
+
+def test_threads_asking_for_the_same_documents_at_once_make_them_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The head start's threads reach their first writes together: the second waits for
+    the documents the first is making rather than making them again."""
+    from types import SimpleNamespace
+
+    from arcoforge.targets import zarr as zarr_target
+
+    made: list[str] = []
+
+    def slow(plan: Any) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+        made.append(threading.current_thread().name)
+        time.sleep(0.2)
+        return {}, {}
+
+    monkeypatch.setattr(zarr_target, "array_documents", slow)
+    monkeypatch.setattr(early, "_DOCUMENTS", {})
+    output = SimpleNamespace(model_dump=lambda mode: {"zarr_format": 3}, zarr_format=3)
+    plan = SimpleNamespace(output=output, schema=SimpleNamespace(variables={}), chunks={})
+    threads = [threading.Thread(target=early._documents, args=(plan, {})) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(made) == 1

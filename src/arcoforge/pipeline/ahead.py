@@ -25,7 +25,8 @@ _END = object()
 
 class ReadAhead[T]:
     """The items of ``items`` in order, each one after the first read on a thread of its
-    own while the caller works with the one before, as far as ``limit`` tasks allow.
+    own while the caller works with the one before, as far as ``limit`` tasks allow
+    (the first too, once the caller calls :meth:`start`).
 
     A context manager: on leaving it, an item being read ahead is waited for and
     dropped, and ``items`` is closed (a generator then closes what it opened).
@@ -50,9 +51,15 @@ class ReadAhead[T]:
         item = self._take() if self._pending is not None else next(self._items, _END)
         if item is _END:
             raise StopIteration
-        if SLOTS.acquire(self._limit, wait=False):
-            self._pending = self._pool.submit(next, self._items, _END)
+        self.start()
         return item  # type: ignore[return-value]
+
+    def start(self) -> None:
+        """Read the next item on the thread of its own now, if one is not being read and
+        one more task fits; the caller must hold its own task's place (else two threads
+        could each hold a place for an item while waiting for one for their task)."""
+        if self._pending is None and SLOTS.acquire(self._limit, wait=False):
+            self._pending = self._pool.submit(next, self._items, _END)
 
     def _take(self) -> object:
         """The item read ahead (its error, raised here); from now on the caller's task

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import asdict, replace
 from typing import TYPE_CHECKING
@@ -123,13 +124,17 @@ def write_early(ctx: RunContext, headers: list[InputHeader]) -> int:
         works.append(replace(plan.work(task), task=moved))
     if not works:
         return 0
-    documents = _documents(plan, shapes)
-    state.mark(EARLY, WRITING)
-    # each block is read while the one before is written (threads of one worker share
-    # its memory, as the writing stage's do)
+    # each block is read while the one before is written, the first while the arrays'
+    # documents are made (threads of one worker share its memory, as the writing
+    # stage's do)
+    documents: dict[str, str] = {}
     with ReadAhead(_blocks(ctx, works), limit) as blocks:
-        for work in works:
+        for k, work in enumerate(works):
             with SLOTS.hold(limit):
+                if k == 0:
+                    blocks.start()
+                    documents = _documents(plan, shapes)
+                    state.mark(EARLY, WRITING)
                 for _ in work.variables:
                     var, block = next(blocks)
                     target.write_region(var.name, documents[var.name], fmt, work.task.region, block)
@@ -216,20 +221,22 @@ def _documents(plan: Plan, shapes: dict[str, tuple[int, ...]]) -> dict[str, str]
         sort_keys=True,
         default=str,
     )
-    found = _DOCUMENTS.get(alike)
-    if found is None:
-        fmt = plan.output.zarr_format
-        meta = ARRAY_DOCS[fmt][0]
-        _, arrays = array_documents(plan)
-        found = {
-            name: resized(
-                docs[meta], shapes[name], plan.var_chunks(plan.schema.variables[name].dims), fmt
-            )
-            for name, docs in arrays.items()
-        }
-        _DOCUMENTS[alike] = found
+    with _MAKING:  # once: a thread that finds them being made waits for them
+        found = _DOCUMENTS.get(alike)
+        if found is None:
+            fmt = plan.output.zarr_format
+            meta = ARRAY_DOCS[fmt][0]
+            _, arrays = array_documents(plan)
+            found = {
+                name: resized(
+                    docs[meta], shapes[name], plan.var_chunks(plan.schema.variables[name].dims), fmt
+                )
+                for name, docs in arrays.items()
+            }
+            _DOCUMENTS[alike] = found
     return found
 
 
 #: Array documents made in this process, by what decides them (see :func:`_documents`).
 _DOCUMENTS: dict[str, dict[str, str]] = {}
+_MAKING = threading.Lock()
