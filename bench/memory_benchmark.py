@@ -549,6 +549,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()[0]
     size = Size(f"files{args.files}", f"{args.files} files", args.files, *FULL_GRID)
     logs = args.work / "logs" / "memory"
+    logs.parent.mkdir(parents=True, exist_ok=True)  # the servers' logs sit beside it
     copies, virtual = [], []
     for kind in args.kinds.split(","):
         folder = ensure_sources(args.work, kind, size, args.files, logs)
