@@ -5,7 +5,8 @@ metrics). That thread sleeps ever longer, up to 200 ms, and the bundle waits for
 wake before it ends: a bundle that ran for a second or more ended up to 0.2 s after its
 last element, 0.15 s in a 1 GiB copy (bench/README.md, *Measurements behind the
 design*). With a period of :data:`SAMPLING_PERIOD_MS` a bundle ends within that; the
-sampler wakes a hundred times a second, and the metrics it keeps are finer for it.
+sampler wakes a hundred times a second, and the metrics it keeps are finer for it. The
+period is Beam's default for the whole process: any pipeline run in it has it.
 """
 
 from __future__ import annotations
