@@ -92,7 +92,7 @@ def _set_date(driver: Any, id: str, value: str) -> None:
 
 def test_site_in_a_browser(tmp_path: Path, browser: object) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     driver = browser
     root = _catalog(tmp_path)
@@ -137,7 +137,8 @@ def test_site_in_a_browser(tmp_path: Path, browser: object) -> None:
     )
     assert loaded == 600  # the preview image loaded (6 in × 100 dpi)
     find(By.ID, "copy").click()
-    assert find(By.ID, "copy").text == "Copied"
+    # the button says so once the clipboard took the snippet (asynchronous)
+    WebDriverWait(driver, 10).until(lambda d: find(By.ID, "copy").text == "Copied")
     ARTEFACTS.mkdir(exist_ok=True)
     driver.save_screenshot(str(ARTEFACTS / "catalog-dataset-page.png"))  # type: ignore[attr-defined]
     assert (ARTEFACTS / "catalog-dataset-page.png").stat().st_size > 10_000
