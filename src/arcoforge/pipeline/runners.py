@@ -34,14 +34,6 @@ class RunnerName(StrEnum):
     FLINK = "flink"
 
 
-#: Worker threads send their output when a buffer fills or a bundle ends, never on a
-#: timer: Beam's timed flush (1 s unless set; 0 means the default) runs on a thread of
-#: its own and can send an element cut in two while a slow coder (a pickled header set)
-#: is still writing it; the runner then decodes the rest as elements, which blew up to
-#: 24 GB in a 4 GiB copy. A week in milliseconds: never within a bundle.
-NO_TIMED_FLUSH = 7 * 24 * 3600 * 1000
-
-
 def default_workers() -> int:
     return os.cpu_count() or 1
 
@@ -91,9 +83,12 @@ def runner(
 
         environment: Any = None
         if workers > 1 and threads:
-            from apache_beam.transforms.environments import EmbeddedPythonGrpcEnvironment
+            # Each worker a thread that runs its bundles as the runner hands them over,
+            # elements passed in memory: no gRPC server between them, and no timed flush
+            # that could send an element cut in two (bench/README.md)
+            from apache_beam.transforms.environments import EmbeddedPythonEnvironment
 
-            environment = EmbeddedPythonGrpcEnvironment(data_buffer_time_limit_ms=NO_TIMED_FLUSH)
+            environment = EmbeddedPythonEnvironment()
         elif workers > 1:
             command = f"{shlex.quote(sys.executable)} -m arcoforge.pipeline.worker"
             environment = SubprocessSDKEnvironment.from_command_string(
