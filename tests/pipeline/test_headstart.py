@@ -178,3 +178,30 @@ def test_xarray_imports_dask_array_before_the_threads_start(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "['MainThread']"
+
+
+def test_the_edge_prefetcher_warmed_at_the_start_is_the_one_the_run_uses(
+    http_server: SourceServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Started while the launcher imports and plans, with the settings the fetch stage
+    asks for: not replaced by another one when the first batch comes."""
+    from arcoforge.sources.fastheaders import prefetch
+
+    made: list[prefetch.EdgePrefetcher] = []
+    init = prefetch.EdgePrefetcher.__init__
+
+    def recorded(self: prefetch.EdgePrefetcher, *args: Any) -> None:
+        made.append(self)
+        init(self, *args)
+
+    feeds = prefetch.SharedPrefetcher()  # none of this process's earlier runs
+    monkeypatch.setattr(prefetch.EdgePrefetcher, "__init__", recorded)
+    monkeypatch.setattr(prefetch, "FEEDS", feeds)
+    monkeypatch.setattr(copy_stages, "FEEDS", feeds)
+    recipe, _ = _recipe(http_server, tmp_path)
+    try:
+        run_folder(recipe, tmp_path / "out", allow_small_chunks=False, workers=2)
+    finally:
+        for feed in made:
+            feed.close()
+    assert len(made) == 1

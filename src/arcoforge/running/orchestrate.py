@@ -69,17 +69,18 @@ def run_recipe(
     threads = (
         first is not None and first.probed and bool(inputs) and ctx.reads_by_range(inputs[0][1])
     )
+    if threads:  # one process for every worker: the whole per-host limit is its share
+        limit = recipe.pattern.max_concurrency or DEFAULT_MAX_CONCURRENCY
+        ctx = replace(ctx, retry=replace(ctx.retry, per_host=limit))
     if _threads_here(options, threads) is not None:  # its edges are fetched by a child
         from arcoforge.sources.fastheaders.prefetch import FEEDS
 
+        # with the settings the fetch stage asks for (other settings replace the child)
         FEEDS.warm(ctx.source_options, ctx.retry)
     if ctx.output is not None:  # batches may write their chunks as soon as they are parsed
         from arcoforge.pipeline.early import early_length
 
         ctx = replace(ctx, early_length=early_length(ctx, inputs))
-    if threads:  # one process for every worker: the whole per-host limit is its share
-        limit = recipe.pattern.max_concurrency or DEFAULT_MAX_CONCURRENCY
-        ctx = replace(ctx, retry=replace(ctx.retry, per_host=limit))
     root = Location(output_root(options.output), options.storage_options)
     if not Conditional.supports(root):  # no conditional writes there: no lease either
         return _run(recipe, ctx, inputs, options, on_progress, start, threads)
