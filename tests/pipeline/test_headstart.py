@@ -163,12 +163,12 @@ exit_now(0)
 """
 
 
-def test_xarray_imports_dask_array_before_the_threads_start(
+def test_a_copy_on_threads_never_imports_dask_array(
     http_server: SourceServer, tmp_path: Path
 ) -> None:
-    """On the launcher's thread: not in a head-start thread, while it holds the lock
-    every thread's headers wait for."""
-    recipe, _ = _recipe(http_server, tmp_path)
+    """Not in a head-start thread, where it held the lock every thread's headers wait
+    for, nor on the launcher's thread while Beam imports (:mod:`~arcoforge.pipeline.lazy_dask`)."""
+    recipe, paths = _recipe(http_server, tmp_path)
     args = [str(recipe), str(tmp_path / "out")]
     done = subprocess.run(
         [sys.executable, "-c", _WHO_IMPORTS_DASK_ARRAY, *args],
@@ -177,7 +177,12 @@ def test_xarray_imports_dask_array_before_the_threads_start(
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-1] == "['MainThread']"
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    with (
+        xr.open_zarr(tmp_path / "out" / "recipe.zarr") as copy,
+        open_sources(paths, "time", engine="h5netcdf") as want,
+    ):
+        assert not compare(copy, want)
 
 
 def test_the_edge_prefetcher_warmed_at_the_start_is_the_one_the_run_uses(

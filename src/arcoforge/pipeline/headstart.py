@@ -100,7 +100,6 @@ def head_start(ctx: RunContext, inputs: list[Any], threads: int | None) -> Itera
         return
     from arcoforge.pipeline.batches import copy_batches
 
-    _first_variable()
     head = HeadStart(ctx, copy_batches(ctx, inputs), threads)
     _STARTED[ctx.run_id] = head
     head.start()
@@ -109,18 +108,6 @@ def head_start(ctx: RunContext, inputs: list[Any], threads: int | None) -> Itera
     finally:
         head.close()
         _STARTED.pop(ctx.run_id, None)
-
-
-def _first_variable() -> None:
-    """Make xarray's first Variable here, before the threads start.
-
-    xarray imports dask.array as it makes its first Variable, to tell dask arrays
-    apart: 0.25 s. The first header decoded would otherwise pay it while holding the
-    lock that every thread's headers wait for, and while Beam imports on this thread.
-    """
-    import xarray as xr
-
-    xr.Variable((), 0)
 
 
 def fetch_batch(ctx: RunContext, batch: Batch) -> Fetched:

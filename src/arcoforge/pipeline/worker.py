@@ -25,6 +25,9 @@ def main() -> NoReturn:
 
     with imports_frozen():
         import arcoforge.pipeline.quiet  # noqa: F401  (Beam, imported quietly first)
+        from arcoforge.pipeline.lazy_dask import defer_dask_array
+
+        defer_dask_array()
 
         sdk_worker_main = importlib.import_module("apache_beam.runners.worker.sdk_worker_main")
 

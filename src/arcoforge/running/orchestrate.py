@@ -16,6 +16,7 @@ from arcoforge.location import Location
 from arcoforge.pipeline.context import RunContext
 from arcoforge.pipeline.finish import finished_here
 from arcoforge.pipeline.headstart import head_start
+from arcoforge.pipeline.lazy_dask import defer_dask_array
 from arcoforge.pipeline.preflight import check_copy_chunks
 from arcoforge.pipeline.remote import check_remote
 from arcoforge.pipeline.runners import RunnerName, runner
@@ -48,6 +49,7 @@ def run_recipe(
     second run of the same recipe into the same root refuses at once, naming this one.
     """
     start = time.monotonic()
+    defer_dask_array()  # a copy makes no dask array: it need not import dask.array
     check_remote(options.runner, options.remote, output=options.output, cache=options.cache)
     recipe = resolve_latest(recipe)  # `end: latest`: the newest input there is now
     ctx, inputs = run_context(recipe, options)
