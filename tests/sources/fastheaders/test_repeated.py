@@ -35,15 +35,19 @@ def _day(
     units: str = "days since 2000-01-01",
     storage: str = "raw",
     bounds_units: bool = True,
+    land: int = 0,
 ) -> None:
-    """One daily file of an archive written alike: its own time, bounds and values."""
+    """One daily file of an archive written alike: its own time, bounds and values
+    (none over the first ``land`` rows of the grid)."""
     time = pd.Timestamp("2020-01-01") + pd.Timedelta(days=day)
     rng = np.random.default_rng(day)
     # compressed, a grid too large for a header to load its values (HASHED_VALUES)
     nlat, nlon = (30, 40) if storage == "raw" else (300, 400)
+    sst = rng.normal(size=(1, nlat, nlon)).astype("f4")
+    sst[:, :land] = np.nan
     ds = xr.Dataset(
         {
-            "sst": (("time", "lat", "lon"), rng.normal(size=(1, nlat, nlon)).astype("f4")),
+            "sst": (("time", "lat", "lon"), sst),
             "time_bnds": (("time", "nv"), [[time, time + pd.Timedelta(days=1)]]),
         },
         coords={
