@@ -36,9 +36,11 @@ def _day(
     storage: str = "raw",
     bounds_units: bool = True,
     land: int = 0,
+    unlimited: bool = False,
 ) -> None:
     """One daily file of an archive written alike: its own time, bounds and values
-    (none over the first ``land`` rows of the grid)."""
+    (none over the first ``land`` rows of the grid); ``unlimited``: along an unlimited
+    time, so every variable along it is chunked (as netCDF-C writes most archives)."""
     time = pd.Timestamp("2020-01-01") + pd.Timedelta(days=day)
     rng = np.random.default_rng(day)
     # compressed, a grid too large for a header to load its values (HASHED_VALUES)
@@ -62,7 +64,12 @@ def _day(
         "time_bnds": {"units": units, "dtype": "f8"},
         "sst": {"_FillValue": np.float32(np.nan), **STORAGE[storage]},
     }
-    ds.to_netcdf(path, engine="h5netcdf", encoding=encoding)
+    if unlimited:  # chunks of 512 steps, as netCDF-C makes them for one-dimensional data
+        encoding["time"]["chunksizes"] = (512,)
+        encoding["time_bnds"]["chunksizes"] = (512, 2)
+    ds.to_netcdf(
+        path, engine="h5netcdf", encoding=encoding, unlimited_dims=["time"] if unlimited else None
+    )
     if not bounds_units:  # as many archives: the bounds take their variable's units
         with h5py.File(path, "a") as f:
             for name in ("units", "calendar"):
@@ -123,6 +130,28 @@ def test_repeating_inputs_get_the_full_parse_s_header(
     assert found[1].small["time_bnds"].hash != found[2].small["time_bnds"].hash
     bounds = found[2].small["time_bnds"].values
     assert bounds is not None and bounds[0, 0] == np.datetime64("2020-01-03")
+
+
+@pytest.mark.parametrize("storage", list(STORAGE))
+def test_times_along_an_unlimited_dimension_are_read_from_their_chunk(
+    http_server: SourceServer, monkeypatch: pytest.MonkeyPatch, storage: str
+) -> None:
+    """A variable along an unlimited dimension is chunked: its one chunk, stored whole,
+    holds its values first; later inputs read theirs there rather than being parsed."""
+    for day in range(4):
+        _day(http_server.root / f"u{day}.nc", day, storage=storage, unlimited=True)
+    with h5py.File(http_server.root / "u0.nc") as f:
+        assert f["time"].chunks is not None and f["time"].chunks[0] > 1
+    repeats = Repeats()
+    parses = _count_parses(monkeypatch)
+    found = [_open(http_server, f"u{day}.nc", day, repeats) for day in range(4)]
+    assert len(parses) == 1
+    monkeypatch.undo()
+    for day, header in enumerate(found):
+        _same(header, _open(http_server, f"u{day}.nc", day, None))
+        assert header.coords["time"].values[0] == np.datetime64(f"2020-01-0{day + 1}")
+        bounds = header.small["time_bnds"].values
+        assert bounds is not None and bounds.shape == (1, 2)
 
 
 @pytest.mark.parametrize("storage", list(STORAGE))

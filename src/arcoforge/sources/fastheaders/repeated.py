@@ -52,7 +52,8 @@ MAX_MISSES = 3
 @dataclass(frozen=True)
 class SmallValues:
     """A small variable's stored values: where they lie, their type and shape, their dims
-    and attributes before decoding, and the parsed input's bytes of them."""
+    and attributes before decoding, and the parsed input's bytes of them (of its one
+    chunk, if it is chunked: a netCDF-4 variable along an unlimited dimension is)."""
 
     offset: int
     dtype: np.dtype
@@ -60,6 +61,13 @@ class SmallValues:
     dims: tuple[str, ...]
     attrs: dict[str, object]
     raw: bytes
+    #: the shape of what ``raw`` holds: ``shape``, or its chunk's, which HDF5 stores whole
+    held: tuple[int, ...] = ()
+
+    def values(self, raw: bytes) -> np.ndarray:
+        """The variable's values out of bytes stored as the parsed input's ``raw`` are."""
+        data = np.frombuffer(raw, self.dtype).reshape(self.held or self.shape)
+        return data[tuple(slice(0, n) for n in self.shape)]
 
 
 @dataclass(frozen=True)
@@ -203,24 +211,30 @@ def _trim(kept: dict[Any, Any], limit: int) -> None:
 def _loaded(
     f: h5py.File, header: InputHeader, stored: dict[str, Stored], source: RangeFile
 ) -> dict[str, SmallValues] | None:
-    """Where the values the header loaded lie, or None if one of them is chunked."""
+    """Where the values the header loaded lie, or None if one of them is stored otherwise
+    than as one run of bytes (in several chunks, or filtered)."""
     from arcoforge.sources.hdf5 import attributes
 
     out = {}
     for name in (*header.coords, *header.small):
         where = stored.get(name)
-        if where is None or where.chunks is not None or len(where.entries) != 1:
+        if where is None or len(where.entries) != 1:
             return None
         ((_, offset, length),) = where.entries
         dataset = f[name]
         dtype = dataset.dtype
         shape = tuple(int(n) for n in dataset.shape)
-        if length != dtype.itemsize * int(np.prod(shape)):
+        held = shape if where.chunks is None else where.chunks
+        if where.chunks is not None and (
+            dataset.id.get_create_plist().get_nfilters()
+            or any(c < n for c, n in zip(held, shape, strict=True))
+        ):
+            return None
+        if length != dtype.itemsize * int(np.prod(held)):
             return None
         dims = header.variables[name].dims
-        out[name] = SmallValues(
-            offset, dtype, shape, dims, attributes(dataset), source.pread(offset, length)
-        )
+        raw = source.pread(offset, length)
+        out[name] = SmallValues(offset, dtype, shape, dims, attributes(dataset), raw, held)
     return out
 
 
@@ -245,7 +259,7 @@ def _templated(
     offsets = {}
     for name, small in like.loaded.items():
         where = found.stored[name]
-        if where.chunks is not None or len(where.entries) != 1:
+        if len(where.entries) != 1:
             return None
         ((_, offset, length),) = where.entries
         if length != len(small.raw):
@@ -279,7 +293,7 @@ def _own_values(
         # variable's units where they have none); the others are the parsed input's
         paired = _paired(parsed.loaded, changed)
         variables = {
-            name: xr.Variable(s.dims, np.frombuffer(raw[name], s.dtype).reshape(s.shape), s.attrs)
+            name: xr.Variable(s.dims, s.values(raw[name]), s.attrs)
             for name, s in parsed.loaded.items()
             if name in paired
         }
