@@ -1,11 +1,12 @@
 """xarray's test for dask arrays, answered without importing dask.array until it is imported.
 
 The first time xarray makes a Variable it asks whether the data is a dask array, and
-to ask it imports dask.array, which imports scipy.sparse and scipy.fft: 0.25 s on the
-one busy core at the start of a copy that never makes a dask array (bench/README.md,
-*Measurements behind the design*). No object can be a dask array before dask.array is
-imported, so :func:`defer_dask_array` gives xarray an answer that is the empty set of
-types until then and dask.array's ``Array`` once it is, whoever imports it.
+to ask it imports dask.array, which imports scipy.sparse and scipy.fft: 0.15–0.25 s on
+the one busy core at the start of a copy that never makes a dask array (bench/README.md,
+*Compressed inputs probed from their own bytes, dask.array left unimported*). No object
+can be a dask array before dask.array is imported, so :func:`defer_dask_array` gives
+xarray an answer that is the empty set of types until then and dask.array's ``Array``
+once it is, whoever imports it.
 """
 
 from __future__ import annotations
