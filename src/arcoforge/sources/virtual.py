@@ -205,10 +205,17 @@ def _open_hdf5(
                 with h5py.File(source, "r") as f:
                     raw = templates.raw_values(f, twin.loaded)
             return Stamp(index, url, twin, twin.model.probe, raw, twin.own)
+        moved = layouts.relocated(source)  # compressed: its header bytes are the layout's
+        if moved is not None:
+            layout, its_probe = moved
+            raw = templates.raw_from(layout, its_probe, source)
+            if raw is not None:
+                return Stamp(index, url, layout, its_probe, raw, layout.own)
         with h5py.File(source, "r") as f:
             probed = probes.probe(f)
             known = None if probed is None else layouts.known(probed.key)
             if known is not None and probed is not None:
+                layouts.learn(known, probed, source)
                 raw = templates.raw_from(known, probed, source)
                 if raw is None:
                     raw = templates.raw_values(f, known.loaded)

@@ -182,6 +182,21 @@ def test_inputs_that_repeat_a_model_are_read_without_a_probe(
     assert len(set(times.tolist())) == 8
 
 
+def test_compressed_inputs_are_probed_twice_then_stamped_from_their_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each file's chunks have their own sizes: the second probe shows where files
+    differ, and the others are stamped without one (see fastheaders.relocated)."""
+    files = write_files(make_sst(days=6), tmp_path, steps=1, encoding={"sst": ZLIB, "anom": ZLIB})
+    assert len({f.path.stat().st_size for f in files}) == len(files)
+    probed = _probes(monkeypatch)
+    stamped = _open(files, HeaderTemplates())
+    assert len(probed) == 2 and [vi.stamped for vi in stamped] == [False] + [True] * 5
+    monkeypatch.undo()
+    for s, f in zip(stamped, _open(files, None), strict=True):
+        _same(s.dataset, f.dataset)
+
+
 def test_a_metadata_byte_of_its_own_means_a_probe(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -57,8 +57,12 @@ SIZE_WIDTHS = (4, 8, 3, 2, 5, 6, 7)
 #: The width of an address (HDF5's "size of offsets" as netCDF-4 files have it).
 ADDRESS = 8
 CHECKSUM = 4
+#: Where an address may point: where stored data starts, and the runs outside data.
+Places = tuple[set[int], list[tuple[int, int]]]
 #: How far from a chunk's size its address may lie, in a chunk index.
 NEAR = 64
+#: Inputs of one layout tried for learning where its files differ, at most.
+TRIES = 3
 #: Signatures tried for a checksum, nearest first (structures that end with one never nest).
 NEAREST = 4
 
@@ -240,11 +244,25 @@ def relocation_of(model: Model, probe: Probe, source: RangeFile) -> Relocation |
     for k in set(range(len(chunks))) - {f.chunk for f in sizes}:
         _find_size(runs, k, chunks[k], width, shifts)
     first = chunks[0].offset + chunks[0].size
+    places = _places(model, chunks)
     for start, mine, other, fields in runs:
-        fields.extend(_still_addresses(start, mine, other, fields, shifts, first, model.size))
+        fields.extend(_still_addresses(start, mine, other, fields, shifts, first, places))
     regions = tuple(Region(start, mine, tuple(sorted(fields))) for start, mine, _, fields in runs)
     sized = frozenset(f.chunk for r in regions for f in r.fields if f.kind == "size")
     return Relocation(model, tuple(chunks), regions, sized)
+
+
+def _places(model: Model, chunks: Sequence[Moved]) -> Places:
+    """Where an address in the first input may point: the start of stored data (a chunk,
+    a contiguous dataset's values), the end of the file, or into its bytes outside data."""
+    starts = {offset for s in model.probe.stored.values() for _, offset, _ in s.entries}
+    return starts | {model.size}, _spans(model)
+
+
+def _points(value: int, places: Places) -> bool:
+    """Whether ``value`` is a place an address may point at (see :func:`_places`)."""
+    starts, spans = places
+    return value in starts or any(a <= value < b for a, b in spans)
 
 
 def _still_addresses(
@@ -254,24 +272,27 @@ def _still_addresses(
     fields: list[Field],
     shifts: Shifts,
     first: int,
-    size: int,
+    places: Places,
 ) -> list[Field]:
     """The addresses of a run that the other input did not move (the chunks before
     what they point at grew and shrank by as much), found by their values: eight bytes
-    that read as a place past the ``first`` chunk, the same in both inputs. Other
-    inputs may move them; a number that only looks like such an address refuses every
-    input that moves it (those are then parsed)."""
+    that read as a place past the ``first`` chunk where something starts (not inside a
+    chunk), the same in both inputs. Other inputs may move them; a number that only
+    looks like such an address refuses every input that moves it (those are parsed)."""
     n = len(mine) - ADDRESS + 1
     if n <= 0:
         return []
     values = np.ndarray((n,), "<u8", mine, strides=(1,))
     theirs = np.ndarray((n,), "<u8", other, strides=(1,))
-    maybe = np.flatnonzero((values >= first) & (values <= size) & (values == theirs))
+    end = max(places[0])
+    maybe = np.flatnonzero((values >= first) & (values <= end) & (values == theirs))
     found: list[Field] = []
     taken = [(f.at - start, f.at - start + f.width) for f in fields]
     for at in maybe.tolist():
         value = int(values[at])
-        if shifts(value) or any(a < at + ADDRESS and at < b for a, b in taken):
+        if shifts(value) or not _points(value, places):
+            continue
+        if any(a < at + ADDRESS and at < b for a, b in taken):
             continue
         taken.append((at, at + ADDRESS))
         found.append(Field(at + start, ADDRESS, "address", value=value))

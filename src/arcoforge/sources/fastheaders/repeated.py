@@ -38,15 +38,13 @@ from arcoforge.sources.cache import CachedInput
 from arcoforge.sources.chunkmap import Chunk, ChunkMap
 from arcoforge.sources.fastheaders.edges import HDF5_READS, RangeFile
 from arcoforge.sources.fastheaders.probes import Probe, Stored, own_attrs, probe
-from arcoforge.sources.fastheaders.relocated import Relocation, relocation_of
+from arcoforge.sources.fastheaders.relocated import TRIES, Relocation, relocation_of
 from arcoforge.sources.fastheaders.templates import Model, model_of, repeats
 from arcoforge.sources.hdf5 import CF_DECODING, contents_of
 from arcoforge.sources.headers import KEPT_VALUES, Coord, InputHeader, describe, hash_values
 
 #: Models kept by one process (an archive has one file size, or one per month length).
 MAX_MODELS = 16
-#: Inputs tried for learning how a compressed archive's files differ from a parsed one.
-MAX_MISSES = 3
 
 
 @dataclass(frozen=True)
@@ -183,7 +181,7 @@ class Repeats:
         (``source``, probed as ``found``), unless known or given up on."""
         key = found.key
         with self._lock:
-            if key in self._relocations or self._misses.get(key, 0) >= MAX_MISSES:
+            if key in self._relocations or self._misses.get(key, 0) >= TRIES:
                 return
         relocation = None if like.model is None else relocation_of(like.model, found, source)
         with self._lock:
