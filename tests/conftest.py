@@ -67,15 +67,15 @@ def http_server(tmp_path: Path) -> Iterator[SourceServer]:
 
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[str]:
-    """A moto S3 server on 127.0.0.1; s3fs reaches it through AWS_ENDPOINT_URL."""
+    """A moto S3 server on 127.0.0.1 (writes atomic, see tests/s3server.py); s3fs reaches
+    it through AWS_ENDPOINT_URL."""
     import os
 
-    from moto.server import ThreadedMotoServer
+    from tests.s3server import S3Server
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = S3Server()
     server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
+    url = server.url
     saved = {k: os.environ.get(k) for k in _S3_ENV}
     os.environ.update(
         AWS_ACCESS_KEY_ID="testing",
