@@ -170,3 +170,35 @@ def test_an_input_with_other_time_units_is_parsed(
     monkeypatch.undo()
     _same(found[3], _open(http_server, "z3.nc", 3, None))
     assert found[3].variables["time"].encoding["units"] == "hours since 2020-01-01"
+
+
+def test_a_layout_is_given_up_on_after_inputs_that_teach_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from arcoforge.sources.fastheaders import relocated
+
+    _day(tmp_path / "a.nc", 0, storage="zlib")
+    source, found = _probed(tmp_path / "a.nc")
+    model = model_of(source, found)
+    tried: list[int] = []
+    monkeypatch.setattr(relocated, "relocation_of", lambda *args: tried.append(1))
+    learnt: relocated.Learnt[str] = relocated.Learnt(limit=2)
+    for _ in range(relocated.TRIES + 2):
+        learnt.learn(found.key, "layout", model, found, source)
+    assert len(tried) == relocated.TRIES and learnt.newest_first() == []
+
+
+def test_the_oldest_relocations_are_forgotten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from arcoforge.sources.fastheaders import relocated
+
+    relocation = _learnt(tmp_path)
+    source, found = _probed(tmp_path / "z0.nc")
+    monkeypatch.setattr(relocated, "relocation_of", lambda *args: relocation)
+    learnt: relocated.Learnt[str] = relocated.Learnt(limit=2)
+    for key in ("a", "b", "c"):
+        learnt.learn(key, key, relocation.model, found, source)
+    assert [(k, owner) for k, owner, _ in learnt.newest_first()] == [("c", "c"), ("b", "b")]
+    learnt.forget("c")
+    assert [k for k, _, _ in learnt.newest_first()] == ["b"]

@@ -19,16 +19,19 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Sequence
+import threading
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from arcoforge.sources.fastheaders.edges import RangeFile
 from arcoforge.sources.fastheaders.lookup3 import lookup3
 from arcoforge.sources.fastheaders.probes import Probe, Stored
-from arcoforge.sources.fastheaders.templates import Model
+
+if TYPE_CHECKING:  # the templates' module holds the learnt relocations of its layouts
+    from arcoforge.sources.fastheaders.templates import Model
 
 #: The signatures of the HDF5 structures that end with a checksum (and the superblock's).
 SIGNATURES = (
@@ -211,6 +214,45 @@ class Shifts:
 
     def __call__(self, at: int) -> int:
         return self.growth[bisect.bisect_right(self.ends, at)]
+
+
+class Learnt[T]:
+    """The relocations one reader learnt, by layout key, each with what it was learnt for
+    (the parsed input, the layout); a key is given up on after :data:`TRIES` inputs that
+    taught nothing. Thread-safe; the oldest beyond ``limit`` are forgotten."""
+
+    def __init__(self, limit: int):
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._found: dict[Hashable, tuple[T, Relocation]] = {}
+        self._misses: dict[Hashable, int] = {}
+
+    def learn(
+        self, key: Hashable, owner: T, model: Model | None, probe: Probe, source: RangeFile
+    ) -> None:
+        """Learn where inputs laid out as ``model`` differ from it, from another one
+        (``source``, probed as ``probe``), unless known or given up on."""
+        with self._lock:
+            if key in self._found or self._misses.get(key, 0) >= TRIES:
+                return
+        relocation = None if model is None else relocation_of(model, probe, source)
+        with self._lock:
+            if relocation is None:
+                self._misses[key] = self._misses.get(key, 0) + 1
+                return
+            self._found[key] = (owner, relocation)
+            while len(self._found) > self._limit:
+                del self._found[next(iter(self._found))]
+
+    def newest_first(self) -> list[tuple[Hashable, T, Relocation]]:
+        """Every relocation learnt, the newest first."""
+        with self._lock:
+            return [(k, owner, r) for k, (owner, r) in reversed(self._found.items())]
+
+    def forget(self, key: Hashable) -> None:
+        """Drop the relocation of ``key`` (its layout is forgotten)."""
+        with self._lock:
+            self._found.pop(key, None)
 
 
 def relocation_of(model: Model, probe: Probe, source: RangeFile) -> Relocation | None:

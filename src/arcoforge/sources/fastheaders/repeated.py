@@ -38,7 +38,7 @@ from arcoforge.sources.cache import CachedInput
 from arcoforge.sources.chunkmap import Chunk, ChunkMap
 from arcoforge.sources.fastheaders.edges import HDF5_READS, RangeFile
 from arcoforge.sources.fastheaders.probes import Probe, Stored, own_attrs, probe
-from arcoforge.sources.fastheaders.relocated import TRIES, Relocation, relocation_of
+from arcoforge.sources.fastheaders.relocated import Learnt
 from arcoforge.sources.fastheaders.templates import Model, model_of, repeats
 from arcoforge.sources.hdf5 import CF_DECODING, contents_of
 from arcoforge.sources.headers import KEPT_VALUES, Coord, InputHeader, describe, hash_values
@@ -100,8 +100,7 @@ class Repeats:
         self._by_size: dict[int, Parsed] = {}
         self._by_key: dict[tuple[object, ...], Parsed] = {}
         #: how inputs of a compressed archive differ from a parsed one, by its probe's key
-        self._relocations: dict[tuple[object, ...], tuple[Parsed, Relocation]] = {}
-        self._misses: dict[tuple[object, ...], int] = {}
+        self._relocations: Learnt[Parsed] = Learnt(limit)
 
     def __len__(self) -> int:
         return len(self._by_size)
@@ -121,13 +120,12 @@ class Repeats:
         """
         with self._lock:
             parsed = self._by_size.get(source.size)
-            relocations = list(reversed(self._relocations.values()))
         if parsed is not None and parsed.model is not None and repeats(parsed.model, source):
             offsets = {name: s.offset for name, s in parsed.loaded.items()}
             found = _own_values(parsed, replace(cached, chunks=parsed.chunks), source, offsets)
             if found is not None:
                 return found[0], replace(found[1], index=index)
-        for like, relocation in relocations:  # compressed: moved by its chunks' sizes
+        for _, like, relocation in self._relocations.newest_first():  # moved by chunk sizes
             moved = relocation.probe(source)
             if moved is not None:
                 # its header bytes are the parsed input's: so are its units and calendars
@@ -149,7 +147,7 @@ class Repeats:
                 with self._lock:
                     like = self._by_key.get(found.key)
                 if like is not None:
-                    self._learn(like, found, source)
+                    self._relocations.learn(found.key, like, like.model, found, source)
                     own = own_attrs(f, tuple(like.loaded))
                     templated = _templated(like, found, own, cached, source)
                     if templated is not None:
@@ -176,21 +174,6 @@ class Repeats:
                     self._keep(Parsed(model, found, chunks, header, loaded, own))
         return cached, header
 
-    def _learn(self, like: Parsed, found: Probe, source: RangeFile) -> None:
-        """Learn where inputs laid out like ``like`` differ from it, from another one
-        (``source``, probed as ``found``), unless known or given up on."""
-        key = found.key
-        with self._lock:
-            if key in self._relocations or self._misses.get(key, 0) >= TRIES:
-                return
-        relocation = None if like.model is None else relocation_of(like.model, found, source)
-        with self._lock:
-            if relocation is None:
-                self._misses[key] = self._misses.get(key, 0) + 1
-            else:
-                self._relocations[key] = (like, relocation)
-                _trim(self._relocations, self._limit)
-
     def _keep(self, parsed: Parsed) -> None:
         with self._lock:
             if parsed.model is not None:
@@ -200,7 +183,7 @@ class Repeats:
             _trim(self._by_key, self._limit)
 
 
-def _trim(kept: dict[Any, Any], limit: int) -> None:
+def _trim(kept: dict[Any, Parsed], limit: int) -> None:
     """Forget the oldest of ``kept`` beyond ``limit``."""
     while len(kept) > limit:
         del kept[next(iter(kept))]

@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import h5py
 import numpy as np
@@ -35,10 +35,8 @@ from arcoforge.sources.fastheaders.probes import (
     OWN_ATTRS,
     Probe,
 )
+from arcoforge.sources.fastheaders.relocated import Learnt
 from arcoforge.sources.timeform import TimeForm, time_form
-
-if TYPE_CHECKING:
-    from arcoforge.sources.fastheaders.relocated import Relocation
 
 #: HeaderTemplates kept by one reader (an archive usually has one, or one per month length).
 MAX_LAYOUTS = 32
@@ -153,8 +151,7 @@ class HeaderTemplates:
         #: the layout with a model of each file size, by its key
         self._sized: dict[int, tuple[Any, ...]] = {}
         #: where files of a compressed archive differ from their layout's model, by its key
-        self._relocations: dict[tuple[Any, ...], Relocation] = {}
-        self._misses: dict[tuple[Any, ...], int] = {}
+        self._relocations: Learnt[HeaderTemplate] = Learnt(limit)
 
     def __len__(self) -> int:
         return len(self._layouts)
@@ -179,11 +176,9 @@ class HeaderTemplates:
     def relocated(self, source: RangeFile) -> tuple[HeaderTemplate, Probe] | None:
         """The layout ``source`` has, its chunks' sizes apart, and its probe read from its
         bytes (see :mod:`arcoforge.sources.fastheaders.relocated`), if any."""
-        with self._lock:
-            learnt = list(reversed(self._relocations.items()))
-        for key, relocation in learnt:
+        for _, _, relocation in self._relocations.newest_first():
             moved = relocation.probe(source)
-            layout = None if moved is None else self.known(key)
+            layout = None if moved is None else self.known(moved.key)
             if moved is not None and layout is not None:
                 return layout, moved
         return None
@@ -191,18 +186,7 @@ class HeaderTemplates:
     def learn(self, layout: HeaderTemplate, probed: Probe, source: RangeFile) -> None:
         """Learn where files laid out as ``layout`` differ from its model, from another
         one (``source``, probed as ``probed``), unless known or given up on."""
-        from arcoforge.sources.fastheaders.relocated import TRIES, relocation_of
-
-        key = probed.key
-        with self._lock:
-            if key in self._relocations or self._misses.get(key, 0) >= TRIES:
-                return
-        relocation = None if layout.model is None else relocation_of(layout.model, probed, source)
-        with self._lock:
-            if relocation is None:
-                self._misses[key] = self._misses.get(key, 0) + 1
-            elif key in self._layouts:
-                self._relocations[key] = relocation
+        self._relocations.learn(probed.key, layout, layout.model, probed, source)
 
     def remember(self, key: tuple[Any, ...], layout: HeaderTemplate) -> None:
         """Keep ``layout`` for the inputs whose probe gives ``key``."""
@@ -213,7 +197,7 @@ class HeaderTemplates:
             while len(self._layouts) > self._limit:
                 gone, _ = self._layouts.popitem(last=False)
                 self._sized = {n: k for n, k in self._sized.items() if k != gone}
-                self._relocations.pop(gone, None)
+                self._relocations.forget(gone)
 
 
 # --- an input from its layout ------------------------------------------------------
